@@ -1,0 +1,88 @@
+"""Wire messages exchanged between edge agents, the hub and consoles.
+
+These are plain typed records. ``wire.codec`` turns them into bytes and back;
+nothing here does I/O. Times are integer milliseconds since the Unix epoch (UTC).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """One value of one parameter for one bed, as a device reported it.
+
+    ``value`` is ``None`` when the device reported the parameter without a usable
+    number (probe off, leads off, invalid); ``flags`` then says why.
+    """
+
+    bed: str
+    param: str  # key from wire.vocabulary.PARAMETERS
+    value: float | None
+    t_dev: int  # device time, ms
+    t_rx: int  # edge agent receive time, ms
+    device: str = ""
+    flags: int = 0  # wire.vocabulary.Flag bits
+
+
+@dataclass(frozen=True, slots=True)
+class Hello:
+    """First message on an edge connection: who the agent is and which beds it serves.
+
+    ``epoch`` identifies one run of the agent (ms at its start); sequence numbers
+    are unique within (agent, epoch). See README "Edge protocol".
+    """
+
+    agent: str
+    epoch: int
+    ward: str
+    beds: tuple[str, ...] = ()
+    proto: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class ObsFrame:
+    seq: int
+    obs: tuple[Observation, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class WaveChunk:
+    """A run of evenly spaced samples of one waveform lead: ``value = sample * scale``."""
+
+    seq: int
+    bed: str
+    lead: str  # key from wire.vocabulary.LEADS
+    t_first: int  # device time of the first sample, ms
+    rate_hz: int
+    scale: float
+    samples: tuple[int, ...] = field(repr=False)  # int16 counts
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """Hub to agent: every frame with sequence <= ``seq`` is durably handled."""
+
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class Welcome:
+    """Hub to agent, in reply to Hello: the highest sequence already handled in this epoch."""
+
+    last_seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorReport:
+    """Hub to agent: a frame, or part of one, was rejected. The connection stays open."""
+
+    code: str
+    detail: str
+    seq: int | None = None
+    rejected: tuple[dict, ...] = ()
+
+
+EdgeMessage = Hello | ObsFrame | WaveChunk
+HubMessage = Ack | Welcome | ErrorReport
