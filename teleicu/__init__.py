@@ -1,1 +1,1 @@
-"""teleicu"""
+"""teleicu command line: ``teleicu demo | hub | edge | sim | score``."""

@@ -1,0 +1,64 @@
+"""NEWS2 response bands turned into alarm conditions (shared/clinical/alarms.md).
+
+- a single parameter scoring 3: low priority ("urgent ward-based response");
+- a total of 5-6: medium;
+- a total of 7 or more: high.
+
+An incomplete score can still prove a band: sub-scores are never negative, so
+a partial sum of 5 already means the total is at least 5. Such an alarm says
+"at least" and names what is missing; it never presents the partial sum as a total.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from alerts.lifecycle import Condition, Priority
+from alerts.news2 import COMPONENTS, News2Result
+
+KIND = "news2"
+
+
+@dataclass(frozen=True, slots=True)
+class News2AlarmPolicy:
+    medium_total: int = 5
+    high_total: int = 7
+    single_three: bool = True
+
+
+def news2_priorities(res: News2Result, policy: News2AlarmPolicy) -> np.ndarray:
+    """Priority code per bed (0 none, else ``Priority`` value), in one vectorised pass."""
+    prio = np.zeros(len(res.partial), dtype=np.int8)
+    if policy.single_three:
+        prio[res.any_three] = Priority.LOW
+    prio[res.partial >= policy.medium_total] = Priority.MEDIUM
+    prio[res.partial >= policy.high_total] = Priority.HIGH
+    return prio
+
+
+def news2_conditions(
+    res: News2Result, beds: Sequence[str], wards: Sequence[str], policy: News2AlarmPolicy
+) -> dict[str, Condition]:
+    prio = news2_priorities(res, policy)
+    out: dict[str, Condition] = {}
+    for i in np.flatnonzero(prio):
+        p = Priority(int(prio[i]))
+        partial = int(res.partial[i])
+        threes = [COMPONENTS[j] for j in np.flatnonzero(res.subscores[i] == 3)]
+        if res.incomplete[i]:
+            missing = ", ".join(res.missing(int(i)))
+            score = f"NEWS2 ≥{partial} (incomplete, missing {missing})"
+        else:
+            score = f"NEWS2 {partial}"
+        if p == Priority.LOW:
+            title = f"{score}: single parameter scores 3 ({', '.join(threes)})"
+        else:
+            title = f"{score}: {'high' if p == Priority.HIGH else 'medium'} clinical risk"
+        sub = ", ".join(
+            f"{name} {'—' if np.isnan(s) else int(s)}" for name, s in zip(COMPONENTS, res.subscores[i], strict=True)
+        )
+        out[beds[i]] = Condition(bed=beds[i], ward=wards[i], kind=KIND, priority=p, title=title, detail=f"sub-scores: {sub}")
+    return out

@@ -1,0 +1,103 @@
+"""The edge agent: device drivers in, one uplink out, supervised together.
+
+Start order: the uplink comes up first (so nothing read is without a way out),
+then one reader task per device. Stop order is the reverse: devices stop, the
+last numerics are flushed into the outbox, and the uplink is given a moment to
+deliver what is outstanding before it is cancelled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+from collections import Counter
+from pathlib import Path
+
+from edge_agent.config import DeviceConfig, EdgeConfig, load_edge_config
+from edge_agent.drivers import get_driver
+from edge_agent.events import DeviceStatus, DriverEvent, ParseError, WaveSegment
+from edge_agent.transports.serial_port import read_serial
+from edge_agent.uplink import Uplink, make_hello
+from wire.messages import Observation
+
+log = logging.getLogger(__name__)
+
+
+class EdgeAgent:
+    def __init__(self, cfg: EdgeConfig) -> None:
+        self.cfg = cfg
+        self.uplink = Uplink(cfg.uplink, make_hello(cfg.agent_id, cfg.ward, sorted({d.bed for d in cfg.devices})))
+        self.counters: Counter[str] = Counter()
+        self.device_status: dict[str, str] = {}
+
+    def route(self, events: list[DriverEvent]) -> None:
+        for ev in events:
+            if isinstance(ev, Observation):
+                self.uplink.add_observation(ev)
+            elif isinstance(ev, WaveSegment):
+                self.uplink.add_wave(ev)
+            elif isinstance(ev, DeviceStatus):
+                if self.device_status.get(ev.device) != ev.status:
+                    log.info("device %s (bed %s): %s %s", ev.device, ev.bed, ev.status, ev.detail)
+                self.device_status[ev.device] = ev.status
+                self.counters[f"status_{ev.status}"] += 1
+            elif isinstance(ev, ParseError):
+                self.counters[f"parse_error_{ev.code}"] += 1
+                self.counters["bytes_discarded"] += ev.discarded
+                log.debug("parse error: %s %s", ev.code, ev.detail)
+
+    async def _device(self, dev: DeviceConfig) -> None:
+        spec = get_driver(dev.driver)
+        parser = spec.parser(bed=dev.bed, device=dev.id, **dev.options)
+
+        def on_bytes(data: bytes) -> None:
+            self.counters["bytes_read"] += len(data)
+            self.route(parser.feed(data))
+
+        await read_serial(dev.port, dev.baud, on_bytes)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        async with asyncio.TaskGroup() as tg:
+            up = tg.create_task(self.uplink.run(), name="uplink")
+            devices = [tg.create_task(self._device(d), name=f"device-{d.id}") for d in self.cfg.devices]
+            await stop.wait()
+            for t in devices:
+                t.cancel()
+            await asyncio.gather(*devices, return_exceptions=True)
+            self.uplink.flush_observations()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(3):
+                    while self.uplink.outbox_size and self.uplink.connected.is_set():
+                        await asyncio.sleep(0.05)
+            up.cancel()
+
+    def stats(self) -> dict[str, object]:
+        return {
+            "agent": dict(self.counters),
+            "uplink": dict(self.uplink.counters),
+            "outbox": self.uplink.outbox_size,
+            "acked_seq": self.uplink.acked,
+        }
+
+
+async def _amain(args: argparse.Namespace) -> int:
+    cfg = load_edge_config(args.config)
+    agent = EdgeAgent(cfg)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("edge agent %s: %d devices -> %s", cfg.agent_id, len(cfg.devices), cfg.uplink.url)
+    await agent.run(stop)
+    if args.stats_file:
+        args.stats_file.write_text(json.dumps(agent.stats(), indent=2))
+    return 0
+
+
+def edge_main(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s edge %(levelname)s %(name)s: %(message)s")
+    return asyncio.run(_amain(args))

@@ -1,0 +1,159 @@
+"""The hub's FastAPI application: REST under ``/api``, WebSockets under ``/ws``, console at ``/``.
+
+``create_app`` wires a ``Hub`` to HTTP. Start-up order: the store opens and the
+hub reloads its sequence marks and open alarms, then the tick loop starts;
+shutdown stops the loop first and then flushes the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any, Literal
+
+from fastapi import FastAPI, HTTPException, Query, WebSocket, WebSocketDisconnect
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
+
+from alerts.lifecycle import AlertError
+from console import STATIC_DIR
+from ingest.edge_endpoint import serve_edge
+from ingest.hub import Hub
+from wire.vocabulary import BY_KEY
+
+log = logging.getLogger(__name__)
+
+
+class AckBody(BaseModel):
+    by: str = Field(min_length=1, max_length=80, description="name of the person acknowledging")
+
+
+class SettingsBody(BaseModel):
+    spo2_scale: Literal[1, 2] = Field(description="NEWS2 SpO2 scale; 2 only for confirmed hypercapnic respiratory failure")
+
+
+def create_app(hub: Hub) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await hub.start()
+        runner = asyncio.create_task(hub.run(), name="hub")
+        try:
+            yield
+        finally:
+            runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await runner
+            await hub.stop()
+
+    app = FastAPI(title="teleicu hub", version="0.1.0", lifespan=lifespan)
+    app.state.hub = hub
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def console_page() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html")
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, Any]:
+        return {"ok": True, "beds": hub.state.n}
+
+    @app.get("/api/beds")
+    async def list_beds(ward: str | None = None) -> dict[str, Any]:
+        return {"now": hub.clock(), "beds": hub.beds_json(ward)}
+
+    @app.get("/api/beds/{bed}")
+    async def get_bed(bed: str) -> dict[str, Any]:
+        i = hub.state.index.get(bed)
+        if i is None:
+            raise HTTPException(404, f"unknown bed {bed!r}")
+        now = hub.clock()
+        return hub.bed_json(i, now, hub.score(now))
+
+    @app.put("/api/beds/{bed}/settings")
+    async def put_settings(bed: str, body: SettingsBody) -> dict[str, Any]:
+        try:
+            hub.set_spo2_scale(bed, body.spo2_scale)
+        except KeyError:
+            raise HTTPException(404, f"unknown bed {bed!r}") from None
+        return {"bed": bed, "settings": {"spo2_scale": body.spo2_scale}}
+
+    @app.get("/api/beds/{bed}/trend")
+    async def trend(
+        bed: str,
+        param: str,
+        since: int | None = Query(None, description="ms since epoch; default one hour before until"),
+        until: int | None = Query(None, description="ms since epoch; default now"),
+        limit: int = Query(20_000, ge=1, le=200_000),
+    ) -> dict[str, Any]:
+        if param not in BY_KEY:
+            raise HTTPException(422, f"unknown parameter {param!r}")
+        if bed not in hub.state.index:
+            raise HTTPException(404, f"unknown bed {bed!r}")
+        until = hub.clock() if until is None else until
+        since = until - 3_600_000 if since is None else since
+        if since > until:
+            raise HTTPException(422, "since must not be after until")
+        points = await hub.store.trend(bed, param, since, until, limit)
+        return {
+            "bed": bed,
+            "param": param,
+            "unit": BY_KEY[param].ucum,
+            "since": since,
+            "until": until,
+            "points": [{"t": p.t, "value": p.value, "flags": p.flags} for p in points],
+        }
+
+    @app.get("/api/alerts")
+    async def list_alerts(
+        state: Literal["open", "active", "acknowledged"] = "open", ward: str | None = None
+    ) -> dict[str, Any]:
+        alerts = [a.to_json() for a in hub.book.list_open()]
+        if state != "open":
+            alerts = [a for a in alerts if a["state"] == state]
+        if ward is not None:
+            alerts = [a for a in alerts if a["ward"] == ward]
+        return {"alerts": alerts}
+
+    @app.post("/api/alerts/{alert_id}/ack")
+    async def ack_alert(alert_id: int, body: AckBody) -> dict[str, Any]:
+        try:
+            return hub.acknowledge(alert_id, body.by)
+        except AlertError as exc:
+            raise HTTPException(409, str(exc)) from None
+
+    @app.get("/api/stats")
+    async def stats() -> dict[str, Any]:
+        return hub.stats()
+
+    @app.websocket("/ws/edge")
+    async def edge_ws(ws: WebSocket) -> None:
+        await serve_edge(hub, ws)
+
+    @app.websocket("/ws/console")
+    async def console_ws(ws: WebSocket, ward: str | None = None) -> None:
+        await ws.accept()
+        sub = hub.feed.subscribe(ward)
+        try:
+            await ws.send_json(
+                {
+                    "type": "snapshot",
+                    "now": hub.clock(),
+                    "beds": hub.beds_json(ward),
+                    "alerts": [a.to_json() for a in hub.book.list_open() if ward is None or a.ward == ward],
+                }
+            )
+            while True:
+                text = await sub.queue.get()
+                if text is None:
+                    await ws.close(code=1013, reason="console fell behind; reconnect for a fresh snapshot")
+                    return
+                await ws.send_text(text)
+        except (WebSocketDisconnect, RuntimeError):  # RuntimeError: sending after the client left
+            pass
+        finally:
+            hub.feed.unsubscribe(sub)
+
+    return app

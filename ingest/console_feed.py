@@ -1,0 +1,72 @@
+"""Fan-out of live messages to console WebSockets, without letting a slow console stall the hub.
+
+Each subscriber has a bounded queue of already-encoded messages. A console
+that falls a full queue behind is cut off (it reconnects and gets a fresh
+snapshot) rather than making the hub buffer without limit or wait for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(eq=False)
+class Subscriber:
+    ward: str | None = None  # None: all wards
+    queue: asyncio.Queue[str | None] = field(default_factory=lambda: asyncio.Queue(maxsize=512))
+    overflowed: bool = False
+
+
+class ConsoleFeed:
+    def __init__(self) -> None:
+        self.subscribers: set[Subscriber] = set()
+        self.dropped_consoles = 0
+
+    def subscribe(self, ward: str | None = None) -> Subscriber:
+        sub = Subscriber(ward=ward)
+        self.subscribers.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        self.subscribers.discard(sub)
+
+    def publish(self, msg: dict[str, Any], *, ward: str | None = None) -> None:
+        """Queue ``msg`` for every console watching ``ward`` (or every console if ``ward`` is None)."""
+        if not self.subscribers:
+            return
+        text = json.dumps(msg, separators=(",", ":"))
+        for sub in list(self.subscribers):
+            if ward is not None and sub.ward is not None and sub.ward != ward:
+                continue
+            self._offer(sub, text)
+
+    def publish_beds(self, now: int, beds: list[dict[str, Any]]) -> None:
+        """Push changed beds; each console gets only the beds of the ward it watches."""
+        if not self.subscribers or not beds:
+            return
+        everything = None
+        for sub in list(self.subscribers):
+            if sub.ward is None:
+                if everything is None:
+                    everything = json.dumps({"type": "beds", "now": now, "beds": beds}, separators=(",", ":"))
+                self._offer(sub, everything)
+            else:
+                mine = [b for b in beds if b["ward"] == sub.ward]
+                if mine:
+                    self._offer(sub, json.dumps({"type": "beds", "now": now, "beds": mine}, separators=(",", ":")))
+
+    def _offer(self, sub: Subscriber, text: str) -> None:
+        if sub.overflowed:
+            return
+        try:
+            sub.queue.put_nowait(text)
+        except asyncio.QueueFull:
+            sub.overflowed = True
+            self.dropped_consoles += 1
+            # make room for the close marker so the sender task wakes up and disconnects
+            while not sub.queue.empty():
+                sub.queue.get_nowait()
+            sub.queue.put_nowait(None)

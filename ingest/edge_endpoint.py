@@ -1,0 +1,121 @@
+"""The edge agents' WebSocket endpoint (``/ws/edge``): a thin asyncio layer over ``Hub``.
+
+Per connection, a reader task decodes and screens frames and hands batches to
+the store; an acker task waits for each batch to be durable, in order, and
+sends cumulative acknowledgements. A bad frame gets an error message and the
+connection stays open. The number of frames waiting for the store is bounded,
+so a slow store stops the reader (backpressure) instead of growing memory.
+If the store fails, the connection is closed without acknowledging: the agent
+re-sends from its last acknowledged frame after reconnecting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from fastapi import WebSocket, WebSocketDisconnect
+
+from ingest.hub import Hub
+from ingest.store import Batch
+from wire.codec import WireError, decode_edge, encode_hub
+from wire.messages import Ack, ErrorReport, Hello, HubMessage, Welcome
+
+log = logging.getLogger(__name__)
+
+ACK_EVERY = 64  # under sustained load, acknowledge at least this often
+
+
+class _Connection:
+    def __init__(self, hub: Hub, ws: WebSocket) -> None:
+        self.hub = hub
+        self.ws = ws
+        self.hello: Hello | None = None
+        self.inflight: asyncio.Queue[tuple[int, Batch | None, asyncio.Future[None] | None]] = asyncio.Queue(
+            maxsize=hub.cfg.max_inflight_frames
+        )
+        self._send_lock = asyncio.Lock()
+
+    async def send(self, msg: HubMessage) -> None:
+        data = encode_hub(msg).decode()
+        async with self._send_lock:
+            await self.ws.send_text(data)
+
+    async def reader(self) -> None:
+        while True:
+            message = await self.ws.receive()
+            if message["type"] == "websocket.disconnect":
+                raise WebSocketDisconnect(message.get("code", 1000))
+            data = message.get("bytes")
+            if data is None:
+                data = (message.get("text") or "").encode()
+            await self.on_frame(data)
+
+    async def on_frame(self, data: bytes) -> None:
+        hub = self.hub
+        t_hub = hub.clock()
+        try:
+            msg = decode_edge(data)
+        except WireError as exc:
+            hub.frame_rejected()
+            await self.send(ErrorReport(exc.code, exc.detail, exc.seq))
+            if exc.seq is not None and self.hello is not None:
+                hub.seqs.accept(self.hello.agent, self.hello.epoch, exc.seq)
+                await self.inflight.put((exc.seq, None, None))
+            return
+        if isinstance(msg, Hello):
+            if self.hello is not None:
+                hub.frame_rejected()
+                await self.send(ErrorReport("protocol", "hello was already sent on this connection"))
+                return
+            self.hello = msg
+            last = hub.hello(msg)
+            await self.send(Welcome(last_seq=last))
+            return
+        if self.hello is None:
+            hub.frame_rejected()
+            await self.send(ErrorReport("protocol", "send hello before data frames", msg.seq))
+            return
+        batch, rejected = hub.take_frame(self.hello, msg, t_hub)
+        if rejected:
+            await self.send(
+                ErrorReport("rejected", f"{len(rejected)} value(s) rejected, the rest of the frame was kept", msg.seq, tuple(rejected))
+            )
+        fut = await hub.store.submit(batch) if batch is not None else None
+        await self.inflight.put((msg.seq, batch, fut))
+
+    async def acker(self) -> None:
+        unacked = 0
+        while True:
+            seq, batch, fut = await self.inflight.get()
+            if fut is not None:
+                await fut  # StoreError propagates: close without acknowledging
+                assert batch is not None
+                self.hub.stored(batch)
+            unacked += 1
+            if self.inflight.empty() or unacked >= ACK_EVERY:
+                await self.send(Ack(seq))
+                unacked = 0
+
+
+async def serve_edge(hub: Hub, ws: WebSocket) -> None:
+    await ws.accept()
+    conn = _Connection(hub, ws)
+    try:
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(conn.reader())
+            tg.create_task(conn.acker())
+    except* WebSocketDisconnect:
+        pass
+    except* Exception as group:
+        log.error("edge connection closed after error: %s", group.exceptions[0])
+        try:
+            await ws.close(code=1011, reason="hub could not store data; reconnect and re-send")
+        except Exception:  # noqa: BLE001 - the socket may already be gone
+            pass
+    finally:
+        if conn.hello is not None:
+            # Frames taken in but not acknowledged will be re-sent; let them in again
+            # (the store overwrites by device time, so this cannot duplicate).
+            hub.seqs.rewind(conn.hello.agent, conn.hello.epoch)
+            hub.goodbye(conn.hello)

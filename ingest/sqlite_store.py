@@ -1,0 +1,244 @@
+"""Embedded time-series store: SQLite in WAL mode, one writer thread, group commit.
+
+The default backend for ``teleicu demo`` and small sites. Numerics are keyed by
+(bed, param, device time) and waveform chunks by (bed, lead, first-sample time),
+so writing the same sample twice overwrites it: a replay never duplicates.
+
+All writes go through one thread that takes whatever batches are queued,
+writes them in one transaction with ``synchronous=FULL`` (the commit is on disk
+when it returns), and then completes each batch's future. The per-agent
+high-water sequence is written in the same transaction as the data, so
+deduplication survives a hub restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import queue
+import sqlite3
+import struct
+import threading
+from pathlib import Path
+
+from ingest.store import Batch, TrendPoint
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS numerics (
+    bed TEXT NOT NULL, param TEXT NOT NULL, t INTEGER NOT NULL,
+    value REAL, flags INTEGER NOT NULL, device TEXT NOT NULL, t_rx INTEGER NOT NULL,
+    PRIMARY KEY (bed, param, t)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS waves (
+    bed TEXT NOT NULL, lead TEXT NOT NULL, t INTEGER NOT NULL,
+    rate INTEGER NOT NULL, scale REAL NOT NULL, n INTEGER NOT NULL, samples BLOB NOT NULL,
+    PRIMARY KEY (bed, lead, t)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS agent_seq (
+    agent TEXT NOT NULL, epoch INTEGER NOT NULL, last_seq INTEGER NOT NULL,
+    PRIMARY KEY (agent, epoch)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS alerts (
+    id INTEGER PRIMARY KEY, state TEXT NOT NULL, body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS alert_audit (
+    alert_id INTEGER NOT NULL, at INTEGER NOT NULL, event TEXT NOT NULL, by TEXT, body TEXT NOT NULL
+);
+"""
+
+_STOP = object()
+
+
+class StoreError(RuntimeError):
+    """The store could not write a batch; the frames stay unacknowledged."""
+
+
+class SQLiteStore:
+    def __init__(self, path: Path | str, *, max_queued_batches: int = 4096, max_batches_per_commit: int = 2000) -> None:
+        self.path = Path(path)
+        self._queue: queue.Queue[object] = queue.Queue()
+        self._slots = asyncio.Semaphore(max_queued_batches)
+        self._max_per_commit = max_batches_per_commit
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._reader: sqlite3.Connection | None = None
+        self._read_lock = threading.Lock()
+        self._counters = {"batches_written": 0, "numerics_written": 0, "wave_chunks_written": 0, "commits": 0, "write_errors": 0}
+
+    # --- lifecycle ---------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._loop = asyncio.get_running_loop()
+        conn = self._connect()
+        conn.executescript(_SCHEMA)
+        conn.commit()
+        conn.close()
+        self._reader = self._connect()
+        self._thread = threading.Thread(target=self._writer, name="sqlite-writer", daemon=True)
+        self._thread.start()
+
+    async def stop(self) -> None:
+        if self._thread is None:
+            return
+        self._queue.put(_STOP)
+        await asyncio.to_thread(self._thread.join)
+        self._thread = None
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA busy_timeout=5000")
+        return conn
+
+    # --- writing -----------------------------------------------------------------
+
+    async def submit(self, batch: Batch) -> asyncio.Future[None]:
+        return await self._enqueue(("batch", batch))
+
+    async def write(self, batch: Batch) -> None:
+        await (await self.submit(batch))
+
+    async def save_alert(self, alert: dict, event: str, by: str | None, at: int) -> None:
+        await (await self._enqueue(("alert", (alert, event, by, at))))
+
+    async def _enqueue(self, item: tuple[str, object]) -> asyncio.Future[None]:
+        """Wait for a queue slot (backpressure), queue the item, return its durability future."""
+        assert self._loop is not None, "store not started"
+        await self._slots.acquire()
+        fut: asyncio.Future[None] = self._loop.create_future()
+        fut.add_done_callback(lambda _f: self._slots.release())
+        self._queue.put((item, fut))
+        return fut
+
+    def _writer(self) -> None:
+        conn = self._connect()
+        try:
+            while True:
+                first = self._queue.get()
+                if first is _STOP:
+                    return
+                items = [first]
+                stop = False
+                while len(items) < self._max_per_commit:
+                    try:
+                        nxt = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if nxt is _STOP:
+                        stop = True
+                        break
+                    items.append(nxt)
+                self._commit(conn, items)  # type: ignore[arg-type]
+                if stop:
+                    return
+        finally:
+            conn.close()
+
+    def _commit(self, conn: sqlite3.Connection, items: list[tuple[tuple[str, object], asyncio.Future[None]]]) -> None:
+        numerics: list[tuple] = []
+        waves: list[tuple] = []
+        seqs: dict[tuple[str, int], int] = {}
+        alerts: list[tuple] = []
+        audit: list[tuple] = []
+        for (kind, payload), _fut in items:
+            if kind == "batch":
+                b: Batch = payload  # type: ignore[assignment]
+                numerics.extend((o.bed, o.param, o.t_dev, o.value, o.flags, o.device, o.t_rx) for o in b.obs)
+                waves.extend(
+                    (w.bed, w.lead, w.t_first, w.rate_hz, w.scale, len(w.samples), _pack_samples(w.samples)) for w in b.waves
+                )
+                key = (b.agent, b.epoch)
+                seqs[key] = max(seqs.get(key, 0), b.seq)
+                self._counters["numerics_written"] += len(b.obs)
+                self._counters["wave_chunks_written"] += len(b.waves)
+            else:
+                alert, event, by, at = payload  # type: ignore[misc]
+                body = json.dumps(alert)
+                alerts.append((alert["id"], alert["state"], body))
+                audit.append((alert["id"], at, event, by, body))
+        error: BaseException | None = None
+        try:
+            conn.execute("BEGIN")
+            conn.executemany("INSERT OR REPLACE INTO numerics VALUES (?,?,?,?,?,?,?)", numerics)
+            conn.executemany("INSERT OR REPLACE INTO waves VALUES (?,?,?,?,?,?,?)", waves)
+            conn.executemany(
+                "INSERT INTO agent_seq VALUES (?,?,?) ON CONFLICT(agent, epoch) DO UPDATE SET last_seq=max(last_seq, excluded.last_seq)",
+                [(a, e, s) for (a, e), s in seqs.items()],
+            )
+            conn.executemany("INSERT OR REPLACE INTO alerts VALUES (?,?,?)", alerts)
+            conn.executemany("INSERT INTO alert_audit VALUES (?,?,?,?,?)", audit)
+            conn.execute("COMMIT")
+            self._counters["commits"] += 1
+            self._counters["batches_written"] += len(items)
+        except sqlite3.Error as exc:
+            error = exc
+            self._counters["write_errors"] += 1
+            log.error("store write of %d batches failed: %s", len(items), exc)
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+        assert self._loop is not None
+        for _item, fut in items:
+            if error is None:
+                self._loop.call_soon_threadsafe(_set_result, fut)
+            else:
+                self._loop.call_soon_threadsafe(_set_exception, fut, StoreError(str(error)))
+
+    # --- reading -----------------------------------------------------------------
+
+    def _read(self, sql: str, args: tuple) -> list[tuple]:
+        assert self._reader is not None, "store not started"
+        with self._read_lock:
+            return self._reader.execute(sql, args).fetchall()
+
+    async def last_seqs(self) -> dict[tuple[str, int], int]:
+        rows = await asyncio.to_thread(self._read, "SELECT agent, epoch, last_seq FROM agent_seq", ())
+        return {(a, e): s for a, e, s in rows}
+
+    async def trend(self, bed: str, param: str, since: int, until: int, limit: int) -> list[TrendPoint]:
+        rows = await asyncio.to_thread(
+            self._read,
+            "SELECT t, value, flags FROM numerics WHERE bed=? AND param=? AND t>=? AND t<=? ORDER BY t LIMIT ?",
+            (bed, param, since, until, limit),
+        )
+        return [TrendPoint(t, v, f) for t, v, f in rows]
+
+    async def open_alerts(self) -> list[dict]:
+        rows = await asyncio.to_thread(self._read, "SELECT body FROM alerts WHERE state != 'resolved' ORDER BY id", ())
+        return [json.loads(body) for (body,) in rows]
+
+    async def max_alert_id(self) -> int:
+        rows = await asyncio.to_thread(self._read, "SELECT coalesce(max(id), 0) FROM alerts", ())
+        return int(rows[0][0])
+
+    async def count(self, table: str) -> int:
+        if table not in ("numerics", "waves", "alerts", "alert_audit"):
+            raise ValueError(table)
+        rows = await asyncio.to_thread(self._read, f"SELECT count(*) FROM {table}", ())
+        return int(rows[0][0])
+
+    def stats(self) -> dict[str, int]:
+        return dict(self._counters, queued=self._queue.qsize())
+
+
+def _pack_samples(samples: tuple[int, ...]) -> bytes:
+    return struct.pack(f"<{len(samples)}h", *samples)
+
+
+def _set_result(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
+def _set_exception(fut: asyncio.Future[None], exc: BaseException) -> None:
+    if not fut.done():
+        fut.set_exception(exc)

@@ -1,0 +1,60 @@
+"""The time-series store interface the hub writes through, and the batch it writes.
+
+Backends (the embedded SQLite store now, InfluxDB later) implement ``Store``.
+``write`` returns only once the batch is durable; the hub acknowledges edge
+frames on that, never earlier. A full write queue makes ``write`` wait, which
+stops the hub reading from edge sockets: backpressure instead of unbounded memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from wire.messages import Observation, WaveChunk
+
+
+@dataclass(slots=True)
+class Batch:
+    """Rows from one edge frame, plus the frame's position in its agent's sequence."""
+
+    agent: str
+    epoch: int
+    seq: int
+    obs: list[Observation] = field(default_factory=list)
+    waves: list[WaveChunk] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class TrendPoint:
+    t: int
+    value: float | None
+    flags: int
+
+
+class Store(Protocol):
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None:
+        """Flush everything queued, then close."""
+
+    async def submit(self, batch: Batch) -> asyncio.Future[None]:
+        """Queue a batch, waiting while the queue is full; the future completes when it is durable."""
+
+    async def write(self, batch: Batch) -> None:
+        """Submit and wait until durable."""
+
+    async def last_seqs(self) -> dict[tuple[str, int], int]:
+        """Highest durably stored sequence per (agent, epoch), for deduplication after a restart."""
+
+    async def trend(self, bed: str, param: str, since: int, until: int, limit: int) -> list[TrendPoint]: ...
+
+    async def save_alert(self, alert: dict, event: str, by: str | None, at: int) -> None:
+        """Persist an alert's current state and append the event to its audit trail."""
+
+    async def open_alerts(self) -> list[dict]: ...
+
+    async def max_alert_id(self) -> int: ...
+
+    def stats(self) -> dict[str, int]: ...

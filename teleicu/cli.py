@@ -1,0 +1,85 @@
+"""The ``teleicu`` entry point: one parser, a subcommand per role.
+
+Imports for each role happen inside its subcommand, so an edge gateway
+(installed with ``teleicu[edge]``) never imports the hub's FastAPI stack.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _score(args: argparse.Namespace) -> int:
+    from alerts.score_csv import ScoreCsvError, score_csv
+
+    try:
+        with open(args.file, newline="", encoding="utf-8") as src:
+            if args.output:
+                with open(args.output, "w", newline="", encoding="utf-8") as dst:
+                    report = score_csv(src, dst)
+            else:
+                report = score_csv(src, sys.stdout)
+    except (OSError, ScoreCsvError) as exc:
+        print(f"teleicu score: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"teleicu score: {report.rows} rows, {report.scored_complete} complete, "
+        f"{report.incomplete} incomplete, {report.rows_with_errors} with input errors",
+        file=sys.stderr,
+    )
+    return 1 if report.rows_with_errors else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="teleicu", description="Real-time tele-ICU: monitors -> edge -> hub -> scores -> console")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    from teleicu.demo import add_demo_arguments
+
+    add_demo_arguments(sub.add_parser("demo", help="the whole system on this machine with simulated beds"))
+
+    hub = sub.add_parser("hub", help="run the ingest hub (FastAPI + uvicorn)")
+    hub.add_argument("--host", default="127.0.0.1")
+    hub.add_argument("--port", type=int, default=8080)
+    hub.add_argument("--db", type=Path, default=Path("var/teleicu.sqlite3"), help="embedded store file (SQLite, WAL)")
+    hub.add_argument("--config", type=Path, default=None, help="hub YAML (default: config/hub.yaml)")
+    hub.add_argument("--log-level", default="warning")
+
+    edge = sub.add_parser("edge", help="run an edge agent from its YAML config")
+    edge.add_argument("--config", type=Path, required=True, help="edge agent YAML")
+    edge.add_argument("--stats-file", type=Path, default=None, help="write counters as JSON here on exit")
+    edge.add_argument("--log-level", default="warning")
+
+    sim = sub.add_parser("sim", help="simulated bedside monitors on pty serial ports", add_help=False)
+    sim.add_argument("sim_args", nargs=argparse.REMAINDER)
+
+    score = sub.add_parser("score", help="re-score a CSV of observations with NEWS2 (audit tool)")
+    score.add_argument("file", type=Path)
+    score.add_argument("-o", "--output", type=Path, default=None, help="write here instead of standard output")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "sim":  # the simulator owns its options
+        from simulators.ward import ward_main
+
+        return ward_main(argv[1:]) or 0
+    args = build_parser().parse_args(argv)
+    if args.command == "hub":
+        from ingest.server import hub_main
+
+        return hub_main(args)
+    if args.command == "edge":
+        from edge_agent.agent import edge_main
+
+        return edge_main(args)
+    if args.command == "score":
+        return _score(args)
+    if args.command == "demo":
+        from teleicu.demo import demo_main
+
+        return demo_main(args)
+    raise AssertionError(args.command)

@@ -1,0 +1,258 @@
+"""``teleicu demo``: the whole system on one machine, as real processes on real sockets.
+
+Starts, in order: the hub; per ward, a simulator process (monitors on pty serial
+ports, speaking TSP/1) and an edge agent reading those ports; then a console
+client that watches the hub like a browser would. Prints the console URL and
+runs until Ctrl-C or ``--duration``. Stops in reverse order (simulators, edge
+agents, hub) and prints a summary: frames ingested and rejected, alerts raised
+(by the scenario of the bed), and sample-to-console latency percentiles.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import signal
+import socket
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from ingest.latency import LatencyRecorder
+
+WARD_NAMES = "ABCDEFGHJKLMNPQRSTUVWXYZ"
+
+
+def add_demo_arguments(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--beds", type=int, default=24, help="number of simulated beds (default 24)")
+    ap.add_argument("--ward-size", type=int, default=25, help="beds per ward; one simulator and one edge agent per ward")
+    ap.add_argument("--seed", type=int, default=1, help="seed for the patient simulators (same seed, same patients)")
+    ap.add_argument("--duration", type=float, default=None, help="seconds to run, then print the summary and exit")
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=8080, help="hub port (0 picks a free one)")
+    ap.add_argument("--waveforms", type=int, default=None, help="how many beds per ward stream ECG (default all)")
+    ap.add_argument("--nibp-interval", type=float, default=60.0, help="seconds between NIBP cycles")
+    ap.add_argument("--data-dir", type=Path, default=None, help="where the store and logs go (default: a new temp dir)")
+    ap.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+
+@dataclass
+class ConsoleWatch:
+    """What a console saw: bed-update latency from hub arrival, and alerts raised."""
+
+    latency: LatencyRecorder = field(default_factory=LatencyRecorder)
+    alerts_raised: dict[str, list[str]] = field(default_factory=dict)  # bed -> priorities
+    updates: int = 0
+    connected: bool = False
+
+
+async def _watch_console(url: str, watch: ConsoleWatch) -> None:
+    from websockets.asyncio.client import connect
+
+    async for ws in connect(url, max_size=64 * 1024 * 1024):
+        try:
+            watch.connected = True
+            async for raw in ws:
+                now = time.time_ns() / 1e6
+                msg = json.loads(raw)
+                if msg["type"] == "beds":
+                    for bed in msg["beds"]:
+                        watch.updates += 1
+                        if "rx_hub" in bed:
+                            watch.latency.add(now - bed["rx_hub"])
+                elif msg["type"] == "alert" and msg.get("event") in ("raised", "escalated"):
+                    a = msg["alert"]
+                    watch.alerts_raised.setdefault(a["bed"], []).append(a["priority"])
+        except Exception:  # noqa: BLE001 - reconnect like a console would
+            watch.connected = False
+            continue
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def _get_json(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 - our own hub on loopback
+        return json.loads(resp.read())
+
+
+async def _wait_for(pred, what: str, timeout: float, procs: list[asyncio.subprocess.Process]) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(Exception):
+            if pred():
+                return
+        for p in procs:
+            if p.returncode is not None:
+                raise RuntimeError(f"a child process exited with {p.returncode} while waiting for {what}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+class Children:
+    """Child processes, started in order and stopped in reverse order with SIGTERM (then SIGKILL)."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self.log_dir = log_dir
+        self.procs: list[tuple[str, asyncio.subprocess.Process]] = []
+
+    async def start(self, name: str, *args: str) -> asyncio.subprocess.Process:
+        log = open(self.log_dir / f"{name}.log", "wb")  # noqa: SIM115 - handed to the child
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "teleicu", *args, stdout=log, stderr=asyncio.subprocess.STDOUT, start_new_session=True
+        )
+        log.close()
+        self.procs.append((name, proc))
+        return proc
+
+    def failed(self) -> list[str]:
+        return [f"{n} (exit {p.returncode})" for n, p in self.procs if p.returncode not in (None, 0, -signal.SIGTERM)]
+
+    async def stop(self, names: list[str] | None = None, timeout: float = 10) -> None:
+        for name, proc in reversed(self.procs):
+            if names is not None and not any(name.startswith(n) for n in names):
+                continue
+            if proc.returncode is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    await asyncio.wait_for(proc.wait(), timeout)
+                except TimeoutError:
+                    proc.kill()
+                    await proc.wait()
+
+
+async def run_demo(args: argparse.Namespace) -> dict:
+    host = args.host
+    port = args.port or _free_port(host)
+    data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="teleicu-demo-"))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    base = f"http://{host}:{port}"
+    hub_ws = f"ws://{host}:{port}/ws/edge"
+    children = Children(data_dir)
+    watch = ConsoleWatch()
+    n_wards = max(1, -(-args.beds // args.ward_size))
+    if n_wards > len(WARD_NAMES):
+        raise SystemExit(f"--beds {args.beds} needs more than {len(WARD_NAMES)} wards; raise --ward-size")
+    scenarios: dict[str, str] = {}
+    started = time.monotonic()
+    try:
+        hub = await children.start("hub", "hub", "--host", host, "--port", str(port), "--db", str(data_dir / "store.sqlite3"))
+        await _wait_for(lambda: _get_json(base + "/healthz")["ok"], "the hub", 30, [hub])
+        edge_configs = []
+        for w in range(n_wards):
+            ward = WARD_NAMES[w]
+            n = min(args.ward_size, args.beds - w * args.ward_size)
+            cfg = data_dir / f"edge-{ward}.yaml"
+            sim_args = [
+                "sim", "--ward", ward, "--beds", str(n), "--seed", str(args.seed * 1000 + w),
+                "--bed-prefix", f"{ward}-", "--edge-config", str(cfg), "--hub", hub_ws,
+                "--nibp-interval", str(args.nibp_interval),
+            ]  # fmt: skip
+            if args.waveforms is not None:
+                sim_args += ["--waveforms", str(args.waveforms)]
+            sim = await children.start(f"sim-{ward}", *sim_args)
+            edge_configs.append((ward, cfg, sim))
+        for ward, cfg, sim in edge_configs:
+            await _wait_for(cfg.exists, f"simulator of ward {ward}", 30, [sim])
+            for dev in yaml.safe_load(cfg.read_text())["devices"]:
+                scenarios[dev["bed"]] = dev.get("scenario", "?")
+            await children.start(
+                f"edge-{ward}", "edge", "--config", str(cfg), "--stats-file", str(data_dir / f"edge-{ward}.stats.json")
+            )
+        console = asyncio.create_task(_watch_console(f"ws://{host}:{port}/ws/console", watch))
+        await _wait_for(lambda: _get_json(base + "/api/stats")["beds"] >= args.beds, "beds to register", 30, [p for _, p in children.procs])
+        print(f"teleicu demo: {args.beds} beds in {n_wards} ward(s); console at {base}/  (API docs {base}/docs)", flush=True)
+        print(f"teleicu demo: logs and store in {data_dir}; Ctrl-C to stop", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        deadline = None if args.duration is None else started + args.duration
+        while not stop.is_set():
+            if children.failed():
+                raise RuntimeError(f"child process failed: {', '.join(children.failed())}; see logs in {data_dir}")
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.5)
+        await children.stop(["sim"])
+        await children.stop(["edge"])
+        await asyncio.sleep(0.3)  # let the last pushes reach the console
+        stats = _get_json(base + "/api/stats")
+        console.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await console
+    finally:
+        await children.stop()
+    failed = children.failed()
+    return _summary(args, stats, watch, scenarios, time.monotonic() - started, failed, data_dir)
+
+
+def _summary(args, stats: dict, watch: ConsoleWatch, scenarios: dict[str, str], elapsed: float, failed: list[str], data_dir: Path) -> dict:
+    c = stats["counters"]
+    by_scenario: dict[str, dict[str, int]] = {}
+    for bed, scen in scenarios.items():
+        row = by_scenario.setdefault(scen, {"beds": 0, "alerted": 0, "medium_or_high": 0})
+        row["beds"] += 1
+        prios = watch.alerts_raised.get(bed, [])
+        row["alerted"] += bool(prios)
+        row["medium_or_high"] += any(p in ("medium", "high") for p in prios)
+    return {
+        "beds": args.beds,
+        "seed": args.seed,
+        "elapsed_s": round(elapsed, 1),
+        "frames_ingested": c.get("frames_ingested", 0),
+        "frames_rejected": c.get("frames_rejected", 0),
+        "frames_duplicate": c.get("frames_duplicate", 0),
+        "observations_stored": stats["store"].get("numerics_written", 0),
+        "observations_rejected": c.get("obs_rejected", 0),
+        "wave_chunks_stored": stats["store"].get("wave_chunks_written", 0),
+        "alerts_raised": c.get("alerts_raised", 0),
+        "alerts_escalated": c.get("alerts_escalated", 0),
+        "alerts_by_scenario": by_scenario,
+        "sample_to_console_ms": watch.latency.percentiles((50, 99)),
+        "hub_push_ms": stats["push_latency_ms"],
+        "failed_processes": failed,
+        "data_dir": str(data_dir),
+    }
+
+
+def _print_summary(s: dict) -> None:
+    lat = s["sample_to_console_ms"]
+    print(f"\nteleicu demo summary ({s['beds']} beds, seed {s['seed']}, {s['elapsed_s']} s)")
+    print(f"  frames ingested     {s['frames_ingested']}")
+    print(f"  frames rejected     {s['frames_rejected']}   (duplicates dropped: {s['frames_duplicate']})")
+    print(f"  observations stored {s['observations_stored']}   rejected: {s['observations_rejected']}")
+    print(f"  waveform chunks     {s['wave_chunks_stored']}")
+    print(f"  alerts raised       {s['alerts_raised']}   (escalated in priority: {s['alerts_escalated']})")
+    for scen, row in sorted(s["alerts_by_scenario"].items()):
+        print(f"    {scen:<12} {row['alerted']:>3}/{row['beds']:<3} beds alerted, {row['medium_or_high']} at medium or high")
+    print(f"  sample-to-console   p50 {lat['p50']} ms   p99 {lat['p99']} ms   (n={lat['n']}, hub arrival -> console receipt)")
+    if s["failed_processes"]:
+        print(f"  FAILED processes: {', '.join(s['failed_processes'])}; logs in {s['data_dir']}")
+
+
+def demo_main(args: argparse.Namespace) -> int:
+    try:
+        summary = asyncio.run(run_demo(args))
+    except RuntimeError as exc:
+        print(f"teleicu demo: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        _print_summary(summary)
+    return 1 if summary["failed_processes"] else 0
+
+

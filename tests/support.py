@@ -1,0 +1,97 @@
+"""Test helpers: free ports, polling with deadlines, and real hub processes on real sockets."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get_json(url: str, timeout: float = 5) -> dict:
+    with urllib.request.urlopen(url, timeout=timeout) as resp:
+        return json.loads(resp.read())
+
+
+def post_json(url: str, body: dict, timeout: float = 5) -> tuple[int, dict]:
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def wait_until(pred, what: str, timeout: float = 30, interval: float = 0.05):
+    """Poll ``pred`` until it returns something truthy; fail with ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    last_exc: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = pred()
+            if value:
+                return value
+        except Exception as exc:  # noqa: BLE001 - keep polling, report the last one
+            last_exc = exc
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what} (last error: {last_exc!r})")
+
+
+@dataclass
+class HubProcess:
+    proc: subprocess.Popen
+    port: int
+    db: Path
+    log: Path
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def edge_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws/edge"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def start_hub(tmp: Path, port: int | None = None, db: Path | None = None) -> HubProcess:
+    port = port or free_port()
+    db = db or tmp / "store.sqlite3"
+    log = tmp / f"hub-{port}.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "teleicu", "hub", "--port", str(port), "--db", str(db)],
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
+    hub = HubProcess(proc, port, db, log)
+    try:
+        wait_until(lambda: proc.poll() is not None or get_json(hub.base + "/healthz")["ok"], "the hub to answer /healthz")
+        if proc.poll() is not None:
+            raise AssertionError(f"hub exited with {proc.returncode}: {log.read_text()[-2000:]}")
+    except BaseException:
+        hub.stop()
+        raise
+    return hub
