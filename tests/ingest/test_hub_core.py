@@ -1,0 +1,140 @@
+"""Hub core with the real SQLite store: state matrix, staleness, vectorised NEWS2, alarms, push."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+from ingest.hub import Hub
+from ingest.hub_config import load_hub_config
+from ingest.sqlite_store import SQLiteStore
+from wire.messages import Hello, ObsFrame, Observation
+
+T0 = 1_800_000_000_000
+HELLO = Hello(agent="edge-T", epoch=1, ward="T", beds=("T-01", "T-02"))
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = T0
+
+    def __call__(self) -> int:
+        return self.t
+
+
+def vitals(bed: str, t: int, **values: float) -> tuple[Observation, ...]:
+    return tuple(Observation(bed, k, v, t, t, "mon") for k, v in values.items())
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+async def _hub(tmp: Path, clock: Clock) -> Hub:
+    hub = Hub(load_hub_config(), SQLiteStore(tmp / "s.sqlite3"), clock=clock)
+    await hub.start()
+    hub.hello(HELLO)
+    return hub
+
+
+async def _ingest(hub: Hub, seq: int, obs: tuple[Observation, ...]) -> list:
+    batch, rejected = hub.take_frame(HELLO, ObsFrame(seq, obs), hub.clock())
+    if batch is not None:
+        await hub.store.write(batch)
+        hub.stored(batch)
+    return rejected
+
+
+NORMAL = dict(rr=16, spo2=98, o2=0, nibp_sys=120, hr=80, acvpu=0, temp=37.0)
+WORKED_11 = dict(rr=18, spo2=90, o2=1, nibp_sys=100, hr=100, acvpu=2, temp=36.5)  # scores.md example: 11
+
+
+def test_scores_alarms_and_pushes(tmp_path: Path) -> None:
+    async def go() -> None:
+        clock = Clock()
+        hub = await _hub(tmp_path, clock)
+        sub = hub.feed.subscribe()
+        await _ingest(hub, 1, vitals("T-01", T0, **NORMAL) + vitals("T-02", T0, **WORKED_11))
+        clock.t += 50
+        hub.tick()
+        res = hub.score(clock.t)
+        assert res.row(0)["total"] == 0 and res.row(1)["total"] == 11 and res.row(1)["band"] == "high"
+        (alert,) = hub.book.list_open()
+        assert alert.bed == "T-02" and alert.priority == "high" and alert.title.startswith("NEWS2 11")
+        msgs = [json.loads(sub.queue.get_nowait()) for _ in range(sub.queue.qsize())]
+        assert {m["type"] for m in msgs} == {"alert", "beds"}
+        pushed = next(m for m in msgs if m["type"] == "beds")["beds"]
+        assert {b["bed"] for b in pushed} == {"T-01", "T-02"}
+        assert all(b["rx_hub"] == T0 for b in pushed)
+        assert hub.push_latency.percentiles()["p50"] == 50
+        await hub.stop()
+
+    run(go())
+
+
+def test_stale_values_make_the_score_incomplete_never_zero(tmp_path: Path) -> None:
+    async def go() -> None:
+        clock = Clock()
+        hub = await _hub(tmp_path, clock)
+        await _ingest(hub, 1, vitals("T-01", T0, **NORMAL))
+        clock.t = T0 + 30_000  # exactly at the HR/SpO2 staleness limit: still fresh
+        assert hub.score(clock.t).row(0)["total"] == 0
+        clock.t = T0 + 30_001
+        row = hub.score(clock.t).row(0)
+        assert row["total"] is None and row["incomplete"] and set(row["missing"]) == {"spo2", "hr"}
+        assert row["partial"] == 0 and row["band"] == "unknown"
+        await hub.stop()
+
+    run(go())
+
+
+def test_flagged_value_is_missing_and_older_device_time_never_overwrites(tmp_path: Path) -> None:
+    async def go() -> None:
+        clock = Clock()
+        hub = await _hub(tmp_path, clock)
+        await _ingest(hub, 1, vitals("T-01", T0, **NORMAL))
+        await _ingest(hub, 2, (Observation("T-01", "spo2", None, T0 + 1000, T0 + 1000, "mon", 1),))
+        await _ingest(hub, 3, vitals("T-01", T0 - 500, hr=150))  # late, older reading: stored, not live
+        clock.t = T0 + 1000
+        row = hub.score(clock.t).row(0)
+        assert row["missing"] == ["spo2"] and row["subscores"]["hr"] == 0
+        bed = hub.bed_json(0, clock.t, hub.score(clock.t))
+        assert bed["vitals"]["spo2"] == {"value": None, "t": T0 + 1000, "age_s": 0.0, "flags": ["probe_off"]}
+        points = await hub.store.trend("T-01", "hr", T0 - 1000, T0 + 1000, 10)
+        assert [p.value for p in points] == [150, 80]
+        await hub.stop()
+
+    run(go())
+
+
+def test_scale2_is_a_per_bed_setting(tmp_path: Path) -> None:
+    async def go() -> None:
+        clock = Clock()
+        hub = await _hub(tmp_path, clock)
+        await _ingest(hub, 1, vitals("T-01", T0, **(NORMAL | {"spo2": 89})))
+        assert hub.score(T0).row(0)["subscores"]["spo2"] == 3  # scale 1: <=91 scores 3
+        hub.set_spo2_scale("T-01", 2)
+        assert hub.score(T0).row(0)["subscores"]["spo2"] == 0  # scale 2: 88-92 scores 0
+        await hub.stop()
+
+    run(go())
+
+
+def test_alarms_survive_a_restart(tmp_path: Path) -> None:
+    async def go() -> int:
+        clock = Clock()
+        hub = await _hub(tmp_path, clock)
+        await _ingest(hub, 1, vitals("T-02", T0, **WORKED_11))
+        hub.tick()
+        (alert,) = hub.book.list_open()
+        hub.acknowledge(alert.id, "Dr Rao")
+        await hub.stop()
+        again = await _hub(tmp_path, clock)
+        (back,) = again.book.list_open()
+        assert back.id == alert.id and back.state == "acknowledged" and back.acked_by == "Dr Rao"
+        assert again.seqs.last_durable("edge-T", 1) == 1
+        await again.stop()
+        return alert.id
+
+    run(go())
