@@ -1,0 +1,852 @@
+// teleicu console: live census + alert list.
+//
+// Plain ES module, no dependencies. Data arrives over the /ws/console WebSocket
+// (a full "snapshot" first and after every reconnect, then "beds" deltas and
+// "alert" events). Each bed tile is built once and afterwards only the parts
+// that changed are written, batched into one animation frame; a 1 s timer
+// advances every age locally so a stalled feed still turns values stale.
+
+// ---------------------------------------------------------------- constants
+
+/** Seconds after which a value is no longer current. */
+const STALE_AFTER_S = {
+  hr: 30, pr: 30, spo2: 30, rr: 30, etco2: 30,
+  nibp: 20 * 60,
+  temp: 4 * 3600, acvpu: 4 * 3600, o2: 4 * 3600,
+};
+
+/** Risk order for the default sort: a bed we cannot score (unknown) is placed
+ *  above beds known to be low risk, below any bed known to need review. */
+const BAND_RANK = { high: 5, medium: 4, "low-medium": 3, unknown: 2, low: 1 };
+const BAND_LABEL = {
+  high: "HIGH", medium: "MEDIUM", "low-medium": "LOW-MED", low: "LOW", unknown: "UNKNOWN",
+};
+const BAND_TITLE = {
+  high: "high clinical risk", medium: "medium clinical risk",
+  "low-medium": "low-medium clinical risk", low: "low clinical risk",
+  unknown: "risk unknown",
+};
+const BANDS_IN_ORDER = ["high", "medium", "low-medium", "unknown", "low"];
+
+const PRIORITY_RANK = { high: 3, medium: 2, low: 1 };
+const ACVPU_LETTERS = ["A", "C", "V", "P", "U"];
+
+/** Which NEWS2 subscore colours which tile cell. */
+const SUBSCORE_CELL = { rr: "rr", spo2: "spo2", o2: "o2", sbp: "nibp", hr: "hr", acvpu: "acvpu", temp: "temp" };
+const SUBSCORE_NAME = {
+  rr: "respiration rate", spo2: "SpO2", o2: "air/oxygen", sbp: "systolic BP",
+  hr: "pulse", acvpu: "consciousness (ACVPU)", temp: "temperature",
+};
+
+/** Tile cells in display order: [param key, label]. */
+const CELLS = [
+  ["hr", "HR"], ["spo2", "SpO₂"], ["rr", "RR"],
+  ["nibp", "NIBP"], ["temp", "Temp"],
+  ["etco2", "EtCO₂"], ["o2", "O₂"], ["acvpu", "ACVPU"],
+];
+
+const STALL_WARN_MS = 10_000;    // no message while beds are shown: warn
+const STALL_RECONNECT_MS = 30_000; // …and after this long, reconnect
+const BACKOFF_MIN_MS = 500;
+const BACKOFF_MAX_MS = 10_000;
+
+// ---------------------------------------------------------------- state
+
+/** bed id -> Tile */
+const beds = new Map();
+/** alert id -> AlertRow */
+const alerts = new Map();
+/** ids seen resolved since the last snapshot: a late ack response must not revive them */
+const resolvedIds = new Set();
+/** ward -> header element (used when grouping by ward) */
+const wardHeaders = new Map();
+
+const dirtyBeds = new Set();
+let orderDirty = true;          // re-sort soon (data changed a sort key)
+let orderNow = true;            // re-sort at the next frame (beds added/removed, user action)
+let lastOrderAt = -Infinity;
+/** Risk changes re-sort the grid at most this often, so tiles don't jump under the reader's eyes. */
+const REORDER_MIN_MS = 3000;
+let alertsDirty = true;
+let summaryDirty = true;
+let flushScheduled = false;
+
+let serverOffsetMs = 0;          // server clock minus local clock
+let sortMode = "risk";
+let wardFilter = "";
+
+const conn = {
+  ws: null,
+  state: "connecting",           // connecting | live | stalled | reconnecting
+  attempt: 0,
+  retryAt: 0,
+  retryTimer: 0,
+  lastMsgAt: 0,                  // performance.now() of last message
+  lostAt: 0,                     // Date.now() when the feed was last known good
+};
+
+const $ = (id) => document.getElementById(id);
+const el = {
+  grid: $("grid"), gridEmpty: $("grid-empty"),
+  alertList: $("alert-list"), alertsEmpty: $("alerts-empty"), alertCount: $("alert-count"),
+  conn: $("conn"), connText: $("conn-text"), banner: $("banner"),
+  summary: $("summary"), wardFilter: $("ward-filter"), sortMode: $("sort-mode"),
+  userName: $("user-name"), userChange: $("user-change"),
+};
+
+// ---------------------------------------------------------------- helpers
+
+const perfNow = () => performance.now();
+const serverNow = () => Date.now() + serverOffsetMs;
+
+function h(tag, cls, text) {
+  const n = document.createElement(tag);
+  if (cls) n.className = cls;
+  if (text !== undefined) n.textContent = text;
+  return n;
+}
+
+/** Write only when different: DOM writes are the expensive part. */
+function setText(node, text) {
+  if (node.textContent !== text) node.textContent = text;
+}
+function setAttr(node, name, value) {
+  if (value === null || value === undefined) {
+    if (node.hasAttribute(name)) node.removeAttribute(name);
+  } else if (node.getAttribute(name) !== value) {
+    node.setAttribute(name, value);
+  }
+}
+function setClass(node, cls, on) {
+  if (node.classList.contains(cls) !== on) node.classList.toggle(cls, on);
+}
+
+function fmtAge(s) {
+  if (s === null || s === undefined || !Number.isFinite(s)) return "";
+  s = Math.max(0, s);
+  if (s < 60) return `${Math.floor(s)}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h`;
+  return `${Math.floor(s / 86400)}d`;
+}
+
+function fmtClock(ms) {
+  if (!Number.isFinite(ms)) return "—";
+  return new Date(ms).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
+}
+
+function fmtFlags(flags) {
+  return flags.map((f) => String(f).replace(/_/g, " ").toUpperCase()).join(" ");
+}
+
+const naturalCmp = new Intl.Collator(undefined, { numeric: true, sensitivity: "base" }).compare;
+
+function readUser() {
+  try { return (localStorage.getItem("teleicuUser") || "").trim(); } catch { return ""; }
+}
+function writeUser(name) {
+  try { localStorage.setItem("teleicuUser", name); } catch { /* private mode: keep for this page only */ }
+  sessionUser = name;
+  renderUser();
+}
+let sessionUser = readUser();
+
+function currentUser({ ask }) {
+  const stored = readUser() || sessionUser;
+  if (stored || !ask) return stored;
+  const name = (window.prompt("Your name (recorded with every acknowledgement):", "") || "").trim();
+  if (name) writeUser(name);
+  return name;
+}
+
+function renderUser() {
+  const u = readUser() || sessionUser;
+  setText(el.userName, u ? `acknowledging as ${u}` : "not signed in");
+}
+
+// ---------------------------------------------------------------- bed tiles
+
+/**
+ * A tile keeps the latest Bed fields, each vital with the local time it was
+ * received (ages advance from there), and references to its DOM nodes.
+ */
+function createTile(id) {
+  const root = h("article", "tile");
+  root.dataset.bed = id;
+  root.tabIndex = -1;
+
+  const head = h("header", "tile-head");
+  const name = h("span", "bed-id", id);
+  const ward = h("span", "bed-ward");
+  const alertChip = h("span", "alert-chip");
+  alertChip.hidden = true;
+  const badge = h("span", "news2");
+  badge.dataset.news2Band = "unknown";
+  const badgeNum = h("span", "news2-num", "—");
+  const badgeStack = h("span", "news2-stack");
+  const badgeBand = h("span", "news2-band", "UNKNOWN");
+  const badgeInc = h("span", "news2-inc", "incomplete");
+  badgeInc.hidden = true;
+  badgeStack.append(badgeBand, badgeInc);
+  badge.append(badgeNum, badgeStack);
+  head.append(name, ward, alertChip, badge);
+
+  const status = h("div", "tile-status");
+  status.hidden = true;
+
+  const body = h("div", "vitals");
+  const cells = {};
+  for (const [key, label] of CELLS) {
+    const c = h("div", `vital vital-${key}`);
+    c.dataset.param = key;
+    const lbl = h("span", "lbl", label);
+    const v = h("span", "v", "—");
+    const age = h("span", "age", "");
+    const tag = h("span", "tag", "STALE");
+    tag.hidden = true;
+    c.append(lbl, age, v, tag);
+    body.append(c);
+    cells[key] = { root: c, lbl, v, age, tag, label };
+  }
+
+  root.append(head, status, body);
+  return {
+    id, ward: "", agent: "", online: true, lastRx: null, lastRxAge: null, recvAt: 0,
+    settings: {}, vitals: {}, news2: null, alertPrio: 0, alertCount: 0,
+    sortKey: null,
+    dom: { root, name, ward, alertChip, badge, badgeNum, badgeBand, badgeInc, status, cells },
+  };
+}
+
+/** Apply one Bed object from the hub. `replace` drops vitals not mentioned. */
+function applyBed(b, nowMs, replace) {
+  if (!b || typeof b.bed !== "string") return;
+  let t = beds.get(b.bed);
+  if (!t) {
+    t = createTile(b.bed);
+    beds.set(b.bed, t);
+    orderNow = true;
+  }
+  const at = perfNow();
+  if (b.ward !== undefined && b.ward !== t.ward) { t.ward = String(b.ward); orderDirty = true; }
+  if (b.agent !== undefined) t.agent = b.agent;
+  if (b.online !== undefined) t.online = !!b.online;
+  if (b.last_rx !== undefined) {
+    t.lastRx = b.last_rx;
+    t.lastRxAge = Number.isFinite(b.last_rx) && Number.isFinite(nowMs) ? Math.max(0, (nowMs - b.last_rx) / 1000) : null;
+  }
+  t.recvAt = at;
+  if (b.settings) t.settings = b.settings;
+  if (b.vitals) {
+    if (replace) t.vitals = {};
+    for (const [k, v] of Object.entries(b.vitals)) {
+      if (!v) continue;
+      t.vitals[k] = {
+        value: v.value ?? null,
+        flags: Array.isArray(v.flags) ? v.flags : [],
+        ageS: Number.isFinite(v.age_s) ? Math.max(0, v.age_s) : null,
+        at,
+      };
+    }
+  } else if (replace) {
+    t.vitals = {};
+  }
+  if (b.news2 !== undefined) t.news2 = b.news2;
+  dirtyBeds.add(t);
+  summaryDirty = true;
+}
+
+function vitalAge(v, now) {
+  return v.ageS === null ? null : v.ageS + (now - v.at) / 1000;
+}
+
+/** What one cell should show, computed from tile state at time `now`. */
+function cellView(t, key, now) {
+  const V = t.vitals;
+  const view = { text: "—", age: null, stale: false, flagged: false, missing: true, label: null, title: "" };
+  const fmtInt = (x) => String(Math.round(x));
+  const simple = (k, fmt) => {
+    const v = V[k];
+    if (!v) return;
+    view.missing = false;
+    view.age = vitalAge(v, now);
+    if (v.flags.length) {
+      view.flagged = true;
+      view.text = fmtFlags(v.flags);
+    } else if (v.value === null || !Number.isFinite(Number(v.value))) {
+      view.text = "—";
+      view.missing = true;
+    } else {
+      view.text = fmt(Number(v.value));
+    }
+  };
+
+  switch (key) {
+    case "hr":
+      if (!V.hr && V.pr) { simple("pr", fmtInt); view.label = "PR"; }
+      else simple("hr", fmtInt);
+      break;
+    case "spo2": simple("spo2", fmtInt); break;
+    case "rr": simple("rr", fmtInt); break;
+    case "etco2": simple("etco2", fmtInt); break;
+    case "temp": simple("temp", (x) => x.toFixed(1)); break;
+    case "o2": simple("o2", (x) => (x >= 1 ? "O₂" : "Air")); break;
+    case "acvpu": simple("acvpu", (x) => ACVPU_LETTERS[Math.round(x)] ?? "?"); break;
+    case "nibp": {
+      const s = V.nibp_sys, d = V.nibp_dia, m = V.nibp_mean;
+      const parts = [s, d, m].filter(Boolean);
+      if (!parts.length) break;
+      view.missing = false;
+      // The reading is as old as its oldest part.
+      const ages = parts.map((p) => vitalAge(p, now)).filter((a) => a !== null);
+      view.age = ages.length ? Math.max(...ages) : null;
+      const flags = [...new Set(parts.flatMap((p) => p.flags))];
+      const num = (p) => (p && p.value !== null && Number.isFinite(Number(p.value)) ? String(Math.round(Number(p.value))) : null);
+      if (flags.length) {
+        view.flagged = true;
+        view.text = fmtFlags(flags);
+      } else if (num(s) === null && num(d) === null) {
+        view.missing = true;
+      } else {
+        view.text = `${num(s) ?? "?"}/${num(d) ?? "?"}` + (num(m) !== null ? ` (${num(m)})` : "");
+      }
+      break;
+    }
+  }
+  const limit = STALE_AFTER_S[key === "hr" && view.label === "PR" ? "pr" : key];
+  view.stale = view.age !== null && limit !== undefined && view.age > limit;
+  return view;
+}
+
+function renderTile(t, now) {
+  const d = t.dom;
+
+  // header
+  setText(d.ward, t.ward ? `ward ${t.ward}` : "");
+  if (t.alertCount > 0) {
+    d.alertChip.hidden = false;
+    setText(d.alertChip, `⚠ ${t.alertCount}`);
+    const p = t.alertPrio === 3 ? "high" : t.alertPrio === 2 ? "medium" : "low";
+    setAttr(d.alertChip, "data-priority", p);
+    setAttr(d.alertChip, "title", `${t.alertCount} active alert${t.alertCount > 1 ? "s" : ""}`);
+  } else if (!d.alertChip.hidden) {
+    d.alertChip.hidden = true;
+  }
+
+  // Cell views first: the badge needs to know which scored values went stale here.
+  const views = {};
+  for (const [key] of CELLS) views[key] = cellView(t, key, now);
+
+  // NEWS2 badge
+  const n = t.news2 || {};
+  const subs = n.subscores || {};
+  let band = BAND_LABEL[n.band] ? n.band : "unknown";
+  let incomplete = !!n.incomplete || !Number.isFinite(n.total);
+  let partial = Number.isFinite(n.partial) ? n.partial : null;
+  const missing = Array.isArray(n.missing) ? [...n.missing] : [];
+  // The hub scored these components, but their values have aged past the
+  // staleness limit since (feed stalled or dropped): they no longer count.
+  const agedOut = Object.keys(SUBSCORE_CELL).filter((k) =>
+    Number.isFinite(subs[k]) && views[SUBSCORE_CELL[k]].stale && !missing.includes(k));
+  if (t.news2 && agedOut.length) {
+    incomplete = true;
+    missing.push(...agedOut);
+    partial = Object.entries(subs).reduce((acc, [k, v]) => acc + (Number.isFinite(v) && !missing.includes(k) ? v : 0), 0);
+    const three = Object.entries(subs).some(([k, v]) => v === 3 && !missing.includes(k));
+    // What the remaining components prove, as a lower bound.
+    band = partial >= 7 ? "high" : partial >= 5 ? "medium" : three ? "low-medium" : "unknown";
+  }
+  let num, title;
+  if (!t.news2) {
+    num = "—";
+    title = "NEWS2 not available yet";
+    incomplete = false;
+  } else if (incomplete) {
+    num = partial !== null && partial > 0 ? `≥${partial}` : "—";
+    title = `NEWS2 incomplete — ${BAND_TITLE[band]}` +
+      (missing.length ? `\nmissing: ${missing.map((m) => SUBSCORE_NAME[m] || m).join(", ")}` : "") +
+      (agedOut.length ? `\n(now stale here: ${agedOut.map((m) => SUBSCORE_NAME[m] || m).join(", ")})` : "") +
+      (partial !== null ? `\npartial sum of available components: ${partial}` : "");
+  } else {
+    num = String(n.total);
+    title = `NEWS2 ${n.total} — ${BAND_TITLE[band]}`;
+  }
+  if (n.any_three) title += "\na single parameter scores 3";
+  if (n.subscores) {
+    const parts = Object.entries(subs).map(([k, v]) => `${SUBSCORE_NAME[k] || k}: ${v === null ? "—" : v}`);
+    title += `\n${parts.join(" · ")}`;
+  }
+  if (Number(t.settings?.spo2_scale) === 2) title += "\nSpO2 scale 2 (hypercapnic target)";
+  setAttr(d.badge, "data-news2-band", band);
+  setAttr(d.badge, "data-incomplete", incomplete ? "true" : "false");
+  setAttr(d.badge, "title", title);
+  setText(d.badgeNum, num);
+  setText(d.badgeBand, BAND_LABEL[band]);
+  d.badgeInc.hidden = !incomplete;
+
+  // connection of the bed's edge agent
+  const offline = !t.online;
+  setClass(d.root, "offline", offline);
+  if (offline) {
+    const age = t.lastRxAge === null ? null : t.lastRxAge + (now - t.recvAt) / 1000;
+    d.status.hidden = false;
+    setText(d.status, age === null ? "EDGE OFFLINE · no data received" : `EDGE OFFLINE · last data ${fmtAge(age)} ago`);
+  } else if (!d.status.hidden) {
+    d.status.hidden = true;
+  }
+
+  // vitals
+  for (const [key] of CELLS) {
+    const c = d.cells[key];
+    const v = views[key];
+    setText(c.lbl, v.label || (key === "spo2" && Number(t.settings?.spo2_scale) === 2 ? "SpO₂ S2" : c.label));
+    setText(c.v, v.text);
+    setText(c.age, v.age === null ? "" : fmtAge(v.age));
+    if (c.tag.hidden === v.stale) c.tag.hidden = !v.stale;
+    setClass(c.root, "stale", v.stale);
+    setClass(c.root, "flagged", v.flagged);
+    setClass(c.root, "missing", v.missing && !v.flagged);
+    setAttr(c.root, "data-stale", v.stale ? "true" : "false");
+    // Colour a cell by its NEWS2 subscore only while the value is current.
+    let subScore = null;
+    for (const [sk, ck] of Object.entries(SUBSCORE_CELL)) if (ck === key && Number.isFinite(subs[sk])) subScore = subs[sk];
+    const show = subScore !== null && subScore > 0 && !v.stale && !v.flagged && !v.missing ? String(Math.min(subScore, 3)) : null;
+    setAttr(c.root, "data-score", show);
+    let tip = v.missing ? "no reading" : v.flagged ? "flagged — not a clean measurement" : "";
+    if (v.age !== null) tip += `${tip ? "; " : ""}measured ${fmtAge(v.age)} ago${v.stale ? " — STALE, not current" : ""}`;
+    if (subScore !== null) tip += `; NEWS2 subscore ${subScore}`;
+    setAttr(c.root, "title", tip);
+  }
+
+  // sort key changes reorder the grid
+  const score = !t.news2 ? -1 : incomplete ? (partial ?? -1) : n.total;
+  const key = `${BAND_RANK[band]}|${score}|${t.alertPrio}`;
+  if (key !== t.sortKey) { t.sortKey = key; orderDirty = true; }
+  t.band = band;
+  t.score = score;
+}
+
+function compareTiles(a, b) {
+  if (sortMode === "risk") {
+    return (BAND_RANK[b.band] - BAND_RANK[a.band]) || (b.score - a.score) ||
+      (b.alertPrio - a.alertPrio) || naturalCmp(a.id, b.id);
+  }
+  if (sortMode === "ward") return naturalCmp(a.ward, b.ward) || naturalCmp(a.id, b.id);
+  return naturalCmp(a.id, b.id);
+}
+
+function wardHeader(ward) {
+  let hd = wardHeaders.get(ward);
+  if (!hd) {
+    hd = h("h3", "ward-head", `Ward ${ward || "?"}`);
+    hd.dataset.ward = ward;
+    wardHeaders.set(ward, hd);
+  }
+  return hd;
+}
+
+/** Put grid children in the wanted order, moving only nodes that are out of place. */
+function arrange(container, nodes) {
+  for (let i = 0; i < nodes.length; i++) {
+    const want = nodes[i];
+    const at = container.children[i];
+    if (at !== want) container.insertBefore(want, at || null);
+  }
+  while (container.children.length > nodes.length) container.lastElementChild.remove();
+}
+
+function reorderGrid() {
+  const list = [...beds.values()].filter((t) => !wardFilter || t.ward === wardFilter);
+  list.sort(compareTiles);
+  const nodes = [];
+  let lastWard = null;
+  for (const t of list) {
+    if (sortMode === "ward" && t.ward !== lastWard) {
+      lastWard = t.ward;
+      const hd = wardHeader(t.ward);
+      setText(hd, `Ward ${t.ward || "?"} · ${list.filter((x) => x.ward === t.ward).length} beds`);
+      nodes.push(hd);
+    }
+    nodes.push(t.dom.root);
+  }
+  arrange(el.grid, nodes);
+  el.gridEmpty.hidden = list.length > 0;
+  if (!list.length) {
+    setText(el.gridEmpty, beds.size ? "No beds in this ward." : conn.state === "live" ? "No beds reported by the hub." : "Waiting for the hub…");
+  }
+  syncWardOptions();
+}
+
+function syncWardOptions() {
+  const wards = [...new Set([...beds.values()].map((t) => t.ward))].sort(naturalCmp);
+  const have = [...el.wardFilter.options].slice(1).map((o) => o.value);
+  if (have.join("\u0000") === wards.join("\u0000")) return;
+  while (el.wardFilter.options.length > 1) el.wardFilter.remove(1);
+  for (const w of wards) el.wardFilter.add(new Option(`Ward ${w}`, w));
+  if (wardFilter && !wards.includes(wardFilter)) { /* keep selection; ward may return */ el.wardFilter.add(new Option(`Ward ${wardFilter}`, wardFilter)); }
+  el.wardFilter.value = wardFilter;
+}
+
+function renderSummary() {
+  const counts = Object.fromEntries(BANDS_IN_ORDER.map((b) => [b, 0]));
+  let offline = 0, total = 0;
+  for (const t of beds.values()) {
+    if (wardFilter && t.ward !== wardFilter) continue;
+    total++;
+    counts[t.band || "unknown"]++;
+    if (!t.online) offline++;
+  }
+  if (!el.summary.firstChild) {
+    for (const b of BANDS_IN_ORDER) {
+      const s = h("span", "sum-chip");
+      s.dataset.band = b;
+      el.summary.append(s);
+    }
+    const off = h("span", "sum-chip sum-offline");
+    const tot = h("span", "sum-total");
+    el.summary.append(off, tot);
+  }
+  const kids = el.summary.children;
+  BANDS_IN_ORDER.forEach((b, i) => {
+    setText(kids[i], `${BAND_LABEL[b]} ${counts[b]}`);
+    setClass(kids[i], "zero", counts[b] === 0);
+  });
+  setText(kids[BANDS_IN_ORDER.length], `OFFLINE ${offline}`);
+  setClass(kids[BANDS_IN_ORDER.length], "zero", offline === 0);
+  setText(kids[BANDS_IN_ORDER.length + 1], `${total} beds`);
+}
+
+// ---------------------------------------------------------------- alerts
+
+function alertOrder(a, b) {
+  const sa = a.data.state === "active" ? 1 : 0, sb = b.data.state === "active" ? 1 : 0;
+  return (sb - sa) ||
+    ((PRIORITY_RANK[b.data.priority] || 0) - (PRIORITY_RANK[a.data.priority] || 0)) ||
+    ((b.data.raised || 0) - (a.data.raised || 0)) ||
+    (b.data.id - a.data.id);
+}
+
+function createAlertRow(id) {
+  const li = h("li", "alert");
+  li.dataset.alertId = String(id);
+  const prio = h("span", "prio");
+  const bed = h("button", "bedlink");
+  bed.type = "button";
+  const title = h("div", "a-title");
+  const meta = h("div", "a-meta");
+  const who = h("div", "a-who");
+  const err = h("div", "a-err");
+  err.hidden = true;
+  const ack = h("button", "ack", "Acknowledge");
+  ack.type = "button";
+  const row1 = h("div", "a-row");
+  row1.append(prio, bed, ack);
+  li.append(row1, title, meta, who, err);
+  const row = { id, data: null, pending: false, error: "", dom: { li, prio, bed, title, meta, who, err, ack } };
+  ack.addEventListener("click", () => acknowledge(row));
+  bed.addEventListener("click", () => focusBed(row.data?.bed));
+  return row;
+}
+
+function applyAlert(a) {
+  if (!a || a.id === undefined || a.id === null) return;
+  const id = String(a.id);
+  let row = alerts.get(id);
+  if (a.state === "resolved") {
+    resolvedIds.add(id);
+    if (resolvedIds.size > 10_000) resolvedIds.delete(resolvedIds.values().next().value);
+    if (row) { alerts.delete(id); row.dom.li.remove(); }
+    alertsDirty = true;
+    markBedAlerts();
+    return;
+  }
+  if (resolvedIds.has(id)) return;
+  // Ignore an update older than what is shown (an ack response can overtake the broadcast).
+  if (row && row.data && Number.isFinite(a.updated) && Number.isFinite(row.data.updated) && a.updated < row.data.updated) return;
+  if (!row) { row = createAlertRow(id); alerts.set(id, row); }
+  row.data = a;
+  if (a.state !== "active") row.error = "";
+  alertsDirty = true;
+  markBedAlerts();
+}
+
+function markBedAlerts() {
+  const per = new Map();
+  for (const r of alerts.values()) {
+    if (r.data.state !== "active") continue;
+    const cur = per.get(r.data.bed) || { n: 0, p: 0 };
+    cur.n++;
+    cur.p = Math.max(cur.p, PRIORITY_RANK[r.data.priority] || 0);
+    per.set(r.data.bed, cur);
+  }
+  for (const t of beds.values()) {
+    const cur = per.get(t.id) || { n: 0, p: 0 };
+    if (cur.n !== t.alertCount || cur.p !== t.alertPrio) {
+      t.alertCount = cur.n;
+      t.alertPrio = cur.p;
+      dirtyBeds.add(t);
+    }
+  }
+}
+
+function renderAlertRow(r, srvNow) {
+  const a = r.data, d = r.dom;
+  const prio = PRIORITY_RANK[a.priority] ? a.priority : "low";
+  setAttr(d.li, "data-priority", prio);
+  setAttr(d.li, "data-state", a.state);
+  setAttr(d.li, "data-alert-bed", a.bed);
+  setText(d.prio, prio.toUpperCase());
+  setText(d.bed, a.bed);
+  setAttr(d.bed, "title", `Show bed ${a.bed}`);
+  setText(d.title, a.title || a.kind || "alert");
+  setAttr(d.title, "title", a.detail || "");
+  const ago = Number.isFinite(a.raised) ? ` (${fmtAge((srvNow - a.raised) / 1000)} ago)` : "";
+  setText(d.meta, `raised ${fmtClock(a.raised)}${ago} · ${a.state === "active" ? "ACTIVE" : a.state.toUpperCase()}`);
+  if (a.state === "acknowledged") {
+    d.who.hidden = false;
+    setText(d.who, `Acknowledged by ${a.acked_by || "unknown"}${Number.isFinite(a.acked_at) ? ` at ${fmtClock(a.acked_at)}` : ""}`);
+  } else {
+    d.who.hidden = true;
+  }
+  d.ack.hidden = a.state !== "active";
+  d.ack.disabled = r.pending;
+  setText(d.ack, r.pending ? "Acknowledging…" : "Acknowledge");
+  d.err.hidden = !r.error;
+  setText(d.err, r.error);
+}
+
+function renderAlerts() {
+  const rows = [...alerts.values()].sort(alertOrder);
+  const srvNow = serverNow();
+  for (const r of rows) renderAlertRow(r, srvNow);
+  arrange(el.alertList, rows.map((r) => r.dom.li));
+  const active = rows.filter((r) => r.data.state === "active").length;
+  setText(el.alertCount, rows.length ? `${active} active · ${rows.length - active} acknowledged` : "");
+  el.alertsEmpty.hidden = rows.length > 0;
+}
+
+async function acknowledge(row) {
+  if (row.pending || !row.data || row.data.state !== "active") return;
+  const by = currentUser({ ask: true });
+  if (!by) {
+    row.error = "Enter your name to acknowledge.";
+    alertsDirty = true; scheduleFlush();
+    return;
+  }
+  row.pending = true;
+  row.error = "";
+  alertsDirty = true; scheduleFlush();
+  try {
+    const res = await fetch(`/api/alerts/${encodeURIComponent(row.id)}/ack`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ by }),
+    });
+    let body = null;
+    try { body = await res.json(); } catch { /* not JSON */ }
+    if (res.ok && body && body.id !== undefined) {
+      row.pending = false;
+      applyAlert(body);
+    } else if (res.status === 409) {
+      row.error = `Not acknowledged: ${detailText(body) || "alert already resolved"}`;
+    } else {
+      row.error = `Not acknowledged: hub answered ${res.status}${detailText(body) ? ` — ${detailText(body)}` : ""}`;
+    }
+  } catch {
+    row.error = "Not acknowledged: hub unreachable. Try again.";
+  } finally {
+    row.pending = false;
+    alertsDirty = true;
+    scheduleFlush();
+  }
+}
+
+function detailText(body) {
+  if (!body || body.detail === undefined) return "";
+  return typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail);
+}
+
+function focusBed(id) {
+  const t = id && beds.get(id);
+  if (!t) return;
+  if (wardFilter && t.ward !== wardFilter) { wardFilter = ""; el.wardFilter.value = ""; orderNow = true; summaryDirty = true; flush(); }
+  t.dom.root.scrollIntoView({ block: "center", behavior: "smooth" });
+  t.dom.root.classList.remove("flash");
+  void t.dom.root.offsetWidth; // restart the animation
+  t.dom.root.classList.add("flash");
+}
+
+// ---------------------------------------------------------------- render loop
+
+function scheduleFlush() {
+  if (flushScheduled) return;
+  flushScheduled = true;
+  // Animation frames pause in hidden tabs; fall back to a timer there.
+  if (document.hidden) setTimeout(flush, 250);
+  else requestAnimationFrame(flush);
+}
+
+function flush() {
+  flushScheduled = false;
+  const now = perfNow();
+  for (const t of dirtyBeds) renderTile(t, now);
+  dirtyBeds.clear();
+  if (orderNow || (orderDirty && now - lastOrderAt >= REORDER_MIN_MS)) {
+    orderNow = orderDirty = false;
+    lastOrderAt = now;
+    reorderGrid();
+    summaryDirty = true;
+  }
+  if (summaryDirty) { summaryDirty = false; renderSummary(); }
+  if (alertsDirty) { alertsDirty = false; renderAlerts(); }
+}
+
+/** Once a second: advance every age, even with no traffic. */
+function tick() {
+  for (const t of beds.values()) dirtyBeds.add(t);
+  alertsDirty = alerts.size > 0;
+  summaryDirty = true;
+  renderConn();
+  flush();
+}
+
+// ---------------------------------------------------------------- connection
+
+function setConn(state) {
+  if (conn.state === "live" && state !== "live") conn.lostAt = Date.now();
+  conn.state = state;
+  renderConn();
+}
+
+function renderConn() {
+  let state = conn.state;
+  const silentMs = perfNow() - conn.lastMsgAt;
+  if (state === "live" && beds.size > 0 && silentMs > STALL_WARN_MS) state = "stalled";
+  let text;
+  switch (state) {
+    case "live": text = "live"; break;
+    case "stalled": text = `no updates for ${fmtAge(silentMs / 1000)} — data may be stale`; break;
+    case "connecting": text = "connecting…"; break;
+    default: {
+      const wait = Math.max(0, Math.ceil((conn.retryAt - perfNow()) / 1000));
+      text = `reconnecting… data may be stale${conn.retryAt && wait > 0 ? ` (retry in ${wait}s)` : ""}`;
+    }
+  }
+  setText(el.connText, text);
+  setAttr(el.conn, "data-conn", state);
+  for (const s of ["live", "stalled", "connecting", "reconnecting"]) setClass(document.body, `conn-${s}`, s === state);
+
+  const showBanner = state !== "live" && beds.size > 0;
+  el.banner.hidden = !showBanner;
+  if (showBanner) {
+    const since = conn.lostAt ? ` since ${fmtClock(conn.lostAt)}` : "";
+    setText(el.banner, state === "stalled"
+      ? `The hub has sent nothing for ${fmtAge(silentMs / 1000)}. Values below are not being updated; ages keep counting.`
+      : `Connection to the hub lost${since}. Values below are the last received and are not being updated; ages keep counting.`);
+  }
+}
+
+function wsUrl() {
+  return `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}/ws/console`;
+}
+
+function connect() {
+  clearTimeout(conn.retryTimer);
+  conn.retryAt = 0;
+  let ws;
+  try {
+    ws = new WebSocket(wsUrl());
+  } catch {
+    scheduleReconnect();
+    return;
+  }
+  conn.ws = ws;
+  ws.addEventListener("message", (ev) => {
+    if (conn.ws !== ws) return;
+    conn.lastMsgAt = perfNow();
+    let msg;
+    try { msg = JSON.parse(ev.data); } catch { return; }
+    handleMessage(msg);
+  });
+  ws.addEventListener("close", () => {
+    if (conn.ws !== ws) return;
+    conn.ws = null;
+    scheduleReconnect();
+  });
+  ws.addEventListener("error", () => { /* a close event follows */ });
+}
+
+function scheduleReconnect() {
+  const base = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** conn.attempt);
+  const delay = Math.min(BACKOFF_MAX_MS, Math.round(base * (0.75 + Math.random() * 0.5)));
+  conn.attempt++;
+  conn.retryAt = perfNow() + delay;
+  setConn("reconnecting");
+  conn.retryTimer = setTimeout(connect, delay);
+}
+
+function watchdog() {
+  if (conn.ws && conn.ws.readyState === WebSocket.OPEN && beds.size > 0 &&
+      perfNow() - conn.lastMsgAt > STALL_RECONNECT_MS) {
+    const ws = conn.ws;
+    conn.ws = null;
+    try { ws.close(); } catch { /* ignore */ }
+    scheduleReconnect();
+  }
+}
+
+function handleMessage(msg) {
+  if (!msg || typeof msg !== "object") return;
+  if (Number.isFinite(msg.now)) serverOffsetMs = msg.now - Date.now();
+  switch (msg.type) {
+    case "snapshot": {
+      const seen = new Set();
+      for (const b of msg.beds || []) { applyBed(b, msg.now, true); seen.add(b.bed); }
+      for (const [id, t] of beds) {
+        if (!seen.has(id)) { beds.delete(id); t.dom.root.remove(); dirtyBeds.delete(t); orderNow = true; }
+      }
+      for (const [id, r] of alerts) { r.dom.li.remove(); alerts.delete(id); }
+      resolvedIds.clear();
+      for (const a of msg.alerts || []) applyAlert(a);
+      markBedAlerts();
+      orderNow = true; alertsDirty = true; summaryDirty = true;
+      conn.attempt = 0;
+      setConn("live");
+      break;
+    }
+    case "beds":
+      for (const b of msg.beds || []) applyBed(b, msg.now, false);
+      if (alerts.size) markBedAlerts();
+      break;
+    case "alert":
+      applyAlert(msg.alert);
+      break;
+    default:
+      return;
+  }
+  scheduleFlush();
+}
+
+// ---------------------------------------------------------------- wiring
+
+el.sortMode.addEventListener("change", () => {
+  sortMode = el.sortMode.value;
+  orderNow = true;
+  scheduleFlush();
+});
+el.wardFilter.addEventListener("change", () => {
+  wardFilter = el.wardFilter.value;
+  orderNow = true; summaryDirty = true;
+  scheduleFlush();
+});
+el.userChange.addEventListener("click", () => {
+  const name = (window.prompt("Your name (recorded with every acknowledgement):", readUser() || sessionUser) || "").trim();
+  if (name) writeUser(name);
+});
+window.addEventListener("storage", (e) => { if (e.key === "teleicuUser") renderUser(); });
+document.addEventListener("visibilitychange", () => { if (!document.hidden) scheduleFlush(); });
+
+renderUser();
+renderConn();
+setInterval(() => { tick(); watchdog(); }, 1000);
+connect();

@@ -1,0 +1,231 @@
+"""The live console in a real browser, against a real ``teleicu demo``.
+
+Starts ``python -m teleicu demo`` (hub, ward simulators and edge agents as real
+processes), opens the console in Debian's Chromium through Playwright, and
+checks what a clinician would see: a tile per bed, heart rates that move,
+NEWS2 badges that always name their risk band (and never show a partial sum
+as a total), an alert that can be acknowledged, and a "live" status.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+BEDS = 8
+USER = "Dr Test Acker"
+BANDS = {"low": "LOW", "low-medium": "LOW-MED", "medium": "MEDIUM", "high": "HIGH", "unknown": "UNKNOWN"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get_json(url: str, timeout: float = 3) -> dict:
+    with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - our own hub on loopback
+        assert resp.status == 200, f"GET {url} answered {resp.status}"
+        return json.loads(resp.read())
+
+
+def _tail(path: Path, n: int = 40) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
+    except OSError:
+        return "(no log)"
+
+
+@pytest.fixture
+def chromium() -> Path:
+    """Debian's Chromium; its absence is a failure of this test, never a skip."""
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"{CHROMIUM} is missing: the console browser test needs Debian's chromium package "
+            "(apt-get install chromium); playwright's own browser download is not used"
+        )
+    return CHROMIUM
+
+
+@pytest.fixture
+def demo(tmp_path: Path):
+    """A running ``teleicu demo`` with 8 beds; yields its base URL and always stops it."""
+    port = _free_port()
+    log_path = tmp_path / "demo.log"
+    cmd = [sys.executable, "-m", "teleicu", "demo", "--beds", str(BEDS), "--seed", "7",
+           "--port", str(port), "--duration", "90", "--data-dir", str(tmp_path / "demo-data")]  # fmt: skip
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"teleicu demo exited with {proc.returncode} before answering /healthz:\n{_tail(log_path)}")
+            try:
+                with urllib.request.urlopen(base + "/healthz", timeout=2) as resp:  # noqa: S310
+                    if resp.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"teleicu demo did not answer GET {base}/healthz with 200 within 30 s:\n{_tail(log_path)}")
+            time.sleep(0.25)
+        yield base
+    finally:
+        # SIGINT lets the demo stop its hub, simulators and edge agents (own sessions) in order.
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+
+
+def test_console_shows_live_census_and_acknowledges_an_alert(chromium: Path, demo: str, tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    page_errors: list[str] = []
+    dialogs: list[str] = []
+    screenshot = tmp_path / "console.png"
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.on("pageerror", lambda e: page_errors.append(str(e)))
+
+            def on_dialog(d) -> None:
+                dialogs.append(d.message)
+                d.dismiss()
+
+            page.on("dialog", on_dialog)
+            page.add_init_script(f"localStorage.setItem('teleicuUser', {json.dumps(USER)});")
+            page.goto(demo + "/")
+
+            # -- a tile per bed, and the feed says it is live ------------------------------------
+            page.wait_for_function(
+                f"document.querySelectorAll('#grid article[data-bed]').length >= {BEDS}", timeout=30_000
+            )
+            beds = page.eval_on_selector_all("#grid article[data-bed]", "els => els.map(e => e.dataset.bed)")
+            assert len(beds) == BEDS, f"expected {BEDS} bed tiles, got {beds}"
+            assert len(set(beds)) == BEDS, f"duplicate tiles: {beds}"
+            page.wait_for_selector("#conn[data-conn='live']", timeout=10_000)
+            assert page.inner_text("#conn-text").strip() == "live"
+
+            # -- heart rates are numbers and they move -------------------------------------------
+            hr_js = """() => Object.fromEntries([...document.querySelectorAll('#grid article[data-bed]')].map(
+                t => [t.dataset.bed, t.querySelector('[data-param="hr"] .v').textContent.trim()]))"""
+            page.wait_for_function(
+                f"Object.values(({hr_js})()).some(v => /^\\d+$/.test(v))", timeout=20_000
+            )
+            first = page.evaluate(hr_js)
+            page.wait_for_function(
+                f"""(first) => {{
+                    const now = ({hr_js})();
+                    return Object.keys(first).some(b => /^\\d+$/.test(first[b]) && /^\\d+$/.test(now[b] || '') && now[b] !== first[b]);
+                }}""",
+                arg=first,
+                timeout=15_000,
+            )
+            # a current HR is shown fresh, not stale
+            fresh = page.eval_on_selector_all(
+                "#grid article[data-bed] [data-param='hr']",
+                "els => els.filter(e => e.dataset.stale === 'false' && /^\\d+$/.test(e.querySelector('.v').textContent.trim())).length",
+            )
+            assert fresh >= 1, "no bed shows a current (non-stale) numeric heart rate"
+
+            # -- NEWS2 badges name their band and never show a partial sum as a total ---------
+            badges = page.eval_on_selector_all(
+                "#grid article[data-bed] [data-news2-band]",
+                """els => els.map(e => ({band: e.dataset.news2Band, incomplete: e.dataset.incomplete,
+                    num: e.querySelector('.news2-num').textContent.trim(), text: e.textContent,
+                    title: e.getAttribute('title') || ''}))""",
+            )
+            assert len(badges) == BEDS
+            for b in badges:
+                assert b["band"] in BANDS, b
+                assert BANDS[b["band"]] in b["text"], f"badge does not label its band: {b}"
+                if b["incomplete"] == "true":
+                    assert re.fullmatch(r"≥\d+|—", b["num"]), f"incomplete NEWS2 shown as a bare number: {b}"
+                    assert "incomplete" in b["text"].lower(), b
+                    assert "NEWS2 incomplete" in b["title"], b
+                else:
+                    assert re.fullmatch(r"\d+", b["num"]), f"complete NEWS2 without its total: {b}"
+                    assert b["band"] != "unknown", b
+
+            # default order: highest risk first (re-sorts are throttled, so wait for one)
+            page.wait_for_function(
+                """() => {
+                    const rank = {high: 5, medium: 4, 'low-medium': 3, unknown: 2, low: 1};
+                    const r = [...document.querySelectorAll('#grid article[data-bed] [data-news2-band]')]
+                        .map(e => rank[e.dataset.news2Band]);
+                    return r.every((x, i) => i === 0 || r[i - 1] >= x);
+                }""",
+                timeout=10_000,
+            )
+
+            # -- an alert appears and can be acknowledged by this user --------------------------
+            page.wait_for_selector("#alert-list li[data-alert-id][data-state='active']", timeout=60_000)
+            acked_id = None
+            deadline = time.monotonic() + 30
+            while acked_id is None and time.monotonic() < deadline:
+                row = page.locator("#alert-list li[data-alert-id][data-state='active']").first
+                if row.count() == 0:
+                    page.wait_for_selector("#alert-list li[data-alert-id][data-state='active']", timeout=30_000)
+                    continue
+                alert_id = row.get_attribute("data-alert-id")
+                assert row.get_attribute("data-priority") in ("high", "medium", "low")
+                assert row.get_attribute("data-alert-bed") in beds
+                try:
+                    row.locator("button.ack").click(timeout=5_000)
+                    page.wait_for_selector(
+                        f"#alert-list li[data-alert-id='{alert_id}'][data-state='acknowledged']", timeout=10_000
+                    )
+                    acked_id = alert_id
+                except Exception:  # noqa: BLE001 - it resolved or escalated under us; take the next one
+                    continue
+            assert acked_id is not None, "could not acknowledge any alert within 30 s"
+            acked_row = page.locator(f"#alert-list li[data-alert-id='{acked_id}']")
+            who = acked_row.locator(".a-who").inner_text()
+            assert f"Acknowledged by {USER}" in who, who
+            assert acked_row.locator("button.ack").is_hidden()
+            assert not dialogs, f"the page prompted although localStorage.teleicuUser was set: {dialogs}"
+
+            # the hub recorded the same person
+            open_alerts = {str(a["id"]): a for a in _get_json(demo + "/api/alerts?state=open")["alerts"]}
+            hub_view = open_alerts.get(acked_id)
+            if hub_view is not None and hub_view["state"] == "acknowledged":
+                assert hub_view["acked_by"] == USER, hub_view
+
+            page.screenshot(path=str(screenshot), full_page=True)
+            print(f"console screenshot: {screenshot}")
+        finally:
+            browser.close()
+
+    assert screenshot.exists()
+    assert not page_errors, f"JavaScript errors on the console page: {page_errors}"
