@@ -1,0 +1,208 @@
+"""Thin asyncio transport for serial ports: bytes from a tty to a callback, and back.
+
+pyserial opens and configures the port (baud, framing, raw mode, non-blocking);
+reading and writing then go straight to its file descriptor through the event
+loop's ``add_reader``/``add_writer``, so no thread is needed per port. All
+protocol work stays in the driver's sans-I/O parser.
+
+A port that cannot be opened, fails (EIO) or reaches end of file (unplugged
+USB adapter, closed pty) is logged, closed and reopened after
+``reopen_delay_s``, for ever, until the task is cancelled. Cancellation removes
+the reader/writer, closes the port and propagates ``CancelledError``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import os
+from collections.abc import Callable
+from typing import Any
+
+import serial
+
+log = logging.getLogger(__name__)
+
+READ_SIZE = 65536
+MAX_PENDING_WRITE = 64 * 1024  # bytes queued for the device before writes are dropped
+
+
+class PortLost(Exception):
+    """The open port failed or reached end of file."""
+
+
+class SerialPort:
+    """One serial device: ``await run()`` reads for ever; ``write()`` queues bytes to send.
+
+    ``on_bytes`` is called on the event loop with each chunk read. It must not
+    raise: an exception from it stops ``run()`` (a parser bug is not a line fault).
+    ``on_state(True/False)`` is called when the port opens / is lost.
+    ``serial_options`` go to ``serial.Serial`` (``parity``, ``rtscts``, ...).
+    """
+
+    def __init__(
+        self,
+        port: str,
+        baud: int,
+        on_bytes: Callable[[bytes], None],
+        *,
+        reopen_delay_s: float = 1.0,
+        on_state: Callable[[bool], None] | None = None,
+        **serial_options: Any,
+    ) -> None:
+        self.port = port
+        self.baud = baud
+        self._on_bytes = on_bytes
+        self._on_state = on_state
+        self.reopen_delay_s = reopen_delay_s
+        self._serial_options = serial_options
+        self._serial: serial.Serial | None = None
+        self._fd: int | None = None
+        self._out = bytearray()
+        self._writing = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lost: asyncio.Future[str] | None = None
+        self.bytes_read = 0
+        self.bytes_written = 0
+        self.bytes_dropped = 0  # writes refused: port closed or queue full
+        self.opens = 0
+        self.open_failures = 0  # consecutive failed attempts to open
+
+    @property
+    def connected(self) -> bool:
+        return self._fd is not None
+
+    async def run(self) -> None:
+        """Open, read until the port is lost, wait, reopen - until cancelled."""
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                ser = serial.Serial(self.port, self.baud, timeout=0, write_timeout=0, **self._serial_options)
+            except (serial.SerialException, OSError, ValueError) as exc:
+                # say it once per outage, not every retry
+                level = logging.WARNING if self.open_failures == 0 else logging.DEBUG
+                log.log(level, "serial %s: cannot open: %s; retrying every %.1f s", self.port, exc, self.reopen_delay_s)
+                self.open_failures += 1
+                await asyncio.sleep(self.reopen_delay_s)
+                continue
+            self.open_failures = 0
+            lost: asyncio.Future[str] = loop.create_future()
+            try:
+                self._attach(loop, ser, lost)
+                reason = await lost
+            finally:
+                self._detach(loop)
+            log.warning("serial %s: %s; reopening in %.1f s", self.port, reason, self.reopen_delay_s)
+            await asyncio.sleep(self.reopen_delay_s)
+
+    def write(self, data: bytes) -> int:
+        """Queue ``data`` for the device; returns the bytes accepted (0 when closed or full)."""
+        if self._fd is None or len(self._out) + len(data) > MAX_PENDING_WRITE:
+            self.bytes_dropped += len(data)
+            return 0
+        self._out += data
+        self._flush()
+        return len(data)
+
+    # -- internals ------------------------------------------------------------
+
+    def _attach(self, loop: asyncio.AbstractEventLoop, ser: serial.Serial, lost: asyncio.Future[str]) -> None:
+        self._serial = ser
+        self._fd = ser.fileno()
+        self._lost = lost
+        self._loop = loop
+        self.opens += 1
+        loop.add_reader(self._fd, self._readable)
+        log.info("serial %s: open at %d baud", self.port, self.baud)
+        if self._on_state:
+            self._on_state(True)
+
+    def _detach(self, loop: asyncio.AbstractEventLoop) -> None:
+        fd, ser = self._fd, self._serial
+        self._fd = None
+        self._serial = None
+        self._out.clear()
+        self._writing = False
+        if fd is not None:
+            loop.remove_reader(fd)
+            loop.remove_writer(fd)
+        if ser is not None:
+            try:
+                ser.close()
+            except (serial.SerialException, OSError) as exc:
+                log.debug("serial %s: close: %s", self.port, exc)
+        if fd is not None and self._on_state:
+            self._on_state(False)
+
+    def _fail(self, why: str | Exception) -> None:
+        """Stop watching the descriptor at once and wake ``run()``, which closes the port."""
+        loop, lost = self._loop, self._lost
+        assert loop is not None and lost is not None
+        if self._fd is not None:
+            loop.remove_reader(self._fd)
+            loop.remove_writer(self._fd)
+            self._writing = False
+        if lost.done():
+            return
+        if isinstance(why, Exception):
+            lost.set_exception(why)
+        else:
+            lost.set_result(why)
+
+    def _readable(self) -> None:
+        fd = self._fd
+        if fd is None:
+            return
+        try:
+            data = os.read(fd, READ_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._fail(f"read error: {errno.errorcode.get(exc.errno or 0, exc.errno)} {exc.strerror}")
+            return
+        if not data:
+            self._fail("end of file (device gone)")
+            return
+        self.bytes_read += len(data)
+        try:
+            self._on_bytes(data)
+        except Exception as exc:  # noqa: BLE001 - a bug in the consumer: stop run() with it
+            self._fail(exc)
+
+    def _flush(self) -> None:
+        fd, loop = self._fd, self._loop
+        if fd is None or loop is None:
+            return
+        while self._out:
+            try:
+                n = os.write(fd, self._out)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:
+                self._fail(f"write error: {exc.strerror}")
+                return
+            self.bytes_written += n
+            del self._out[:n]
+        if self._out and not self._writing:
+            loop.add_writer(fd, self._flush)
+            self._writing = True
+        elif not self._out and self._writing:
+            loop.remove_writer(fd)
+            self._writing = False
+
+
+async def read_serial(
+    port: str,
+    baud: int,
+    on_bytes: Callable[[bytes], None],
+    *,
+    reopen_delay_s: float = 1.0,
+    **serial_options: Any,
+) -> None:
+    """Read ``port`` for ever, handing every chunk to ``on_bytes``; reopen after loss.
+
+    Returns only by cancellation (``CancelledError`` propagates) or when
+    ``on_bytes`` raises. Use ``SerialPort`` directly to also write.
+    """
+    await SerialPort(port, baud, on_bytes, reopen_delay_s=reopen_delay_s, **serial_options).run()

@@ -1,0 +1,211 @@
+"""Real ptys end to end: simulated monitors -> serial_port transport -> TspParser.
+
+(Belongs with the integration tests; it lives here because this helper may only
+write under tests/edge_agent/ and tests/simulators/.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import itertools
+import os
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edge_agent.drivers.tsp import TspParser
+from edge_agent.events import DeviceStatus, DriverEvent, ParseError, WaveSegment
+from edge_agent.transports.serial_port import SerialPort, read_serial
+from simulators.scenarios import Scenario, get_scenario
+from simulators.serial_monitor import SerialMonitor, run_monitors
+from simulators.tsp_encoder import encode_status
+from wire.messages import Observation
+from wire.vocabulary import Flag
+
+pytestmark = pytest.mark.integration
+
+
+def run_async(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
+    """Run an async test on a fresh event loop (no pytest asyncio plugin needed)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return asyncio.run(asyncio.wait_for(fn(*args, **kwargs), 60))  # type: ignore[arg-type]
+
+    return wrapper
+
+
+async def wait_for(cond: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+class Sink:
+    def __init__(self, bed: str) -> None:
+        self.parser = TspParser(bed=bed, device=f"dev-{bed}")
+        self.events: list[DriverEvent] = []
+        self.chunks = 0
+
+    def __call__(self, data: bytes) -> None:
+        self.chunks += 1
+        self.events += self.parser.feed(data)
+
+    def of(self, kind: type) -> list:
+        return [e for e in self.events if isinstance(e, kind)]
+
+
+@run_async
+async def test_monitors_to_parser_over_real_ptys() -> None:
+    stable = SerialMonitor("A-01", "stable", 1, nibp_interval_s=2)
+    # like the probe_off scenario, but the probe falls off at 1 s, so the test needs no 10 s wait
+    early_probe_off = Scenario("probe_off", get_scenario("probe_off").keyframes, probe_off=((1.0, None),))
+    probe = SerialMonitor("A-02", early_probe_off, 2, waveforms=False)
+    sinks = {m.bed: Sink(m.bed) for m in (stable, probe)}
+    with stable, probe:
+        readers = [asyncio.create_task(read_serial(m.port, 115200, sinks[m.bed], reopen_delay_s=0.1)) for m in (stable, probe)]
+        await asyncio.sleep(0.2)  # readers open (and flush) the ports before the monitors start
+        sim = asyncio.create_task(run_monitors([stable, probe]))
+        try:
+            s, p = sinks["A-01"], sinks["A-02"]
+
+            def numerics_seconds(sink: Sink) -> list[int]:
+                return sorted({o.t_dev for o in sink.of(Observation) if o.param == "hr"})
+
+            await wait_for(lambda: len(numerics_seconds(s)) >= 4 and len(numerics_seconds(p)) >= 4, "4 s of numerics")
+        finally:
+            sim.cancel()
+            for r in readers:
+                r.cancel()
+            results = await asyncio.gather(sim, *readers, return_exceptions=True)
+        assert all(isinstance(r, asyncio.CancelledError) for r in results)
+
+    assert not s.of(ParseError) and not p.of(ParseError)
+
+    # numerics once a second, device time = wall clock, sane values
+    times = numerics_seconds(s)
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert all(700 <= g <= 1300 for g in gaps), gaps
+    now = time.time_ns() // 1_000_000
+    assert all(now - 10_000 < t <= now for t in times)
+    latest = {o.param: o for o in s.of(Observation)}
+    assert 55 <= latest["hr"].value <= 100
+    assert 90 <= latest["spo2"].value <= 100
+    assert 8 <= latest["rr"].value <= 25
+    assert 35.5 <= latest["temp"].value <= 38.0
+    assert 90 <= latest["nibp_sys"].value <= 160
+    assert latest["acvpu"].value == 0 and latest["o2"].value == 0
+    assert all(o.flags == 0 and o.bed == "A-01" and o.device == "dev-A-01" for o in s.of(Observation))
+    assert all(o.t_dev <= o.t_rx for o in s.of(Observation))
+
+    # waveform: 250 Hz, 50-sample segments, several per second, contiguous on the 4 ms grid
+    segs = s.of(WaveSegment)
+    assert len(segs) >= 5 * (len(times) - 1) - 1  # 5 per second
+    assert all(w.rate_hz == 250 and w.lead == "ecg_ii" and len(w.samples) == 50 and w.scale == 0.005 for w in segs)
+    assert all(b.t_first - a.t_first == 200 for a, b in itertools.pairwise(segs))
+    assert max(max(w.samples) for w in segs) > 100  # R waves (~1 mV = 200 counts) are there
+    assert not p.of(WaveSegment)
+
+    # probe off: flagged SpO2 without a value, and a status
+    spo2 = [o for o in p.of(Observation) if o.param == "spo2"]
+    assert spo2[0].value is not None and spo2[0].flags == 0
+    assert spo2[-1].value is None and spo2[-1].flags == Flag.PROBE_OFF
+    statuses = [e.status for e in p.of(DeviceStatus)]
+    assert statuses[0] == "ok" and "probe_off" in statuses
+
+
+@run_async
+async def test_reader_reconnects_after_unplug_and_cleans_up_on_cancel(tmp_path: Path) -> None:
+    sink = Sink("B-01")
+    states: list[bool] = []
+    first, second = SerialMonitor("B-01", "stable", 3), SerialMonitor("B-01", "stable", 4)
+    first.open()
+    link = tmp_path / "ttyUSB0"  # a stable device name, as udev gives a USB adapter
+    link.symlink_to(first.port)
+    port = SerialPort(str(link), 115200, sink, reopen_delay_s=0.05, on_state=states.append)
+    task = asyncio.create_task(port.run())
+    try:
+        await wait_for(lambda: port.connected, "the port to open")
+        os.write(first._master, encode_status(1, "ok"))  # type: ignore[arg-type]
+        await wait_for(lambda: len(sink.of(DeviceStatus)) == 1, "a frame")
+        link.unlink()  # unplug: the device name goes (before the pty, whose number another process may reuse)
+        first.close()  # and the line dies
+        await wait_for(lambda: states == [True, False], "the loss to be noticed")
+        await wait_for(lambda: port.open_failures >= 2, "retries of the missing device")
+        assert not port.connected and port.write(b"x") == 0 and port.bytes_dropped == 1
+        with second:  # plug a device back in under the same name
+            link.symlink_to(second.port)
+            await wait_for(lambda: states == [True, False, True], "the reopen")
+            os.write(second._master, encode_status(2, "probe_off", "spo2"))  # type: ignore[arg-type]
+            await wait_for(lambda: len(sink.of(DeviceStatus)) == 2, "a frame from the new device")
+            assert port.opens == 2 and port.open_failures == 0
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert not port.connected and not sink.of(ParseError)
+
+
+@run_async
+async def test_cancel_while_open_closes_the_port_and_propagates() -> None:
+    mon = SerialMonitor("C-01", "stable", 4, waveforms=False)
+    with mon:
+        port = SerialPort(mon.port, 115200, lambda data: None)
+        task = asyncio.create_task(port.run())
+        await wait_for(lambda: port.connected, "the port to open")
+        fd = port._fd
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert not port.connected
+        with pytest.raises(OSError):
+            os.fstat(fd)  # type: ignore[arg-type]  # closed
+
+
+@run_async
+async def test_write_reaches_the_device() -> None:
+    mon = SerialMonitor("D-01", "stable", 5, waveforms=False)
+    with mon:
+        port = SerialPort(mon.port, 115200, lambda data: None)
+        task = asyncio.create_task(port.run())
+        try:
+            await wait_for(lambda: port.connected, "the port to open")
+            assert port.write(b"REQ\r\n") == 5
+            got = b""
+
+            def readable() -> bool:
+                nonlocal got
+                try:
+                    got += os.read(mon._master, 100)  # type: ignore[arg-type]
+                except BlockingIOError:
+                    pass
+                return got == b"REQ\r\n"
+
+            await wait_for(readable, "the request at the monitor end")
+        finally:
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+
+@run_async
+async def test_a_bug_in_the_callback_stops_the_reader() -> None:
+    mon = SerialMonitor("E-01", "stable", 6, waveforms=False)
+    with mon:
+
+        def broken(data: bytes) -> None:
+            raise RuntimeError("parser bug")
+
+        port = SerialPort(mon.port, 115200, broken)
+        task = asyncio.create_task(port.run())
+        await wait_for(lambda: port.connected, "the port to open")
+        os.write(mon._master, b"hello")  # type: ignore[arg-type]
+        with pytest.raises(RuntimeError, match="parser bug"):
+            await asyncio.wait_for(task, 5)
+        assert not port.connected
