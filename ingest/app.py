@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator
 from typing import Any, Literal
@@ -25,6 +26,8 @@ from ingest.hub import Hub
 from wire.vocabulary import BY_KEY
 
 log = logging.getLogger(__name__)
+
+HEARTBEAT_S = 2.0  # a console hears from the hub at least this often, even when nothing changed
 
 
 class AckBody(BaseModel):
@@ -141,12 +144,16 @@ def create_app(hub: Hub) -> FastAPI:
                 {
                     "type": "snapshot",
                     "now": hub.clock(),
+                    "staleness_s": hub.cfg.staleness_s,
                     "beds": hub.beds_json(ward),
                     "alerts": [a.to_json() for a in hub.book.list_open() if ward is None or a.ward == ward],
                 }
             )
             while True:
-                text = await sub.queue.get()
+                try:
+                    text = await asyncio.wait_for(sub.queue.get(), HEARTBEAT_S)
+                except TimeoutError:
+                    text = json.dumps({"type": "heartbeat", "now": hub.clock()})
                 if text is None:
                     await ws.close(code=1013, reason="console fell behind; reconnect for a fresh snapshot")
                     return

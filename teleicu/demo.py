@@ -145,7 +145,6 @@ async def run_demo(args: argparse.Namespace) -> dict:
     if n_wards > len(WARD_NAMES):
         raise SystemExit(f"--beds {args.beds} needs more than {len(WARD_NAMES)} wards; raise --ward-size")
     scenarios: dict[str, str] = {}
-    started = time.monotonic()
     try:
         hub = await children.start("hub", "hub", "--host", host, "--port", str(port), "--db", str(data_dir / "store.sqlite3"))
         await _wait_for(lambda: _get_json(base + "/healthz")["ok"], "the hub", 30, [hub])
@@ -178,7 +177,8 @@ async def run_demo(args: argparse.Namespace) -> dict:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        deadline = None if args.duration is None else started + args.duration
+        live = time.monotonic()
+        deadline = None if args.duration is None else live + args.duration
         while not stop.is_set():
             if children.failed():
                 raise RuntimeError(f"child process failed: {', '.join(children.failed())}; see logs in {data_dir}")
@@ -186,6 +186,7 @@ async def run_demo(args: argparse.Namespace) -> dict:
                 break
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.5)
+        live_s = time.monotonic() - live
         await children.stop(["sim"])
         await children.stop(["edge"])
         await asyncio.sleep(0.3)  # let the last pushes reach the console
@@ -196,10 +197,10 @@ async def run_demo(args: argparse.Namespace) -> dict:
     finally:
         await children.stop()
     failed = children.failed()
-    return _summary(args, stats, watch, scenarios, time.monotonic() - started, failed, data_dir)
+    return _summary(args, stats, watch, scenarios, live_s, failed, data_dir)
 
 
-def _summary(args, stats: dict, watch: ConsoleWatch, scenarios: dict[str, str], elapsed: float, failed: list[str], data_dir: Path) -> dict:
+def _summary(args, stats: dict, watch: ConsoleWatch, scenarios: dict[str, str], live_s: float, failed: list[str], data_dir: Path) -> dict:
     c = stats["counters"]
     by_scenario: dict[str, dict[str, int]] = {}
     for bed, scen in scenarios.items():
@@ -211,7 +212,7 @@ def _summary(args, stats: dict, watch: ConsoleWatch, scenarios: dict[str, str], 
     return {
         "beds": args.beds,
         "seed": args.seed,
-        "elapsed_s": round(elapsed, 1),
+        "live_s": round(live_s, 1),
         "frames_ingested": c.get("frames_ingested", 0),
         "frames_rejected": c.get("frames_rejected", 0),
         "frames_duplicate": c.get("frames_duplicate", 0),
@@ -230,7 +231,7 @@ def _summary(args, stats: dict, watch: ConsoleWatch, scenarios: dict[str, str], 
 
 def _print_summary(s: dict) -> None:
     lat = s["sample_to_console_ms"]
-    print(f"\nteleicu demo summary ({s['beds']} beds, seed {s['seed']}, {s['elapsed_s']} s)")
+    print(f"\nteleicu demo summary ({s['beds']} beds, seed {s['seed']}, {s['live_s']} s live)")
     print(f"  frames ingested     {s['frames_ingested']}")
     print(f"  frames rejected     {s['frames_rejected']}   (duplicates dropped: {s['frames_duplicate']})")
     print(f"  observations stored {s['observations_stored']}   rejected: {s['observations_rejected']}")

@@ -8,7 +8,8 @@
 
 // ---------------------------------------------------------------- constants
 
-/** Seconds after which a value is no longer current. */
+/** Seconds after which a value is no longer current. These defaults are replaced
+ *  by the hub's own limits (config/hub.yaml), sent in every snapshot. */
 const STALE_AFTER_S = {
   hr: 30, pr: 30, spo2: 30, rr: 30, etco2: 30,
   nibp: 20 * 60,
@@ -800,6 +801,10 @@ function handleMessage(msg) {
   if (Number.isFinite(msg.now)) serverOffsetMs = msg.now - Date.now();
   switch (msg.type) {
     case "snapshot": {
+      if (msg.staleness_s && typeof msg.staleness_s === "object") {
+        for (const [k, v] of Object.entries(msg.staleness_s)) if (Number.isFinite(v)) STALE_AFTER_S[k] = v;
+        if (Number.isFinite(msg.staleness_s.nibp_sys)) STALE_AFTER_S.nibp = msg.staleness_s.nibp_sys;
+      }
       const seen = new Set();
       for (const b of msg.beds || []) { applyBed(b, msg.now, true); seen.add(b.bed); }
       for (const [id, t] of beds) {
@@ -821,6 +826,8 @@ function handleMessage(msg) {
     case "alert":
       applyAlert(msg.alert);
       break;
+    case "heartbeat": // proof of life when no bed changed; the age timer does the rest
+      return;
     default:
       return;
   }
