@@ -20,7 +20,7 @@ from pathlib import Path
 from edge_agent.config import DeviceConfig, EdgeConfig, load_edge_config
 from edge_agent.drivers import get_driver
 from edge_agent.events import DeviceStatus, DriverEvent, ParseError, WaveSegment
-from edge_agent.transports.serial_port import read_serial
+from edge_agent.transports import get_transport
 from edge_agent.uplink import Uplink, make_hello
 from wire.messages import Observation
 
@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 class EdgeAgent:
     def __init__(self, cfg: EdgeConfig) -> None:
         self.cfg = cfg
-        self.uplink = Uplink(cfg.uplink, make_hello(cfg.agent_id, cfg.ward, sorted({d.bed for d in cfg.devices})))
+        beds = sorted({b for d in cfg.devices for b in d.served_beds})
+        self.uplink = Uplink(cfg.uplink, make_hello(cfg.agent_id, cfg.ward, beds))
         self.counters: Counter[str] = Counter()
         self.device_status: dict[str, str] = {}
 
@@ -52,13 +53,7 @@ class EdgeAgent:
 
     async def _device(self, dev: DeviceConfig) -> None:
         spec = get_driver(dev.driver)
-        parser = spec.parser(bed=dev.bed, device=dev.id, **dev.options)
-
-        def on_bytes(data: bytes) -> None:
-            self.counters["bytes_read"] += len(data)
-            self.route(parser.feed(data))
-
-        await read_serial(dev.port, dev.baud, on_bytes)
+        await get_transport(spec.transport)(dev, spec, self.route)
 
     async def run(self, stop: asyncio.Event) -> None:
         async with asyncio.TaskGroup() as tg:

@@ -7,8 +7,14 @@ Example::
     uplink: {flush_ms: 250, max_outbox_frames: 20000}
     devices:
       - {bed: A-01, id: mon-A-01, driver: tsp, port: /dev/ttyUSB0, baud: 115200}
+      - {id: gw-1, driver: <multi-bed driver>, beds: {"ICU^^BED04": A-04}, <transport settings>}
 
-Unknown keys are refused, so a typo is an error at start-up, not a silent default.
+A single-bed device names its ``bed``; a multi-bed device (a gateway or a topic
+tree) maps the device's own bed identifiers to ours with ``beds`` (a list means
+the identifiers are already ours). The keys a device may carry besides
+``id, driver, bed/beds, options, scenario`` are its transport's settings
+(``edge_agent.transports``). Unknown keys are refused, so a typo is an error at
+start-up, not a silent default.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from typing import Any
 import yaml
 
 from edge_agent.drivers import get_driver
+from edge_agent.transports import transport_spec
 from wire.codec import MAX_ID_LEN
 
 
@@ -29,12 +36,16 @@ class EdgeConfigError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class DeviceConfig:
-    bed: str
     id: str
     driver: str
-    port: str
-    baud: int
-    options: dict[str, Any] = field(default_factory=dict)
+    bed: str | None  # single-bed devices
+    beds: dict[str, str] = field(default_factory=dict)  # multi-bed devices: device's bed id -> our bed id
+    settings: dict[str, Any] = field(default_factory=dict)  # transport settings (port, baud, listen, broker...)
+    options: dict[str, Any] = field(default_factory=dict)  # parser options
+
+    @property
+    def served_beds(self) -> tuple[str, ...]:
+        return (self.bed,) if self.bed else tuple(self.beds.values())
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,29 +103,65 @@ def parse_edge_config(raw: Any, where: str = "edge config") -> EdgeConfig:
     devices: list[DeviceConfig] = []
     seen: set[str] = set()
     for n, d in enumerate(devs):
-        w = f"{where}: devices[{n}]"
-        d = _only(d, {"bed", "id", "driver", "port", "baud", "scenario", "options"}, w)
-        try:
-            spec = get_driver(_ident(d.get("driver"), f"{w}.driver"))
-        except KeyError as exc:
-            raise EdgeConfigError(f"{w}: {exc.args[0]}") from None
-        dev = DeviceConfig(
-            bed=_ident(d.get("bed"), f"{w}.bed"),
-            id=_ident(d.get("id"), f"{w}.id"),
-            driver=spec.name,
-            port=_port(d.get("port"), f"{w}.port"),
-            baud=int(d.get("baud", spec.default_baud)),
-            options=dict(d.get("options") or {}),
-        )
+        dev = _device(d, f"{where}: devices[{n}]")
         if dev.id in seen:
-            raise EdgeConfigError(f"{w}: device id {dev.id!r} used twice")
+            raise EdgeConfigError(f"{where}: devices[{n}]: device id {dev.id!r} used twice")
         seen.add(dev.id)
         devices.append(dev)
+    all_beds = [b for d in devices for b in d.served_beds]
+    dupes = sorted({b for b in all_beds if all_beds.count(b) > 1})
+    if dupes:
+        raise EdgeConfigError(f"{where}: beds served by more than one device: {dupes}")
     return EdgeConfig(
         agent_id=_ident(agent.get("id"), f"{where}: agent.id"),
         ward=_ident(agent.get("ward"), f"{where}: agent.ward"),
         uplink=uplink,
         devices=tuple(devices),
+    )
+
+
+_COMMON_KEYS = {"id", "driver", "bed", "beds", "options", "scenario"}
+
+
+def _device(d: Any, w: str) -> DeviceConfig:
+    if not isinstance(d, dict):
+        raise EdgeConfigError(f"{w} must be a mapping")
+    try:
+        spec = get_driver(_ident(d.get("driver"), f"{w}.driver"))
+        tspec = transport_spec(spec.transport)
+    except KeyError as exc:
+        raise EdgeConfigError(f"{w}: {exc.args[0]}") from None
+    allowed = _COMMON_KEYS | tspec.required | tspec.optional
+    _only(d, allowed, w)
+    missing = sorted(tspec.required - set(d))
+    if missing:
+        raise EdgeConfigError(f"{w}: driver {spec.name!r} ({spec.transport}) needs {missing}")
+    bed, beds = d.get("bed"), d.get("beds")
+    if spec.multi_bed:
+        if bed is not None or not beds:
+            raise EdgeConfigError(f"{w}: driver {spec.name!r} serves several beds: give 'beds' (a mapping or list), not 'bed'")
+        if isinstance(beds, list):
+            beds = {b: b for b in beds}
+        if not isinstance(beds, dict):
+            raise EdgeConfigError(f"{w}.beds must be a mapping of device bed id to bed id, or a list of bed ids")
+        bed_map = {str(k): _ident(v, f"{w}.beds[{k!r}]") for k, v in beds.items()}
+        bed_id = None
+    else:
+        if beds is not None:
+            raise EdgeConfigError(f"{w}: driver {spec.name!r} serves one bed: give 'bed', not 'beds'")
+        bed_id, bed_map = _ident(bed, f"{w}.bed"), {}
+    if "port" in d:
+        _port(d["port"], f"{w}.port")
+    options = d.get("options") or {}
+    if not isinstance(options, dict):
+        raise EdgeConfigError(f"{w}.options must be a mapping")
+    return DeviceConfig(
+        id=_ident(d.get("id"), f"{w}.id"),
+        driver=spec.name,
+        bed=bed_id,
+        beds=bed_map,
+        settings={k: d[k] for k in tspec.required | tspec.optional if k in d},
+        options=dict(options),
     )
 
 

@@ -44,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     hub.add_argument("--host", default="127.0.0.1")
     hub.add_argument("--port", type=int, default=8080)
     hub.add_argument("--db", type=Path, default=Path("var/teleicu.sqlite3"), help="embedded store file (SQLite, WAL)")
+    hub.add_argument("--store", default=None, help="store URL (overrides --db); see ingest/store_url.py")
     hub.add_argument("--config", type=Path, default=None, help="hub YAML (default: config/hub.yaml)")
     hub.add_argument("--log-level", default="warning")
 

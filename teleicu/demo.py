@@ -39,6 +39,7 @@ def add_demo_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--port", type=int, default=8080, help="hub port (0 picks a free one)")
     ap.add_argument("--waveforms", type=int, default=None, help="how many beds per ward stream ECG (default all)")
     ap.add_argument("--nibp-interval", type=float, default=60.0, help="seconds between NIBP cycles")
+    ap.add_argument("--store", default=None, help="hub store URL (default: SQLite in the data dir)")
     ap.add_argument("--data-dir", type=Path, default=None, help="where the store and logs go (default: a new temp dir)")
     ap.add_argument("--json", action="store_true", help="print the summary as JSON")
 
@@ -146,7 +147,8 @@ async def run_demo(args: argparse.Namespace) -> dict:
         raise SystemExit(f"--beds {args.beds} needs more than {len(WARD_NAMES)} wards; raise --ward-size")
     scenarios: dict[str, str] = {}
     try:
-        hub = await children.start("hub", "hub", "--host", host, "--port", str(port), "--db", str(data_dir / "store.sqlite3"))
+        store = args.store or str(data_dir / "store.sqlite3")
+        hub = await children.start("hub", "hub", "--host", host, "--port", str(port), "--store", store)
         await _wait_for(lambda: _get_json(base + "/healthz")["ok"], "the hub", 30, [hub])
         edge_configs = []
         for w in range(n_wards):

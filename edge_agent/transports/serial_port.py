@@ -18,9 +18,14 @@ import errno
 import logging
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import serial
+
+if TYPE_CHECKING:
+    from edge_agent.config import DeviceConfig
+    from edge_agent.drivers.base import DriverSpec
+    from edge_agent.transports import Route
 
 log = logging.getLogger(__name__)
 
@@ -206,3 +211,25 @@ async def read_serial(
     ``on_bytes`` raises. Use ``SerialPort`` directly to also write.
     """
     await SerialPort(port, baud, on_bytes, reopen_delay_s=reopen_delay_s, **serial_options).run()
+
+
+async def run_serial_device(dev: DeviceConfig, spec: DriverSpec, route: Route) -> None:
+    """The ``serial`` transport: one single-bed device on one port, parser fed from it, replies written back."""
+    parser = spec.parser(bed=dev.bed, device=dev.id, **dev.options)
+    port: SerialPort
+
+    def on_bytes(data: bytes) -> None:
+        route(parser.feed(data))
+        out = parser.bytes_to_send()
+        if out:
+            port.write(out)
+
+    options = dict(spec.serial_options) | dict(dev.settings.get("serial", {}))
+    port = SerialPort(dev.settings["port"], int(dev.settings.get("baud", spec.default_baud)), on_bytes, **options)
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(port.run())
+        while True:  # let the parser speak on its own schedule (requests, keep-alives)
+            await asyncio.sleep(1.0)
+            out = parser.bytes_to_send()
+            if out:
+                port.write(out)
