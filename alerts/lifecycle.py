@@ -1,22 +1,31 @@
-"""The alarm lifecycle: one alarm per (bed, kind) that updates, with acknowledge.
+"""The alarm lifecycle: one alarm per (subject, kind) that updates, with acknowledge, silence and escalation.
 
-States: ``active`` -> ``acknowledged`` -> ``resolved``. The engine says, each
-pass, which condition holds on which bed and at what priority; the book turns
-that into events:
+States: ``active`` -> ``acknowledged`` -> ``resolved``. Each pass the rules say
+which conditions hold (``reconcile``, per family of kinds); the book turns that
+into events, every one of which is audited:
 
-- a condition appearing raises an alarm (``raised``);
-- its priority rising re-activates it, even if acknowledged (``escalated``),
-  because a clinician acknowledged a lesser condition than the one now present;
-- its priority falling or its text changing updates it in place (``updated``);
-- the condition clearing resolves it (``resolved``);
-- a person acknowledging it records who and when (``acknowledged``).
+- ``raised``: a condition appeared;
+- ``priority_raised``: its priority rose; the alarm becomes active again even if
+  acknowledged, because what was acknowledged was a lesser condition;
+- ``updated``: priority fell or the text changed;
+- ``cleared``: the condition went away but the alarm latches (kind configured
+  latching) and stays until acknowledged;
+- ``resolved``: the condition went away (non-latching), or a cleared latching
+  alarm was acknowledged;
+- ``acknowledged``: a person took it (who and when are recorded);
+- ``silenced`` / ``unsilenced``: a person silenced it, with a reason, for at most
+  the policy's limit (15 min); when the silence ends and the condition still
+  holds, the alarm is active again;
+- ``escalated``: nobody acknowledged it in time; it moves to the next tier
+  (bedside nurse -> tele-ICU nurse -> intensivist).
 
 Priorities follow IEC 60601-1-8 and FHIR DeviceAlert codes: high, medium, low.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
 from enum import IntEnum
 
 
@@ -27,6 +36,7 @@ class Priority(IntEnum):
 
     @property
     def code(self) -> str:
+        """FHIR DeviceAlert priority code."""
         return self.name.lower()
 
 
@@ -36,112 +46,234 @@ ACTIVE, ACKNOWLEDGED, RESOLVED = "active", "acknowledged", "resolved"
 @dataclass(slots=True)
 class Alert:
     id: int
-    bed: str
+    subject: str  # a bed id, or "agent:<id>", or "hub"
+    bed: str  # the bed, or "" for alarms about an agent or the hub
     ward: str
-    kind: str
+    kind: str  # e.g. "news2", "limit:spo2_low", "trend:news2_rise", "technical:no_data"
+    category: str  # "physiological" or "technical"
     priority: str
     state: str
     title: str
     detail: str
     raised: int
     updated: int
+    condition: bool = True  # does the condition still hold (False only for a latched alarm)
     acked_by: str | None = None
     acked_at: int | None = None
     resolved_at: int | None = None
+    silenced_until: int | None = None
+    silenced_by: str | None = None
+    silence_reason: str | None = None
+    tier: int = 0
+    tier_role: str = ""
+    tier_since: int = 0
 
     def to_json(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_json(cls, body: dict) -> Alert:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in body.items() if k in names})
+
+    @property
+    def family(self) -> str:
+        return self.kind.split(":", 1)[0]
+
 
 @dataclass(frozen=True, slots=True)
 class Condition:
-    """What the rules say holds now on one bed for one alarm kind."""
+    """What the rules say holds now on one subject for one alarm kind."""
 
+    subject: str
     bed: str
     ward: str
     kind: str
     priority: Priority
     title: str
     detail: str
+    category: str = "physiological"
 
 
 @dataclass(frozen=True, slots=True)
 class AlertEvent:
-    event: str  # raised | escalated | updated | resolved | acknowledged
+    event: str
     alert: Alert
     by: str | None = None
+    note: str | None = None
 
 
 class AlertError(ValueError):
     pass
 
 
-class AlarmBook:
-    """All open alarms, keyed by (bed, kind); resolved ones are forgotten after their event."""
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """What the book needs to know of the policy, per ward (see ``alerts.policy.WardPolicy``)."""
 
-    def __init__(self, next_id: int = 1) -> None:
+    latching: Callable[[str, str], bool]  # (ward, family) -> latches?
+    tiers: Callable[[str], tuple[str, ...]]  # ward -> escalation roles in order
+    escalate_after_s: Callable[[str, Priority], float | None]  # (ward, priority) -> seconds, None: never
+    silence_max_s: Callable[[str], float]
+
+
+DEFAULT_RULES = Rules(
+    latching=lambda _w, _f: False,
+    tiers=lambda _w: ("bedside_nurse", "teleicu_nurse", "intensivist"),
+    escalate_after_s=lambda _w, p: {Priority.HIGH: 60.0, Priority.MEDIUM: 300.0}.get(p),
+    silence_max_s=lambda _w: 900.0,
+)
+
+
+class AlarmBook:
+    """All open alarms, keyed by (subject, kind); resolved ones leave after their event."""
+
+    def __init__(self, next_id: int = 1, rules: Rules = DEFAULT_RULES) -> None:
         self._next_id = next_id
+        self.rules = rules
         self.open: dict[tuple[str, str], Alert] = {}
         self.by_id: dict[int, Alert] = {}
 
     def restore(self, alerts: list[dict]) -> None:
         """Reload open alarms persisted before a restart."""
         for body in alerts:
-            a = Alert(**body)
-            self.open[(a.bed, a.kind)] = a
+            a = Alert.from_json(body)
+            self.open[(a.subject, a.kind)] = a
             self.by_id[a.id] = a
             self._next_id = max(self._next_id, a.id + 1)
 
-    def reconcile(self, kind: str, conditions: dict[str, Condition], now: int) -> list[AlertEvent]:
-        """Make the open alarms of ``kind`` match ``conditions`` (bed -> condition)."""
+    # --- conditions ------------------------------------------------------------------
+
+    def reconcile(self, family: str, conditions: dict[tuple[str, str], Condition], now: int) -> list[AlertEvent]:
+        """Make the open alarms of ``family`` match ``conditions`` ((subject, kind) -> condition)."""
         events: list[AlertEvent] = []
-        for bed, cond in conditions.items():
-            a = self.open.get((bed, kind))
+        for key, cond in conditions.items():
+            a = self.open.get(key)
             if a is None:
-                a = Alert(
-                    id=self._next_id,
-                    bed=bed,
-                    ward=cond.ward,
-                    kind=kind,
-                    priority=cond.priority.code,
-                    state=ACTIVE,
-                    title=cond.title,
-                    detail=cond.detail,
-                    raised=now,
-                    updated=now,
-                )
-                self._next_id += 1
-                self.open[(bed, kind)] = a
-                self.by_id[a.id] = a
+                a = self._new(cond, now)
                 events.append(AlertEvent("raised", a))
                 continue
             old = Priority[a.priority.upper()]
+            if not a.condition:  # a latched alarm whose condition came back
+                a.condition = True
+                a.updated = now
+                events.append(AlertEvent("updated", a, note="condition present again"))
             if cond.priority > old:
-                a.priority, a.title, a.detail, a.updated = cond.priority.code, cond.title, cond.detail, now
-                a.state, a.acked_by, a.acked_at = ACTIVE, None, None
-                events.append(AlertEvent("escalated", a))
+                self._set(a, cond, now)
+                self._reactivate(a, now)
+                events.append(AlertEvent("priority_raised", a))
             elif cond.priority < old or cond.title != a.title:
-                a.priority, a.title, a.detail, a.updated = cond.priority.code, cond.title, cond.detail, now
+                self._set(a, cond, now)
                 events.append(AlertEvent("updated", a))
-        for (bed, k), a in list(self.open.items()):
-            if k == kind and bed not in conditions:
-                a.state, a.resolved_at, a.updated = RESOLVED, now, now
-                del self.open[(bed, k)]
-                del self.by_id[a.id]
-                events.append(AlertEvent("resolved", a))
+        for key, a in list(self.open.items()):
+            if a.family != family or key in conditions or not a.condition:
+                continue
+            if self.rules.latching(a.ward, family) and a.state == ACTIVE:
+                a.condition, a.updated = False, now
+                events.append(AlertEvent("cleared", a))
+            else:
+                events.append(self._resolve(a, now))
         return events
 
-    def acknowledge(self, alert_id: int, by: str, now: int) -> AlertEvent:
-        by = by.strip()
-        if not by:
-            raise AlertError("acknowledging needs the name of the person acting")
+    def _new(self, cond: Condition, now: int) -> Alert:
+        tiers = self.rules.tiers(cond.ward)
+        a = Alert(
+            id=self._next_id,
+            subject=cond.subject,
+            bed=cond.bed,
+            ward=cond.ward,
+            kind=cond.kind,
+            category=cond.category,
+            priority=cond.priority.code,
+            state=ACTIVE,
+            title=cond.title,
+            detail=cond.detail,
+            raised=now,
+            updated=now,
+            tier=0,
+            tier_role=tiers[0],
+            tier_since=now,
+        )
+        self._next_id += 1
+        self.open[(a.subject, a.kind)] = a
+        self.by_id[a.id] = a
+        return a
+
+    @staticmethod
+    def _set(a: Alert, cond: Condition, now: int) -> None:
+        a.priority, a.title, a.detail, a.updated = cond.priority.code, cond.title, cond.detail, now
+
+    def _reactivate(self, a: Alert, now: int) -> None:
+        a.state, a.acked_by, a.acked_at = ACTIVE, None, None
+        a.silenced_until = a.silenced_by = a.silence_reason = None
+        a.tier_since = now
+
+    def _resolve(self, a: Alert, now: int) -> AlertEvent:
+        a.state, a.resolved_at, a.updated = RESOLVED, now, now
+        a.condition = False
+        del self.open[(a.subject, a.kind)]
+        del self.by_id[a.id]
+        return AlertEvent("resolved", a)
+
+    # --- people ------------------------------------------------------------------------
+
+    def _get(self, alert_id: int) -> Alert:
         a = self.by_id.get(alert_id)
         if a is None:
             raise AlertError(f"alert {alert_id} is not open (unknown or already resolved)")
-        if a.state == ACKNOWLEDGED:
-            return AlertEvent("acknowledged", a, by)
-        a.state, a.acked_by, a.acked_at, a.updated = ACKNOWLEDGED, by, now, now
-        return AlertEvent("acknowledged", a, by)
+        return a
+
+    def acknowledge(self, alert_id: int, by: str, now: int) -> list[AlertEvent]:
+        by = by.strip()
+        if not by:
+            raise AlertError("acknowledging needs the name of the person acting")
+        a = self._get(alert_id)
+        events: list[AlertEvent] = []
+        if a.state != ACKNOWLEDGED:
+            a.state, a.acked_by, a.acked_at, a.updated = ACKNOWLEDGED, by, now, now
+            events.append(AlertEvent("acknowledged", a, by))
+        if not a.condition:  # a latched alarm whose condition is gone: acknowledging ends it
+            events.append(self._resolve(a, now))
+        return events
+
+    def silence(self, alert_id: int, by: str, reason: str, duration_s: float, now: int) -> AlertEvent:
+        by, reason = by.strip(), reason.strip()
+        if not by or not reason:
+            raise AlertError("silencing needs the name of the person acting and a reason")
+        a = self._get(alert_id)
+        limit = self.rules.silence_max_s(a.ward)
+        if not 0 < duration_s <= limit:
+            raise AlertError(f"a silence lasts more than 0 and at most {limit:g} s, not {duration_s:g}")
+        a.silenced_until, a.silenced_by, a.silence_reason = now + int(duration_s * 1000), by, reason
+        a.updated = now
+        return AlertEvent("silenced", a, by, reason)
+
+    # --- time ----------------------------------------------------------------------------
+
+    def tick(self, now: int) -> list[AlertEvent]:
+        """End silences that ran out and escalate alarms nobody acknowledged in time."""
+        events: list[AlertEvent] = []
+        for a in list(self.open.values()):
+            if a.silenced_until is not None:
+                if now < a.silenced_until:
+                    continue
+                a.silenced_until = None
+                a.updated = now
+                if a.condition:
+                    self._reactivate(a, now)
+                    events.append(AlertEvent("unsilenced", a, note="silence ended; condition still present"))
+                else:
+                    events.append(AlertEvent("unsilenced", a, note="silence ended"))
+            if a.state != ACTIVE:
+                continue
+            after = self.rules.escalate_after_s(a.ward, Priority[a.priority.upper()])
+            tiers = self.rules.tiers(a.ward)
+            if after is None or a.tier >= len(tiers) - 1 or now - a.tier_since < after * 1000:
+                continue
+            a.tier += 1
+            a.tier_role, a.tier_since, a.updated = tiers[a.tier], now, now
+            events.append(AlertEvent("escalated", a, note=f"not acknowledged within {after:g} s; now with {a.tier_role}"))
+        return events
 
     def list_open(self) -> list[Alert]:
-        return sorted(self.open.values(), key=lambda a: (-Priority[a.priority.upper()], -a.raised))
+        return sorted(self.open.values(), key=lambda a: (a.state != ACTIVE, -Priority[a.priority.upper()], -a.raised))

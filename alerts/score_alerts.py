@@ -12,38 +12,34 @@ a partial sum of 5 already means the total is at least 5. Such an alarm says
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-
 import numpy as np
 
 from alerts.lifecycle import Condition, Priority
 from alerts.news2 import COMPONENTS, News2Result
+from alerts.policy import News2Bands
 
 KIND = "news2"
 
 
-@dataclass(frozen=True, slots=True)
-class News2AlarmPolicy:
-    medium_total: int = 5
-    high_total: int = 7
-    single_three: bool = True
-
-
-def news2_priorities(res: News2Result, policy: News2AlarmPolicy) -> np.ndarray:
+def news2_priorities(res: News2Result, policy: News2Bands, enabled: np.ndarray | None = None) -> np.ndarray:
     """Priority code per bed (0 none, else ``Priority`` value), in one vectorised pass."""
     prio = np.zeros(len(res.partial), dtype=np.int8)
+    if enabled is not None and not enabled.any():
+        return prio
     if policy.single_three:
         prio[res.any_three] = Priority.LOW
     prio[res.partial >= policy.medium_total] = Priority.MEDIUM
     prio[res.partial >= policy.high_total] = Priority.HIGH
+    if enabled is not None:
+        prio[~enabled] = 0
     return prio
 
 
 def news2_conditions(
-    res: News2Result, beds: Sequence[str], wards: Sequence[str], policy: News2AlarmPolicy
-) -> dict[str, Condition]:
-    prio = news2_priorities(res, policy)
-    out: dict[str, Condition] = {}
+    res: News2Result, beds: Sequence[str], wards: Sequence[str], policy: News2Bands, enabled: np.ndarray | None = None
+) -> dict[tuple[str, str], Condition]:
+    prio = news2_priorities(res, policy, enabled)
+    out: dict[tuple[str, str], Condition] = {}
     for i in np.flatnonzero(prio):
         p = Priority(int(prio[i]))
         partial = int(res.partial[i])
@@ -60,5 +56,7 @@ def news2_conditions(
         sub = ", ".join(
             f"{name} {'—' if np.isnan(s) else int(s)}" for name, s in zip(COMPONENTS, res.subscores[i], strict=True)
         )
-        out[beds[i]] = Condition(bed=beds[i], ward=wards[i], kind=KIND, priority=p, title=title, detail=f"sub-scores: {sub}")
+        out[(beds[i], KIND)] = Condition(
+            subject=beds[i], bed=beds[i], ward=wards[i], kind=KIND, priority=p, title=title, detail=f"sub-scores: {sub}"
+        )
     return out

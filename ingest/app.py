@@ -20,6 +20,8 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
 from alerts.lifecycle import AlertError
+from alerts.policy import PolicyError
+from alerts.stats import alarm_stats
 from console import STATIC_DIR
 from ingest.edge_endpoint import serve_edge
 from ingest.hub import Hub
@@ -32,6 +34,20 @@ HEARTBEAT_S = 2.0  # a console hears from the hub at least this often, even when
 
 class AckBody(BaseModel):
     by: str = Field(min_length=1, max_length=80, description="name of the person acknowledging")
+    role: str | None = Field(None, max_length=40, description="e.g. bedside_nurse, teleicu_nurse, intensivist")
+    ward: str | None = Field(None, max_length=64, description="the ward of a bedside nurse's console")
+
+
+class SilenceBody(BaseModel):
+    by: str = Field(min_length=1, max_length=80)
+    reason: str = Field(min_length=1, max_length=200, description="why the alarm is silenced")
+    seconds: float = Field(gt=0, le=900, description="at most 15 minutes")
+
+
+class LimitBody(BaseModel):
+    param: str
+    low: float | None = None
+    high: float | None = None
 
 
 class SettingsBody(BaseModel):
@@ -111,21 +127,78 @@ def create_app(hub: Hub) -> FastAPI:
 
     @app.get("/api/alerts")
     async def list_alerts(
-        state: Literal["open", "active", "acknowledged"] = "open", ward: str | None = None
+        state: Literal["open", "active", "acknowledged", "resolved", "all"] = "open",
+        ward: str | None = None,
+        bed: str | None = None,
+        kind: str | None = Query(None, description="exact kind, or a family such as 'limit' or 'technical'"),
+        priority: Literal["high", "medium", "low"] | None = None,
+        category: Literal["physiological", "technical"] | None = None,
+        limit: int = Query(500, ge=1, le=10_000),
     ) -> dict[str, Any]:
-        alerts = [a.to_json() for a in hub.book.list_open()]
-        if state != "open":
-            alerts = [a for a in alerts if a["state"] == state]
-        if ward is not None:
-            alerts = [a for a in alerts if a["ward"] == ward]
-        return {"alerts": alerts}
+        if state in ("resolved", "all"):
+            alerts = await hub.store.alerts(None if state == "all" else "resolved", limit)
+        else:
+            alerts = [a.to_json() for a in hub.book.list_open()]
+            if state != "open":
+                alerts = [a for a in alerts if a["state"] == state]
+
+        def keep(a: dict[str, Any]) -> bool:
+            return (
+                (ward is None or a["ward"] == ward)
+                and (bed is None or a["bed"] == bed)
+                and (kind is None or a["kind"] == kind or a["kind"].split(":", 1)[0] == kind)
+                and (priority is None or a["priority"] == priority)
+                and (category is None or a["category"] == category)
+            )
+
+        return {"alerts": [a for a in alerts if keep(a)][:limit]}
 
     @app.post("/api/alerts/{alert_id}/ack")
     async def ack_alert(alert_id: int, body: AckBody) -> dict[str, Any]:
+        a = hub.book.by_id.get(alert_id)
+        if a is not None and body.role == "bedside_nurse" and body.ward != a.ward:
+            raise HTTPException(403, f"a bedside nurse of ward {body.ward!r} cannot acknowledge an alarm of ward {a.ward!r}")
         try:
             return hub.acknowledge(alert_id, body.by)
         except AlertError as exc:
             raise HTTPException(409, str(exc)) from None
+
+    @app.post("/api/alerts/{alert_id}/silence")
+    async def silence_alert(alert_id: int, body: SilenceBody) -> dict[str, Any]:
+        try:
+            return hub.silence(alert_id, body.by, body.reason, body.seconds)
+        except AlertError as exc:
+            raise HTTPException(409, str(exc)) from None
+
+    @app.get("/api/alerts/{alert_id}/history")
+    async def alert_history(alert_id: int) -> dict[str, Any]:
+        events = await hub.store.alert_history(alert_id)
+        if not events:
+            raise HTTPException(404, f"no alarm {alert_id}")
+        return {"alert": events[-1]["alert"], "events": [{k: e[k] for k in ("at", "event", "by", "note")} for e in events]}
+
+    @app.get("/api/alarm-stats")
+    async def alarm_statistics(
+        since: int | None = Query(None, description="ms; default 24 h before until"),
+        until: int | None = Query(None, description="ms; default now"),
+    ) -> dict[str, Any]:
+        until = hub.clock() if until is None else until
+        since = until - 86_400_000 if since is None else since
+        if since >= until:
+            raise HTTPException(422, "since must be before until")
+        return alarm_stats(await hub.store.audit_between(since, until), since, until, hub.state.n)
+
+    @app.put("/api/beds/{bed}/limits")
+    async def put_limit(bed: str, body: LimitBody) -> dict[str, Any]:
+        i = hub.state.index.get(bed)
+        if i is None:
+            raise HTTPException(404, f"unknown bed {bed!r}")
+        try:
+            lim = hub.engine.set_bed_limit(bed, hub.state.beds[i].ward, body.param, body.low, body.high)
+        except PolicyError as exc:
+            raise HTTPException(422, str(exc)) from None
+        return {"bed": bed, "param": lim.param, "low": lim.low, "high": lim.high, "delay_s": lim.delay_s,
+                "hysteresis": lim.hysteresis, "priority": lim.priority.code}  # fmt: skip
 
     @app.get("/api/stats")
     async def stats() -> dict[str, Any]:
@@ -137,8 +210,29 @@ def create_app(hub: Hub) -> FastAPI:
 
     @app.websocket("/ws/console")
     async def console_ws(ws: WebSocket, ward: str | None = None) -> None:
+        """A console watching all wards, or one (``?ward=A``: a bedside nurse's console).
+
+        The console confirms every alarm it shows by sending
+        ``{"type": "delivered", "alerts": [ids]}``; an alarm event no console
+        confirms raises the ``undelivered`` technical alarm.
+        """
         await ws.accept()
         sub = hub.feed.subscribe(ward)
+
+        async def confirmations() -> None:
+            while True:
+                msg = await ws.receive()
+                if msg["type"] == "websocket.disconnect":
+                    return
+                try:
+                    body = json.loads(msg.get("text") or "{}")
+                    ids = body.get("alerts") if isinstance(body, dict) and body.get("type") == "delivered" else None
+                    if isinstance(ids, list):
+                        hub.delivered([i for i in ids[:10_000] if type(i) is int])
+                except ValueError:
+                    pass  # a console sending junk gets nothing from it
+
+        reader = asyncio.create_task(confirmations())
         try:
             await ws.send_json(
                 {
@@ -162,5 +256,8 @@ def create_app(hub: Hub) -> FastAPI:
             pass
         finally:
             hub.feed.unsubscribe(sub)
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
+                await reader
 
     return app

@@ -17,10 +17,11 @@ from typing import Any
 
 import numpy as np
 
+from alerts.engine import AlarmEngine
 from alerts.lifecycle import AlarmBook, AlertError, AlertEvent
 from alerts.news2 import News2Result, news2
-from alerts.score_alerts import KIND as NEWS2_KIND
-from alerts.score_alerts import news2_conditions
+from alerts.policy import AlarmPolicy, load_policy
+from alerts.technical import TechnicalView
 from ingest.bed_state import BedState
 from ingest.console_feed import ConsoleFeed
 from ingest.dedup import SeqTracker
@@ -34,17 +35,28 @@ from wire.vocabulary import COLUMN, LEAD_BY_KEY
 log = logging.getLogger(__name__)
 
 
+NEEDS_DELIVERY = frozenset({"raised", "priority_raised", "escalated", "unsilenced"})
+
+
 def wall_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
 class Hub:
-    def __init__(self, cfg: HubConfig, store: Store, clock: Callable[[], int] = wall_ms) -> None:
+    def __init__(
+        self, cfg: HubConfig, store: Store, clock: Callable[[], int] = wall_ms, policy: AlarmPolicy | None = None
+    ) -> None:
         self.cfg = cfg
         self.store = store
         self.clock = clock
+        self.policy = policy or load_policy()
         self.state = BedState()
         self.book = AlarmBook()
+        self.engine = AlarmEngine(self.policy, self.book)
+        self.agent_wards: dict[str, str] = {}  # every agent seen since start -> its ward
+        self.agent_offline_since: dict[str, int] = {}
+        self.watched_since: dict[int, int] = {}  # bed row -> when its agent last connected
+        self.pending_delivery: dict[int, int] = {}  # alert id -> when the event needing delivery was pushed
         self.feed = ConsoleFeed()
         self.seqs = SeqTracker()
         self.counters: Counter[str] = Counter()
@@ -64,6 +76,7 @@ class Hub:
         self.seqs = SeqTracker(await self.store.last_seqs())
         self.book = AlarmBook(next_id=await self.store.max_alert_id() + 1)
         self.book.restore(await self.store.open_alerts())
+        self.engine = AlarmEngine(self.policy, self.book)
 
     async def run(self) -> None:
         """Run the tick loop and the alert persister until cancelled."""
@@ -74,7 +87,7 @@ class Hub:
     async def stop(self) -> None:
         while not self._alert_log.empty():
             ev = self._alert_log.get_nowait()
-            await self.store.save_alert(ev.alert.to_json(), ev.event, ev.by, ev.alert.updated)
+            await self._save(ev)
         await self.store.stop()
 
     async def _tick_loop(self) -> None:
@@ -90,16 +103,23 @@ class Hub:
 
     async def _persist_alerts(self) -> None:
         while True:
-            ev = await self._alert_log.get()
-            await self.store.save_alert(ev.alert.to_json(), ev.event, ev.by, ev.alert.updated)
+            await self._save(await self._alert_log.get())
+
+    async def _save(self, ev: AlertEvent) -> None:
+        await self.store.save_alert(ev.alert.to_json(), ev.event, ev.by, ev.alert.updated, ev.note)
 
     # --- edge input --------------------------------------------------------------
 
     def hello(self, h: Hello) -> int:
         """Register an agent's beds; returns the highest durably stored sequence of this epoch."""
+        now = self.clock()
         for bed in h.beds:
-            self._dirty.add(self.state.row(bed, ward=h.ward, agent=h.agent))
+            row = self.state.row(bed, ward=h.ward, agent=h.agent)
+            self._dirty.add(row)
+            self.watched_since[row] = now
         self.agents_online[h.agent] += 1
+        self.agent_wards[h.agent] = h.ward
+        self.agent_offline_since.pop(h.agent, None)
         self._wake.set()
         return self.seqs.last_durable(h.agent, h.epoch)
 
@@ -107,6 +127,7 @@ class Hub:
         self.agents_online[h.agent] -= 1
         if self.agents_online[h.agent] <= 0:
             del self.agents_online[h.agent]
+            self.agent_offline_since[h.agent] = self.clock()
         self._dirty.update(self.state.index[bed] for bed in h.beds)
         self._wake.set()
 
@@ -186,20 +207,45 @@ class Hub:
     def tick(self) -> None:
         now = self.clock()
         res = self.score(now)
+        n = self.state.n
         beds = self.state.beds
-        conds = news2_conditions(res, [b.bed for b in beds], [b.ward for b in beds], self.cfg.news2_alarms)
-        for ev in self.book.reconcile(NEWS2_KIND, conds, now):
+        names, wards = [b.bed for b in beds], [b.ward for b in beds]
+        inputs = self.state.inputs_at(now, self._staleness_ms)
+        for ev in self.engine.evaluate(now, names, wards, inputs, res, [], self._technical_view(now, names, wards)):
             self._alert_event(ev)
         changed = set(self._pending_since) | self._dirty
         changed.update(self._news2_changed(res).tolist())
         if not changed:
             return
         pending, self._pending_since, self._dirty = self._pending_since, {}, set()
-        out = [self.bed_json(i, now, res, rx_hub=pending.get(i)) for i in sorted(changed)]
+        out = [self.bed_json(i, now, res, rx_hub=pending.get(i)) for i in sorted(changed) if i < n]
         self.feed.publish_beds(now, out)
         pushed = self.clock()
         self.push_latency.extend([pushed - t for t in pending.values()])
         self.counters["bed_updates_pushed"] += len(out)
+
+    def _technical_view(self, now: int, names: list[str], wards: list[str]) -> TechnicalView:
+        n = len(names)
+        last_rx = np.array([b.last_rx or 0 for b in self.state.beds], dtype=np.int64)
+        watched = np.array([self.watched_since.get(i, 0) for i in range(n)], dtype=np.int64)
+        undelivered: dict[str, tuple[str, int, str]] = {}
+        limit_ms = self.policy.defaults.undelivered_s * 1000
+        for alert_id, t in self.pending_delivery.items():
+            a = self.book.by_id.get(alert_id)
+            if a is not None and now - t >= limit_ms and a.kind != "technical:undelivered":
+                undelivered[a.bed or a.subject] = (a.ward, a.id, a.title)
+        return TechnicalView(
+            now=now,
+            beds=names,
+            wards=wards,
+            agents=[b.agent for b in self.state.beds],
+            last_rx=last_rx,
+            watched_since=watched,
+            flags=self.state.flags[:n],
+            agents_offline={a: (self.agent_wards.get(a, ""), t) for a, t in self.agent_offline_since.items()},
+            store_error=getattr(self.store, "error", None),
+            undelivered=undelivered,
+        )
 
     def _news2_changed(self, res: News2Result) -> np.ndarray:
         cur = (res.partial, res.band, res.incomplete, np.nan_to_num(res.subscores, nan=-1.0))
@@ -234,16 +280,34 @@ class Hub:
     # --- alerts --------------------------------------------------------------------
 
     def _alert_event(self, ev: AlertEvent) -> None:
+        a = ev.alert
         self.counters[f"alerts_{ev.event}"] += 1
-        self.feed.publish({"type": "alert", "event": ev.event, "alert": ev.alert.to_json()}, ward=ev.alert.ward)
+        if ev.event in NEEDS_DELIVERY:
+            self.pending_delivery[a.id] = self.clock()
+        elif ev.event == "resolved":
+            self.pending_delivery.pop(a.id, None)
+        self.feed.publish({"type": "alert", "event": ev.event, "alert": a.to_json()}, ward=a.ward or None)
         try:
             self._alert_log.put_nowait(ev)
         except asyncio.QueueFull:
             self.counters["alert_log_overflow"] += 1
-            log.error("alert audit queue full; event %s of alert %d not persisted", ev.event, ev.alert.id)
+            log.error("alert audit queue full; event %s of alert %d not persisted", ev.event, a.id)
+
+    def delivered(self, alert_ids: list[int]) -> None:
+        """A console confirmed it received (and shows) these alarms."""
+        for i in alert_ids:
+            if self.pending_delivery.pop(i, None) is not None:
+                self.counters["alert_deliveries_confirmed"] += 1
 
     def acknowledge(self, alert_id: int, by: str) -> dict[str, Any]:
-        ev = self.book.acknowledge(alert_id, by, self.clock())
+        events = self.book.acknowledge(alert_id, by, self.clock())
+        for ev in events:
+            self._alert_event(ev)
+        self.pending_delivery.pop(alert_id, None)
+        return events[0].alert.to_json() if events else self.book.by_id[alert_id].to_json()
+
+    def silence(self, alert_id: int, by: str, reason: str, duration_s: float) -> dict[str, Any]:
+        ev = self.book.silence(alert_id, by, reason, duration_s, self.clock())
         self._alert_event(ev)
         return ev.alert.to_json()
 

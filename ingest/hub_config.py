@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import yaml
 
-from alerts.score_alerts import News2AlarmPolicy
 from teleicu.paths import CONFIG_DIR
 from wire.vocabulary import PARAMETERS
 
@@ -23,7 +22,6 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class HubConfig:
     staleness_s: dict[str, float]
-    news2_alarms: News2AlarmPolicy = field(default_factory=News2AlarmPolicy)
     min_tick_ms: int = 25
     max_tick_ms: int = 1000
     max_clock_ahead_s: float = 300
@@ -46,7 +44,7 @@ def load_hub_config(path: Path | None = None) -> HubConfig:
 def parse_hub_config(raw: Any, where: str = "hub config") -> HubConfig:
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: expected a mapping at top level")
-    known = {"staleness_s", "news2_alarms", "min_tick_ms", "max_tick_ms", "max_clock_ahead_s", "max_inflight_frames"}
+    known = {"staleness_s", "min_tick_ms", "max_tick_ms", "max_clock_ahead_s", "max_inflight_frames"}
     unknown = set(raw) - known
     if unknown:
         raise ConfigError(f"{where}: unknown keys {sorted(unknown)}")
@@ -58,16 +56,8 @@ def parse_hub_config(raw: Any, where: str = "hub config") -> HubConfig:
     for k, v in stale.items():
         if not isinstance(v, (int, float)) or v <= 0:
             raise ConfigError(f"{where}: staleness_s.{k} must be a positive number of seconds, got {v!r}")
-    alarms = raw.get("news2_alarms") or {}
-    try:
-        policy = News2AlarmPolicy(**alarms)
-    except TypeError as exc:
-        raise ConfigError(f"{where}: news2_alarms: {exc}") from None
-    if not 0 < policy.medium_total < policy.high_total <= 20:
-        raise ConfigError(f"{where}: news2_alarms needs 0 < medium_total < high_total <= 20")
     cfg = HubConfig(
         staleness_s={k: float(v) for k, v in stale.items()},
-        news2_alarms=policy,
         **{k: raw[k] for k in ("min_tick_ms", "max_tick_ms", "max_clock_ahead_s", "max_inflight_frames") if k in raw},
     )
     if not 1 <= cfg.min_tick_ms <= cfg.max_tick_ms:

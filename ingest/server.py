@@ -15,6 +15,7 @@ from pathlib import Path
 
 import uvicorn
 
+from alerts.policy import load_policy
 from ingest.app import create_app
 from ingest.hub import Hub
 from ingest.hub_config import load_hub_config
@@ -23,8 +24,10 @@ from ingest.store_url import open_store
 WS_HARD_LIMIT = 4 * 1024 * 1024
 
 
-def build_server(host: str, port: int, store: str, config: Path | None = None, log_level: str = "warning") -> uvicorn.Server:
-    hub = Hub(load_hub_config(config), open_store(store))
+def build_server(
+    host: str, port: int, store: str, config: Path | None = None, log_level: str = "warning", alarms: Path | None = None
+) -> uvicorn.Server:
+    hub = Hub(load_hub_config(config), open_store(store), policy=load_policy(alarms))
     app = create_app(hub)
     cfg = uvicorn.Config(
         app,
@@ -43,7 +46,7 @@ def build_server(host: str, port: int, store: str, config: Path | None = None, l
 
 def hub_main(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s hub %(levelname)s %(name)s: %(message)s")
-    server = build_server(args.host, args.port, args.store or str(args.db), args.config, args.log_level)
+    server = build_server(args.host, args.port, args.store or str(args.db), args.config, args.log_level, args.alarms)
     print(f"teleicu hub on http://{args.host}:{args.port}/  (edge: ws://{args.host}:{args.port}/ws/edge)", flush=True)
     asyncio.run(server.serve())
     return 0

@@ -45,8 +45,10 @@ CREATE TABLE IF NOT EXISTS alerts (
     id INTEGER PRIMARY KEY, state TEXT NOT NULL, body TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS alert_audit (
-    alert_id INTEGER NOT NULL, at INTEGER NOT NULL, event TEXT NOT NULL, by TEXT, body TEXT NOT NULL
+    alert_id INTEGER NOT NULL, at INTEGER NOT NULL, event TEXT NOT NULL, by TEXT, note TEXT, body TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS alert_audit_at ON alert_audit (at);
+CREATE INDEX IF NOT EXISTS alert_audit_id ON alert_audit (alert_id, at);
 """
 
 _STOP = object()
@@ -66,6 +68,7 @@ class SQLiteStore:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reader: sqlite3.Connection | None = None
         self._read_lock = threading.Lock()
+        self.error: str | None = None  # why the last write failed; None once writes succeed again
         self._counters = {"batches_written": 0, "numerics_written": 0, "wave_chunks_written": 0, "commits": 0, "write_errors": 0}
 
     # --- lifecycle ---------------------------------------------------------------
@@ -106,8 +109,8 @@ class SQLiteStore:
     async def write(self, batch: Batch) -> None:
         await (await self.submit(batch))
 
-    async def save_alert(self, alert: dict, event: str, by: str | None, at: int) -> None:
-        await (await self._enqueue(("alert", (alert, event, by, at))))
+    async def save_alert(self, alert: dict, event: str, by: str | None, at: int, note: str | None = None) -> None:
+        await (await self._enqueue(("alert", (alert, event, by, at, note))))
 
     async def _enqueue(self, item: tuple[str, object]) -> asyncio.Future[None]:
         """Wait for a queue slot (backpressure), queue the item, return its durability future."""
@@ -160,10 +163,10 @@ class SQLiteStore:
                 self._counters["numerics_written"] += len(b.obs)
                 self._counters["wave_chunks_written"] += len(b.waves)
             else:
-                alert, event, by, at = payload  # type: ignore[misc]
+                alert, event, by, at, note = payload  # type: ignore[misc]
                 body = json.dumps(alert)
                 alerts.append((alert["id"], alert["state"], body))
-                audit.append((alert["id"], at, event, by, body))
+                audit.append((alert["id"], at, event, by, note, body))
         error: BaseException | None = None
         try:
             conn.execute("BEGIN")
@@ -174,12 +177,14 @@ class SQLiteStore:
                 [(a, e, s) for (a, e), s in seqs.items()],
             )
             conn.executemany("INSERT OR REPLACE INTO alerts VALUES (?,?,?)", alerts)
-            conn.executemany("INSERT INTO alert_audit VALUES (?,?,?,?,?)", audit)
+            conn.executemany("INSERT INTO alert_audit VALUES (?,?,?,?,?,?)", audit)
             conn.execute("COMMIT")
+            self.error = None
             self._counters["commits"] += 1
             self._counters["batches_written"] += len(items)
         except sqlite3.Error as exc:
             error = exc
+            self.error = f"embedded store {self.path} failed a write: {exc}"
             self._counters["write_errors"] += 1
             log.error("store write of %d batches failed: %s", len(items), exc)
             try:
@@ -215,6 +220,24 @@ class SQLiteStore:
     async def open_alerts(self) -> list[dict]:
         rows = await asyncio.to_thread(self._read, "SELECT body FROM alerts WHERE state != 'resolved' ORDER BY id", ())
         return [json.loads(body) for (body,) in rows]
+
+    async def alert_history(self, alert_id: int) -> list[dict]:
+        rows = await asyncio.to_thread(
+            self._read, "SELECT at, event, by, note, body FROM alert_audit WHERE alert_id=? ORDER BY rowid", (alert_id,)
+        )
+        return [{"at": at, "event": ev, "by": by, "note": note, "alert": json.loads(body)} for at, ev, by, note, body in rows]
+
+    async def alerts(self, state: str | None, limit: int) -> list[dict]:
+        """Alarms in any state (resolved included), newest first."""
+        sql = "SELECT body FROM alerts" + (" WHERE state=?" if state else "") + " ORDER BY id DESC LIMIT ?"
+        rows = await asyncio.to_thread(self._read, sql, ((state, limit) if state else (limit,)))
+        return [json.loads(body) for (body,) in rows]
+
+    async def audit_between(self, since: int, until: int) -> list[tuple[int, int, str, str]]:
+        """(alert id, time, event, body JSON) of every audited event in [since, until], in order."""
+        return await asyncio.to_thread(
+            self._read, "SELECT alert_id, at, event, body FROM alert_audit WHERE at>=? AND at<=? ORDER BY at, rowid", (since, until)
+        )
 
     async def max_alert_id(self) -> int:
         rows = await asyncio.to_thread(self._read, "SELECT coalesce(max(id), 0) FROM alerts", ())

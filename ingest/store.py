@@ -50,8 +50,16 @@ class Store(Protocol):
 
     async def trend(self, bed: str, param: str, since: int, until: int, limit: int) -> list[TrendPoint]: ...
 
-    async def save_alert(self, alert: dict, event: str, by: str | None, at: int) -> None:
+    error: str | None  # why writes are failing now (None when healthy): raises the store_unreachable alarm
+
+    async def save_alert(self, alert: dict, event: str, by: str | None, at: int, note: str | None = None) -> None:
         """Persist an alert's current state and append the event to its audit trail."""
+
+    async def alert_history(self, alert_id: int) -> list[dict]: ...
+
+    async def alerts(self, state: str | None, limit: int) -> list[dict]: ...
+
+    async def audit_between(self, since: int, until: int) -> list[tuple[int, int, str, str]]: ...
 
     async def open_alerts(self) -> list[dict]: ...
 

@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     hub.add_argument("--db", type=Path, default=Path("var/teleicu.sqlite3"), help="embedded store file (SQLite, WAL)")
     hub.add_argument("--store", default=None, help="store URL (overrides --db); see ingest/store_url.py")
     hub.add_argument("--config", type=Path, default=None, help="hub YAML (default: config/hub.yaml)")
+    hub.add_argument("--alarms", type=Path, default=None, help="alarm policy YAML (default: config/alarms.yaml)")
     hub.add_argument("--log-level", default="warning")
 
     edge = sub.add_parser("edge", help="run an edge agent from its YAML config")

@@ -49,7 +49,8 @@ class ConsoleWatch:
     """What a console saw: bed-update latency from hub arrival, and alerts raised."""
 
     latency: LatencyRecorder = field(default_factory=LatencyRecorder)
-    alerts_raised: dict[str, list[str]] = field(default_factory=dict)  # bed -> priorities
+    alerts_raised: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # bed -> (priority, category)
+    kinds: dict[str, int] = field(default_factory=dict)  # alarm kind -> raised
     updates: int = 0
     connected: bool = False
 
@@ -68,9 +69,14 @@ async def _watch_console(url: str, watch: ConsoleWatch) -> None:
                         watch.updates += 1
                         if "rx_hub" in bed:
                             watch.latency.add(now - bed["rx_hub"])
-                elif msg["type"] == "alert" and msg.get("event") in ("raised", "escalated"):
+                elif msg["type"] == "alert":
                     a = msg["alert"]
-                    watch.alerts_raised.setdefault(a["bed"], []).append(a["priority"])
+                    await ws.send(json.dumps({"type": "delivered", "alerts": [a["id"]]}))
+                    if msg.get("event") in ("raised", "priority_raised"):
+                        watch.alerts_raised.setdefault(a["bed"] or a["subject"], []).append((a["priority"], a["category"]))
+                        watch.kinds[a["kind"]] = watch.kinds.get(a["kind"], 0) + 1
+                elif msg["type"] == "snapshot":
+                    await ws.send(json.dumps({"type": "delivered", "alerts": [a["id"] for a in msg["alerts"]]}))
         except Exception:  # noqa: BLE001 - reconnect like a console would
             watch.connected = False
             continue
@@ -206,11 +212,13 @@ def _summary(args, stats: dict, watch: ConsoleWatch, scenarios: dict[str, str], 
     c = stats["counters"]
     by_scenario: dict[str, dict[str, int]] = {}
     for bed, scen in scenarios.items():
-        row = by_scenario.setdefault(scen, {"beds": 0, "alerted": 0, "medium_or_high": 0})
+        row = by_scenario.setdefault(scen, {"beds": 0, "alerted": 0, "medium_or_high": 0, "technical": 0})
         row["beds"] += 1
-        prios = watch.alerts_raised.get(bed, [])
-        row["alerted"] += bool(prios)
-        row["medium_or_high"] += any(p in ("medium", "high") for p in prios)
+        raised = watch.alerts_raised.get(bed, [])
+        physiological = [p for p, cat in raised if cat == "physiological"]
+        row["alerted"] += bool(physiological)
+        row["medium_or_high"] += any(p in ("medium", "high") for p in physiological)
+        row["technical"] += any(cat == "technical" for _p, cat in raised)
     return {
         "beds": args.beds,
         "seed": args.seed,
@@ -222,7 +230,9 @@ def _summary(args, stats: dict, watch: ConsoleWatch, scenarios: dict[str, str], 
         "observations_rejected": c.get("obs_rejected", 0),
         "wave_chunks_stored": stats["store"].get("wave_chunks_written", 0),
         "alerts_raised": c.get("alerts_raised", 0),
+        "alerts_priority_raised": c.get("alerts_priority_raised", 0),
         "alerts_escalated": c.get("alerts_escalated", 0),
+        "alerts_by_kind": dict(sorted(watch.kinds.items())),
         "alerts_by_scenario": by_scenario,
         "sample_to_console_ms": watch.latency.percentiles((50, 99)),
         "hub_push_ms": stats["push_latency_ms"],
@@ -238,9 +248,13 @@ def _print_summary(s: dict) -> None:
     print(f"  frames rejected     {s['frames_rejected']}   (duplicates dropped: {s['frames_duplicate']})")
     print(f"  observations stored {s['observations_stored']}   rejected: {s['observations_rejected']}")
     print(f"  waveform chunks     {s['wave_chunks_stored']}")
-    print(f"  alerts raised       {s['alerts_raised']}   (escalated in priority: {s['alerts_escalated']})")
+    print(f"  alerts raised       {s['alerts_raised']}   (priority raised: {s['alerts_priority_raised']}, escalated to the next tier: {s['alerts_escalated']})")
+    print(f"    by kind: {', '.join(f'{k} {n}' for k, n in s['alerts_by_kind'].items()) or 'none'}")
     for scen, row in sorted(s["alerts_by_scenario"].items()):
-        print(f"    {scen:<12} {row['alerted']:>3}/{row['beds']:<3} beds alerted, {row['medium_or_high']} at medium or high")
+        print(
+            f"    {scen:<12} {row['alerted']:>3}/{row['beds']:<3} beds with physiological alarms, "
+            f"{row['medium_or_high']} at medium or high; {row['technical']} with technical alarms"
+        )
     print(f"  sample-to-console   p50 {lat['p50']} ms   p99 {lat['p99']} ms   (n={lat['n']}, hub arrival -> console receipt)")
     if s["failed_processes"]:
         print(f"  FAILED processes: {', '.join(s['failed_processes'])}; logs in {s['data_dir']}")

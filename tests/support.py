@@ -76,13 +76,13 @@ class HubProcess:
                 self.proc.wait()
 
 
-def start_hub(tmp: Path, port: int | None = None, db: Path | None = None) -> HubProcess:
+def start_hub(tmp: Path, port: int | None = None, db: Path | None = None, extra: tuple[str, ...] = ()) -> HubProcess:
     port = port or free_port()
     db = db or tmp / "store.sqlite3"
     log = tmp / f"hub-{port}.log"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "teleicu", "hub", "--port", str(port), "--db", str(db)],
-        stdout=log.open("wb"),
+        [sys.executable, "-m", "teleicu", "hub", "--port", str(port), "--db", str(db), *extra],
+        stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
         env=dict(os.environ, PYTHONUNBUFFERED="1"),
     )

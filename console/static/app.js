@@ -597,12 +597,21 @@ function renderAlertRow(r, srvNow) {
   setAttr(d.li, "data-state", a.state);
   setAttr(d.li, "data-alert-bed", a.bed);
   setText(d.prio, prio.toUpperCase());
-  setText(d.bed, a.bed);
-  setAttr(d.bed, "title", `Show bed ${a.bed}`);
+  setText(d.bed, a.bed || a.subject || "");
+  setAttr(d.bed, "title", a.bed ? `Show bed ${a.bed}` : "");
   setText(d.title, a.title || a.kind || "alert");
   setAttr(d.title, "title", a.detail || "");
   const ago = Number.isFinite(a.raised) ? ` (${fmtAge((srvNow - a.raised) / 1000)} ago)` : "";
-  setText(d.meta, `raised ${fmtClock(a.raised)}${ago} · ${a.state === "active" ? "ACTIVE" : a.state.toUpperCase()}`);
+  const extra = [
+    a.category === "technical" ? "TECHNICAL" : "",
+    a.condition === false ? "condition cleared — latched until acknowledged" : "",
+    Number.isFinite(a.silenced_until) && a.silenced_until > srvNow
+      ? `SILENCED by ${a.silenced_by || "?"} until ${fmtClock(a.silenced_until)}: ${a.silence_reason || ""}` : "",
+    a.tier > 0 && a.tier_role ? `ESCALATED to ${a.tier_role.replace(/_/g, " ")}` : "",
+  ].filter(Boolean);
+  setAttr(d.li, "data-tier", a.tier_role || "");
+  setText(d.meta, `raised ${fmtClock(a.raised)}${ago} · ${a.state === "active" ? "ACTIVE" : a.state.toUpperCase()}` +
+    (extra.length ? ` · ${extra.join(" · ")}` : ""));
   if (a.state === "acknowledged") {
     d.who.hidden = false;
     setText(d.who, `Acknowledged by ${a.acked_by || "unknown"}${Number.isFinite(a.acked_at) ? ` at ${fmtClock(a.acked_at)}` : ""}`);
@@ -796,6 +805,13 @@ function watchdog() {
   }
 }
 
+/** Tell the hub which alarms this console now shows: an alarm no console confirms
+ *  raises a technical alarm of its own at the hub. */
+function confirmDelivery(ids) {
+  if (!ids.length || !conn.ws || conn.ws.readyState !== WebSocket.OPEN) return;
+  try { conn.ws.send(JSON.stringify({ type: "delivered", alerts: ids })); } catch { /* the close handler reconnects */ }
+}
+
 function handleMessage(msg) {
   if (!msg || typeof msg !== "object") return;
   if (Number.isFinite(msg.now)) serverOffsetMs = msg.now - Date.now();
@@ -813,6 +829,7 @@ function handleMessage(msg) {
       for (const [id, r] of alerts) { r.dom.li.remove(); alerts.delete(id); }
       resolvedIds.clear();
       for (const a of msg.alerts || []) applyAlert(a);
+      confirmDelivery((msg.alerts || []).map((a) => a.id).filter(Number.isInteger));
       markBedAlerts();
       orderNow = true; alertsDirty = true; summaryDirty = true;
       conn.attempt = 0;
@@ -825,6 +842,7 @@ function handleMessage(msg) {
       break;
     case "alert":
       applyAlert(msg.alert);
+      if (msg.alert && Number.isInteger(msg.alert.id)) confirmDelivery([msg.alert.id]);
       break;
     case "heartbeat": // proof of life when no bed changed; the age timer does the rest
       return;

@@ -1,0 +1,122 @@
+"""The alarm engine: every rule family evaluated over all beds, reconciled into one alarm book.
+
+Families, each reconciled separately (a family's alarms clear only when that
+family says so): ``limit`` (physiological limits), ``news2``, ``mews``,
+``qsofa`` (score bands), ``trend`` (NEWS2 rise, SpO2 fall) and ``technical``.
+After reconciling, the book's clock runs: silences end, unacknowledged alarms
+escalate. The engine holds no I/O; the hub persists and pushes the events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from alerts.lifecycle import AlarmBook, AlertEvent, Condition, Priority, Rules
+from alerts.limits import LimitTracker
+from alerts.news2 import News2Result
+from alerts.policy import AlarmPolicy, Limit, PolicyError, WardPolicy
+from alerts.score_alerts import news2_conditions
+from alerts.technical import TechnicalTracker, TechnicalView
+from alerts.trends import TrendTracker
+from wire.vocabulary import COLUMN
+
+_SPO2 = COLUMN["spo2"]
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreFlags:
+    """A score that only needs a yes/no per bed for its alarm (MEWS triggered, qSOFA positive)."""
+
+    name: str
+    on: np.ndarray  # bool per bed: proven to be at or above the trigger
+    partial: np.ndarray
+    incomplete: np.ndarray
+    label: str  # e.g. "MEWS >= 5"
+
+
+def rules_from_policy(policy: AlarmPolicy) -> Rules:
+    def after(ward: str, p: Priority) -> float | None:
+        return policy.for_ward(ward).escalate_after_s.get(p)
+
+    return Rules(
+        latching=lambda ward, family: policy.for_ward(ward).latching.get(family, False),
+        tiers=lambda ward: policy.for_ward(ward).tiers,
+        escalate_after_s=after,
+        silence_max_s=lambda ward: policy.for_ward(ward).silence_max_s,
+    )
+
+
+class AlarmEngine:
+    def __init__(self, policy: AlarmPolicy, book: AlarmBook) -> None:
+        self.policy = policy
+        self.book = book
+        book.rules = rules_from_policy(policy)
+        params = sorted({p for w in [policy.defaults, *policy.wards.values()] for p in w.limits})
+        self.limits = LimitTracker(params)
+        self.trends = TrendTracker()
+        self.technical = TechnicalTracker()
+        self.bed_limits: dict[str, dict[str, Limit]] = {}  # per-bed overrides
+        self._limits_key: tuple = ()
+
+    def set_bed_limit(self, bed: str, ward: str, param: str, low: float | None, high: float | None) -> Limit:
+        """Override one parameter's limits for one bed (delay, hysteresis and priority stay the ward's)."""
+        base = self.policy.for_ward(ward).limits.get(param)
+        if base is None:
+            raise PolicyError(f"{param} has no limit alarm in ward {ward!r}'s policy")
+        if low is None and high is None:
+            raise PolicyError("give a low or a high limit")
+        if low is not None and high is not None and low >= high:
+            raise PolicyError(f"low {low:g} must be below high {high:g}")
+        lim = Limit(param, low, high, base.delay_s, base.hysteresis, base.priority)
+        self.bed_limits.setdefault(bed, {})[param] = lim
+        self._limits_key = ()
+        return lim
+
+    def limits_of(self, bed: str, ward: str) -> dict[str, Limit]:
+        return self.policy.for_ward(ward).limits | self.bed_limits.get(bed, {})
+
+    def evaluate(
+        self,
+        now: int,
+        beds: Sequence[str],
+        wards: Sequence[str],
+        inputs: np.ndarray,
+        news2: News2Result,
+        extra_scores: Sequence[ScoreFlags],
+        tech: TechnicalView,
+    ) -> list[AlertEvent]:
+        n = len(beds)
+        pols: list[WardPolicy] = [self.policy.for_ward(w) for w in wards]
+        key = (n, tuple(wards))
+        if key != self._limits_key:
+            self.limits.set_limits([self.limits_of(b, w) for b, w in zip(beds, wards, strict=True)])
+            self._limits_key = key
+        self.limits.update(inputs, now)
+        self.trends.update(now, news2.total, inputs[:, _SPO2])
+        events: list[AlertEvent] = []
+        families: dict[str, dict[tuple[str, str], Condition]] = {
+            "limit": self.limits.conditions(beds, wards, inputs),
+            "trend": self.trends.conditions(now, beds, wards, news2.total, [(p.news2_rise, p.spo2_fall) for p in pols]),
+            "technical": self.technical.conditions(tech, pols),
+        }
+        enabled = np.array([p.news2.enabled for p in pols], dtype=bool)
+        families["news2"] = news2_conditions(news2, beds, wards, self.policy.defaults.news2, enabled)
+        for score in extra_scores:
+            fam: dict[tuple[str, str], Condition] = {}
+            for i in np.flatnonzero(score.on):
+                alarm = getattr(pols[i], score.name)
+                if not alarm.enabled:
+                    continue
+                shown = f"≥{int(score.partial[i])} (incomplete)" if score.incomplete[i] else f"{int(score.partial[i])}"
+                fam[(beds[i], score.name)] = Condition(beds[i], beds[i], wards[i], score.name, alarm.priority,
+                                                       f"{score.name.upper()} {shown}: {score.label}", "")  # fmt: skip
+            families[score.name] = fam
+        for family, fam_conds in families.items():
+            events += self.book.reconcile(family, fam_conds, now)
+        events += self.book.tick(now)
+        return events
+
+

@@ -1,0 +1,98 @@
+"""Technical alarms: the data or the equipment has a problem, not the patient.
+
+- ``no_data``: a bed whose edge agent is connected has sent nothing for ``no_data_s``;
+- ``probe_off`` / ``leads_off``: the device flags it for ``probe_off_delay_s``;
+- ``agent_offline``: an edge agent that was connected has been gone ``agent_offline_s``
+  (its beds then get this one alarm, not one "no data" each);
+- ``store_unreachable``: the store is failing writes (edge frames stay unacknowledged);
+- ``undelivered``: an alarm event no console confirmed receiving in ``undelivered_s``.
+
+They are kept apart from physiological alarms (``category = "technical"``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from alerts.lifecycle import Condition
+from alerts.policy import WardPolicy
+from wire.vocabulary import COLUMN, Flag
+
+FAMILY = "technical"
+
+
+@dataclass
+class TechnicalView:
+    """What the hub knows that technical rules look at."""
+
+    now: int
+    beds: Sequence[str]
+    wards: Sequence[str]
+    agents: Sequence[str]  # each bed's agent
+    last_rx: np.ndarray  # per bed: hub receive time of its latest data, ms (0 never)
+    watched_since: np.ndarray  # per bed: when its agent last connected, ms
+    flags: np.ndarray  # [bed x parameter] device flags of the latest values
+    agents_offline: dict[str, tuple[str, int]]  # agent -> (ward, offline since ms)
+    store_error: str | None
+    undelivered: dict[str, tuple[str, int, str]] = field(default_factory=dict)  # bed -> (ward, alert id, title)
+
+
+class TechnicalTracker:
+    def __init__(self) -> None:
+        self.probe_since = np.zeros(0, dtype=np.int64)
+        self.leads_since = np.zeros(0, dtype=np.int64)
+
+    def _grow(self, n: int) -> None:
+        for name in ("probe_since", "leads_since"):
+            old = getattr(self, name)
+            if len(old) < n:
+                new = np.zeros(n, dtype=np.int64)
+                new[: len(old)] = old
+                setattr(self, name, new)
+
+    def conditions(self, v: TechnicalView, policy: Sequence[WardPolicy]) -> dict[tuple[str, str], Condition]:
+        n = len(v.beds)
+        self._grow(n)
+        now = v.now
+        out: dict[tuple[str, str], Condition] = {}
+
+        def add(subject: str, bed: str, ward: str, what: str, title: str, detail: str, pol: WardPolicy) -> None:
+            kind = f"{FAMILY}:{what}"
+            out[(subject, kind)] = Condition(subject, bed, ward, kind, pol.technical_priority[what], title, detail, "technical")
+
+        probe = (v.flags[:n, COLUMN["spo2"]] & Flag.PROBE_OFF) != 0
+        leads = (v.flags[:n, COLUMN["hr"]] & Flag.LEADS_OFF) != 0
+        for since, on in ((self.probe_since, probe), (self.leads_since, leads)):
+            since[:n][on & (since[:n] == 0)] = now
+            since[:n][~on] = 0
+        for i in range(n):
+            pol = policy[i]
+            bed, ward, agent = v.beds[i], v.wards[i], v.agents[i]
+            if agent in v.agents_offline:
+                continue  # one agent_offline alarm covers its beds
+            quiet_since = max(int(v.last_rx[i]), int(v.watched_since[i]))
+            if quiet_since and now - quiet_since >= pol.no_data_s * 1000:
+                add(bed, bed, ward, "no_data", f"No data from the monitor for {(now - quiet_since) // 1000} s",
+                    "the edge agent is connected but this bed's device sends nothing: check the monitor and its cable", pol)  # fmt: skip
+            if self.probe_since[i] and now - self.probe_since[i] >= pol.probe_off_delay_s * 1000:
+                add(bed, bed, ward, "probe_off", "SpO2 probe off", "the oximeter reports its sensor disconnected; SpO2 is not being measured", pol)
+            if self.leads_since[i] and now - self.leads_since[i] >= pol.probe_off_delay_s * 1000:
+                add(bed, bed, ward, "leads_off", "ECG leads off", "the monitor reports ECG leads off; heart rate from ECG is not being measured", pol)
+        by_ward = {w: policy[i] for i, w in enumerate(v.wards)}
+        for agent, (ward, since) in v.agents_offline.items():
+            pol = by_ward.get(ward, policy[0]) if policy else None
+            if pol is not None and now - since >= pol.agent_offline_s * 1000:
+                add(f"agent:{agent}", "", ward, "agent_offline", f"Edge agent {agent} offline for {(now - since) // 1000} s",
+                    f"no connection from the gateway of ward {ward}: its beds are not being watched", pol)  # fmt: skip
+        if v.store_error and policy:
+            add("hub", "", "", "store_unreachable", "Time-series store unreachable",
+                f"{v.store_error}; edge data is held at the gateways until the store recovers", policy[0])  # fmt: skip
+        for bed, (ward, alert_id, title) in v.undelivered.items():
+            pol = by_ward.get(ward, policy[0]) if policy else None
+            if pol is not None:
+                add(bed, bed, ward, "undelivered", f"Alarm #{alert_id} not confirmed by any console",
+                    f"'{title}' was pushed but no console confirmed receiving it: check the consoles watching ward {ward}", pol)  # fmt: skip
+        return out
