@@ -46,6 +46,7 @@ def rules_from_policy(policy: AlarmPolicy) -> Rules:
         tiers=lambda ward: policy.for_ward(ward).tiers,
         escalate_after_s=after,
         silence_max_s=lambda ward: policy.for_ward(ward).silence_max_s,
+        clear_delay_s=lambda ward, family: policy.for_ward(ward).clear_delay_s.get(family, 0.0),
     )
 
 
@@ -74,6 +75,21 @@ class AlarmEngine:
         self.bed_limits.setdefault(bed, {})[param] = lim
         self._limits_key = ()
         return lim
+
+    def _hold_unknown(self, family: str, conds: dict[tuple[str, str], Condition], unknown: np.ndarray, beds: Sequence[str]) -> None:
+        """Missing inputs are not evidence of recovery: an open alarm whose score cannot be
+        computed now keeps its condition (at least at its priority) until a score can say otherwise."""
+        rows = {b: i for i, b in enumerate(beds)}
+        for (subject, kind), a in self.book.open.items():
+            if a.family != family or not a.condition:
+                continue
+            i = rows.get(a.bed)
+            if i is not None and not unknown[i]:
+                continue  # a bed not (yet) reporting after a restart is unknown too
+            held = conds.get((subject, kind))
+            if held is None or held.priority < Priority[a.priority.upper()]:
+                conds[(subject, kind)] = Condition(subject, a.bed, a.ward, kind, Priority[a.priority.upper()], a.title,
+                                                   a.detail, a.category)  # fmt: skip
 
     def limits_of(self, bed: str, ward: str) -> dict[str, Limit]:
         return self.policy.for_ward(ward).limits | self.bed_limits.get(bed, {})
@@ -114,7 +130,11 @@ class AlarmEngine:
                 fam[(beds[i], score.name)] = Condition(beds[i], beds[i], wards[i], score.name, alarm.priority,
                                                        f"{score.name.upper()} {shown}: {score.label}", "")  # fmt: skip
             families[score.name] = fam
+        unknown = {"news2": news2.incomplete, "trend": np.isnan(news2.total)}
+        unknown.update({score.name: score.incomplete for score in extra_scores})
         for family, fam_conds in families.items():
+            if family in unknown:
+                self._hold_unknown(family, fam_conds, unknown[family], beds)
             events += self.book.reconcile(family, fam_conds, now)
         events += self.book.tick(now)
         return events

@@ -7,11 +7,16 @@ into events, every one of which is audited:
 - ``raised``: a condition appeared;
 - ``priority_raised``: its priority rose; the alarm becomes active again even if
   acknowledged, because what was acknowledged was a lesser condition;
-- ``updated``: priority fell or the text changed;
+- ``updated``: priority fell (the title and detail follow the condition silently);
 - ``cleared``: the condition went away but the alarm latches (kind configured
   latching) and stays until acknowledged;
 - ``resolved``: the condition went away (non-latching), or a cleared latching
   alarm was acknowledged;
+
+A condition must stay away (or at a lower priority) for the family's
+``clear_delay_s`` before the alarm clears (or is lowered): a score wavering
+around a band edge is one alarm, not a stream of raise/resolve pairs, and an
+acknowledged alarm is not re-activated by every wobble back up.
 - ``acknowledged``: a person took it (who and when are recorded);
 - ``silenced`` / ``unsilenced``: a person silenced it, with a reason, for at most
   the policy's limit (15 min); when the silence ends and the condition still
@@ -67,6 +72,7 @@ class Alert:
     tier: int = 0
     tier_role: str = ""
     tier_since: int = 0
+    absent_since: int | None = None  # condition missing (or lower) since, for the clear delay
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -115,6 +121,7 @@ class Rules:
     tiers: Callable[[str], tuple[str, ...]]  # ward -> escalation roles in order
     escalate_after_s: Callable[[str, Priority], float | None]  # (ward, priority) -> seconds, None: never
     silence_max_s: Callable[[str], float]
+    clear_delay_s: Callable[[str, str], float] = lambda _w, _f: 0.0  # (ward, family) -> seconds
 
 
 DEFAULT_RULES = Rules(
@@ -154,26 +161,39 @@ class AlarmBook:
                 events.append(AlertEvent("raised", a))
                 continue
             old = Priority[a.priority.upper()]
+            a.title, a.detail = cond.title, cond.detail
             if not a.condition:  # a latched alarm whose condition came back
-                a.condition = True
-                a.updated = now
+                a.condition, a.updated = True, now
                 events.append(AlertEvent("updated", a, note="condition present again"))
             if cond.priority > old:
-                self._set(a, cond, now)
+                a.absent_since = None
+                a.priority, a.updated = cond.priority.code, now
                 self._reactivate(a, now)
                 events.append(AlertEvent("priority_raised", a))
-            elif cond.priority < old or cond.title != a.title:
-                self._set(a, cond, now)
-                events.append(AlertEvent("updated", a))
+            elif cond.priority < old:
+                if self._waited(a, family, now):
+                    a.priority, a.updated, a.absent_since = cond.priority.code, now, None
+                    events.append(AlertEvent("updated", a, note=f"priority lowered to {cond.priority.code}"))
+            else:
+                a.absent_since = None
         for key, a in list(self.open.items()):
             if a.family != family or key in conditions or not a.condition:
                 continue
+            if not self._waited(a, family, now):
+                continue
+            a.absent_since = None
             if self.rules.latching(a.ward, family) and a.state == ACTIVE:
                 a.condition, a.updated = False, now
                 events.append(AlertEvent("cleared", a))
             else:
                 events.append(self._resolve(a, now))
         return events
+
+    def _waited(self, a: Alert, family: str, now: int) -> bool:
+        """Has the condition been gone (or lower) for the family's clear delay? Starts the wait if not."""
+        if a.absent_since is None:
+            a.absent_since = now
+        return now - a.absent_since >= self.rules.clear_delay_s(a.ward, family) * 1000
 
     def _new(self, cond: Condition, now: int) -> Alert:
         tiers = self.rules.tiers(cond.ward)
@@ -198,10 +218,6 @@ class AlarmBook:
         self.open[(a.subject, a.kind)] = a
         self.by_id[a.id] = a
         return a
-
-    @staticmethod
-    def _set(a: Alert, cond: Condition, now: int) -> None:
-        a.priority, a.title, a.detail, a.updated = cond.priority.code, cond.title, cond.detail, now
 
     def _reactivate(self, a: Alert, now: int) -> None:
         a.state, a.acked_by, a.acked_at = ACTIVE, None, None

@@ -59,6 +59,7 @@ class TrendRule:
     window_min: int
     priority: Priority
     sustain_min: int = 1
+    persist_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +76,7 @@ class WardPolicy:
     undelivered_s: float
     technical_priority: dict[str, Priority]
     latching: dict[str, bool]
+    clear_delay_s: dict[str, float]
     tiers: tuple[str, ...]
     escalate_after_s: dict[Priority, float]
     silence_max_s: float
@@ -122,8 +124,8 @@ def _prio(v: Any, where: str) -> Priority:
 
 
 def _ward(raw: dict[str, Any], where: str) -> WardPolicy:
-    top = _keys(raw, {"limits", "scores", "trends", "technical", "latching", "escalation", "silence_max_s"}, where,
-                {"limits", "scores", "trends", "technical", "latching", "escalation", "silence_max_s"})  # fmt: skip
+    sections = {"limits", "scores", "trends", "technical", "latching", "clear_delay_s", "escalation", "silence_max_s"}
+    top = _keys(raw, sections, where, sections)
     limits: dict[str, Limit] = {}
     for param, spec in _keys(top["limits"], set(BY_KEY), f"{where}.limits").items():
         w = f"{where}.limits.{param}"
@@ -161,12 +163,15 @@ def _ward(raw: dict[str, Any], where: str) -> WardPolicy:
 
     def trend(name: str) -> TrendRule:
         w = f"{where}.trends.{name}"
-        t = _keys(trends[name], {"enabled", "points", "window_min", "sustain_min", "priority"}, w, {"enabled", "points", "window_min", "priority"})
+        t = _keys(trends[name], {"enabled", "points", "window_min", "sustain_min", "persist_s", "priority"}, w,
+                  {"enabled", "points", "window_min", "priority"})  # fmt: skip
         window = int(_num(t["window_min"], f"{w}.window_min", lo=1))
         sustain = int(_num(t.get("sustain_min", 1), f"{w}.sustain_min", lo=1))
         if window > 240 or sustain > window:
             raise PolicyError(f"{w}: window_min must be at most 240 and sustain_min at most window_min")
-        return TrendRule(bool(t["enabled"]), _num(t["points"], f"{w}.points", lo=1), window, _prio(t["priority"], f"{w}.priority"), sustain)
+        persist = _num(t.get("persist_s", 0), f"{w}.persist_s")
+        return TrendRule(bool(t["enabled"]), _num(t["points"], f"{w}.points", lo=1), window, _prio(t["priority"], f"{w}.priority"),
+                         sustain, persist)  # fmt: skip
 
     tech = _keys(top["technical"], {"no_data_s", "probe_off_delay_s", "agent_offline_s", "undelivered_s", "priority"}, f"{where}.technical",
                  {"no_data_s", "probe_off_delay_s", "agent_offline_s", "undelivered_s", "priority"})  # fmt: skip
@@ -174,6 +179,8 @@ def _ward(raw: dict[str, Any], where: str) -> WardPolicy:
     latching = _keys(top["latching"], set(ALARM_KINDS), f"{where}.latching", set(ALARM_KINDS))
     if not all(isinstance(v, bool) for v in latching.values()):
         raise PolicyError(f"{where}.latching: values must be true or false")
+    clear = _keys(top["clear_delay_s"], set(ALARM_KINDS), f"{where}.clear_delay_s", set(ALARM_KINDS))
+    clear_delay = {k: _num(v, f"{where}.clear_delay_s.{k}") for k, v in clear.items()}
     esc = _keys(top["escalation"], {"tiers", "after_s"}, f"{where}.escalation", {"tiers", "after_s"})
     tiers = esc["tiers"]
     if not isinstance(tiers, list) or not tiers or not all(isinstance(t, str) and t for t in tiers):
@@ -195,6 +202,7 @@ def _ward(raw: dict[str, Any], where: str) -> WardPolicy:
         undelivered_s=_num(tech["undelivered_s"], f"{where}.technical.undelivered_s", lo=0.5),
         technical_priority={k: _prio(v, f"{where}.technical.priority.{k}") for k, v in tprio.items()},
         latching=dict(latching),
+        clear_delay_s=clear_delay,
         tiers=tuple(tiers),
         escalate_after_s=after,
         silence_max_s=silence,

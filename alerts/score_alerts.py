@@ -49,14 +49,17 @@ def news2_conditions(
             score = f"NEWS2 ≥{partial} (incomplete, missing {missing})"
         else:
             score = f"NEWS2 {partial}"
+        # The title names the band, so it stays put while the score moves inside it; the detail has the score now.
         if p == Priority.LOW:
-            title = f"{score}: single parameter scores 3 ({', '.join(threes)})"
+            title = f"NEWS2: a single parameter scores 3 ({', '.join(threes)})"
+        elif p == Priority.MEDIUM:
+            title = f"NEWS2 ≥{policy.medium_total}: medium clinical risk"
         else:
-            title = f"{score}: {'high' if p == Priority.HIGH else 'medium'} clinical risk"
+            title = f"NEWS2 ≥{policy.high_total}: high clinical risk"
         sub = ", ".join(
             f"{name} {'—' if np.isnan(s) else int(s)}" for name, s in zip(COMPONENTS, res.subscores[i], strict=True)
         )
         out[(beds[i], KIND)] = Condition(
-            subject=beds[i], bed=beds[i], ward=wards[i], kind=KIND, priority=p, title=title, detail=f"sub-scores: {sub}"
+            subject=beds[i], bed=beds[i], ward=wards[i], kind=KIND, priority=p, title=title, detail=f"{score}; sub-scores: {sub}"
         )
     return out

@@ -2,7 +2,8 @@
 
 - **NEWS2 rise:** the current complete NEWS2 total is at least ``points`` above
   the lowest complete total seen in the last ``window_min`` minutes (the
-  current minute included, so a rise inside one minute counts).
+  current minute included, so a rise inside one minute counts), and has been
+  for ``persist_s`` (a one-reading wobble is not a trend).
 - **Sustained SpO2 fall:** the mean SpO2 of each of the last ``sustain_min``
   minutes (the current one included) is at least ``points`` below the highest
   one-minute mean in the ``window_min`` minutes before them.
@@ -33,6 +34,7 @@ class TrendTracker:
         self.news2_min = np.full((0, w), np.nan)
         self.spo2_sum = np.zeros((0, w))
         self.spo2_cnt = np.zeros((0, w))
+        self.rise_since = np.zeros(0, dtype=np.int64)
 
     def resize(self, n: int) -> None:
         if n <= self.n:
@@ -42,6 +44,9 @@ class TrendTracker:
             arr = np.full((n, w), fill)
             arr[: self.n] = getattr(self, name)
             setattr(self, name, arr)
+        since = np.zeros(n, dtype=np.int64)
+        since[: self.n] = self.rise_since
+        self.rise_since = since
         self.n = n
 
     def update(self, now: int, news2_total: np.ndarray, spo2: np.ndarray) -> None:
@@ -103,7 +108,13 @@ class TrendTracker:
             idx = np.array(rows)
             if rise_rule.enabled:
                 rise = self.news2_rise(now, total, rise_rule)[idx]
-                for i in idx[rise >= rise_rule.points]:
+                up = rise >= rise_rule.points
+                since = self.rise_since[idx]
+                since[up & (since == 0)] = now
+                since[~up] = 0
+                self.rise_since[idx] = since
+                held = up & (now - since >= rise_rule.persist_s * 1000)
+                for i in idx[held]:
                     k = (beds[i], f"{FAMILY}:news2_rise")
                     out[k] = Condition(beds[i], beds[i], wards[i], k[1], rise_rule.priority,
                                        f"NEWS2 rising: up {int(rise[rows.index(i)])} to {int(total[i])} within {rise_rule.window_min} min",

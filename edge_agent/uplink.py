@@ -114,9 +114,10 @@ class Uplink:
                 async with connect(self.cfg.url, max_size=4 * 1024 * 1024, open_timeout=10, ping_interval=10) as ws:
                     attempt = 0
                     await self._session(ws)
-            except (OSError, websockets.WebSocketException, TimeoutError, WireError) as exc:
+            except* (OSError, websockets.WebSocketException, TimeoutError, WireError) as group:
+                # a dropped link surfaces bare (connect) or grouped (from the session's TaskGroup)
                 self.counters["disconnects"] += 1
-                log.warning("uplink to %s lost: %s", self.cfg.url, exc)
+                log.warning("uplink to %s lost: %s", self.cfg.url, group.exceptions[0])
             finally:
                 self.connected.clear()
             delay = min(self.cfg.backoff_max_s, self.cfg.backoff_initial_s * 2**attempt)

@@ -61,7 +61,7 @@ def test_scores_alarms_and_pushes(tmp_path: Path) -> None:
         res = hub.score(clock.t)
         assert res.row(0)["total"] == 0 and res.row(1)["total"] == 11 and res.row(1)["band"] == "high"
         (alert,) = hub.book.list_open()
-        assert alert.bed == "T-02" and alert.priority == "high" and alert.title.startswith("NEWS2 11")
+        assert alert.bed == "T-02" and alert.priority == "high" and alert.detail.startswith("NEWS2 11;")
         msgs = [json.loads(sub.queue.get_nowait()) for _ in range(sub.queue.qsize())]
         assert {m["type"] for m in msgs} == {"alert", "beds"}
         pushed = next(m for m in msgs if m["type"] == "beds")["beds"]
