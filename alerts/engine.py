@@ -50,6 +50,18 @@ def rules_from_policy(policy: AlarmPolicy) -> Rules:
     )
 
 
+class BedPolicies:
+    """Each bed's ward policy, and the arrays the vectorised rules need; rebuilt when beds change."""
+
+    def __init__(self, policy: AlarmPolicy, wards: Sequence[str]) -> None:
+        self.per_bed: list[WardPolicy] = [policy.for_ward(w) for w in wards]
+        n = len(wards)
+        self.news2_enabled = np.fromiter((p.news2.enabled for p in self.per_bed), bool, n)
+        self.no_data_ms = np.fromiter((p.no_data_s * 1000 for p in self.per_bed), float, n)
+        self.probe_delay_ms = np.fromiter((p.probe_off_delay_s * 1000 for p in self.per_bed), float, n)
+        self.trend_rules = [(p.news2_rise, p.spo2_fall) for p in self.per_bed]
+
+
 class AlarmEngine:
     def __init__(self, policy: AlarmPolicy, book: AlarmBook) -> None:
         self.policy = policy
@@ -105,21 +117,22 @@ class AlarmEngine:
         tech: TechnicalView,
     ) -> list[AlertEvent]:
         n = len(beds)
-        pols: list[WardPolicy] = [self.policy.for_ward(w) for w in wards]
         key = (n, tuple(wards))
         if key != self._limits_key:
             self.limits.set_limits([self.limits_of(b, w) for b, w in zip(beds, wards, strict=True)])
+            self.bed_policies = BedPolicies(self.policy, wards)
             self._limits_key = key
+        bp = self.bed_policies
+        pols = bp.per_bed
         self.limits.update(inputs, now)
         self.trends.update(now, news2.total, inputs[:, _SPO2])
         events: list[AlertEvent] = []
         families: dict[str, dict[tuple[str, str], Condition]] = {
             "limit": self.limits.conditions(beds, wards, inputs),
-            "trend": self.trends.conditions(now, beds, wards, news2.total, [(p.news2_rise, p.spo2_fall) for p in pols]),
-            "technical": self.technical.conditions(tech, pols),
+            "trend": self.trends.conditions(now, beds, wards, news2.total, bp.trend_rules),
+            "technical": self.technical.conditions(tech, pols, bp.no_data_ms, bp.probe_delay_ms),
         }
-        enabled = np.array([p.news2.enabled for p in pols], dtype=bool)
-        families["news2"] = news2_conditions(news2, beds, wards, self.policy.defaults.news2, enabled)
+        families["news2"] = news2_conditions(news2, beds, wards, self.policy.defaults.news2, bp.news2_enabled)
         for score in extra_scores:
             fam: dict[tuple[str, str], Condition] = {}
             for i in np.flatnonzero(score.on):

@@ -19,6 +19,7 @@ from alerts.policy import Limit
 from wire.vocabulary import BY_KEY, COLUMN
 
 FAMILY = "limit"
+NONE = np.iinfo(np.int64).max  # "not beyond the limit": now - NONE is negative, never past a delay
 
 
 class LimitTracker:
@@ -35,8 +36,8 @@ class LimitTracker:
         self.hyst = np.zeros((0, k))
         self.prio_lo = np.zeros((0, k), dtype=np.int8)
         self.prio_hi = np.zeros((0, k), dtype=np.int8)
-        self.since_lo = np.zeros((0, k), dtype=np.int64)  # ms the low violation began, 0 = none
-        self.since_hi = np.zeros((0, k), dtype=np.int64)
+        self.since_lo = np.full((0, k), NONE, dtype=np.int64)  # ms the low violation began
+        self.since_hi = np.full((0, k), NONE, dtype=np.int64)
         self.on_lo = np.zeros((0, k), dtype=bool)
         self.on_hi = np.zeros((0, k), dtype=bool)
 
@@ -44,7 +45,7 @@ class LimitTracker:
         """Limits of every bed (row order of the state matrix); keeps timers of existing beds."""
         n, k = len(per_bed), len(self.params)
         old = self.n
-        for name, fill, dtype in (("since_lo", 0, np.int64), ("since_hi", 0, np.int64), ("on_lo", False, bool), ("on_hi", False, bool)):
+        for name, fill, dtype in (("since_lo", NONE, np.int64), ("since_hi", NONE, np.int64), ("on_lo", False, bool), ("on_hi", False, bool)):
             arr = np.full((n, k), fill, dtype=dtype)
             arr[: min(old, n)] = getattr(self, name)[: min(old, n)]
             setattr(self, name, arr)
@@ -73,8 +74,8 @@ class LimitTracker:
             ):
                 since = getattr(self, f"since_{side}")
                 on = getattr(self, f"on_{side}")
-                since[beyond & (since == 0)] = now
-                since[~beyond] = 0  # back inside, or missing: a pending delay starts over
+                since[beyond & (since == NONE)] = now
+                since[~beyond] = NONE  # back inside, or missing: a pending delay starts over
                 on |= beyond & (now - since >= self.delay_ms)
                 on &= ~back  # only a valid value back inside by the hysteresis clears it
 

@@ -53,7 +53,11 @@ class TechnicalTracker:
                 new[: len(old)] = old
                 setattr(self, name, new)
 
-    def conditions(self, v: TechnicalView, policy: Sequence[WardPolicy]) -> dict[tuple[str, str], Condition]:
+    def conditions(
+        self, v: TechnicalView, policy: Sequence[WardPolicy], no_data_ms: np.ndarray, delay_ms: np.ndarray
+    ) -> dict[tuple[str, str], Condition]:
+        """``policy[i]`` is bed i's ward policy, ``no_data_ms``/``delay_ms`` its limits as arrays.
+        Vectorised over beds; Python runs only for the beds in trouble."""
         n = len(v.beds)
         self._grow(n)
         now = v.now
@@ -63,30 +67,33 @@ class TechnicalTracker:
             kind = f"{FAMILY}:{what}"
             out[(subject, kind)] = Condition(subject, bed, ward, kind, pol.technical_priority[what], title, detail, "technical")
 
-        probe = (v.flags[:n, COLUMN["spo2"]] & Flag.PROBE_OFF) != 0
-        leads = (v.flags[:n, COLUMN["hr"]] & Flag.LEADS_OFF) != 0
-        for since, on in ((self.probe_since, probe), (self.leads_since, leads)):
-            since[:n][on & (since[:n] == 0)] = now
-            since[:n][~on] = 0
-        for i in range(n):
-            pol = policy[i]
-            bed, ward, agent = v.beds[i], v.wards[i], v.agents[i]
-            if agent in v.agents_offline:
-                continue  # one agent_offline alarm covers its beds
-            quiet_since = max(int(v.last_rx[i]), int(v.watched_since[i]))
-            if quiet_since and now - quiet_since >= pol.no_data_s * 1000:
-                add(bed, bed, ward, "no_data", f"No data from the monitor for {(now - quiet_since) // 1000} s",
-                    "the edge agent is connected but this bed's device sends nothing: check the monitor and its cable", pol)  # fmt: skip
-            if self.probe_since[i] and now - self.probe_since[i] >= pol.probe_off_delay_s * 1000:
-                add(bed, bed, ward, "probe_off", "SpO2 probe off", "the oximeter reports its sensor disconnected; SpO2 is not being measured", pol)
-            if self.leads_since[i] and now - self.leads_since[i] >= pol.probe_off_delay_s * 1000:
-                add(bed, bed, ward, "leads_off", "ECG leads off", "the monitor reports ECG leads off; heart rate from ECG is not being measured", pol)
-        by_ward = {w: policy[i] for i, w in enumerate(v.wards)}
+        if n:
+            probe = (v.flags[:n, COLUMN["spo2"]] & Flag.PROBE_OFF) != 0
+            leads = (v.flags[:n, COLUMN["hr"]] & Flag.LEADS_OFF) != 0
+            for since, on in ((self.probe_since, probe), (self.leads_since, leads)):
+                since[:n][on & (since[:n] == 0)] = now
+                since[:n][~on] = 0
+            covered = np.fromiter((a in v.agents_offline for a in v.agents), bool, n) if v.agents_offline else np.zeros(n, bool)
+            quiet_since = np.maximum(v.last_rx[:n], v.watched_since[:n])
+            quiet = ~covered & (quiet_since > 0) & (now - quiet_since >= no_data_ms)
+            probe_on = ~covered & (self.probe_since[:n] > 0) & (now - self.probe_since[:n] >= delay_ms)
+            leads_on = ~covered & (self.leads_since[:n] > 0) & (now - self.leads_since[:n] >= delay_ms)
+            for i in np.flatnonzero(quiet | probe_on | leads_on):
+                pol, bed, ward = policy[i], v.beds[i], v.wards[i]
+                if quiet[i]:
+                    add(bed, bed, ward, "no_data", "No data from the monitor",
+                        f"nothing received for {(now - int(quiet_since[i])) // 1000} s while the edge agent is connected: "
+                        "check the monitor and its cable", pol)  # fmt: skip
+                if probe_on[i]:
+                    add(bed, bed, ward, "probe_off", "SpO2 probe off", "the oximeter reports its sensor disconnected; SpO2 is not being measured", pol)
+                if leads_on[i]:
+                    add(bed, bed, ward, "leads_off", "ECG leads off", "the monitor reports ECG leads off; heart rate from ECG is not being measured", pol)
+        by_ward = {w: policy[i] for i, w in enumerate(v.wards)} if v.agents_offline or v.undelivered else {}
         for agent, (ward, since) in v.agents_offline.items():
             pol = by_ward.get(ward, policy[0]) if policy else None
             if pol is not None and now - since >= pol.agent_offline_s * 1000:
-                add(f"agent:{agent}", "", ward, "agent_offline", f"Edge agent {agent} offline for {(now - since) // 1000} s",
-                    f"no connection from the gateway of ward {ward}: its beds are not being watched", pol)  # fmt: skip
+                add(f"agent:{agent}", "", ward, "agent_offline", f"Edge agent {agent} offline",
+                    f"no connection from the gateway of ward {ward} since {(now - since) // 1000} s ago: its beds are not being watched", pol)  # fmt: skip
         if v.store_error and policy:
             add("hub", "", "", "store_unreachable", "Time-series store unreachable",
                 f"{v.store_error}; edge data is held at the gateways until the store recovers", policy[0])  # fmt: skip

@@ -35,6 +35,8 @@ class TrendTracker:
         self.spo2_sum = np.zeros((0, w))
         self.spo2_cnt = np.zeros((0, w))
         self.rise_since = np.zeros(0, dtype=np.int64)
+        self._groups_of: object = None
+        self._groups: list[tuple[tuple[TrendRule, TrendRule], np.ndarray]] = []
 
     def resize(self, n: int) -> None:
         if n <= self.n:
@@ -101,11 +103,13 @@ class TrendTracker:
         """``rules[i]`` is bed i's (news2_rise, spo2_fall) rule pair from its ward's policy."""
         out: dict[tuple[str, str], Condition] = {}
         n = len(beds)
-        by_rule: dict[tuple[TrendRule, TrendRule], list[int]] = {}
-        for i, pair in enumerate(rules):
-            by_rule.setdefault(pair, []).append(i)
-        for (rise_rule, fall_rule), rows in by_rule.items():
-            idx = np.array(rows)
+        if self._groups_of is not rules:  # the engine hands the same list until beds change
+            by_rule: dict[tuple[TrendRule, TrendRule], list[int]] = {}
+            for i, pair in enumerate(rules):
+                by_rule.setdefault(pair, []).append(i)
+            self._groups = [(pair, np.array(rows)) for pair, rows in by_rule.items()]
+            self._groups_of = rules
+        for (rise_rule, fall_rule), idx in self._groups:
             if rise_rule.enabled:
                 rise = self.news2_rise(now, total, rise_rule)[idx]
                 up = rise >= rise_rule.points
@@ -114,16 +118,18 @@ class TrendTracker:
                 since[~up] = 0
                 self.rise_since[idx] = since
                 held = up & (now - since >= rise_rule.persist_s * 1000)
-                for i in idx[held]:
-                    k = (beds[i], f"{FAMILY}:news2_rise")
-                    out[k] = Condition(beds[i], beds[i], wards[i], k[1], rise_rule.priority,
-                                       f"NEWS2 rising: up {int(rise[rows.index(i)])} to {int(total[i])} within {rise_rule.window_min} min",
+                for j in np.flatnonzero(held):
+                    i = idx[j]
+                    key = (beds[i], f"{FAMILY}:news2_rise")
+                    out[key] = Condition(beds[i], beds[i], wards[i], key[1], rise_rule.priority,
+                                       f"NEWS2 rising: up {int(rise[j])} to {int(total[i])} within {rise_rule.window_min} min",
                                        "a rise of 2 or more within an hour calls for review even below the alert bands")  # fmt: skip
             if fall_rule.enabled:
                 fall = self.spo2_fall(now, n, fall_rule)[idx]
-                for i in idx[fall >= fall_rule.points]:
-                    k = (beds[i], f"{FAMILY}:spo2_fall")
-                    out[k] = Condition(beds[i], beds[i], wards[i], k[1], fall_rule.priority,
-                                       f"SpO2 falling: {fall[rows.index(i)]:.1f} points below its peak for {fall_rule.sustain_min} min",
+                for j in np.flatnonzero(fall >= fall_rule.points):
+                    i = idx[j]
+                    key = (beds[i], f"{FAMILY}:spo2_fall")
+                    out[key] = Condition(beds[i], beds[i], wards[i], key[1], fall_rule.priority,
+                                       f"SpO2 falling: {fall[j]:.1f} points below its peak for {fall_rule.sustain_min} min",
                                        f"one-minute means compared with the highest in the previous {fall_rule.window_min} min")  # fmt: skip
         return out

@@ -106,15 +106,14 @@ class BedState:
     def vitals_of(self, i: int, now_ms: int) -> dict[str, dict]:
         """JSON-ready latest vitals of one bed (every parameter ever seen)."""
         out: dict[str, dict] = {}
-        for j, p in enumerate(PARAMETERS):
-            t = int(self.t_dev[i, j])
+        times, values, flags = self.t_dev[i].tolist(), self.value[i].tolist(), self.flags[i].tolist()
+        for p, t, v, f in zip(PARAMETERS, times, values, flags, strict=True):
             if t == 0:
                 continue
-            v = self.value[i, j]
             out[p.key] = {
-                "value": None if np.isnan(v) else float(v),
+                "value": None if v != v else v,  # NaN -> null
                 "t": t,
                 "age_s": round((now_ms - t) / 1000.0, 1),
-                "flags": flag_names(int(self.flags[i, j])),
+                "flags": flag_names(f) if f else [],
             }
         return out
