@@ -16,6 +16,8 @@ The transport also calls ``bytes_to_send()`` about once a second, so a parser
 can re-send a request on its own schedule (it keeps its own clock).
 ``feed`` never raises on bad input: garbage becomes ``ParseError`` events and
 parsing resumes at the next frame boundary. Every internal buffer is bounded.
+A stream transport that loses its connection calls the parser's optional
+``eof() -> list[DriverEvent]`` so a message cut short is reported, not lost silently.
 """
 
 from __future__ import annotations

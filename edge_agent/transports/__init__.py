@@ -30,7 +30,11 @@ TRANSPORTS: dict[str, TransportSpec] = {
     "serial": TransportSpec(
         "edge_agent.transports.serial_port:run_serial_device", frozenset({"port"}), frozenset({"baud", "serial"})
     ),
-    "tcp_listen": TransportSpec("edge_agent.transports.tcp_listen:run_tcp_listen_device", frozenset({"listen"})),
+    "tcp_listen": TransportSpec(
+        "edge_agent.transports.tcp_listen:run_tcp_listen_device",
+        frozenset({"listen"}),
+        frozenset({"max_connections", "idle_timeout_s"}),
+    ),
     "mqtt": TransportSpec(
         "edge_agent.transports.mqtt:run_mqtt_device",
         frozenset({"broker"}),
