@@ -6,9 +6,17 @@ cd "$(dirname "$0")/.."
 
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO="sudo"
-if ! command -v chromium >/dev/null 2>&1; then
+need=""
+command -v chromium >/dev/null 2>&1 || need="$need chromium"            # browser tests
+command -v mosquitto >/dev/null 2>&1 || need="$need mosquitto"          # MQTT driver tests
+command -v mosquitto_pub >/dev/null 2>&1 || need="$need mosquitto-clients"
+if [ -n "$need" ]; then
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $need >/dev/null
+fi
+# the MQTT integration tests talk to a broker on 127.0.0.1:1883
+if ! (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; then
+  $SUDO mosquitto -d -c /etc/mosquitto/mosquitto.conf
 fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv

@@ -80,12 +80,13 @@ def start_hub(tmp: Path, port: int | None = None, db: Path | None = None, extra:
     port = port or free_port()
     db = db or tmp / "store.sqlite3"
     log = tmp / f"hub-{port}.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "teleicu", "hub", "--port", str(port), "--db", str(db), *extra],
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-        env=dict(os.environ, PYTHONUNBUFFERED="1"),
-    )
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "teleicu", "hub", "--port", str(port), "--db", str(db), *extra],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        )
     hub = HubProcess(proc, port, db, log)
     try:
         wait_until(lambda: proc.poll() is not None or get_json(hub.base + "/healthz")["ok"], "the hub to answer /healthz")

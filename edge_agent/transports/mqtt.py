@@ -1,0 +1,256 @@
+"""Thin asyncio MQTT transport (aiomqtt): broker messages to a driver's parser, for ever.
+
+``run_mqtt_device(dev, spec, route)`` builds the driver's parser with
+``spec.parser(beds=dev.beds, device=dev.id, topic_prefix=..., **dev.options)``,
+connects to ``dev.settings["broker"]`` (``mqtt://host[:port]``, port 1883 by
+default), subscribes at QoS 1 to the parser's ``topic_filters`` (every topic
+under the prefix if it has none) and hands every message to
+``parser.feed_message(topic, payload)``, the events to ``route``. All protocol
+work stays in the parser.
+
+Delivery guarantee
+==================
+
+The client speaks MQTT 5 with a stable client id (setting ``client_id``,
+default ``teleicu-<device id>``), ``clean_start=False`` and a session expiry of
+``SESSION_EXPIRY_S`` (1 h): the broker keeps the subscriptions and queues the
+QoS 1 messages published while the agent is away (a restart, a broker or
+network outage) and delivers them when it comes back. Limits:
+
+* only messages *published at QoS 1 or 2* are queued (``mosquitto_pub -q 1``);
+  QoS 0 messages sent while the agent is away are lost;
+* the broker queues a bounded number per session (Mosquitto's
+  ``max_queued_messages``, 1000 by default: about 2 minutes of 8 beds at 1 Hz);
+  raise it for longer outages;
+* the session outlives a broker restart only if the broker persists sessions
+  (Mosquitto: ``persistence true``), and is dropped after ``SESSION_EXPIRY_S``
+  without the agent;
+* the client acknowledges a message (PUBACK) as soon as it is in this process's
+  queue (at most ``MAX_QUEUED_MESSAGES`` messages and ``MAX_QUEUED_BYTES`` of
+  payload): what is in memory when the agent process dies is lost, as is
+  anything the full queue refused (counted in ``MqttDevice.dropped`` and logged
+  as an error);
+* the client tells the broker its MQTT 5 Maximum Packet Size
+  (``MAX_PACKET_BYTES``, 256 KiB): the broker drops bigger messages instead of
+  sending them (a smaller over-limit message reaches the parser, which reports it);
+* two agents must never share a client id: the broker would disconnect one
+  whenever the other connects.
+
+A lost broker is retried with exponential backoff (``backoff_initial_s``
+doubling to ``backoff_max_s``, with jitter), for ever, until the task is
+cancelled; cancellation disconnects cleanly (the session is kept) and
+re-raises ``CancelledError``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+if TYPE_CHECKING:
+    from edge_agent.config import DeviceConfig
+    from edge_agent.drivers.base import DriverSpec
+    from edge_agent.transports import Route
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PORT = 1883
+DEFAULT_PREFIX = "teleicu"
+SUBSCRIBE_QOS = 1
+SESSION_EXPIRY_S = 3600
+KEEPALIVE_S = 15  # a silent network partition is noticed within 1.5x this
+MAX_QUEUED_MESSAGES = 4096  # received but not yet parsed; beyond this the client drops (and counts)
+MAX_QUEUED_BYTES = 16 * 1024 * 1024  # the same queue's payload bytes
+MAX_PACKET_BYTES = 256 * 1024  # MQTT 5 Maximum Packet Size: the broker drops bigger messages for us
+
+
+class BrokerUrlError(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerAddress:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"mqtt://{self.host}:{self.port}"
+
+
+def parse_broker_url(url: str) -> BrokerAddress:
+    """``mqtt://host[:port]`` -> ``BrokerAddress``; raises ``BrokerUrlError`` for anything else."""
+    if not isinstance(url, str):
+        raise BrokerUrlError(f"broker must be a URL like mqtt://host:1883, got {url!r}")
+    parts = urlsplit(url)
+    try:
+        port = parts.port or DEFAULT_PORT
+    except ValueError:
+        raise BrokerUrlError(f"broker {url!r}: bad port") from None
+    if parts.scheme != "mqtt" or not parts.hostname or parts.path not in ("", "/") or parts.query or parts.username:
+        raise BrokerUrlError(f"broker must be mqtt://host[:port] (no path, credentials go in username/password), got {url!r}")
+    return BrokerAddress(parts.hostname, port)
+
+
+def _size(item: aiomqtt.Message) -> int:
+    return len(item.payload) if isinstance(item.payload, bytes | bytearray) else 0
+
+
+def _bounded_queue(owner: MqttDevice) -> type[asyncio.Queue[aiomqtt.Message]]:
+    """aiomqtt's incoming queue class: bounded in messages (``maxsize``) and payload bytes, counting what it refuses."""
+
+    class BoundedQueue(asyncio.Queue[aiomqtt.Message]):
+        queued_bytes = 0
+
+        def put_nowait(self, item: aiomqtt.Message) -> None:
+            try:
+                if self.queued_bytes + _size(item) > MAX_QUEUED_BYTES:
+                    raise asyncio.QueueFull
+                super().put_nowait(item)
+            except asyncio.QueueFull:
+                owner.dropped += 1
+                log.error("mqtt %s: incoming queue full, message on %s dropped (%d so far)", owner.name, item.topic, owner.dropped)
+                raise
+
+        def _put(self, item: aiomqtt.Message) -> None:
+            self.queued_bytes += _size(item)
+            super()._put(item)  # type: ignore[misc]
+
+        def _get(self) -> aiomqtt.Message:
+            item: aiomqtt.Message = super()._get()  # type: ignore[misc]
+            self.queued_bytes -= _size(item)
+            return item
+
+    return BoundedQueue
+
+
+class MqttDevice:
+    """One broker subscription feeding one parser. ``await run()`` until cancelled.
+
+    ``on_message(topic, payload)`` is called for each message, in order. It must
+    not raise: an exception from it stops ``run()`` (a parser bug is not a
+    network fault). ``connected`` is set while subscribed.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        broker: BrokerAddress,
+        topic_filters: tuple[str, ...],
+        on_message: Callable[[str, bytes], None],
+        *,
+        client_id: str,
+        username: str | None = None,
+        password: str | None = None,
+        backoff_initial_s: float = 0.5,
+        backoff_max_s: float = 15.0,
+        session_expiry_s: int = SESSION_EXPIRY_S,
+    ) -> None:
+        self.name = name
+        self.broker = broker
+        self.topic_filters = topic_filters
+        self._on_message = on_message
+        self.client_id = client_id
+        self._username = username
+        self._password = password
+        self.backoff_initial_s = backoff_initial_s
+        self.backoff_max_s = backoff_max_s
+        self.session_expiry_s = session_expiry_s
+        self.connected = asyncio.Event()
+        self.connects = 0
+        self.failures = 0  # consecutive failed or lost connections
+        self.messages = 0
+        self.dropped = 0
+
+    def _client(self) -> aiomqtt.Client:
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = self.session_expiry_s
+        props.MaximumPacketSize = MAX_PACKET_BYTES
+        return aiomqtt.Client(
+            self.broker.host,
+            self.broker.port,
+            identifier=self.client_id,
+            username=self._username,
+            password=self._password,
+            protocol=aiomqtt.ProtocolVersion.V5,
+            clean_start=False,
+            properties=props,
+            keepalive=KEEPALIVE_S,
+            queue_type=_bounded_queue(self),
+            max_queued_incoming_messages=MAX_QUEUED_MESSAGES,
+        )
+
+    async def run(self) -> None:
+        delay = self.backoff_initial_s
+        while True:
+            try:
+                async with self._client() as client:
+                    for topic in self.topic_filters:
+                        granted = await client.subscribe(topic, qos=SUBSCRIBE_QOS)
+                        refused = [rc for rc in granted if getattr(rc, "is_failure", False)]
+                        if refused:
+                            raise aiomqtt.MqttError(f"subscription to {topic} refused: {refused[0]}")
+                    self.connects += 1
+                    log.info("mqtt %s: connected to %s as %s, subscribed to %s", self.name, self.broker, self.client_id, ", ".join(self.topic_filters))
+                    self.failures = 0
+                    delay = self.backoff_initial_s
+                    self.connected.set()
+                    async for message in client.messages:
+                        self.messages += 1
+                        self._on_message(message.topic.value, _payload_bytes(message.payload))
+            except aiomqtt.MqttError as exc:
+                self.connected.clear()
+                # say it once per outage, not every retry
+                level = logging.WARNING if self.failures == 0 else logging.DEBUG
+                log.log(level, "mqtt %s: broker %s: %s; retrying with backoff", self.name, self.broker, exc)
+                self.failures += 1
+            finally:
+                self.connected.clear()
+            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+            delay = min(delay * 2, self.backoff_max_s)
+
+
+def _payload_bytes(payload: Any) -> bytes:
+    """aiomqtt hands paho's payload through; received messages carry bytes, but be exact about it."""
+    if isinstance(payload, bytes | bytearray):
+        return bytes(payload)
+    return b"" if payload is None else str(payload).encode()
+
+
+def device_from_config(
+    dev: DeviceConfig, topic_filters: tuple[str, ...], on_message: Callable[[str, bytes], None], **kwargs: Any
+) -> MqttDevice:
+    s = dev.settings
+    return MqttDevice(
+        dev.id,
+        parse_broker_url(s["broker"]),
+        topic_filters,
+        on_message,
+        client_id=str(s.get("client_id") or f"teleicu-{dev.id}"),
+        username=s.get("username"),
+        password=s.get("password"),
+        **kwargs,
+    )
+
+
+async def run_mqtt_device(dev: DeviceConfig, spec: DriverSpec, route: Route, **kwargs: Any) -> None:
+    """The ``mqtt`` transport: one multi-bed device (a topic tree on a broker) feeding its parser.
+
+    ``kwargs`` go to ``MqttDevice`` (``backoff_initial_s``, ``backoff_max_s``, ``session_expiry_s``).
+    """
+    prefix = str(dev.settings.get("topic_prefix") or DEFAULT_PREFIX)
+    parser: Any = spec.parser(beds=dev.beds, device=dev.id, topic_prefix=prefix, **dev.options)
+    filters = tuple(getattr(parser, "topic_filters", (f"{prefix}/#",)))
+
+    def on_message(topic: str, payload: bytes) -> None:
+        route(parser.feed_message(topic, payload))
+
+    await device_from_config(dev, filters, on_message, **kwargs).run()
