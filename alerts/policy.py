@@ -21,7 +21,7 @@ from wire.vocabulary import BY_KEY
 
 DEFAULT_FILE = CONFIG_DIR / "alarms.yaml"
 ALARM_KINDS = ("limit", "news2", "mews", "qsofa", "trend", "technical")
-TECHNICAL = ("no_data", "probe_off", "leads_off", "agent_offline", "store_unreachable", "undelivered")
+TECHNICAL = ("no_data", "probe_off", "leads_off", "device_disconnected", "agent_offline", "spool_dropping", "store_unreachable", "undelivered")
 
 
 class PolicyError(ValueError):

@@ -2,8 +2,12 @@
 
 - ``no_data``: a bed whose edge agent is connected has sent nothing for ``no_data_s``;
 - ``probe_off`` / ``leads_off``: the device flags it for ``probe_off_delay_s``;
+- ``device_disconnected``: the edge agent reports a bed's device gone (unplugged,
+  its connection or presence lost);
 - ``agent_offline``: an edge agent that was connected has been gone ``agent_offline_s``
   (its beds then get this one alarm, not one "no data" each);
+- ``spool_dropping``: an edge agent's store-and-forward spool is full and dropping
+  frames (data lost at the gateway: it says how many);
 - ``store_unreachable``: the store is failing writes (edge frames stay unacknowledged);
 - ``undelivered``: an alarm event no console confirmed receiving in ``undelivered_s``.
 
@@ -38,6 +42,8 @@ class TechnicalView:
     agents_offline: dict[str, tuple[str, int]]  # agent -> (ward, offline since ms)
     store_error: str | None
     undelivered: dict[str, tuple[str, int, str]] = field(default_factory=dict)  # bed -> (ward, alert id, title)
+    devices_down: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # bed -> (ward, device, detail)
+    spool_dropping: dict[str, tuple[str, int]] = field(default_factory=dict)  # agent -> (ward, frames dropped)
 
 
 class TechnicalTracker:
@@ -88,12 +94,22 @@ class TechnicalTracker:
                     add(bed, bed, ward, "probe_off", "SpO2 probe off", "the oximeter reports its sensor disconnected; SpO2 is not being measured", pol)
                 if leads_on[i]:
                     add(bed, bed, ward, "leads_off", "ECG leads off", "the monitor reports ECG leads off; heart rate from ECG is not being measured", pol)
-        by_ward = {w: policy[i] for i, w in enumerate(v.wards)} if v.agents_offline or v.undelivered else {}
+        by_ward = {w: policy[i] for i, w in enumerate(v.wards)} if (v.agents_offline or v.undelivered or v.devices_down or v.spool_dropping) else {}
         for agent, (ward, since) in v.agents_offline.items():
             pol = by_ward.get(ward, policy[0]) if policy else None
             if pol is not None and now - since >= pol.agent_offline_s * 1000:
                 add(f"agent:{agent}", "", ward, "agent_offline", f"Edge agent {agent} offline",
                     f"no connection from the gateway of ward {ward} since {(now - since) // 1000} s ago: its beds are not being watched", pol)  # fmt: skip
+        for bed, (ward, device, detail) in v.devices_down.items():
+            pol = by_ward.get(ward, policy[0]) if policy else None
+            if pol is not None:
+                add(bed, bed, ward, "device_disconnected", f"Device {device} disconnected",
+                    f"the edge agent reports the device gone ({detail or 'no detail'}): check its cable or network", pol)  # fmt: skip
+        for agent, (ward, dropped) in v.spool_dropping.items():
+            pol = by_ward.get(ward, policy[0]) if policy else None
+            if pol is not None:
+                add(f"agent:{agent}", "", ward, "spool_dropping", f"Edge agent {agent} is dropping data",
+                    f"its store-and-forward spool is full: {dropped} frames dropped so far (waveforms first)", pol)  # fmt: skip
         if v.store_error and policy:
             add("hub", "", "", "store_unreachable", "Time-series store unreachable",
                 f"{v.store_error}; edge data is held at the gateways until the store recovers", policy[0])  # fmt: skip

@@ -21,7 +21,7 @@ from edge_agent.config import DeviceConfig, EdgeConfig, load_edge_config
 from edge_agent.drivers import get_driver
 from edge_agent.events import DeviceStatus, DriverEvent, ParseError, WaveSegment
 from edge_agent.transports import get_transport
-from edge_agent.uplink import Uplink, make_hello
+from edge_agent.uplink import Uplink
 from wire.messages import Observation
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,8 @@ class EdgeAgent:
     def __init__(self, cfg: EdgeConfig) -> None:
         self.cfg = cfg
         beds = sorted({b for d in cfg.devices for b in d.served_beds})
-        self.uplink = Uplink(cfg.uplink, make_hello(cfg.agent_id, cfg.ward, beds))
+        spool = Path(cfg.uplink.spool or f"{cfg.agent_id}.spool.sqlite3")
+        self.uplink = Uplink(cfg.uplink, cfg.agent_id, cfg.ward, beds, spool)
         self.counters: Counter[str] = Counter()
         self.device_status: dict[str, str] = {}
 
@@ -46,6 +47,7 @@ class EdgeAgent:
                     log.info("device %s (bed %s): %s %s", ev.device, ev.bed, ev.status, ev.detail)
                 self.device_status[ev.device] = ev.status
                 self.counters[f"status_{ev.status}"] += 1
+                self.uplink.add_status(ev)
             elif isinstance(ev, ParseError):
                 self.counters[f"parse_error_{ev.code}"] += 1
                 self.counters["bytes_discarded"] += ev.discarded
@@ -63,7 +65,7 @@ class EdgeAgent:
             for t in devices:
                 t.cancel()
             await asyncio.gather(*devices, return_exceptions=True)
-            self.uplink.flush_observations()
+            self.uplink.commit()  # whatever was read is on disk now, sent or not
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(3):
                     while self.uplink.outbox_size and self.uplink.connected.is_set():
@@ -74,7 +76,7 @@ class EdgeAgent:
         return {
             "agent": dict(self.counters),
             "uplink": dict(self.uplink.counters),
-            "outbox": self.uplink.outbox_size,
+            "spool": self.uplink.spool.report(),
             "acked_seq": self.uplink.acked,
         }
 
@@ -87,9 +89,12 @@ async def _amain(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     log.info("edge agent %s: %d devices -> %s", cfg.agent_id, len(cfg.devices), cfg.uplink.url)
-    await agent.run(stop)
-    if args.stats_file:
-        args.stats_file.write_text(json.dumps(agent.stats(), indent=2))
+    try:
+        await agent.run(stop)
+    finally:
+        if args.stats_file:
+            args.stats_file.write_text(json.dumps(agent.stats(), indent=2))
+        agent.uplink.close()
     return 0
 
 

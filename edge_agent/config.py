@@ -4,7 +4,7 @@ Example::
 
     agent: {id: edge-A, ward: A}
     hub: {url: "ws://127.0.0.1:8080/ws/edge"}
-    uplink: {flush_ms: 250, max_outbox_frames: 20000}
+    uplink: {flush_ms: 250, spool: /var/lib/teleicu/edge-A.spool.sqlite3, spool_max_mb: 512, backlog_rate: 200}
     devices:
       - {bed: A-01, id: mon-A-01, driver: tsp, port: /dev/ttyUSB0, baud: 115200}
       - {id: gw-1, driver: <multi-bed driver>, beds: {"ICU^^BED04": A-04}, <transport settings>}
@@ -19,7 +19,7 @@ start-up, not a silent default.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +52,9 @@ class DeviceConfig:
 class UplinkConfig:
     url: str
     flush_ms: int = 250
-    max_outbox_frames: int = 20_000
+    spool: str | None = None  # spool file; default <config dir>/<agent id>.spool.sqlite3
+    spool_max_mb: int = 512
+    backlog_rate: int = 200  # backlog frames per second after an outage, behind live data
     backoff_initial_s: float = 0.25
     backoff_max_s: float = 15.0
 
@@ -93,10 +95,11 @@ def parse_edge_config(raw: Any, where: str = "edge config") -> EdgeConfig:
     url = hub.get("url")
     if not isinstance(url, str) or not url.startswith(("ws://", "wss://")):
         raise EdgeConfigError(f"{where}: hub.url must be a ws:// or wss:// URL, got {url!r}")
-    up = _only(top.get("uplink") or {}, {"flush_ms", "max_outbox_frames", "backoff_initial_s", "backoff_max_s"}, f"{where}: uplink")
+    up = _only(top.get("uplink") or {}, {"flush_ms", "spool", "spool_max_mb", "backlog_rate", "backoff_initial_s", "backoff_max_s"},
+               f"{where}: uplink")  # fmt: skip
     uplink = UplinkConfig(url=url, **up)
-    if not 10 <= uplink.flush_ms <= 5000 or uplink.max_outbox_frames < 10:
-        raise EdgeConfigError(f"{where}: uplink.flush_ms must be 10..5000 and max_outbox_frames >= 10")
+    if not 10 <= uplink.flush_ms <= 5000 or uplink.spool_max_mb < 1 or uplink.backlog_rate < 1:
+        raise EdgeConfigError(f"{where}: uplink.flush_ms must be 10..5000, spool_max_mb >= 1 and backlog_rate >= 1")
     devs = top.get("devices")
     if not isinstance(devs, list) or not devs:
         raise EdgeConfigError(f"{where}: devices must be a non-empty list")
@@ -170,4 +173,7 @@ def load_edge_config(path: Path) -> EdgeConfig:
         raw = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as exc:
         raise EdgeConfigError(f"{path}: cannot read: {exc}") from None
-    return parse_edge_config(raw, str(path))
+    cfg = parse_edge_config(raw, str(path))
+    if cfg.uplink.spool is None:  # keep the spool next to the config, named for the agent
+        cfg = replace(cfg, uplink=replace(cfg.uplink, spool=str(path.parent / f"{cfg.agent_id}.spool.sqlite3")))
+    return cfg

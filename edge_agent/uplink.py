@@ -1,18 +1,19 @@
-"""The edge agent's single WebSocket to the hub: sequencing, outbox, acknowledgement, reconnect.
+"""The edge agent's single WebSocket to the hub: sequencing, durable spool, live-first sending, reconnect.
 
-Numerics are gathered for ``flush_ms`` and sent as one JSON frame; each waveform
-segment becomes one binary chunk (several per second per lead). Every frame gets
-the next sequence number and waits in the outbox until the hub acknowledges it
-(cumulatively). After a reconnect the hub's ``welcome`` says what it already
-holds; the rest is re-sent in order, so a dropped link loses nothing the
-outbox still holds.
+Numerics are gathered for ``flush_ms`` and become one JSON frame; each waveform
+segment becomes one binary chunk (several per second per lead). Every frame
+gets the next sequence number and is written to the spool (``edge_agent.spool``,
+fsynced) before it is sent; it is deleted only when the hub acknowledges it.
 
-The outbox is bounded (``max_outbox_frames``); when a long outage fills it the
-oldest frames are dropped and counted. (A durable on-disk spool replaces this
-in-memory outbox in a later step.)
+After a reconnect the hub's ``welcome`` says what it already holds. From then
+on, live frames go out as soon as they are spooled, and the backlog (frames
+spooled before the reconnect and not yet acknowledged) drains behind them at
+``backlog_rate`` frames per second, so an outage never delays current vitals.
+The hub accepts frames out of order and acknowledges them individually.
 
 Reconnects back off exponentially with full jitter, so a hub restart is not
-met by every gateway at the same instant.
+met by every gateway at the same instant. Device status changes and the
+spool's health are reported to the hub in unsequenced ``status`` messages.
 """
 
 from __future__ import annotations
@@ -21,18 +22,22 @@ import asyncio
 import logging
 import random
 import time
-from collections import Counter, OrderedDict
-from collections.abc import Callable
+from collections import Counter, deque
+from pathlib import Path
 
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
 from edge_agent.config import UplinkConfig
-from edge_agent.events import WaveSegment
+from edge_agent.events import DeviceStatus, WaveSegment
+from edge_agent.spool import KIND_OBS, KIND_WAVE, Spool
 from wire.codec import MAX_OBS_PER_FRAME, MAX_SAMPLES_PER_CHUNK, WireError, decode_hub, encode_edge
-from wire.messages import Ack, ErrorReport, Hello, ObsFrame, Observation, WaveChunk, Welcome
+from wire.messages import Ack, ErrorReport, Hello, ObsFrame, Observation, Status, WaveChunk, Welcome
 
 log = logging.getLogger(__name__)
+
+STATUS_EVERY_S = 5.0
+MAX_LIVE_QUEUE = 10_000  # frames waiting to go out live; beyond it they wait in the spool as backlog
 
 
 def wall_ms() -> int:
@@ -40,16 +45,21 @@ def wall_ms() -> int:
 
 
 class Uplink:
-    def __init__(self, cfg: UplinkConfig, hello: Hello, *, rng: random.Random | None = None) -> None:
+    def __init__(self, cfg: UplinkConfig, agent: str, ward: str, beds: list[str], spool_path: Path, *,
+                 rng: random.Random | None = None) -> None:  # fmt: skip
         self.cfg = cfg
-        self.hello = hello
+        self.spool = Spool(spool_path, max_bytes=cfg.spool_max_mb * 1024 * 1024)
+        self.hello = Hello(agent=agent, epoch=self.spool.epoch, ward=ward, beds=tuple(beds))
         self.counters: Counter[str] = Counter()
         self._rng = rng or random.Random()
-        self._next_seq = 1
-        self._outbox: OrderedDict[int, bytes] = OrderedDict()
-        self._sent_upto = 0  # highest seq sent on the current connection
         self._pending_obs: list[Observation] = []
-        self._new_frame = asyncio.Event()
+        self._unspooled: list[tuple[int, int, bytes]] = []  # (seq, kind, data) not yet on disk
+        self._live: deque[tuple[int, bytes]] = deque()  # spooled, to send now
+        self._backlog_after = 0  # backlog cursor: highest seq of the backlog already sent (this connection)
+        self._live_from = 0  # frames from this seq on are live on this connection
+        self._wake = asyncio.Event()
+        self._devices: dict[str, dict] = {}  # device -> latest reported status
+        self._devices_changed = False
         self.connected = asyncio.Event()
         self.acked = 0
 
@@ -66,38 +76,52 @@ class Uplink:
             t_first = seg.t_first + (start * 1000) // seg.rate_hz
             seq = self._take_seq()
             chunk = WaveChunk(seq, seg.bed, seg.lead, t_first, seg.rate_hz, seg.scale, tuple(part))
-            self._enqueue(seq, encode_edge(chunk))
+            self._unspooled.append((seq, KIND_WAVE, encode_edge(chunk)))
             self.counters["wave_chunks_queued"] += 1
+
+    def add_status(self, ev: DeviceStatus) -> None:
+        cur = self._devices.get(ev.device)
+        if cur is None or cur["status"] != ev.status:
+            self._devices[ev.device] = {"bed": ev.bed, "device": ev.device, "status": ev.status, "detail": ev.detail[:200], "t": ev.t_dev}
+            self._devices_changed = True
+            self._wake.set()
 
     def flush_observations(self) -> None:
         if not self._pending_obs:
             return
         obs, self._pending_obs = self._pending_obs, []
         seq = self._take_seq()
-        self._enqueue(seq, encode_edge(ObsFrame(seq, tuple(obs))))
+        self._unspooled.append((seq, KIND_OBS, encode_edge(ObsFrame(seq, tuple(obs)))))
         self.counters["obs_frames_queued"] += 1
         self.counters["obs_queued"] += len(obs)
 
     def _take_seq(self) -> int:
-        seq = self._next_seq
-        self._next_seq += 1
+        seq = self.spool.next_seq
+        self.spool.next_seq += 1
         return seq
 
-    def _enqueue(self, seq: int, data: bytes) -> None:
-        self._outbox[seq] = data
-        while len(self._outbox) > self.cfg.max_outbox_frames:
-            self._outbox.popitem(last=False)
-            self.counters["frames_dropped_outbox_full"] += 1
-        self._new_frame.set()
+    def commit(self) -> None:
+        """Write what was produced since the last flush to the spool, then release it for sending."""
+        self.flush_observations()
+        if not self._unspooled:
+            return
+        frames, self._unspooled = self._unspooled, []
+        self.spool.append(frames)
+        if self.connected.is_set():
+            for seq, _kind, data in frames:
+                if len(self._live) < MAX_LIVE_QUEUE:
+                    self._live.append((seq, data))
+                # else: it stays in the spool and goes out with the backlog
+            self._wake.set()
 
     @property
     def outbox_size(self) -> int:
-        return len(self._outbox)
+        return self.spool.stats.frames + len(self._unspooled) + (1 if self._pending_obs else 0)
 
     # --- connection ----------------------------------------------------------------
 
     async def run(self) -> None:
-        """Flush numerics periodically and keep the connection up, until cancelled."""
+        """Spool periodically and keep the connection up, until cancelled."""
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._flush_loop(), name="uplink-flush")
             tg.create_task(self._connection_loop(), name="uplink-connection")
@@ -105,7 +129,7 @@ class Uplink:
     async def _flush_loop(self) -> None:
         while True:
             await asyncio.sleep(self.cfg.flush_ms / 1000)
-            self.flush_observations()
+            self.commit()
 
     async def _connection_loop(self) -> None:
         attempt = 0
@@ -120,6 +144,7 @@ class Uplink:
                 log.warning("uplink to %s lost: %s", self.cfg.url, group.exceptions[0])
             finally:
                 self.connected.clear()
+                self._live.clear()  # unsent live frames are in the spool: next time they are backlog
             delay = min(self.cfg.backoff_max_s, self.cfg.backoff_initial_s * 2**attempt)
             attempt = min(attempt + 1, 30)
             await asyncio.sleep(self._rng.uniform(0, delay))
@@ -129,47 +154,73 @@ class Uplink:
         welcome = decode_hub(await asyncio.wait_for(ws.recv(), timeout=10))
         if not isinstance(welcome, Welcome):
             raise WireError("protocol", f"expected welcome, got {type(welcome).__name__}")
-        self._acknowledge(welcome.last_seq)
-        self._sent_upto = welcome.last_seq
+        self.commit()
+        self._acknowledge(welcome.last_seq, ())
+        self._backlog_after = welcome.last_seq
+        self._live_from = self.spool.next_seq  # everything before is backlog, everything after is live
+        self._live.clear()
+        self._devices_changed = True  # tell the new hub connection the device picture
         self.connected.set()
         self.counters["connects"] += 1
-        log.info("uplink connected to %s; hub holds up to seq %d; %d frames to send", self.cfg.url, welcome.last_seq, len(self._outbox))
+        log.info("uplink connected to %s; hub holds up to seq %d; backlog %d frames", self.cfg.url, welcome.last_seq, self.spool.stats.frames)
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._sender(ws))
             tg.create_task(self._receiver(ws))
 
     async def _sender(self, ws: ClientConnection) -> None:
+        """Live frames first; the backlog behind them, at most ``backlog_rate`` frames a second."""
+        tick = 0.1
+        per_tick = max(1, int(self.cfg.backlog_rate * tick))
+        last_status = 0.0
         while True:
-            self._new_frame.clear()
-            if self._outbox:
-                seq = max(self._sent_upto + 1, next(iter(self._outbox)))
-                while seq < self._next_seq:
-                    data = self._outbox.get(seq)
-                    if data is not None:  # None: acknowledged (or dropped) meanwhile
-                        await ws.send(data if data[:2] == b"TW" else data.decode())
-                        self.counters["frames_sent"] += 1
-                    self._sent_upto = seq
-                    seq += 1
-            await self._new_frame.wait()
+            self._wake.clear()  # before the work: a frame released meanwhile sets it again
+            while self._live:
+                seq, data = self._live.popleft()
+                await self._send(ws, data)
+                self.counters["frames_sent_live"] += 1
+            backlog = self.spool.read(self._backlog_after, self._live_from, per_tick)
+            for seq, data in backlog:
+                await self._send(ws, data)
+                self._backlog_after = seq
+                self.counters["frames_sent_backlog"] += 1
+                if self._live:  # live data waiting: it goes first
+                    break
+            now = time.monotonic()
+            if self._devices_changed or now - last_status >= STATUS_EVERY_S:
+                self._devices_changed, last_status = False, now
+                devices = tuple(d for d in self._devices.values())
+                await ws.send(encode_edge(Status(devices=devices, spool=self.spool.report())).decode())
+            if self._live:
+                continue
+            if backlog:
+                await asyncio.sleep(tick)  # pace the backlog
+            else:
+                try:
+                    await asyncio.wait_for(self._wake.wait(), STATUS_EVERY_S)
+                except TimeoutError:
+                    pass
+
+    async def _send(self, ws: ClientConnection, data: bytes) -> None:
+        await ws.send(data if data[:2] == b"TW" else data.decode())
+        self.counters["frames_sent"] += 1
 
     async def _receiver(self, ws: ClientConnection) -> None:
         async for raw in ws:
             msg = decode_hub(raw)
             if isinstance(msg, Ack):
-                self._acknowledge(msg.seq)
+                self._acknowledge(msg.seq, msg.also)
             elif isinstance(msg, ErrorReport):
                 self.counters[f"hub_error_{msg.code}"] += 1
                 log.warning("hub rejected (seq %s) %s: %s %s", msg.seq, msg.code, msg.detail, list(msg.rejected)[:5])
 
-    def _acknowledge(self, seq: int) -> None:
-        self.acked = max(self.acked, seq)
-        while self._outbox:
-            first = next(iter(self._outbox))
-            if first > seq:
-                break
-            del self._outbox[first]
-            self.counters["frames_acked"] += 1
+    def _acknowledge(self, seq: int, also: tuple[int, ...]) -> None:
+        if seq > self.acked or also:
+            self.acked = max(self.acked, seq)
+            before = self.spool.stats.frames
+            self.spool.acknowledge(seq, also)
+            self.counters["frames_acked"] += before - self.spool.stats.frames
 
+    def close(self) -> None:
+        self.commit()
+        self.spool.close()
 
-def make_hello(agent: str, ward: str, beds: list[str], clock: Callable[[], int] = wall_ms) -> Hello:
-    return Hello(agent=agent, epoch=clock(), ward=ward, beds=tuple(beds))

@@ -17,9 +17,8 @@ import logging
 from fastapi import WebSocket, WebSocketDisconnect
 
 from ingest.hub import Hub
-from ingest.store import Batch
 from wire.codec import WireError, decode_edge, encode_hub
-from wire.messages import Ack, ErrorReport, Hello, HubMessage, Welcome
+from wire.messages import Ack, ErrorReport, Hello, HubMessage, Status, Welcome
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +30,7 @@ class _Connection:
         self.hub = hub
         self.ws = ws
         self.hello: Hello | None = None
-        self.inflight: asyncio.Queue[tuple[int, Batch | None, asyncio.Future[None] | None]] = asyncio.Queue(
+        self.inflight: asyncio.Queue[tuple[int, asyncio.Future[None] | None]] = asyncio.Queue(
             maxsize=hub.cfg.max_inflight_frames
         )
         self._send_lock = asyncio.Lock()
@@ -61,7 +60,14 @@ class _Connection:
             await self.send(ErrorReport(exc.code, exc.detail, exc.seq))
             if exc.seq is not None and self.hello is not None:
                 hub.seqs.accept(self.hello.agent, self.hello.epoch, exc.seq)
-                await self.inflight.put((exc.seq, None, None))
+                await self.inflight.put((exc.seq, None))
+            return
+        if isinstance(msg, Status):
+            if self.hello is None:
+                hub.frame_rejected()
+                await self.send(ErrorReport("protocol", "send hello before status"))
+            else:
+                hub.agent_status(self.hello, msg)
             return
         if isinstance(msg, Hello):
             if self.hello is not None:
@@ -82,20 +88,26 @@ class _Connection:
                 ErrorReport("rejected", f"{len(rejected)} value(s) rejected, the rest of the frame was kept", msg.seq, tuple(rejected))
             )
         fut = await hub.store.submit(batch) if batch is not None else None
-        await self.inflight.put((msg.seq, batch, fut))
+        await self.inflight.put((msg.seq, fut))
 
     async def acker(self) -> None:
+        """Acknowledge durable frames: the contiguous watermark, plus those stored above it."""
+        hub = self.hub
         unacked = 0
+        also: list[int] = []
         while True:
-            seq, batch, fut = await self.inflight.get()
+            seq, fut = await self.inflight.get()
             if fut is not None:
                 await fut  # StoreError propagates: close without acknowledging
-                assert batch is not None
-                self.hub.stored(batch)
+            assert self.hello is not None
+            h = self.hello
+            hub.handled(h, seq)
+            also.append(seq)
             unacked += 1
             if self.inflight.empty() or unacked >= ACK_EVERY:
-                await self.send(Ack(seq))
-                unacked = 0
+                mark = hub.seqs.last_durable(h.agent, h.epoch)
+                await self.send(Ack(mark, tuple(sorted(s for s in also if s > mark))))
+                unacked, also = 0, []
 
 
 async def serve_edge(hub: Hub, ws: WebSocket) -> None:

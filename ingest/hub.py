@@ -28,13 +28,14 @@ from ingest.dedup import SeqTracker
 from ingest.hub_config import HubConfig
 from ingest.latency import LatencyRecorder
 from ingest.store import Batch, Store
-from wire.messages import Hello, ObsFrame, Observation, WaveChunk
+from wire.messages import Hello, ObsFrame, Observation, Status, WaveChunk
 from wire.screen import screen
 from wire.vocabulary import COLUMN, LEAD_BY_KEY
 
 log = logging.getLogger(__name__)
 
 
+SPOOL_DROP_HOLD_MS = 60_000  # a spool-dropping alarm holds this long after the last reported drop
 NEEDS_DELIVERY = frozenset({"raised", "priority_raised", "escalated", "unsilenced"})
 
 
@@ -57,6 +58,8 @@ class Hub:
         self.agent_offline_since: dict[str, int] = {}
         self.watched_since: dict[int, int] = {}  # bed row -> when its agent last connected
         self.pending_delivery: dict[int, int] = {}  # alert id -> when the event needing delivery was pushed
+        self.device_status: dict[str, dict] = {}  # bed -> latest non-ok device status reported by its agent
+        self.spool: dict[str, tuple[dict, int, int]] = {}  # agent -> (latest spool report, when, when drops last grew)
         self.feed = ConsoleFeed()
         self.seqs = SeqTracker()
         self.counters: Counter[str] = Counter()
@@ -85,6 +88,8 @@ class Hub:
             tg.create_task(self._persist_alerts(), name="hub-alert-log")
 
     async def stop(self) -> None:
+        for (agent, epoch), marks in self.seqs.durable.items():  # persist the latest watermarks
+            await self.store.write(Batch(agent=agent, epoch=epoch, seq=0, mark=marks.floor))
         while not self._alert_log.empty():
             ev = self._alert_log.get_nowait()
             await self._save(ev)
@@ -131,6 +136,24 @@ class Hub:
         self._dirty.update(self.state.index[bed] for bed in h.beds)
         self._wake.set()
 
+    def agent_status(self, h: Hello, status: Status) -> None:
+        """An agent's report: device conditions, and its spool (drops raise a technical alarm)."""
+        now = self.clock()
+        for d in status.devices:
+            if h.beds and d["bed"] not in h.beds:
+                continue
+            if d["status"] == "ok":
+                self.device_status.pop(d["bed"], None)
+            else:
+                self.device_status[d["bed"]] = d | {"ward": h.ward}
+        if status.spool is not None:
+            prev = self.spool.get(h.agent)
+            grew = prev[2] if prev else 0
+            if status.spool.get("dropped_frames", 0) > (prev[0].get("dropped_frames", 0) if prev else 0):
+                grew = now
+            self.spool[h.agent] = (status.spool, now, grew)
+        self.counters["agent_status_reports"] += 1
+
     def take_frame(self, h: Hello, msg: ObsFrame | WaveChunk, t_hub: int) -> tuple[Batch | None, list[dict[str, Any]]]:
         """Screen a decoded data frame. Returns the batch to store (None for a duplicate) and rejections."""
         if not self.seqs.is_new(h.agent, h.epoch, msg.seq):
@@ -138,7 +161,7 @@ class Hub:
             return None, []
         self.seqs.accept(h.agent, h.epoch, msg.seq)
         self.counters["frames_ingested"] += 1
-        batch = Batch(agent=h.agent, epoch=h.epoch, seq=msg.seq)
+        batch = Batch(agent=h.agent, epoch=h.epoch, seq=msg.seq, mark=self.seqs.last_durable(h.agent, h.epoch))
         rejected: list[dict[str, Any]] = []
         if isinstance(msg, WaveChunk):
             reason = self._screen_wave(h, msg, t_hub)
@@ -181,8 +204,9 @@ class Hub:
     def frame_rejected(self) -> None:
         self.counters["frames_rejected"] += 1
 
-    def stored(self, batch: Batch) -> None:
-        self.seqs.stored(batch.agent, batch.epoch, batch.seq)
+    def handled(self, h: Hello, seq: int) -> None:
+        """Frame ``seq`` is durably stored (or was rejected or a duplicate): it may be acknowledged."""
+        self.seqs.stored(h.agent, h.epoch, seq)
 
     # --- scoring and push --------------------------------------------------------
 
@@ -245,6 +269,12 @@ class Hub:
             agents_offline={a: (self.agent_wards.get(a, ""), t) for a, t in self.agent_offline_since.items()},
             store_error=getattr(self.store, "error", None),
             undelivered=undelivered,
+            devices_down={b: (d["ward"], d["device"], d["detail"]) for b, d in self.device_status.items() if d["status"] == "disconnected"},
+            spool_dropping={
+                a: (self.agent_wards.get(a, ""), rep.get("dropped_frames", 0))
+                for a, (rep, _t, grew) in self.spool.items()
+                if grew and now - grew < SPOOL_DROP_HOLD_MS
+            },
         )
 
     def _news2_changed(self, res: News2Result) -> np.ndarray:

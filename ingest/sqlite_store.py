@@ -7,8 +7,8 @@ so writing the same sample twice overwrites it: a replay never duplicates.
 All writes go through one thread that takes whatever batches are queued,
 writes them in one transaction with ``synchronous=FULL`` (the commit is on disk
 when it returns), and then completes each batch's future. The per-agent
-high-water sequence is written in the same transaction as the data, so
-deduplication survives a hub restart.
+durable watermark (``Batch.mark``) is written in the same transaction as the
+data, so deduplication survives a hub restart.
 """
 
 from __future__ import annotations
@@ -159,7 +159,7 @@ class SQLiteStore:
                     (w.bed, w.lead, w.t_first, w.rate_hz, w.scale, len(w.samples), _pack_samples(w.samples)) for w in b.waves
                 )
                 key = (b.agent, b.epoch)
-                seqs[key] = max(seqs.get(key, 0), b.seq)
+                seqs[key] = max(seqs.get(key, 0), b.mark)
                 self._counters["numerics_written"] += len(b.obs)
                 self._counters["wave_chunks_written"] += len(b.waves)
             else:

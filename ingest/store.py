@@ -17,11 +17,19 @@ from wire.messages import Observation, WaveChunk
 
 @dataclass(slots=True)
 class Batch:
-    """Rows from one edge frame, plus the frame's position in its agent's sequence."""
+    """Rows from one edge frame, plus the frame's position in its agent's sequence.
+
+    ``mark`` is the agent's contiguous durable watermark when the batch was
+    submitted (every frame up to it is stored). The store persists the highest
+    mark it has written; it never persists ``seq`` itself, because frames can
+    arrive out of order (live ahead of backlog) and a frame stored ahead of a
+    gap must not make the hub forget the gap after a restart.
+    """
 
     agent: str
     epoch: int
     seq: int
+    mark: int = 0
     obs: list[Observation] = field(default_factory=list)
     waves: list[WaveChunk] = field(default_factory=list)
 

@@ -36,6 +36,7 @@ from wire.messages import (
     HubMessage,
     ObsFrame,
     Observation,
+    Status,
     WaveChunk,
     Welcome,
 )
@@ -94,6 +95,8 @@ def encode_edge(msg: EdgeMessage) -> bytes:
         return encode_wave_chunk(msg)
     if isinstance(msg, ObsFrame):
         return _dumps({"type": "obs", "seq": msg.seq, "obs": [observation_to_dict(o) for o in msg.obs]})
+    if isinstance(msg, Status):
+        return _dumps({"type": "status", "devices": list(msg.devices), "spool": msg.spool})
     if isinstance(msg, Hello):
         return _dumps(
             {
@@ -119,7 +122,7 @@ def encode_wave_chunk(c: WaveChunk) -> bytes:
 
 def encode_hub(msg: HubMessage) -> bytes:
     if isinstance(msg, Ack):
-        return _dumps({"type": "ack", "seq": msg.seq})
+        return _dumps({"type": "ack", "seq": msg.seq, "also": list(msg.also)} if msg.also else {"type": "ack", "seq": msg.seq})
     if isinstance(msg, Welcome):
         return _dumps({"type": "welcome", "last_seq": msg.last_seq})
     if isinstance(msg, ErrorReport):
@@ -180,6 +183,8 @@ def decode_edge(data: bytes | str) -> EdgeMessage:
         return _decode_obs_frame(obj)
     if kind == "hello":
         return _decode_hello(obj)
+    if kind == "status":
+        return _decode_status(obj)
     raise WireError("unknown_type", f"unknown frame type {kind!r}", obj.get("seq") if type(obj.get("seq")) is int else None)
 
 
@@ -196,6 +201,38 @@ def _decode_hello(obj: dict[str, Any]) -> Hello:
         beds=bed_ids,
         proto=proto,
     )
+
+
+MAX_STATUS_DEVICES = 2000
+_SPOOL_KEYS = ("frames", "bytes", "dropped_frames", "dropped_wave_frames", "dropped_obs_frames", "oldest_t")
+
+
+def _decode_status(obj: dict[str, Any]) -> Status:
+    devices = obj.get("devices", [])
+    if not isinstance(devices, list) or len(devices) > MAX_STATUS_DEVICES:
+        raise WireError("schema", f"'devices' must be a list of at most {MAX_STATUS_DEVICES} entries")
+    out = []
+    for i, d in enumerate(devices):
+        if not isinstance(d, dict):
+            raise WireError("schema", f"devices[{i}] must be an object")
+        detail = d.get("detail", "")
+        if not isinstance(detail, str) or len(detail) > 200:
+            raise WireError("schema", f"devices[{i}].detail must be a string of at most 200 characters")
+        out.append(
+            {
+                "bed": _ident(d, "bed"),
+                "device": _ident(d, "device"),
+                "status": _ident(d, "status"),
+                "detail": detail,
+                "t": _int(d, "t", _T_MIN, _T_MAX),
+            }
+        )
+    spool = obj.get("spool")
+    if spool is not None:
+        if not isinstance(spool, dict) or set(spool) - set(_SPOOL_KEYS):
+            raise WireError("schema", f"'spool' must be an object with keys among {_SPOOL_KEYS}")
+        spool = {k: _int(spool, k, 0, _T_MAX) for k in spool}
+    return Status(devices=tuple(out), spool=spool)
 
 
 def _decode_obs_frame(obj: dict[str, Any]) -> ObsFrame:
@@ -260,7 +297,10 @@ def decode_hub(data: bytes | str) -> HubMessage:
     obj = _load_json(data, MAX_TEXT_FRAME)
     kind = obj.get("type")
     if kind == "ack":
-        return Ack(seq=_int(obj, "seq", 0, _MAX_SEQ))
+        also = obj.get("also", [])
+        if not isinstance(also, list) or len(also) > 100_000 or any(type(x) is not int for x in also):
+            raise WireError("schema", "'also' must be a list of sequence numbers")
+        return Ack(seq=_int(obj, "seq", 0, _MAX_SEQ), also=tuple(also))
     if kind == "welcome":
         return Welcome(last_seq=_int(obj, "last_seq", 0, _MAX_SEQ))
     if kind == "error":

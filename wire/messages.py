@@ -62,9 +62,24 @@ class WaveChunk:
 
 @dataclass(frozen=True, slots=True)
 class Ack:
-    """Hub to agent: every frame with sequence <= ``seq`` is durably handled."""
+    """Hub to agent: every frame with sequence <= ``seq`` is durably handled, and so are
+    the frames listed in ``also`` (sent ahead of a backlog, so above ``seq``)."""
 
     seq: int
+    also: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """Agent to hub, unsequenced and informational: device conditions and the agent's own health.
+
+    ``devices``: one dict per device whose condition changed or is not ok
+    (``bed``, ``device``, ``status``, ``detail``, ``t``); ``spool``: frames and
+    bytes waiting, frames dropped since start.
+    """
+
+    devices: tuple[dict, ...] = ()
+    spool: dict | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,5 +99,5 @@ class ErrorReport:
     rejected: tuple[dict, ...] = ()
 
 
-EdgeMessage = Hello | ObsFrame | WaveChunk
+EdgeMessage = Hello | ObsFrame | WaveChunk | Status
 HubMessage = Ack | Welcome | ErrorReport

@@ -1,4 +1,7 @@
-"""Sequence tracking for deduplication."""
+"""Sequence tracking for deduplication, in order and out of order."""
+
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ingest.dedup import SeqTracker
 
@@ -13,3 +16,28 @@ def test_new_duplicate_and_rewind() -> None:
     t.rewind("a", 1)  # frame 5 was taken in but never stored: let the re-sent copy in
     assert t.is_new("a", 1, 5) and not t.is_new("a", 1, 4)
     assert t.last_durable("a", 1) == 4
+
+
+def test_live_first_then_backlog() -> None:
+    t = SeqTracker({("a", 1): 10})
+    for seq in (20, 21, 22):  # live frames after an outage
+        assert t.is_new("a", 1, seq)
+        t.accept("a", 1, seq)
+        t.stored("a", 1, seq)
+    assert t.last_durable("a", 1) == 10 and t.durable_above("a", 1) == {20, 21, 22}
+    for seq in range(11, 20):  # the backlog fills the gap
+        t.accept("a", 1, seq)
+        t.stored("a", 1, seq)
+    assert t.last_durable("a", 1) == 22 and t.durable_above("a", 1) == set()
+    assert not any(t.is_new("a", 1, s) for s in range(1, 23))
+
+
+@given(st.permutations(list(range(1, 60))))
+def test_any_order_ends_contiguous_and_rejects_repeats(order: list[int]) -> None:
+    t = SeqTracker()
+    for seq in order:
+        assert t.is_new("a", 1, seq)
+        t.accept("a", 1, seq)
+        t.stored("a", 1, seq)
+        assert not t.is_new("a", 1, seq)
+    assert t.last_durable("a", 1) == 59 and not t.durable_above("a", 1)

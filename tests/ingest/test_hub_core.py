@@ -42,7 +42,7 @@ async def _ingest(hub: Hub, seq: int, obs: tuple[Observation, ...]) -> list:
     batch, rejected = hub.take_frame(HELLO, ObsFrame(seq, obs), hub.clock())
     if batch is not None:
         await hub.store.write(batch)
-        hub.stored(batch)
+        hub.handled(HELLO, batch.seq)
     return rejected
 
 

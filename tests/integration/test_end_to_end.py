@@ -63,7 +63,7 @@ def ward(hub: HubProcess, tmp_path: Path) -> Iterator[tuple[HubProcess, dict[str
         assert stop(edge) == 0, (tmp_path / "edge.log").read_text()
         edge_stats = json.loads(stats.read_text())
         assert edge_stats["uplink"]["frames_sent"] > 0
-        assert edge_stats["uplink"].get("frames_dropped_outbox_full", 0) == 0
+        assert edge_stats["spool"]["dropped_frames"] == 0
         assert stop(sim) == 0, (tmp_path / "sim.log").read_text()
     finally:
         for p in (edge, sim):

@@ -1,0 +1,162 @@
+"""The edge agent's durable store-and-forward spool: every outgoing frame, on disk, until the hub has it.
+
+SQLite in WAL mode. Frames are appended in one transaction per flush with
+``synchronous=FULL`` (on disk, power loss included, before they are sent) and
+deleted only after the hub acknowledges them; deletions are not fsynced (a
+deletion lost to a crash only re-sends a frame the hub drops as a duplicate).
+The agent's epoch and next sequence number live here too, so a restarted agent
+continues its sequence and the hub's deduplication still holds.
+
+Size limit (``max_bytes``), with an explicit policy when it is reached:
+waveform frames go first, oldest first; numerics only when no waveform is
+left, again oldest first. Every drop is counted by kind; the agent reports
+the counts to the hub, which raises a technical alarm.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+KIND_OBS, KIND_WAVE = 0, 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS frames (seq INTEGER PRIMARY KEY, kind INTEGER NOT NULL, t INTEGER NOT NULL, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+
+class SpoolError(RuntimeError):
+    pass
+
+
+@dataclass
+class SpoolStats:
+    frames: int = 0
+    bytes: int = 0
+    dropped_wave_frames: int = 0
+    dropped_obs_frames: int = 0
+
+    @property
+    def dropped_frames(self) -> int:
+        return self.dropped_wave_frames + self.dropped_obs_frames
+
+
+class Spool:
+    def __init__(self, path: Path, *, max_bytes: int = 512 * 1024 * 1024) -> None:
+        self.path = path
+        self.max_bytes = max_bytes
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise SpoolError(f"cannot open the spool {path}: {exc}") from None
+        self.stats = SpoolStats()
+        row = self._db.execute("SELECT count(*), coalesce(sum(length(data)), 0) FROM frames").fetchone()
+        self.stats.frames, self.stats.bytes = int(row[0]), int(row[1])
+        meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+        self.stats.dropped_wave_frames = meta.get("dropped_wave", 0)
+        self.stats.dropped_obs_frames = meta.get("dropped_obs", 0)
+        last = self._db.execute("SELECT coalesce(max(seq), 0) FROM frames").fetchone()[0]
+        self.epoch: int = meta.get("epoch") or time.time_ns() // 1_000_000
+        self.next_seq: int = max(meta.get("next_seq", 1), last + 1)
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES ('epoch', ?)", (self.epoch,))
+
+    def append(self, frames: list[tuple[int, int, bytes]]) -> None:
+        """Write ``(seq, kind, data)`` frames durably, in one transaction, then apply the size limit."""
+        if not frames:
+            return
+        now = time.time_ns() // 1_000_000
+        db = self._db
+        try:
+            db.execute("PRAGMA synchronous=FULL")
+            db.execute("BEGIN")
+            db.executemany("INSERT OR REPLACE INTO frames VALUES (?,?,?,?)", [(s, k, now, d) for s, k, d in frames])
+            self.stats.frames += len(frames)
+            self.stats.bytes += sum(len(d) for _s, _k, d in frames)
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('next_seq', ?)", (max(s for s, _k, _d in frames) + 1,))
+            self._enforce_limit()
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._rollback()
+            raise SpoolError(f"spool {self.path}: write failed: {exc}") from None
+
+    def _rollback(self) -> None:
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
+        self._recount()
+
+    def _recount(self) -> None:
+        row = self._db.execute("SELECT count(*), coalesce(sum(length(data)), 0) FROM frames").fetchone()
+        self.stats.frames, self.stats.bytes = int(row[0]), int(row[1])
+
+    def _enforce_limit(self) -> None:
+        """Inside the append transaction: drop waveforms, then numerics, oldest first, until under the limit."""
+        for kind in (KIND_WAVE, KIND_OBS):
+            if self.stats.bytes <= self.max_bytes:
+                return
+            doomed: list[int] = []
+            freed = 0
+            for seq, n in self._db.execute("SELECT seq, length(data) FROM frames WHERE kind=? ORDER BY seq", (kind,)):
+                if self.stats.bytes - freed <= self.max_bytes:
+                    break
+                doomed.append(seq)
+                freed += n
+            if not doomed:
+                continue
+            self._db.executemany("DELETE FROM frames WHERE seq=?", [(q,) for q in doomed])
+            self.stats.frames -= len(doomed)
+            self.stats.bytes -= freed
+            if kind == KIND_WAVE:
+                self.stats.dropped_wave_frames += len(doomed)
+                self._db.execute("INSERT OR REPLACE INTO meta VALUES ('dropped_wave', ?)", (self.stats.dropped_wave_frames,))
+            else:
+                self.stats.dropped_obs_frames += len(doomed)
+                self._db.execute("INSERT OR REPLACE INTO meta VALUES ('dropped_obs', ?)", (self.stats.dropped_obs_frames,))
+
+    def acknowledge(self, upto: int, also: tuple[int, ...] = ()) -> None:
+        """The hub holds every frame up to ``upto`` and those in ``also``: forget them."""
+        db = self._db
+        try:
+            db.execute("PRAGMA synchronous=OFF")
+            db.execute("BEGIN")
+            n, size = db.execute("SELECT count(*), coalesce(sum(length(data)), 0) FROM frames WHERE seq <= ?", (upto,)).fetchone()
+            db.execute("DELETE FROM frames WHERE seq <= ?", (upto,))
+            for seq in also:
+                row = db.execute("SELECT length(data) FROM frames WHERE seq = ?", (seq,)).fetchone()
+                if row:
+                    n, size = n + 1, size + row[0]
+                    db.execute("DELETE FROM frames WHERE seq = ?", (seq,))
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._rollback()
+            raise SpoolError(f"spool {self.path}: delete failed: {exc}") from None
+        self.stats.frames -= n
+        self.stats.bytes -= size
+
+    def read(self, after: int, before: int, limit: int) -> list[tuple[int, bytes]]:
+        """Up to ``limit`` frames with ``after < seq < before``, in order."""
+        return self._db.execute(
+            "SELECT seq, data FROM frames WHERE seq > ? AND seq < ? ORDER BY seq LIMIT ?", (after, before, limit)
+        ).fetchall()
+
+    def oldest_t(self) -> int:
+        return int(self._db.execute("SELECT coalesce(min(t), 0) FROM frames").fetchone()[0])
+
+    def report(self) -> dict[str, int]:
+        s = self.stats
+        return {
+            "frames": s.frames,
+            "bytes": s.bytes,
+            "dropped_frames": s.dropped_frames,
+            "dropped_wave_frames": s.dropped_wave_frames,
+            "dropped_obs_frames": s.dropped_obs_frames,
+            "oldest_t": self.oldest_t(),
+        }
+
+    def close(self) -> None:
+        self._db.close()
