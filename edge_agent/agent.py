@@ -84,6 +84,15 @@ class EdgeAgent:
 async def _amain(args: argparse.Namespace) -> int:
     cfg = load_edge_config(args.config)
     agent = EdgeAgent(cfg)
+    record = None
+    if args.record:
+        record = open(args.record, "a", encoding="utf-8")  # noqa: SIM115 - closed below
+
+        def write(obs: list[Observation]) -> None:
+            record.write("".join(json.dumps([o.bed, o.param, o.t_dev, o.value, o.flags]) + "\n" for o in obs))
+            record.flush()
+
+        agent.uplink.recorder = write
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -95,6 +104,8 @@ async def _amain(args: argparse.Namespace) -> int:
         if args.stats_file:
             args.stats_file.write_text(json.dumps(agent.stats(), indent=2))
         agent.uplink.close()
+        if record is not None:
+            record.close()
     return 0
 
 

@@ -23,6 +23,7 @@ import logging
 import random
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from pathlib import Path
 
 import websockets
@@ -54,6 +55,8 @@ class Uplink:
         self._rng = rng or random.Random()
         self._pending_obs: list[Observation] = []
         self._unspooled: list[tuple[int, int, bytes]] = []  # (seq, kind, data) not yet on disk
+        self._unspooled_obs: list[Observation] = []
+        self.recorder: Callable[[list[Observation]], None] | None = None  # sees every observation once spooled
         self._live: deque[tuple[int, bytes]] = deque()  # spooled, to send now
         self._backlog_after = 0  # backlog cursor: highest seq of the backlog already sent (this connection)
         self._live_from = 0  # frames from this seq on are live on this connection
@@ -90,6 +93,8 @@ class Uplink:
         if not self._pending_obs:
             return
         obs, self._pending_obs = self._pending_obs, []
+        if self.recorder is not None:
+            self._unspooled_obs.extend(obs)
         seq = self._take_seq()
         self._unspooled.append((seq, KIND_OBS, encode_edge(ObsFrame(seq, tuple(obs)))))
         self.counters["obs_frames_queued"] += 1
@@ -107,6 +112,9 @@ class Uplink:
             return
         frames, self._unspooled = self._unspooled, []
         self.spool.append(frames)
+        if self.recorder is not None and self._unspooled_obs:
+            obs, self._unspooled_obs = self._unspooled_obs, []
+            self.recorder(obs)
         if self.connected.is_set():
             for seq, _kind, data in frames:
                 if len(self._live) < MAX_LIVE_QUEUE:

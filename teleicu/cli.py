@@ -52,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     edge = sub.add_parser("edge", help="run an edge agent from its YAML config")
     edge.add_argument("--config", type=Path, required=True, help="edge agent YAML")
     edge.add_argument("--stats-file", type=Path, default=None, help="write counters as JSON here on exit")
+    edge.add_argument("--record", type=Path, default=None,
+                      help="append every observation, once spooled, as a JSON line [bed, param, t, value, flags] (audit, tests)")  # fmt: skip
     edge.add_argument("--log-level", default="warning")
 
     sim = sub.add_parser("sim", help="simulated bedside monitors on pty serial ports", add_help=False)

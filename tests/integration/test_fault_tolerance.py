@@ -1,0 +1,138 @@
+"""Fault injection with real processes, counting every sample.
+
+Simulated monitors -> pty -> ``teleicu edge --record`` -> ``teleicu hub``. The
+edge agent records every observation once it is in its spool; after each
+fault, every recorded sample must be in the hub's store exactly once (same
+bed, parameter, device time and value), and the right technical alarms must
+come and go.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from support import HubProcess, get_json, start_hub, wait_until
+
+pytestmark = pytest.mark.integration
+BEDS = 6
+
+
+class Ward:
+    def __init__(self, tmp: Path, hub: HubProcess) -> None:
+        self.tmp, self.hub = tmp, hub
+        self.cfg = tmp / "edge.yaml"
+        self.record = tmp / "record.jsonl"
+        self.sim = self.spawn("sim", "sim", "--ward", "A", "--beds", str(BEDS), "--seed", "9", "--edge-config", str(self.cfg),
+                              "--hub", hub.edge_url, "--waveforms", "2", "--nibp-interval", "20")  # fmt: skip
+        wait_until(self.cfg.exists, "the simulator's edge config")
+        self.edge = self.start_edge()
+
+    def spawn(self, name: str, *args: str) -> subprocess.Popen:
+        with (self.tmp / f"{name}.log").open("ab") as out:
+            return subprocess.Popen([sys.executable, "-m", "teleicu", *args], stdout=out, stderr=subprocess.STDOUT,
+                                    env=dict(os.environ, PYTHONUNBUFFERED="1"))  # fmt: skip
+
+    def start_edge(self) -> subprocess.Popen:
+        return self.spawn("edge", "edge", "--config", str(self.cfg), "--record", str(self.record),
+                          "--stats-file", str(self.tmp / "edge.stats.json"))  # fmt: skip
+
+    def recorded(self) -> dict[tuple[str, str, int], float | None]:
+        if not self.record.exists():
+            return {}
+        out = {}
+        for line in self.record.read_text().splitlines():
+            bed, param, t, value, _flags = json.loads(line)
+            out[(bed, param, t)] = value
+        return out
+
+    def stored(self) -> dict[tuple[str, str, int], float | None]:
+        with sqlite3.connect(self.hub.db) as db:
+            return {(b, p, t): v for b, p, t, v in db.execute("SELECT bed, param, t, value FROM numerics")}
+
+    def stop(self, proc: subprocess.Popen, within: float = 10) -> int:
+        proc.send_signal(signal.SIGTERM)
+        t0 = time.monotonic()
+        rc = proc.wait(within)  # raises if it does not stop in time
+        assert time.monotonic() - t0 < within
+        return rc
+
+    def all_stored_exactly_once(self) -> None:
+        """Stop the monitors, let the edge drain, stop it, then compare sample by sample."""
+        assert self.stop(self.sim) == 0
+        recorded = wait_until(lambda: (r := self.recorded()) and set(r) <= set(self.stored()) and r,
+                              "every recorded sample to reach the store", timeout=90, interval=0.5)  # fmt: skip
+        assert self.stop(self.edge) == 0, (self.tmp / "edge.log").read_text()[-3000:]
+        recorded = self.recorded()  # the final flush on SIGTERM may have added a few
+        stored = wait_until(lambda: (s := self.stored()) and set(recorded) <= set(s) and s, "the final flush to be stored", 30, 0.5)
+        assert set(stored) == set(recorded), f"missing {len(set(recorded) - set(stored))}, unexpected {len(set(stored) - set(recorded))}"
+        diff = [k for k in recorded if recorded[k] != stored[k]]
+        assert not diff, f"values differ for {diff[:5]}"
+        with sqlite3.connect(self.hub.db) as db:  # exactly once: no two rows for one sample
+            assert db.execute("SELECT count(*) FROM numerics").fetchone()[0] == len(stored)
+
+    def cleanup(self) -> None:
+        for p in (self.edge, self.sim):
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+
+def count_recorded_lines(ward: Ward) -> int:
+    return len(ward.record.read_text().splitlines()) if ward.record.exists() else 0
+
+
+def test_hub_killed_for_30_s_loses_nothing(tmp_path: Path) -> None:
+    hub = start_hub(tmp_path)
+    ward = Ward(tmp_path, hub)
+    try:
+        wait_until(lambda: len(ward.stored()) > 200, "data to flow")
+        hub.proc.send_signal(signal.SIGKILL)
+        hub.proc.wait(10)
+        before = count_recorded_lines(ward)
+        # the outage lasts while the monitors produce 30 s of data (about 9 observations/s per bed)
+        t_down = time.monotonic()
+        wait_until(lambda: count_recorded_lines(ward) >= before + 30 * BEDS * 8 and time.monotonic() - t_down >= 30,
+                   "30 s of data spooled at the edge during the outage", timeout=90, interval=0.5)  # fmt: skip
+        spool = json.loads(Path(tmp_path / "edge.stats.json").read_text()) if (tmp_path / "edge.stats.json").exists() else None
+        assert spool is None  # (the stats file is written at exit; the edge is still running)
+        ward.hub = start_hub(tmp_path, port=hub.port, db=hub.db)
+        ward.all_stored_exactly_once()
+        stats = get_json(f"{ward.hub.base}/api/stats")
+        assert stats["counters"]["frames_ingested"] > 0
+        edge_stats = json.loads((tmp_path / "edge.stats.json").read_text())
+        assert edge_stats["spool"]["dropped_frames"] == 0 and edge_stats["spool"]["frames"] == 0
+        assert edge_stats["uplink"]["frames_sent_backlog"] > 0  # the outage went out as backlog, behind live data
+    finally:
+        ward.cleanup()
+        ward.hub.stop()
+
+
+def test_edge_killed_and_restarted_loses_nothing_it_had_spooled(tmp_path: Path) -> None:
+    hub = start_hub(tmp_path)
+    ward = Ward(tmp_path, hub)
+    try:
+        wait_until(lambda: len(ward.stored()) > 200, "data to flow")
+        ward.edge.send_signal(signal.SIGKILL)
+        ward.edge.wait(10)
+        alarm = wait_until(lambda: get_json(f"{hub.base}/api/alerts?kind=technical:agent_offline")["alerts"],
+                           "the agent-offline technical alarm", timeout=60, interval=0.5)  # fmt: skip
+        assert alarm[0]["subject"] == "agent:edge-A" and alarm[0]["category"] == "technical"
+        ward.edge = ward.start_edge()  # same spool file: same epoch, the sequence continues
+        wait_until(lambda: not get_json(f"{hub.base}/api/alerts?kind=technical:agent_offline")["alerts"],
+                   "the agent-offline alarm to clear", timeout=60, interval=0.5)  # fmt: skip
+        history = get_json(f"{hub.base}/api/alerts/{alarm[0]['id']}/history")["events"]
+        assert [e["event"] for e in history][0] == "raised" and history[-1]["event"] == "resolved"
+        ward.all_stored_exactly_once()
+        assert get_json(f"{hub.base}/api/stats")["counters"].get("frames_duplicate", 0) >= 0
+    finally:
+        ward.cleanup()
+        hub.stop()
