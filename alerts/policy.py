@@ -46,9 +46,9 @@ class ScoreAlarm:
 
 @dataclass(frozen=True, slots=True)
 class News2Bands:
+    """Whether NEWS2 bands raise alarms; the band edges themselves are the score's (config/scores.yaml)."""
+
     enabled: bool
-    medium_total: int = 5
-    high_total: int = 7
     single_three: bool = True
 
 
@@ -150,15 +150,8 @@ def _ward(raw: dict[str, Any], where: str) -> WardPolicy:
             raise PolicyError(f"{where}.scores.{name}.enabled must be true or false")
         return ScoreAlarm(s["enabled"], _prio(s.get("priority", "medium"), f"{where}.scores.{name}.priority"))
 
-    nb = _keys(scores["news2"], {"enabled", "medium_total", "high_total", "single_three"}, f"{where}.scores.news2", {"enabled"})
-    news2 = News2Bands(
-        enabled=bool(nb["enabled"]),
-        medium_total=int(_num(nb.get("medium_total", 5), f"{where}.scores.news2.medium_total", lo=1)),
-        high_total=int(_num(nb.get("high_total", 7), f"{where}.scores.news2.high_total", lo=1)),
-        single_three=bool(nb.get("single_three", True)),
-    )
-    if not news2.medium_total < news2.high_total <= 20:
-        raise PolicyError(f"{where}.scores.news2: need medium_total < high_total <= 20")
+    nb = _keys(scores["news2"], {"enabled", "single_three"}, f"{where}.scores.news2", {"enabled"})
+    news2 = News2Bands(enabled=bool(nb["enabled"]), single_three=bool(nb.get("single_three", True)))
     trends = _keys(top["trends"], {"news2_rise", "spo2_fall"}, f"{where}.trends", {"news2_rise", "spo2_fall"})
 
     def trend(name: str) -> TrendRule:

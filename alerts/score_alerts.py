@@ -1,8 +1,10 @@
 """NEWS2 response bands turned into alarm conditions (shared/clinical/alarms.md).
 
-- a single parameter scoring 3: low priority ("urgent ward-based response");
-- a total of 5-6: medium;
-- a total of 7 or more: high.
+- a single parameter scoring 3 (band low-medium): low priority ("urgent ward-based response");
+- band medium (total 5-6): medium;
+- band high (7 or more): high.
+
+The band edges are the score's own, from ``config/scores.yaml`` (one place).
 
 An incomplete score can still prove a band: sub-scores are never negative, so
 a partial sum of 5 already means the total is at least 5. Such an alarm says
@@ -12,13 +14,15 @@ a partial sum of 5 already means the total is at least 5. Such an alarm says
 from __future__ import annotations
 
 from collections.abc import Sequence
+
 import numpy as np
 
 from alerts.lifecycle import Condition, Priority
-from alerts.news2 import COMPONENTS, News2Result
+from alerts.news2 import COMPONENTS, DEFAULT_TABLES, News2Result
 from alerts.policy import News2Bands
 
 KIND = "news2"
+BAND_LOW_MEDIUM, BAND_MEDIUM, BAND_HIGH = 1, 2, 3  # codes of alerts.news2.BAND_LABELS
 
 
 def news2_priorities(res: News2Result, policy: News2Bands, enabled: np.ndarray | None = None) -> np.ndarray:
@@ -27,9 +31,9 @@ def news2_priorities(res: News2Result, policy: News2Bands, enabled: np.ndarray |
     if enabled is not None and not enabled.any():
         return prio
     if policy.single_three:
-        prio[res.any_three] = Priority.LOW
-    prio[res.partial >= policy.medium_total] = Priority.MEDIUM
-    prio[res.partial >= policy.high_total] = Priority.HIGH
+        prio[res.band == BAND_LOW_MEDIUM] = Priority.LOW
+    prio[res.band == BAND_MEDIUM] = Priority.MEDIUM
+    prio[res.band == BAND_HIGH] = Priority.HIGH
     if enabled is not None:
         prio[~enabled] = 0
     return prio
@@ -53,9 +57,9 @@ def news2_conditions(
         if p == Priority.LOW:
             title = f"NEWS2: a single parameter scores 3 ({', '.join(threes)})"
         elif p == Priority.MEDIUM:
-            title = f"NEWS2 ≥{policy.medium_total}: medium clinical risk"
+            title = f"NEWS2 ≥{DEFAULT_TABLES.medium}: medium clinical risk"
         else:
-            title = f"NEWS2 ≥{policy.high_total}: high clinical risk"
+            title = f"NEWS2 ≥{DEFAULT_TABLES.high}: high clinical risk"
         sub = ", ".join(
             f"{name} {'—' if np.isnan(s) else int(s)}" for name, s in zip(COMPONENTS, res.subscores[i], strict=True)
         )

@@ -59,8 +59,7 @@ class _Connection:
             hub.frame_rejected()
             await self.send(ErrorReport(exc.code, exc.detail, exc.seq))
             if exc.seq is not None and self.hello is not None:
-                hub.seqs.accept(self.hello.agent, self.hello.epoch, exc.seq)
-                await self.inflight.put((exc.seq, None))
+                await self.inflight.put((exc.seq, None))  # a rejected frame is handled: acknowledge it
             return
         if isinstance(msg, Status):
             if self.hello is None:
@@ -127,7 +126,4 @@ async def serve_edge(hub: Hub, ws: WebSocket) -> None:
             pass
     finally:
         if conn.hello is not None:
-            # Frames taken in but not acknowledged will be re-sent; let them in again
-            # (the store overwrites by device time, so this cannot duplicate).
-            hub.seqs.rewind(conn.hello.agent, conn.hello.epoch)
             hub.goodbye(conn.hello)

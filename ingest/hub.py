@@ -13,13 +13,17 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from alerts.engine import AlarmEngine
+from alerts.engine import AlarmEngine, ScoreFlags
 from alerts.lifecycle import AlarmBook, AlertError, AlertEvent
+from alerts.mews import MewsResult, mews
 from alerts.news2 import News2Result, news2
+from alerts.qsofa import QsofaResult, qsofa
+from alerts.score_tables import default_score_tables
 from alerts.policy import AlarmPolicy, load_policy
 from alerts.technical import TechnicalView
 from ingest.bed_state import BedState
@@ -35,12 +39,21 @@ from wire.vocabulary import COLUMN, LEAD_BY_KEY
 log = logging.getLogger(__name__)
 
 
+DEFAULT_SCORE_TABLES = default_score_tables()
 SPOOL_DROP_HOLD_MS = 60_000  # a spool-dropping alarm holds this long after the last reported drop
 NEEDS_DELIVERY = frozenset({"raised", "priority_raised", "escalated", "unsilenced"})
 
 
 def wall_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Scores:
+    inputs: np.ndarray  # the bed-state matrix with stale, flagged and missing values as NaN
+    news2: News2Result
+    mews: MewsResult
+    qsofa: QsofaResult
 
 
 class Hub:
@@ -68,7 +81,7 @@ class Hub:
         self._staleness_ms = cfg.staleness_ms()
         self._pending_since: dict[int, int] = {}  # bed row -> earliest hub arrival not yet pushed
         self._dirty: set[int] = set()  # bed rows to push for other reasons (agent came or went)
-        self._last_news2: tuple[np.ndarray, ...] | None = None
+        self._last_scores: tuple[np.ndarray, ...] | None = None
         self._wake = asyncio.Event()
         self._alert_log: asyncio.Queue[AlertEvent] = asyncio.Queue(maxsize=10_000)
 
@@ -159,7 +172,6 @@ class Hub:
         if not self.seqs.is_new(h.agent, h.epoch, msg.seq):
             self.counters["frames_duplicate"] += 1
             return None, []
-        self.seqs.accept(h.agent, h.epoch, msg.seq)
         self.counters["frames_ingested"] += 1
         batch = Batch(agent=h.agent, epoch=h.epoch, seq=msg.seq, mark=self.seqs.last_durable(h.agent, h.epoch))
         rejected: list[dict[str, Any]] = []
@@ -210,39 +222,40 @@ class Hub:
 
     # --- scoring and push --------------------------------------------------------
 
-    def score(self, now: int) -> News2Result:
-        """NEWS2 for every bed in one vectorised pass over the bed-state matrix."""
+    def score(self, now: int) -> Scores:
+        """NEWS2, MEWS and qSOFA for every bed, each one vectorised pass over the bed-state matrix."""
         n = self.state.n
         v = self.state.inputs_at(now, self._staleness_ms)
         c = COLUMN
         sbp = np.where(np.isnan(v[:, c["nibp_sys"]]), v[:, c["abp_sys"]], v[:, c["nibp_sys"]])
         hr = np.where(np.isnan(v[:, c["hr"]]), v[:, c["pr"]], v[:, c["hr"]])
-        return news2(
-            rr=v[:, c["rr"]],
-            spo2=v[:, c["spo2"]],
-            o2=v[:, c["o2"]],
-            sbp=sbp,
-            hr=hr,
-            acvpu=v[:, c["acvpu"]],
-            temp=v[:, c["temp"]],
-            scale2=self.state.scale2[:n],
+        rr, acvpu = v[:, c["rr"]], v[:, c["acvpu"]]
+        return Scores(
+            inputs=v,
+            news2=news2(rr=rr, spo2=v[:, c["spo2"]], o2=v[:, c["o2"]], sbp=sbp, hr=hr, acvpu=acvpu,
+                        temp=v[:, c["temp"]], scale2=self.state.scale2[:n]),  # fmt: skip
+            mews=mews(sbp=sbp, hr=hr, rr=rr, temp=v[:, c["temp"]], acvpu=acvpu),
+            qsofa=qsofa(rr=rr, sbp=sbp, acvpu=acvpu),
         )
 
     def tick(self) -> None:
         now = self.clock()
-        res = self.score(now)
+        sc = self.score(now)
         n = self.state.n
         beds = self.state.beds
         names, wards = [b.bed for b in beds], [b.ward for b in beds]
-        inputs = self.state.inputs_at(now, self._staleness_ms)
-        for ev in self.engine.evaluate(now, names, wards, inputs, res, [], self._technical_view(now, names, wards)):
+        extra = [
+            ScoreFlags("mews", sc.mews.triggered, sc.mews.partial, sc.mews.incomplete, f"MEWS ≥ {DEFAULT_SCORE_TABLES.mews.trigger}"),
+            ScoreFlags("qsofa", sc.qsofa.positive, sc.qsofa.partial, sc.qsofa.incomplete, "qSOFA positive (≥ 2)"),
+        ]
+        for ev in self.engine.evaluate(now, names, wards, sc.inputs, sc.news2, extra, self._technical_view(now, names, wards)):
             self._alert_event(ev)
         changed = set(self._pending_since) | self._dirty
-        changed.update(self._news2_changed(res).tolist())
+        changed.update(self._scores_changed(sc).tolist())
         if not changed:
             return
         pending, self._pending_since, self._dirty = self._pending_since, {}, set()
-        out = [self.bed_json(i, now, res, rx_hub=pending.get(i)) for i in sorted(changed) if i < n]
+        out = [self.bed_json(i, now, sc, rx_hub=pending.get(i)) for i in sorted(changed) if i < n]
         self.feed.publish_beds(now, out)
         pushed = self.clock()
         self.push_latency.extend([pushed - t for t in pending.values()])
@@ -277,16 +290,18 @@ class Hub:
             },
         )
 
-    def _news2_changed(self, res: News2Result) -> np.ndarray:
-        cur = (res.partial, res.band, res.incomplete, np.nan_to_num(res.subscores, nan=-1.0))
-        prev, self._last_news2 = self._last_news2, cur
+    def _scores_changed(self, sc: Scores) -> np.ndarray:
+        res = sc.news2
+        cur = (res.partial, res.band, res.incomplete, np.nan_to_num(res.subscores, nan=-1.0), sc.mews.partial, sc.qsofa.partial)
+        prev, self._last_scores = self._last_scores, cur
         n = len(res.partial)
         if prev is None or len(prev[0]) != n:
             return np.arange(n)
         diff = (cur[0] != prev[0]) | (cur[1] != prev[1]) | (cur[2] != prev[2]) | (cur[3] != prev[3]).any(axis=1)
+        diff |= (cur[4] != prev[4]) | (cur[5] != prev[5])
         return np.flatnonzero(diff)
 
-    def bed_json(self, i: int, now: int, res: News2Result, *, rx_hub: int | None = None) -> dict[str, Any]:
+    def bed_json(self, i: int, now: int, sc: Scores, *, rx_hub: int | None = None) -> dict[str, Any]:
         info = self.state.beds[i]
         out: dict[str, Any] = {
             "bed": info.bed,
@@ -296,7 +311,9 @@ class Hub:
             "last_rx": info.last_rx,
             "settings": {"spo2_scale": info.spo2_scale},
             "vitals": self.state.vitals_of(i, now),
-            "news2": res.row(i),
+            "news2": sc.news2.row(i),
+            "mews": sc.mews.row(i),
+            "qsofa": sc.qsofa.row(i),
         }
         if rx_hub is not None:
             out["rx_hub"] = rx_hub
@@ -304,8 +321,8 @@ class Hub:
 
     def beds_json(self, ward: str | None = None) -> list[dict[str, Any]]:
         now = self.clock()
-        res = self.score(now)
-        return [self.bed_json(i, now, res) for i, b in enumerate(self.state.beds) if ward is None or b.ward == ward]
+        sc = self.score(now)
+        return [self.bed_json(i, now, sc) for i, b in enumerate(self.state.beds) if ward is None or b.ward == ward]
 
     # --- alerts --------------------------------------------------------------------
 

@@ -126,7 +126,7 @@ def test_technical_conditions() -> None:
         ({"limits": {"hr": {"priority": "urgent"}}}, "priority must be"),
         ({"silence_max_s": 1800}, "at most 15 minutes"),
         ({"escalation": {"tiers": []}}, "non-empty list"),
-        ({"scores": {"news2": {"medium_total": 8}}}, "medium_total < high_total"),
+        ({"scores": {"news2": {"medium_total": 8}}}, "unknown keys ['medium_total']"),
     ],
 )
 def test_invalid_ward_policies_are_refused(patch: dict, words: str) -> None:

@@ -58,10 +58,13 @@ def test_scores_alarms_and_pushes(tmp_path: Path) -> None:
         await _ingest(hub, 1, vitals("T-01", T0, **NORMAL) + vitals("T-02", T0, **WORKED_11))
         clock.t += 50
         hub.tick()
-        res = hub.score(clock.t)
+        res = hub.score(clock.t).news2
         assert res.row(0)["total"] == 0 and res.row(1)["total"] == 11 and res.row(1)["band"] == "high"
-        (alert,) = hub.book.list_open()
+        alerts = {a.kind: a for a in hub.book.list_open()}
+        assert set(alerts) == {"news2", "qsofa"}  # the worked example is also qSOFA positive: SBP 100, voice
+        alert = alerts["news2"]
         assert alert.bed == "T-02" and alert.priority == "high" and alert.detail.startswith("NEWS2 11;")
+        assert alerts["qsofa"].priority == "medium" and alerts["qsofa"].bed == "T-02"
         msgs = [json.loads(sub.queue.get_nowait()) for _ in range(sub.queue.qsize())]
         assert {m["type"] for m in msgs} == {"alert", "beds"}
         pushed = next(m for m in msgs if m["type"] == "beds")["beds"]
@@ -79,9 +82,9 @@ def test_stale_values_make_the_score_incomplete_never_zero(tmp_path: Path) -> No
         hub = await _hub(tmp_path, clock)
         await _ingest(hub, 1, vitals("T-01", T0, **NORMAL))
         clock.t = T0 + 30_000  # exactly at the HR/SpO2 staleness limit: still fresh
-        assert hub.score(clock.t).row(0)["total"] == 0
+        assert hub.score(clock.t).news2.row(0)["total"] == 0
         clock.t = T0 + 30_001
-        row = hub.score(clock.t).row(0)
+        row = hub.score(clock.t).news2.row(0)
         assert row["total"] is None and row["incomplete"] and set(row["missing"]) == {"spo2", "hr"}
         assert row["partial"] == 0 and row["band"] == "unknown"
         await hub.stop()
@@ -97,7 +100,7 @@ def test_flagged_value_is_missing_and_older_device_time_never_overwrites(tmp_pat
         await _ingest(hub, 2, (Observation("T-01", "spo2", None, T0 + 1000, T0 + 1000, "mon", 1),))
         await _ingest(hub, 3, vitals("T-01", T0 - 500, hr=150))  # late, older reading: stored, not live
         clock.t = T0 + 1000
-        row = hub.score(clock.t).row(0)
+        row = hub.score(clock.t).news2.row(0)
         assert row["missing"] == ["spo2"] and row["subscores"]["hr"] == 0
         bed = hub.bed_json(0, clock.t, hub.score(clock.t))
         assert bed["vitals"]["spo2"] == {"value": None, "t": T0 + 1000, "age_s": 0.0, "flags": ["probe_off"]}
@@ -113,9 +116,9 @@ def test_scale2_is_a_per_bed_setting(tmp_path: Path) -> None:
         clock = Clock()
         hub = await _hub(tmp_path, clock)
         await _ingest(hub, 1, vitals("T-01", T0, **(NORMAL | {"spo2": 89})))
-        assert hub.score(T0).row(0)["subscores"]["spo2"] == 3  # scale 1: <=91 scores 3
+        assert hub.score(T0).news2.row(0)["subscores"]["spo2"] == 3  # scale 1: <=91 scores 3
         hub.set_spo2_scale("T-01", 2)
-        assert hub.score(T0).row(0)["subscores"]["spo2"] == 0  # scale 2: 88-92 scores 0
+        assert hub.score(T0).news2.row(0)["subscores"]["spo2"] == 0  # scale 2: 88-92 scores 0
         await hub.stop()
 
     run(go())
@@ -127,11 +130,11 @@ def test_alarms_survive_a_restart(tmp_path: Path) -> None:
         hub = await _hub(tmp_path, clock)
         await _ingest(hub, 1, vitals("T-02", T0, **WORKED_11))
         hub.tick()
-        (alert,) = hub.book.list_open()
+        alert = next(a for a in hub.book.list_open() if a.kind == "news2")
         hub.acknowledge(alert.id, "Dr Rao")
         await hub.stop()
         again = await _hub(tmp_path, clock)
-        (back,) = again.book.list_open()
+        back = next(a for a in again.book.list_open() if a.kind == "news2")
         assert back.id == alert.id and back.state == "acknowledged" and back.acked_by == "Dr Rao"
         assert again.seqs.last_durable("edge-T", 1) == 1
         await again.stop()
