@@ -6,10 +6,19 @@ and the seven sub-scores are summed. A missing input gives a missing sub-score
 and an *incomplete* total: the total is then NaN and only the partial sum of
 the known sub-scores is reported, together with the names of what is missing.
 
-The clinical-risk band of a complete total is low (0-4), low-medium (0-4 with
-some single sub-score of 3), medium (5-6) or high (7+). For an incomplete
-total the band is the lowest band the known sub-scores already prove, or
-unknown when they prove nothing beyond low.
+The band tables, the category scores and the totals where medium and high risk
+start come from ``config/scores.yaml`` (``alerts.score_tables``); pass
+``tables=`` to score with other tables. The module constants ``RR``,
+``SPO2_SCALE1``, ... are the default tables, as loaded at import.
+
+The clinical-risk band of a complete total is low (below medium), low-medium
+(below medium with some single sub-score of 3), medium (5-6 by default) or high
+(7+). For an incomplete total the band is the lowest band the known sub-scores
+already prove, or unknown when they prove nothing beyond low.
+
+On SpO2 scale 2 the sub-score depends on air or oxygen; when ``o2`` is missing
+it is still known wherever the air and oxygen tables agree (below 93 on the
+RCP chart), and missing elsewhere.
 """
 
 from __future__ import annotations
@@ -20,29 +29,25 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from alerts.bands import BandTable
-from alerts.rounding import round_half_up
-from wire.vocabulary import ACVPU, O2
+from alerts.score_tables import News2Tables, default_score_tables
+from wire.vocabulary import O2
 
 COMPONENTS: tuple[str, ...] = ("rr", "spo2", "o2", "sbp", "hr", "acvpu", "temp")
 BAND_LABELS: dict[int, str] = {-1: "unknown", 0: "low", 1: "low-medium", 2: "medium", 3: "high"}
 
-RR = BandTable("NEWS2 respiration rate", 0, (8, 11, 20, 24), (3, 1, 0, 2, 3))
-SPO2_SCALE1 = BandTable("NEWS2 SpO2 scale 1", 0, (91, 93, 95), (3, 2, 1, 0))
-SPO2_SCALE2_AIR = BandTable("NEWS2 SpO2 scale 2 on air", 0, (83, 85, 87), (3, 2, 1, 0))
-SPO2_SCALE2_OXYGEN = BandTable("NEWS2 SpO2 scale 2 on oxygen", 0, (83, 85, 87, 92, 94, 96), (3, 2, 1, 0, 1, 2, 3))
-SBP = BandTable("NEWS2 systolic BP", 0, (90, 100, 110, 219), (3, 2, 1, 0, 3))
-HR = BandTable("NEWS2 pulse", 0, (40, 50, 90, 110, 130), (3, 1, 0, 1, 2, 3))
-TEMP = BandTable("NEWS2 temperature", 1, (35.0, 36.0, 38.0, 39.0), (3, 1, 0, 1, 2))
+DEFAULT_TABLES: News2Tables = default_score_tables().news2
+RR = DEFAULT_TABLES.rr
+SPO2_SCALE1 = DEFAULT_TABLES.spo2_scale1
+SPO2_SCALE2_AIR = DEFAULT_TABLES.spo2_scale2_air
+SPO2_SCALE2_OXYGEN = DEFAULT_TABLES.spo2_scale2_oxygen
+SBP = DEFAULT_TABLES.sbp
+HR = DEFAULT_TABLES.hr
+TEMP = DEFAULT_TABLES.temp
 
-#: on scale 2, from this SpO2 (rounded) up, the sub-score depends on air/oxygen
-_SCALE2_NEEDS_O2_FROM = 93
-
-_OXYGEN_SCORE = 2
-_NOT_ALERT_SCORE = 3
+#: a single sub-score of this (the chart's highest) makes the risk at least low-medium
+_SINGLE_PARAMETER = 3
 
 _BAND_UNKNOWN, _BAND_LOW, _BAND_LOW_MEDIUM, _BAND_MEDIUM, _BAND_HIGH = -1, 0, 1, 2, 3
-_MEDIUM_FROM, _HIGH_FROM = 5, 7
 
 
 @dataclass(frozen=True)
@@ -89,14 +94,17 @@ def news2(
     acvpu: npt.ArrayLike,
     temp: npt.ArrayLike,
     scale2: npt.ArrayLike,
+    tables: News2Tables | None = None,
 ) -> News2Result:
     """Score NEWS2 for all beds. Each argument is a 1-D array of the same length.
 
     ``o2`` holds ``O2`` codes (0 air, 1 oxygen), ``acvpu`` holds ``ACVPU`` codes
     (0..4 = A, C, V, P, U), both NaN when missing; ``scale2`` is a bool array,
-    True where a clinician has chosen SpO2 scale 2 for that bed.
+    True where a clinician has chosen SpO2 scale 2 for that bed. ``tables``
+    defaults to the NEWS2 tables of ``config/scores.yaml``.
     Raises ``ValueError`` for mismatched shapes or an invalid category code.
     """
+    t = DEFAULT_TABLES if tables is None else tables
     given = {"rr": rr, "spo2": spo2, "o2": o2, "sbp": sbp, "hr": hr, "acvpu": acvpu, "temp": temp}
     inputs = {name: _column(name, value) for name, value in given.items()}
     n = len(inputs["rr"])
@@ -104,21 +112,22 @@ def news2(
         if len(column) != n:
             raise ValueError(f"news2: {name} has {len(column)} values but rr has {n}")
     on_scale2 = _flags("scale2", scale2, n)
-    _check_codes("o2", inputs["o2"], tuple(O2))
-    _check_codes("acvpu", inputs["acvpu"], tuple(ACVPU))
+    o2_score = t.o2.score(inputs["o2"])  # validates the codes
+    acvpu_score = t.acvpu.score(inputs["acvpu"])
 
-    subscores = np.column_stack(
+    # One row per component, so that the sums over components run along contiguous memory.
+    by_component = np.stack(
         [
-            RR.score(inputs["rr"]),
-            _spo2_subscore(inputs["spo2"], inputs["o2"], on_scale2),
-            _o2_subscore(inputs["o2"]),
-            SBP.score(inputs["sbp"]),
-            HR.score(inputs["hr"]),
-            _acvpu_subscore(inputs["acvpu"]),
-            TEMP.score(inputs["temp"]),
+            t.rr.score(inputs["rr"]),
+            _spo2_subscore(t, inputs["spo2"], inputs["o2"], on_scale2),
+            o2_score,
+            t.sbp.score(inputs["sbp"]),
+            t.hr.score(inputs["hr"]),
+            acvpu_score,
+            t.temp.score(inputs["temp"]),
         ]
-    ).reshape(n, len(COMPONENTS))
-    return _summarise(subscores)
+    ).reshape(len(COMPONENTS), n)
+    return _summarise(by_component, t)
 
 
 def _column(name: str, value: npt.ArrayLike) -> npt.NDArray[np.float64]:
@@ -140,51 +149,36 @@ def _flags(name: str, value: npt.ArrayLike, n: int) -> npt.NDArray[np.bool_]:
     return given.astype(np.bool_)
 
 
-def _check_codes(name: str, column: npt.NDArray[np.float64], codes: tuple[int, ...]) -> None:
-    known = np.isnan(column)
-    for code in codes:
-        known |= column == code
-    if not known.all():
-        bad = float(column[~known][0])
-        raise ValueError(f"news2: {name} code {bad} is not one of {[int(c) for c in codes]}")
-
-
 def _spo2_subscore(
-    spo2: npt.NDArray[np.float64], o2: npt.NDArray[np.float64], scale2: npt.NDArray[np.bool_]
+    t: News2Tables, spo2: npt.NDArray[np.float64], o2: npt.NDArray[np.float64], scale2: npt.NDArray[np.bool_]
 ) -> npt.NDArray[np.float64]:
-    on_air = SPO2_SCALE2_AIR.score(spo2)
-    on_oxygen = SPO2_SCALE2_OXYGEN.score(spo2)
-    # Below 93 both scale-2 tables agree, so air/oxygen only matters from 93 up.
-    needs_o2 = round_half_up(spo2, 0) >= _SCALE2_NEEDS_O2_FROM
-    scale2_score = np.where(
-        o2 == O2.OXYGEN, on_oxygen, np.where(o2 == O2.AIR, on_air, np.where(needs_o2, np.nan, on_air))
-    )
-    return np.where(scale2, scale2_score, SPO2_SCALE1.score(spo2))
+    out = t.spo2_scale1.score(spo2)
+    beds = np.flatnonzero(scale2)  # usually few: score scale 2 only where it applies
+    if beds.size:
+        value, on = spo2[beds], o2[beds]
+        on_air = t.spo2_scale2_air.score(value)
+        on_oxygen = t.spo2_scale2_oxygen.score(value)
+        # With o2 unknown the scale-2 sub-score is still known where both tables agree.
+        either = np.where(on_air == on_oxygen, on_air, np.nan)
+        out[beds] = np.where(on == O2.OXYGEN, on_oxygen, np.where(on == O2.AIR, on_air, either))
+    return out
 
 
-def _o2_subscore(o2: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    return np.where(o2 == O2.OXYGEN, float(_OXYGEN_SCORE), np.where(o2 == O2.AIR, 0.0, np.nan))
-
-
-def _acvpu_subscore(acvpu: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    return np.where(acvpu == ACVPU.A, 0.0, np.where(np.isnan(acvpu), np.nan, float(_NOT_ALERT_SCORE)))
-
-
-def _summarise(subscores: npt.NDArray[np.float64]) -> News2Result:
-    available = ~np.isnan(subscores)
-    partial = np.where(available, subscores, 0.0).sum(axis=1).astype(np.int64)
-    incomplete = np.logical_not(available.all(axis=1))
+def _summarise(by_component: npt.NDArray[np.float64], t: News2Tables) -> News2Result:
+    """Totals and bands from the sub-scores, given as a (components, beds) array."""
+    missing = np.isnan(by_component)
+    partial = np.where(missing, 0.0, by_component).sum(axis=0).astype(np.int64)
+    incomplete = missing.any(axis=0)
     total = np.where(incomplete, np.nan, partial.astype(np.float64))
-    any_three = (subscores == 3).any(axis=1)
+    any_three = (by_component == _SINGLE_PARAMETER).any(axis=0)
     # The same rule serves both cases: a complete total proves its own band; a
     # partial sum proves at least the band it reaches, and nothing below "low-medium".
-    band = np.select(
-        [partial >= _HIGH_FROM, partial >= _MEDIUM_FROM, any_three],
-        [_BAND_HIGH, _BAND_MEDIUM, _BAND_LOW_MEDIUM],
-        default=np.where(incomplete, _BAND_UNKNOWN, _BAND_LOW),
-    ).astype(np.int8)
+    band = np.where(incomplete, _BAND_UNKNOWN, _BAND_LOW).astype(np.int8)
+    band[any_three] = _BAND_LOW_MEDIUM
+    band[partial >= t.medium] = _BAND_MEDIUM
+    band[partial >= t.high] = _BAND_HIGH
     return News2Result(
-        subscores=subscores,
+        subscores=by_component.T,
         partial=partial,
         total=total,
         incomplete=incomplete,

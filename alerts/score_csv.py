@@ -1,8 +1,8 @@
-"""Core of `teleicu score`: add NEWS2 columns to a CSV of observations, for audit.
+"""Core of `teleicu score`: add NEWS2, MEWS and qSOFA columns to a CSV of observations, for audit.
 
 The input is a CSV with a header row. Column names are case-sensitive; any
 column the tool does not use (e.g. `bed`, `time`, other vocabulary keys)
-passes through unchanged. The columns NEWS2 reads:
+passes through unchanged. The columns the scores read:
 
 | Input column | Meaning | Accepted values |
 |---|---|---|
@@ -15,16 +15,23 @@ passes through unchanged. The columns NEWS2 reads:
 | `temp` | body temperature, °C | number, 15 to 46 |
 | `o2` | air or supplemental oxygen | `air`, `oxygen`, `0` or `1` (any case) |
 | `acvpu` | consciousness | `A`, `C`, `V`, `P` or `U` (any case) |
-| `scale` | SpO2 scale chosen by a clinician | `1` or `2`; blank means 1 |
+| `scale` | NEWS2 SpO2 scale chosen by a clinician | `1` or `2`; blank means 1 |
+
+NEWS2 uses all of them; MEWS uses `nibp_sys`/`abp_sys`, `hr`/`pr`, `rr`,
+`temp` and `acvpu` (scoring AVPU; `C` scores like `V`); qSOFA uses `rr`,
+`nibp_sys`/`abp_sys` and `acvpu`.
 
 Any of these may be absent from the header; the matching input is then
 missing on every row. A blank cell is a missing input. A cell that cannot be
 read (not a number, out of the parameter's range, unknown code) is also
-missing for that row and is explained in `news2_error`; the row is still
-written and nothing is dropped. A bad `scale` leaves the SpO2 sub-score
-missing, since the scale to use is unknown. On scale 2 an SpO2 of 93 or more
-scores only when `o2` is known. Values are rounded half up to the
-chart's precision before scoring (see `shared/clinical/scores.md`).
+missing for that row, for every score that uses it, and is explained in
+`news2_error`; the row is still written and nothing is dropped. A bad `scale`
+leaves the NEWS2 SpO2 sub-score missing, since the scale to use is unknown.
+On scale 2 an SpO2 of 93 or more scores only when `o2` is known. For every
+score, values are rounded half up to the chart's precision before scoring
+(see `shared/clinical/scores.md`). The band tables and triggers come from
+`config/scores.yaml` (or the tables passed in); the ranges and triggers
+below are those of the default tables.
 
 The output is every input column in input order, followed by:
 
@@ -36,14 +43,29 @@ The output is every input column in input order, followed by:
 | `news2_band` | `low`, `low-medium`, `medium`, `high`, or `unknown` (incomplete and not yet proving a band) |
 | `news2_incomplete` | `true` when any input is missing, else `false` |
 | `news2_missing` | missing components, separated by `;` (e.g. `spo2;temp`) |
-| `news2_error` | blank, or why cells could not be read, separated by `; ` (e.g. `spo2: 'abc' is not a number`) |
+| `news2_error` | blank, or why cells could not be read, separated by `; ` (e.g. `spo2: 'abc' is not a number`); covers the inputs of every score |
+| `mews_sbp`, `mews_hr`, `mews_rr`, `mews_temp`, `mews_avpu` | MEWS sub-score 0-3, blank when that input is missing |
+| `mews_partial` | sum of the available MEWS sub-scores |
+| `mews_total` | MEWS total 0-14; blank when any input is missing |
+| `mews_triggered` | `true` when the total is 5 or more (the configured trigger), or an incomplete row's partial sum already is; else `false` |
+| `mews_incomplete` | `true` when any MEWS input is missing, else `false` |
+| `mews_missing` | missing MEWS components, separated by `;` (e.g. `temp;avpu`) |
+| `qsofa_rr`, `qsofa_sbp`, `qsofa_mentation` | qSOFA point 0 or 1 (RR ≥ 22, SBP ≤ 100, ACVPU other than A), blank when missing |
+| `qsofa_partial` | sum of the available qSOFA points |
+| `qsofa_total` | qSOFA total 0-3; blank when any input is missing |
+| `qsofa_positive` | `true` when the total is 2 or more, or an incomplete row's partial sum already is; else `false` |
+| `qsofa_incomplete` | `true` when any qSOFA input is missing, else `false` |
+| `qsofa_missing` | missing qSOFA criteria, separated by `;` (e.g. `rr;mentation`) |
 
 For an incomplete row the band is the lowest band the known sub-scores already
 prove (partial 7+ high, 5+ medium, a single 3 low-medium), otherwise unknown.
+Likewise an incomplete row counts as MEWS-triggered or qSOFA-positive only when
+the known sub-scores already reach the trigger: a `false` with `incomplete`
+`true` means "not shown", not "negative".
 
 Limits: at most 1,000,000 data rows and 65,536 characters per line. A file
 over a limit, a file without a header row naming at least one known column,
-a header naming a column twice or already holding `news2_` output columns,
+a header naming a column twice or already holding output columns,
 or a row with more (non-blank) cells than the header raises `ScoreCsvError`
 before anything is written. Blank lines are skipped; a row with fewer cells
 than the header is padded with blanks and the shortfall noted in
@@ -61,7 +83,13 @@ from typing import TextIO
 import numpy as np
 import numpy.typing as npt
 
-from alerts.news2 import BAND_LABELS, COMPONENTS, News2Result, news2
+from alerts import mews as mews_module
+from alerts import news2 as news2_module
+from alerts import qsofa as qsofa_module
+from alerts.mews import MewsResult, mews
+from alerts.news2 import BAND_LABELS, News2Result, news2
+from alerts.qsofa import QsofaResult, qsofa
+from alerts.score_tables import ScoreTables, default_score_tables
 from wire.vocabulary import ACVPU, BY_KEY, O2
 
 MAX_ROWS = 1_000_000
@@ -70,13 +98,25 @@ MAX_LINE_CHARS = 64 * 1024
 SCALE_COLUMN = "scale"
 NUMERIC_COLUMNS: tuple[str, ...] = ("rr", "spo2", "nibp_sys", "abp_sys", "hr", "pr", "temp")
 OUTPUT_COLUMNS: tuple[str, ...] = (
-    *(f"news2_{name}" for name in COMPONENTS),
+    *(f"news2_{name}" for name in news2_module.COMPONENTS),
     "news2_partial",
     "news2_total",
     "news2_band",
     "news2_incomplete",
     "news2_missing",
     "news2_error",
+    *(f"mews_{name}" for name in mews_module.COMPONENTS),
+    "mews_partial",
+    "mews_total",
+    "mews_triggered",
+    "mews_incomplete",
+    "mews_missing",
+    *(f"qsofa_{name}" for name in qsofa_module.COMPONENTS),
+    "qsofa_partial",
+    "qsofa_total",
+    "qsofa_positive",
+    "qsofa_incomplete",
+    "qsofa_missing",
 )
 
 _O2_WORDS: dict[str, int] = {"air": O2.AIR, "0": O2.AIR, "oxygen": O2.OXYGEN, "1": O2.OXYGEN}
@@ -93,8 +133,15 @@ class ScoreCsvError(ValueError):
 class ScoreCsvReport:
     rows: int  # data rows written
     scored_complete: int  # rows with a complete NEWS2 total
-    incomplete: int  # rows with some input missing
+    incomplete: int  # rows with some NEWS2 input missing
     rows_with_errors: int  # rows with a non-blank news2_error
+
+
+@dataclass(frozen=True)
+class _Scores:
+    news2: News2Result
+    mews: MewsResult
+    qsofa: QsofaResult
 
 
 class _RowErrors:
@@ -110,17 +157,18 @@ class _RowErrors:
         return "; ".join(self.by_row.get(row, ()))
 
 
-def score_csv(src: TextIO, dst: TextIO) -> ScoreCsvReport:
-    """Read observations from ``src``, write them with NEWS2 columns to ``dst``.
+def score_csv(src: TextIO, dst: TextIO, *, tables: ScoreTables | None = None) -> ScoreCsvReport:
+    """Read observations from ``src``, write them with NEWS2, MEWS and qSOFA columns to ``dst``.
 
-    Everything is read and checked before anything is written, so a
-    ``ScoreCsvError`` leaves ``dst`` untouched.
+    ``tables`` defaults to ``config/scores.yaml``. Everything is read and
+    checked before anything is written, so a ``ScoreCsvError`` leaves ``dst``
+    untouched.
     """
     header, rows, errors = _read(src)
     position = {name.strip(): i for i, name in enumerate(header)}
-    result = _score(rows, position, errors)
-    _write(dst, header, rows, result, errors)
-    incomplete = int(result.incomplete.sum())
+    scores = _score(rows, position, errors, default_score_tables() if tables is None else tables)
+    _write(dst, header, rows, scores, errors)
+    incomplete = int(scores.news2.incomplete.sum())
     return ScoreCsvReport(
         rows=len(rows),
         scored_complete=len(rows) - incomplete,
@@ -188,7 +236,7 @@ def _check_header(header: list[str]) -> None:
         raise ScoreCsvError(f"the input already has output columns {clash}; score the original file instead")
 
 
-def _score(rows: list[list[str]], position: dict[str, int], errors: _RowErrors) -> News2Result:
+def _score(rows: list[list[str]], position: dict[str, int], errors: _RowErrors, tables: ScoreTables) -> _Scores:
     def cells(name: str) -> list[str] | None:
         column = position.get(name)
         return None if column is None else [row[column] for row in rows]
@@ -199,15 +247,15 @@ def _score(rows: list[list[str]], position: dict[str, int], errors: _RowErrors) 
     acvpu = _parse_codes("acvpu", cells("acvpu"), n, errors, _ACVPU_LETTERS, "is not one of A, C, V, P, U")
     scale2, scale_known = _parse_scale(cells(SCALE_COLUMN), n, errors)
     spo2 = np.where(scale_known, numbers["spo2"], np.nan)
-    return news2(
-        rr=numbers["rr"],
-        spo2=spo2,
-        o2=o2,
-        sbp=_first_present(numbers["nibp_sys"], numbers["abp_sys"]),
-        hr=_first_present(numbers["hr"], numbers["pr"]),
-        acvpu=acvpu,
-        temp=numbers["temp"],
-        scale2=scale2,
+    rr, temp = numbers["rr"], numbers["temp"]
+    sbp = _first_present(numbers["nibp_sys"], numbers["abp_sys"])
+    hr = _first_present(numbers["hr"], numbers["pr"])
+    return _Scores(
+        news2=news2(
+            rr=rr, spo2=spo2, o2=o2, sbp=sbp, hr=hr, acvpu=acvpu, temp=temp, scale2=scale2, tables=tables.news2
+        ),
+        mews=mews(sbp=sbp, hr=hr, rr=rr, temp=temp, acvpu=acvpu, tables=tables.mews),
+        qsofa=qsofa(rr=rr, sbp=sbp, acvpu=acvpu, tables=tables.qsofa),
     )
 
 
@@ -278,27 +326,77 @@ def _parse_scale(
     return scale2, known
 
 
-def _write(dst: TextIO, header: list[str], rows: list[list[str]], result: News2Result, errors: _RowErrors) -> None:
-    columns = _output_columns(result)
+def _write(dst: TextIO, header: list[str], rows: list[list[str]], scores: _Scores, errors: _RowErrors) -> None:
+    news2_columns = _news2_columns(scores.news2)
+    score_columns = [*_mews_columns(scores.mews), *_qsofa_columns(scores.qsofa)]
     writer = csv.writer(dst, lineterminator="\n")
     writer.writerow([*header, *OUTPUT_COLUMNS])
-    for i, (row, extra) in enumerate(zip(rows, zip(*columns, strict=True), strict=True)):
-        writer.writerow([*row, *extra, errors.text(i)])
+    for i, (row, before, after) in enumerate(
+        zip(rows, zip(*news2_columns, strict=True), zip(*score_columns, strict=True), strict=True)
+    ):
+        writer.writerow([*row, *before, errors.text(i), *after])
 
 
-def _output_columns(result: News2Result) -> list[list[str]]:
-    """Every output column but ``news2_error``, as text, one list per column."""
-    gaps = np.isnan(result.subscores)
-    indices = np.where(gaps, len(_SUBSCORE_TEXT) - 1, np.nan_to_num(result.subscores)).astype(np.intp)
-    subscores = [_SUBSCORE_TEXT[indices[:, j]].tolist() for j in range(len(COMPONENTS))]
-    partial = [str(p) for p in result.partial.tolist()]
-    total = ["" if math.isnan(t) else str(int(t)) for t in result.total.tolist()]
+def _news2_columns(result: News2Result) -> list[list[str]]:
+    """Every ``news2_`` output column but ``news2_error``, as text, one list per column."""
     band = [BAND_LABELS[code] for code in result.band.tolist()]
-    incomplete = np.where(result.incomplete, "true", "false").tolist()
-    pattern = (gaps * (1 << np.arange(len(COMPONENTS)))).sum(axis=1)
+    return [
+        *_subscore_columns(result.subscores),
+        _integers(result.partial),
+        _totals(result.total),
+        band,
+        _booleans(result.incomplete),
+        _missing(result.subscores, news2_module.COMPONENTS),
+    ]
+
+
+def _mews_columns(result: MewsResult) -> list[list[str]]:
+    return [
+        *_subscore_columns(result.subscores),
+        _integers(result.partial),
+        _totals(result.total),
+        _booleans(result.triggered),
+        _booleans(result.incomplete),
+        _missing(result.subscores, mews_module.COMPONENTS),
+    ]
+
+
+def _qsofa_columns(result: QsofaResult) -> list[list[str]]:
+    return [
+        *_subscore_columns(result.subscores),
+        _integers(result.partial),
+        _totals(result.total),
+        _booleans(result.positive),
+        _booleans(result.incomplete),
+        _missing(result.subscores, qsofa_module.COMPONENTS),
+    ]
+
+
+def _subscore_columns(subscores: npt.NDArray[np.float64]) -> list[list[str]]:
+    """One text column per sub-score column: ``0``..``3``, blank when missing."""
+    gaps = np.isnan(subscores)
+    indices = np.where(gaps, len(_SUBSCORE_TEXT) - 1, np.nan_to_num(subscores)).astype(np.intp)
+    return [_SUBSCORE_TEXT[indices[:, j]].tolist() for j in range(subscores.shape[1])]
+
+
+def _integers(values: npt.NDArray[np.int64]) -> list[str]:
+    return [str(v) for v in values.tolist()]
+
+
+def _totals(values: npt.NDArray[np.float64]) -> list[str]:
+    return ["" if math.isnan(t) else str(int(t)) for t in values.tolist()]
+
+
+def _booleans(values: npt.NDArray[np.bool_]) -> list[str]:
+    return np.where(values, "true", "false").tolist()
+
+
+def _missing(subscores: npt.NDArray[np.float64], components: tuple[str, ...]) -> list[str]:
+    """Names of the missing components of each row, separated by ``;``."""
+    gaps = np.isnan(subscores)
+    pattern = (gaps * (1 << np.arange(len(components)))).sum(axis=1)
     names = np.array(
-        [";".join(c for j, c in enumerate(COMPONENTS) if bits >> j & 1) for bits in range(1 << len(COMPONENTS))],
+        [";".join(c for j, c in enumerate(components) if bits >> j & 1) for bits in range(1 << len(components))],
         dtype=object,
     )
-    missing = names[pattern].tolist()
-    return [*subscores, partial, total, band, incomplete, missing]
+    return names[pattern].tolist()

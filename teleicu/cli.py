@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim = sub.add_parser("sim", help="simulated bedside monitors on pty serial ports", add_help=False)
     sim.add_argument("sim_args", nargs=argparse.REMAINDER)
 
-    score = sub.add_parser("score", help="re-score a CSV of observations with NEWS2 (audit tool)")
+    score = sub.add_parser("score", help="re-score a CSV of observations with NEWS2, MEWS and qSOFA (audit tool)")
     score.add_argument("file", type=Path)
     score.add_argument("-o", "--output", type=Path, default=None, help="write here instead of standard output")
     return ap

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
+from pathlib import Path
 
 import pytest
+import yaml
 
 from alerts import score_csv as score_csv_module
 from alerts.score_csv import OUTPUT_COLUMNS, ScoreCsvError, ScoreCsvReport, score_csv
+from alerts.score_tables import DEFAULT_FILE, load_score_tables
 
 
 def run(text: str) -> tuple[list[dict[str, str]], ScoreCsvReport]:
@@ -21,6 +24,14 @@ def news2_of(row: dict[str, str]) -> dict[str, str]:
     return {key[len("news2_") :]: value for key, value in row.items() if key.startswith("news2_")}
 
 
+def mews_of(row: dict[str, str]) -> dict[str, str]:
+    return {key[len("mews_") :]: value for key, value in row.items() if key.startswith("mews_")}
+
+
+def qsofa_of(row: dict[str, str]) -> dict[str, str]:
+    return {key[len("qsofa_") :]: value for key, value in row.items() if key.startswith("qsofa_")}
+
+
 def test_round_trip() -> None:
     src = (
         "bed,time,rr,spo2,o2,nibp_sys,hr,temp,acvpu,scale,note\n"
@@ -29,14 +40,24 @@ def test_round_trip() -> None:
         "3,08:10,7,abc,Oxygen,85,140,34.5,u,2,\n"
         "4,08:15,22,97,OXYGEN,120,80,37.0,A,2,scale 2 on oxygen\n"
     )
+    # MEWS by hand (sbp, hr, rr, temp, avpu): row 1: rr 16 -> 1; row 2: sbp 100 -> 1, rr 18 -> 1, V -> 1;
+    # row 3: sbp 85 -> 1, hr 140 -> 3, rr 7 -> 2, temp 34.5 -> 2, U -> 3 (spo2 is not a MEWS input); row 4: rr 22 -> 2.
+    # qSOFA (rr >= 22, sbp <= 100, not A): row 2: sbp, V; row 3: sbp, U; row 4: rr.
     expected = (
         "bed,time,rr,spo2,o2,nibp_sys,hr,temp,acvpu,scale,note,"
         "news2_rr,news2_spo2,news2_o2,news2_sbp,news2_hr,news2_acvpu,news2_temp,"
-        "news2_partial,news2_total,news2_band,news2_incomplete,news2_missing,news2_error\n"
-        '1,08:00,16,98,air,120,80,37.0,A,,"quiet, settled",0,0,0,0,0,0,0,0,0,low,false,,\n'
-        "2,08:05,18,90,oxygen,100,100,36.5,V,1,,0,3,2,2,1,3,0,11,11,high,false,,\n"
-        "3,08:10,7,abc,Oxygen,85,140,34.5,u,2,,3,,2,3,3,3,3,17,,high,true,spo2,spo2: 'abc' is not a number\n"
-        "4,08:15,22,97,OXYGEN,120,80,37.0,A,2,scale 2 on oxygen,2,3,2,0,0,0,0,7,7,high,false,,\n"
+        "news2_partial,news2_total,news2_band,news2_incomplete,news2_missing,news2_error,"
+        "mews_sbp,mews_hr,mews_rr,mews_temp,mews_avpu,mews_partial,mews_total,mews_triggered,mews_incomplete,"
+        "mews_missing,qsofa_rr,qsofa_sbp,qsofa_mentation,qsofa_partial,qsofa_total,qsofa_positive,"
+        "qsofa_incomplete,qsofa_missing\n"
+        '1,08:00,16,98,air,120,80,37.0,A,,"quiet, settled",0,0,0,0,0,0,0,0,0,low,false,,,'
+        "0,0,1,0,0,1,1,false,false,,0,0,0,0,0,false,false,\n"
+        "2,08:05,18,90,oxygen,100,100,36.5,V,1,,0,3,2,2,1,3,0,11,11,high,false,,,"
+        "1,0,1,0,1,3,3,false,false,,0,1,1,2,2,true,false,\n"
+        "3,08:10,7,abc,Oxygen,85,140,34.5,u,2,,3,,2,3,3,3,3,17,,high,true,spo2,spo2: 'abc' is not a number,"
+        "1,3,2,2,3,11,11,true,false,,0,1,1,2,2,true,false,\n"
+        "4,08:15,22,97,OXYGEN,120,80,37.0,A,2,scale 2 on oxygen,2,3,2,0,0,0,0,7,7,high,false,,,"
+        "0,0,2,0,0,2,2,false,false,,1,0,0,1,1,false,false,\n"
     )
     dst = io.StringIO()
     report = score_csv(io.StringIO(src, newline=""), dst)
@@ -48,6 +69,10 @@ def test_output_columns() -> None:
     assert OUTPUT_COLUMNS == (
         "news2_rr", "news2_spo2", "news2_o2", "news2_sbp", "news2_hr", "news2_acvpu", "news2_temp",
         "news2_partial", "news2_total", "news2_band", "news2_incomplete", "news2_missing", "news2_error",
+        "mews_sbp", "mews_hr", "mews_rr", "mews_temp", "mews_avpu",
+        "mews_partial", "mews_total", "mews_triggered", "mews_incomplete", "mews_missing",
+        "qsofa_rr", "qsofa_sbp", "qsofa_mentation",
+        "qsofa_partial", "qsofa_total", "qsofa_positive", "qsofa_incomplete", "qsofa_missing",
     )  # fmt: skip
 
 
@@ -257,3 +282,89 @@ def test_row_limit(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_error_is_a_value_error() -> None:
     assert issubclass(ScoreCsvError, ValueError)
+
+
+# --- MEWS and qSOFA columns ------------------------------------------------------------------
+
+
+def test_mews_and_qsofa_rounding_at_edges() -> None:
+    rows, _ = run(
+        "rr,nibp_sys,hr,temp,acvpu\n"
+        "21.5,100.5,129.5,38.45,C\n"  # rr 22, sbp 101, hr 130, temp 38.5
+        "21.49,100.49,129.49,38.44,A\n"  # rr 21, sbp 100, hr 129, temp 38.4
+    )
+    # MEWS: sbp 101 -> 0, hr 130 -> 3, rr 22 -> 2, temp 38.5 -> 2, C -> 1
+    assert mews_of(rows[0]) == {
+        "sbp": "0", "hr": "3", "rr": "2", "temp": "2", "avpu": "1",
+        "partial": "8", "total": "8", "triggered": "true", "incomplete": "false", "missing": "",
+    }  # fmt: skip
+    # qSOFA: rr 22 -> 1, sbp 101 -> 0, C -> 1
+    assert qsofa_of(rows[0]) == {
+        "rr": "1", "sbp": "0", "mentation": "1",
+        "partial": "2", "total": "2", "positive": "true", "incomplete": "false", "missing": "",
+    }  # fmt: skip
+    # MEWS: sbp 100 -> 1, hr 129 -> 2, rr 21 -> 2, temp 38.4 -> 0, A -> 0
+    assert mews_of(rows[1]) == {
+        "sbp": "1", "hr": "2", "rr": "2", "temp": "0", "avpu": "0",
+        "partial": "5", "total": "5", "triggered": "true", "incomplete": "false", "missing": "",
+    }  # fmt: skip
+    # qSOFA: rr 21 -> 0, sbp 100 -> 1, A -> 0
+    assert qsofa_of(rows[1]) == {
+        "rr": "0", "sbp": "1", "mentation": "0",
+        "partial": "1", "total": "1", "positive": "false", "incomplete": "false", "missing": "",
+    }  # fmt: skip
+
+
+def test_mews_and_qsofa_incomplete() -> None:
+    rows, report = run(
+        "rr,abp_sys,pr,temp,acvpu\n"
+        "30,75,,39.0,\n"  # MEWS sbp 2 (from abp_sys), rr 3, temp 2: 7 known; qSOFA rr 1, sbp 1
+        "16,120,80,,A\n"  # MEWS rr 1 known, sbp 0, hr 0 (from pr), avpu 0; qSOFA 0 known
+    )
+    assert mews_of(rows[0]) == {
+        "sbp": "2", "hr": "", "rr": "3", "temp": "2", "avpu": "",
+        "partial": "7", "total": "", "triggered": "true", "incomplete": "true", "missing": "hr;avpu",
+    }  # fmt: skip
+    assert qsofa_of(rows[0]) == {
+        "rr": "1", "sbp": "1", "mentation": "",
+        "partial": "2", "total": "", "positive": "true", "incomplete": "true", "missing": "mentation",
+    }  # fmt: skip
+    assert mews_of(rows[1]) == {
+        "sbp": "0", "hr": "0", "rr": "1", "temp": "", "avpu": "0",
+        "partial": "1", "total": "", "triggered": "false", "incomplete": "true", "missing": "temp",
+    }  # fmt: skip
+    assert qsofa_of(rows[1]) == {
+        "rr": "0", "sbp": "0", "mentation": "0",
+        "partial": "0", "total": "0", "positive": "false", "incomplete": "false", "missing": "",
+    }  # fmt: skip
+    assert report == ScoreCsvReport(rows=2, scored_complete=0, incomplete=2, rows_with_errors=0)
+
+
+def test_unreadable_cell_is_missing_for_every_score() -> None:
+    rows, _ = run("rr,nibp_sys,acvpu\nfast,95,V\n")
+    assert rows[0]["news2_rr"] == rows[0]["mews_rr"] == rows[0]["qsofa_rr"] == ""
+    assert rows[0]["qsofa_partial"] == "2"  # sbp 95 and V already make qSOFA positive
+    assert rows[0]["qsofa_positive"] == "true"
+    assert rows[0]["news2_error"] == "rr: 'fast' is not a number"
+
+
+def test_mews_columns_in_the_header_are_refused() -> None:
+    dst = io.StringIO()
+    with pytest.raises(ScoreCsvError, match=r"already has output columns \['mews_total'\]"):
+        score_csv(io.StringIO("rr,mews_total\n16,1\n", newline=""), dst)
+    assert dst.getvalue() == ""
+
+
+def test_local_tables(tmp_path: Path) -> None:
+    raw = yaml.safe_load(DEFAULT_FILE.read_text(encoding="utf-8"))
+    raw["mews"]["trigger"] = 3
+    raw["qsofa"]["rr_at_least"] = 20
+    path = tmp_path / "local.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    text = "rr,nibp_sys,hr,temp,acvpu\n20,120,105,38.5,A\n"  # MEWS rr 1, hr 1, temp 2: 4
+    published, _ = run(text)
+    dst = io.StringIO()
+    score_csv(io.StringIO(text, newline=""), dst, tables=load_score_tables(path))
+    local = list(csv.DictReader(io.StringIO(dst.getvalue(), newline="")))
+    assert (published[0]["mews_total"], published[0]["mews_triggered"], published[0]["qsofa_rr"]) == ("4", "false", "0")
+    assert (local[0]["mews_total"], local[0]["mews_triggered"], local[0]["qsofa_rr"]) == ("4", "true", "1")

@@ -1,0 +1,103 @@
+"""MEWS for every bed at once (Subbe et al., QJM 2001, as in ``shared/clinical/scores.md``).
+
+Inputs are parallel 1-D float arrays, one element per bed, with NaN for a
+missing value: systolic BP, heart rate, respiration rate, temperature and the
+ACVPU code (0..4 = A, C, V, P, U; MEWS scores AVPU, and "C", new confusion,
+scores like Voice by default). Each number is rounded half up to the chart's
+precision (temperature 0.1 °C, the rest whole numbers), then banded with the
+tables of ``config/scores.yaml`` (``alerts.score_tables``), so a hospital's
+local MEWS variant is a change of data, not code.
+
+A missing input gives a missing sub-score and an *incomplete* total: the total
+is then NaN and only the partial sum of the known sub-scores is reported, with
+the names of what is missing. MEWS triggers at a total of ``trigger`` (5 by
+default); an incomplete score triggers only when its partial sum already
+reaches the trigger, since the missing sub-scores can only add to it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from alerts.score_tables import MewsTables, default_score_tables
+
+COMPONENTS: tuple[str, ...] = ("sbp", "hr", "rr", "temp", "avpu")
+
+
+@dataclass(frozen=True)
+class MewsResult:
+    """Sub-scores and totals for ``n`` beds; row ``i`` is bed ``i`` of the inputs."""
+
+    subscores: npt.NDArray[np.float64]  # (n, 5), columns in COMPONENTS order, NaN = missing
+    partial: npt.NDArray[np.int64]  # (n,) sum of the available sub-scores
+    total: npt.NDArray[np.float64]  # (n,) the total, NaN when incomplete (never a partial sum)
+    incomplete: npt.NDArray[np.bool_]  # (n,) some sub-score is missing
+    triggered: npt.NDArray[np.bool_]  # (n,) the total (or already the partial sum) reaches the trigger
+
+    def missing(self, i: int) -> list[str]:
+        """Names of the components missing for bed ``i``, in ``COMPONENTS`` order."""
+        gaps = np.isnan(self.subscores[i])
+        return [name for name, gap in zip(COMPONENTS, gaps, strict=True) if gap]
+
+    def row(self, i: int) -> dict[str, Any]:
+        """Bed ``i`` as plain JSON-ready values; ``total`` is None when incomplete."""
+        total = self.total[i]
+        return {
+            "total": None if np.isnan(total) else int(total),
+            "partial": int(self.partial[i]),
+            "subscores": {
+                name: None if np.isnan(value) else int(value)
+                for name, value in zip(COMPONENTS, self.subscores[i], strict=True)
+            },
+            "incomplete": bool(self.incomplete[i]),
+            "missing": self.missing(i),
+            "triggered": bool(self.triggered[i]),
+        }
+
+
+def mews(
+    *,
+    sbp: npt.ArrayLike,
+    hr: npt.ArrayLike,
+    rr: npt.ArrayLike,
+    temp: npt.ArrayLike,
+    acvpu: npt.ArrayLike,
+    tables: MewsTables | None = None,
+) -> MewsResult:
+    """Score MEWS for all beds. Each argument is a 1-D array of the same length.
+
+    ``tables`` defaults to the MEWS tables of ``config/scores.yaml``.
+    Raises ``ValueError`` for mismatched shapes or an ACVPU code outside 0..4.
+    """
+    t = default_score_tables().mews if tables is None else tables
+    given = {"sbp": sbp, "hr": hr, "rr": rr, "temp": temp, "acvpu": acvpu}
+    inputs = {name: np.asarray(value, dtype=np.float64) for name, value in given.items()}
+    n = len(inputs["sbp"]) if inputs["sbp"].ndim == 1 else -1
+    for name, column in inputs.items():
+        if column.ndim != 1:
+            raise ValueError(f"mews: {name} must be a 1-D array, got shape {column.shape}")
+        if len(column) != n:
+            raise ValueError(f"mews: {name} has {len(column)} values but sbp has {n}")
+    by_component = np.stack(
+        [
+            t.sbp.score(inputs["sbp"]),
+            t.hr.score(inputs["hr"]),
+            t.rr.score(inputs["rr"]),
+            t.temp.score(inputs["temp"]),
+            t.avpu.score(inputs["acvpu"]),
+        ]
+    ).reshape(len(COMPONENTS), n)  # one row per component: sums run along contiguous memory
+    missing = np.isnan(by_component)
+    partial = np.where(missing, 0.0, by_component).sum(axis=0).astype(np.int64)
+    incomplete = missing.any(axis=0)
+    return MewsResult(
+        subscores=by_component.T,
+        partial=partial,
+        total=np.where(incomplete, np.nan, partial.astype(np.float64)),
+        incomplete=incomplete,
+        triggered=partial >= t.trigger,
+    )

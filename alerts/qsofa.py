@@ -1,0 +1,97 @@
+"""qSOFA for every bed at once (Singer et al., JAMA 2016, Sepsis-3; ``shared/clinical/scores.md``).
+
+One point each for respiration rate >= 22/min, systolic BP <= 100 mmHg and
+altered mentation (any ACVPU level other than Alert); a total of 2 or more is
+positive. The thresholds, the levels counted as altered and the trigger come
+from ``config/scores.yaml`` (``alerts.score_tables``).
+
+Inputs are rounded like every other score's (scores.md: "Input precision"
+applies to every score): RR and SBP are rounded half up to whole numbers
+before the comparison, so RR 21.5 counts as 22 (a point) and SBP 100.5 as 101
+(no point), exactly as a nurse charting whole numbers would score them.
+
+Inputs are parallel 1-D float arrays, one element per bed, NaN when missing.
+A missing input makes the total *incomplete*: the total is NaN, the partial
+sum counts the known points, and the result is positive only when the known
+points already reach the trigger (a missing criterion can only add a point).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from alerts.score_tables import QsofaTables, default_score_tables
+
+COMPONENTS: tuple[str, ...] = ("rr", "sbp", "mentation")
+
+
+@dataclass(frozen=True)
+class QsofaResult:
+    """Points and totals for ``n`` beds; row ``i`` is bed ``i`` of the inputs."""
+
+    subscores: npt.NDArray[np.float64]  # (n, 3) 0 or 1, columns in COMPONENTS order, NaN = missing
+    partial: npt.NDArray[np.int64]  # (n,) known points
+    total: npt.NDArray[np.float64]  # (n,) the total, NaN when incomplete (never a partial sum)
+    incomplete: npt.NDArray[np.bool_]  # (n,) some criterion is missing
+    positive: npt.NDArray[np.bool_]  # (n,) the total (or already the known points) reaches the trigger
+
+    def missing(self, i: int) -> list[str]:
+        """Names of the criteria missing for bed ``i``, in ``COMPONENTS`` order."""
+        gaps = np.isnan(self.subscores[i])
+        return [name for name, gap in zip(COMPONENTS, gaps, strict=True) if gap]
+
+    def row(self, i: int) -> dict[str, Any]:
+        """Bed ``i`` as plain JSON-ready values; ``total`` is None when incomplete."""
+        total = self.total[i]
+        return {
+            "total": None if np.isnan(total) else int(total),
+            "partial": int(self.partial[i]),
+            "subscores": {
+                name: None if np.isnan(value) else int(value)
+                for name, value in zip(COMPONENTS, self.subscores[i], strict=True)
+            },
+            "incomplete": bool(self.incomplete[i]),
+            "missing": self.missing(i),
+            "positive": bool(self.positive[i]),
+        }
+
+
+def qsofa(
+    *,
+    rr: npt.ArrayLike,
+    sbp: npt.ArrayLike,
+    acvpu: npt.ArrayLike,
+    tables: QsofaTables | None = None,
+) -> QsofaResult:
+    """Score qSOFA for all beds. Each argument is a 1-D array of the same length.
+
+    ``acvpu`` holds ``ACVPU`` codes (0..4 = A, C, V, P, U). ``tables`` defaults
+    to the qSOFA tables of ``config/scores.yaml``.
+    Raises ``ValueError`` for mismatched shapes or an ACVPU code outside 0..4.
+    """
+    t = default_score_tables().qsofa if tables is None else tables
+    given = {"rr": rr, "sbp": sbp, "acvpu": acvpu}
+    inputs = {name: np.asarray(value, dtype=np.float64) for name, value in given.items()}
+    n = len(inputs["rr"]) if inputs["rr"].ndim == 1 else -1
+    for name, column in inputs.items():
+        if column.ndim != 1:
+            raise ValueError(f"qsofa: {name} must be a 1-D array, got shape {column.shape}")
+        if len(column) != n:
+            raise ValueError(f"qsofa: {name} has {len(column)} values but rr has {n}")
+    by_component = np.stack(
+        [t.rr.score(inputs["rr"]), t.sbp.score(inputs["sbp"]), t.mentation.score(inputs["acvpu"])]
+    ).reshape(len(COMPONENTS), n)  # one row per component: sums run along contiguous memory
+    missing = np.isnan(by_component)
+    partial = np.where(missing, 0.0, by_component).sum(axis=0).astype(np.int64)
+    incomplete = missing.any(axis=0)
+    return QsofaResult(
+        subscores=by_component.T,
+        partial=partial,
+        total=np.where(incomplete, np.nan, partial.astype(np.float64)),
+        incomplete=incomplete,
+        positive=partial >= t.trigger,
+    )
