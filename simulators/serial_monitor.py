@@ -1,18 +1,26 @@
-"""Simulated bedside monitors speaking TSP/1 on pseudo-terminals, driven by one asyncio task.
+"""Simulated bedside monitors on pseudo-terminals, one protocol strategy each, driven by one asyncio task.
 
-Each ``SerialMonitor`` owns a pty pair. The slave side is the "serial port" an
-edge agent opens (``.port``, e.g. ``/dev/pts/7``); it is set to raw mode and kept
-open by the monitor so the pty outlives any reader. The monitor writes to the
-master side without blocking: when nobody reads and the pty buffer is full
-(EAGAIN) or the line is gone (EIO), the bytes are dropped and counted, as on a
-real RS-232 line.
+Each ``SerialMonitor`` owns a pty pair, a patient (``physiology.Physiology``
+following a ``scenarios.Scenario``) and an ``Emitter``: the protocol strategy
+that turns the patient's readings into the bytes a real monitor sends (TSP/1
+here, S/5 in ``simulators.s5_encoder``, Nonin in ``simulators.nonin_encoder``).
+The slave side of the pty is the "serial port" an edge agent opens (``.port``,
+e.g. ``/dev/pts/7``); it is set to raw mode and kept open by the monitor so the
+pty outlives any reader. The monitor writes to the master side without
+blocking: when nobody reads and the pty buffer is full (EAGAIN) or the line is
+gone (EIO), the bytes are dropped and counted, as on a real RS-232 line. A
+monitor whose emitter ``listens`` also reads what the edge writes (requests)
+from the master side each tick.
 
 ``run_monitors`` drives any number of monitors from a single task on a 200 ms
-tick: every tick a 50-sample ECG segment (250 Hz) per monitor with waveforms,
-every fifth tick one numerics frame per monitor. Device times are wall-clock ms
-(``time.time_ns() // 1_000_000``) so end-to-end latency can be measured:
-numerics carry the time they are sent, a waveform segment the time of its first
-sample on an exact 4 ms grid (its last sample is "now").
+tick. Every fifth tick the patient advances one second and the emitter gets a
+``Reading``; what it sends when is the emitter's business (TSP: a 50-sample ECG
+segment every tick and numerics every second). Device times are wall-clock ms
+(``time.time_ns() // 1_000_000``) so end-to-end latency can be measured.
+
+``LineNoise`` injects seeded line faults into the frames an emitter produces,
+at most one per frame: a corrupted byte (a checksum error), a dropped run of
+bytes, an inserted byte, or a burst of garbage on the line before the frame.
 """
 
 from __future__ import annotations
@@ -23,8 +31,12 @@ import logging
 import os
 import time
 import tty
+from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import Self
+from dataclasses import dataclass
+from typing import Any, Protocol, Self
+
+import numpy as np
 
 from simulators.physiology import ECG_LEAD, ECG_RATE_HZ, ECG_SCALE_MV, Physiology
 from simulators.scenarios import Scenario, get_scenario
@@ -40,14 +52,158 @@ SAMPLE_MS = 1000 // ECG_RATE_HZ  # 4
 STATUS_REPEAT_S = 10  # a standing probe_off status is re-sent this often
 NIBP_KEYS = ("nibp_sys", "nibp_dia", "nibp_mean")
 MAX_CATCH_UP_TICKS = TICKS_PER_S  # further behind than this, ticks are skipped
+READ_SIZE = 4096  # bytes read from the edge per tick (requests are small)
 
 
 def wall_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What the patient's monitor measures in one whole second.
+
+    ``values`` is ``Physiology.step()``: hr, spo2, rr, temp, etco2, o2, acvpu,
+    and nibp_* only in the second a cuff reading completes. ``probe_off``: the
+    scenario's SpO2 probe is off (the emitter decides how its protocol says so).
+    """
+
+    second: int
+    values: dict[str, float]
+    probe_off: bool
+
+
+class Emitter(Protocol):
+    """A protocol strategy: readings in, frames out (and, for a polled protocol, requests in)."""
+
+    protocol: str  # the edge driver that reads it
+    baud: int
+    wants_ecg: bool  # ask the monitor for ECG samples each tick (only when the bed has waveforms)
+    listens: bool  # read what the edge writes
+    protect: int  # bytes at each end of a frame that LineNoise leaves alone (frame flags)
+
+    def start(self, start_ms: int) -> None: ...
+
+    def frames(self, k: int, now_ms: int, reading: Reading | None, ecg: np.ndarray | None) -> list[bytes]:
+        """Complete frames to send at tick ``k``; ``reading`` on whole seconds, ``ecg`` when wanted."""
+
+    def receive(self, data: bytes, now_ms: int) -> None:
+        """Bytes the edge wrote to the monitor."""
+
+    def edge_options(self) -> dict[str, Any]:
+        """``options:`` for the edge agent's device entry (empty: driver defaults)."""
+
+
+class TspEmitter:
+    """TSP/1 (``simulators.tsp_encoder``): ECG every tick, numerics and status every second."""
+
+    protocol = "tsp"
+    baud = 115200
+    wants_ecg = True
+    listens = False
+    protect = 0
+
+    def __init__(self) -> None:
+        self._start_ms = 0
+        self._probe_off = False
+        self._last_nibp: dict[str, float | None] = {}
+        self._last_nibp_ms = 0
+        self._last_status_s = -STATUS_REPEAT_S
+
+    def start(self, start_ms: int) -> None:
+        self._start_ms = start_ms
+
+    def frames(self, k: int, now_ms: int, reading: Reading | None, ecg: np.ndarray | None) -> list[bytes]:
+        out: list[bytes] = []
+        if ecg is not None:
+            t_first = self._start_ms + (k - 1) * SAMPLES_PER_TICK * SAMPLE_MS
+            out.append(encode_wave(t_first, ECG_LEAD, ECG_RATE_HZ, ECG_SCALE_MV, ecg))
+        if reading is not None:
+            second = reading.second
+            values: dict[str, float | None] = dict(reading.values)
+            flags: dict[str, int] = {}
+            probe_off = reading.probe_off
+            if probe_off:
+                values["spo2"] = None
+                flags["spo2"] = Flag.PROBE_OFF
+            if second == 0 or probe_off != self._probe_off or (probe_off and second - self._last_status_s >= STATUS_REPEAT_S):
+                out.append(encode_status(now_ms, "probe_off" if probe_off else "ok", "spo2"))
+                self._last_status_s = second
+                self._probe_off = probe_off
+            # Like a real monitor's display, every frame repeats the last cuff reading,
+            # stamped with the time that cycle was measured.
+            nibp = {key: values[key] for key in NIBP_KEYS if key in values}
+            if nibp:
+                self._last_nibp, self._last_nibp_ms = nibp, now_ms
+            values.update(self._last_nibp)
+            measured = dict.fromkeys(self._last_nibp, self._last_nibp_ms) if not nibp else None
+            out.append(encode_numerics(now_ms, values, flags, measured))
+        return out
+
+    def receive(self, data: bytes, now_ms: int) -> None:
+        pass
+
+    def edge_options(self) -> dict[str, Any]:
+        return {}
+
+
+class LineNoise:
+    """Seeded line faults, at most one per frame, so every fault stays detectable by one checksum.
+
+    ``rate`` is the chance that a frame gets a fault; ``kinds`` the faults drawn
+    from: ``corrupt`` (one byte changed: a checksum error), ``drop`` (a run of
+    1-8 bytes lost), ``insert`` (one random byte added), ``garbage`` (1-16
+    random bytes on the line before the frame). The ``protect`` bytes at each
+    end of a frame (its flags) are never touched. ``counts`` tallies the faults.
+    """
+
+    KINDS = ("corrupt", "drop", "insert", "garbage")
+
+    def __init__(self, rate: float, seed: int | Sequence[int] = 0, kinds: Sequence[str] = KINDS) -> None:
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError(f"noise rate must be within 0..1, got {rate!r}")
+        unknown = set(kinds) - set(self.KINDS)
+        if unknown or not kinds:
+            raise ValueError(f"noise kinds must be some of {self.KINDS}, got {list(kinds)!r}")
+        self.rate = float(rate)
+        self.kinds = tuple(kinds)
+        self._rng = np.random.default_rng(np.random.SeedSequence(seed))
+        self.counts: Counter[str] = Counter()
+
+    def apply(self, frames: Sequence[bytes], protect: int = 0) -> list[bytes]:
+        if self.rate == 0.0:
+            return list(frames)
+        out: list[bytes] = []
+        rng = self._rng
+        for f in frames:
+            if rng.random() >= self.rate or len(f) <= 2 * protect:
+                out.append(f)
+                continue
+            kind = self.kinds[int(rng.integers(len(self.kinds)))]
+            lo, hi = protect, len(f) - protect  # the bytes a fault may touch: f[lo:hi]
+            b = bytearray(f)
+            if kind == "corrupt":
+                i = int(rng.integers(lo, hi))
+                b[i] ^= int(rng.integers(1, 256))
+            elif kind == "drop":
+                i = int(rng.integers(lo, hi))
+                n = int(rng.integers(1, 9))
+                del b[i : min(hi, i + n)]
+            elif kind == "insert":
+                i = int(rng.integers(lo, hi + 1))
+                b[i:i] = bytes((int(rng.integers(256)),))
+            else:
+                b[0:0] = rng.integers(0, 256, int(rng.integers(1, 17)), dtype=np.uint8).tobytes()
+            self.counts[kind] += 1
+            out.append(bytes(b))
+        return out
+
+
 class SerialMonitor:
-    """One simulated monitor for one bed. ``open()`` creates the pty; ``tick()`` emits."""
+    """One simulated monitor for one bed. ``open()`` creates the pty; ``tick()`` emits.
+
+    ``emitter`` is the protocol strategy (default TSP/1); ``noise`` optional line faults.
+    """
 
     def __init__(
         self,
@@ -58,23 +214,27 @@ class SerialMonitor:
         device_id: str | None = None,
         waveforms: bool = True,
         nibp_interval_s: float = 60.0,
+        emitter: Emitter | None = None,
+        noise: LineNoise | None = None,
     ) -> None:
         self.bed = bed
         self.device_id = device_id or f"sim-{bed}"
         self.scenario = get_scenario(scenario) if isinstance(scenario, str) else scenario
         self.physiology = Physiology(seed, self.scenario.vitals, nibp_interval_s=nibp_interval_s)
         self.waveforms = waveforms
+        self.emitter: Emitter = emitter if emitter is not None else TspEmitter()
+        self.noise = noise
         self.port = ""
         self._master: int | None = None
         self._slave: int | None = None
-        self._start_ms = 0
-        self._probe_off = False
-        self._last_nibp: dict[str, float | None] = {}
-        self._last_nibp_ms = 0
-        self._last_status_s = -STATUS_REPEAT_S
         self.frames_sent = 0
         self.bytes_sent = 0
         self.bytes_dropped = 0
+        self.bytes_received = 0
+
+    @property
+    def protocol(self) -> str:
+        return self.emitter.protocol
 
     # -- pty ------------------------------------------------------------------
 
@@ -114,45 +274,56 @@ class SerialMonitor:
 
     def start(self, start_ms: int) -> None:
         """Set device time zero: sample ``i`` of the ECG is at ``start_ms + 4 * i``."""
-        self._start_ms = start_ms
+        self.emitter.start(start_ms)
 
-    def frames_for_tick(self, k: int, now_ms: int) -> bytes:
-        """The bytes this monitor sends at tick ``k`` (``k * 0.2`` s after start)."""
+    def frame_list(self, k: int, now_ms: int) -> list[bytes]:
+        """The frames this monitor sends at tick ``k`` (``k * 0.2`` s after start), noise applied."""
         t_s = k / TICKS_PER_S
         if self.scenario.silent(t_s):
-            return b""
-        out: list[bytes] = []
-        if self.waveforms and k >= 1:
-            samples = self.physiology.ecg(SAMPLES_PER_TICK)
-            t_first = self._start_ms + (k - 1) * SAMPLES_PER_TICK * SAMPLE_MS
-            out.append(encode_wave(t_first, ECG_LEAD, ECG_RATE_HZ, ECG_SCALE_MV, samples))
+            return []
+        ecg = self.physiology.ecg(SAMPLES_PER_TICK) if self.waveforms and self.emitter.wants_ecg and k >= 1 else None
+        reading = None
         if k % TICKS_PER_S == 0:
             second = k // TICKS_PER_S
-            values: dict[str, float | None] = {}
+            values: dict[str, float] = {}
             while self.physiology.t_s <= second:  # catch up if ticks were skipped
-                values = dict(self.physiology.step())
-            flags: dict[str, int] = {}
-            probe_off = self.scenario.spo2_probe_off(t_s)
-            if probe_off:
-                values["spo2"] = None
-                flags["spo2"] = Flag.PROBE_OFF
-            if second == 0 or probe_off != self._probe_off or (probe_off and second - self._last_status_s >= STATUS_REPEAT_S):
-                out.append(encode_status(now_ms, "probe_off" if probe_off else "ok", "spo2"))
-                self._last_status_s = second
-                self._probe_off = probe_off
-            # Like a real monitor's display, every frame repeats the last cuff reading,
-            # stamped with the time that cycle was measured.
-            nibp = {k: values[k] for k in NIBP_KEYS if k in values}
-            if nibp:
-                self._last_nibp, self._last_nibp_ms = nibp, now_ms
-            values.update(self._last_nibp)
-            measured = dict.fromkeys(self._last_nibp, self._last_nibp_ms) if not nibp else None
-            out.append(encode_numerics(now_ms, values, flags, measured))
-        self.frames_sent += len(out)
-        return b"".join(out)
+                values = self.physiology.step()
+            reading = Reading(second, values, self.scenario.spo2_probe_off(t_s))
+        frames = self.emitter.frames(k, now_ms, reading, ecg)
+        if self.noise is not None:
+            frames = self.noise.apply(frames, self.emitter.protect)
+        self.frames_sent += len(frames)
+        return frames
+
+    def frames_for_tick(self, k: int, now_ms: int) -> bytes:
+        """The bytes this monitor sends at tick ``k``."""
+        return b"".join(self.frame_list(k, now_ms))
+
+    def poll_input(self, now_ms: int) -> int:
+        """Hand what the edge wrote since the last tick to the emitter; returns the bytes read."""
+        if self._master is None:
+            return 0
+        got = 0
+        for _ in range(4):  # bounded per tick
+            try:
+                data = os.read(self._master, READ_SIZE)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EIO, errno.EAGAIN):
+                    raise
+                break  # EIO: nobody has the port open
+            if not data:
+                break
+            got += len(data)
+            self.emitter.receive(data, now_ms)
+        self.bytes_received += got
+        return got
 
     def tick(self, k: int, now_ms: int) -> int:
         """Emit tick ``k``; returns the bytes the pty accepted (the rest is dropped and counted)."""
+        if self.emitter.listens:
+            self.poll_input(now_ms)
         data = self.frames_for_tick(k, now_ms)
         if not data:
             return 0

@@ -140,3 +140,67 @@ def test_run_monitors_propagates_cancel() -> None:
             assert m.frames_sent >= 3
 
     asyncio.run(main())
+
+
+# -- line noise -------------------------------------------------------------------
+
+
+def test_line_noise_is_seeded_and_puts_at_most_one_fault_in_a_frame() -> None:
+    from simulators.serial_monitor import LineNoise
+
+    frames = [b"\x7e" + bytes([i % 256]) * 40 + b"\x7e" for i in range(500)]
+    a, b = LineNoise(0.5, seed=3), LineNoise(0.5, seed=3)
+    out_a, out_b = a.apply(frames, protect=1), b.apply(frames, protect=1)
+    assert out_a == out_b and a.counts == b.counts
+    assert out_a != LineNoise(0.5, seed=4).apply(frames, protect=1)
+    assert 200 < sum(a.counts.values()) < 300 and set(a.counts) == set(LineNoise.KINDS)
+    for before, after in zip(frames, out_a, strict=True):
+        if after == before:
+            continue
+        if len(after) > len(before) and after.endswith(before):  # garbage on the line before the frame
+            continue
+        assert after[0] == after[-1] == 0x7E, "the flags are protected"
+        inner_before, inner_after = before[1:-1], after[1:-1]
+        if len(inner_after) == len(inner_before):  # one corrupted byte
+            assert sum(x != y for x, y in zip(inner_before, inner_after, strict=True)) == 1
+        else:  # one byte inserted, or one run of 1-8 bytes dropped
+            assert len(inner_after) == len(inner_before) + 1 or 1 <= len(inner_before) - len(inner_after) <= 8
+
+
+def test_line_noise_rate_zero_passes_everything_and_bad_settings_are_refused() -> None:
+    from simulators.serial_monitor import LineNoise
+
+    frames = [b"abc", b"def"]
+    assert LineNoise(0.0).apply(frames) == frames
+    for bad in ({"rate": 1.5}, {"rate": -0.1}, {"rate": 0.1, "kinds": ["zap"]}, {"rate": 0.1, "kinds": []}):
+        with pytest.raises(ValueError):
+            LineNoise(**bad)  # type: ignore[arg-type]
+
+
+def test_tsp_monitor_with_noise_loses_frames_never_values() -> None:
+    """Single-byte faults and garbage. (TSP's XOR cannot see a dropped pair of equal bytes: see the next test.)"""
+    from simulators.serial_monitor import LineNoise
+
+    clean = SerialMonitor("A-01", "sepsis", 8, waveforms=False)
+    noisy = SerialMonitor("A-01", "sepsis", 8, waveforms=False, noise=LineNoise(0.3, seed=1, kinds=("corrupt", "insert", "garbage")))
+    for m in (clean, noisy):
+        m.start(START_MS)
+    p_clean = TspParser("A-01", "d", clock_ms=lambda: 0)
+    p_noisy = TspParser("A-01", "d", clock_ms=lambda: 0)
+    good, got = set(), []
+    for k in range(0, 5 * 120, 5):
+        good |= {e for e in p_clean.feed(clean.frames_for_tick(k, START_MS + 200 * k)) if isinstance(e, Observation)}
+        got += p_noisy.feed(noisy.frames_for_tick(k, START_MS + 200 * k))
+    values = {e for e in got if isinstance(e, Observation)}
+    assert values <= good and len(values) > len(good) // 2
+    assert [e for e in got if isinstance(e, ParseError)] and noisy.noise is not None and sum(noisy.noise.counts.values()) > 10
+
+
+def test_known_limit_tsp_xor_misses_a_dropped_pair_of_equal_bytes() -> None:
+    """Found by the line-noise simulator: "00" removed from a time keeps the XOR, so the frame passes."""
+    from simulators.tsp_encoder import encode_numerics
+
+    frame = encode_numerics(1700000077000, {"hr": 130})
+    damaged = frame.replace(b"1700000077000", b"17000077000")
+    [o] = TspParser("A-01", "d", clock_ms=lambda: 0).feed(damaged)
+    assert isinstance(o, Observation) and o.t_dev == 17000077000

@@ -1,8 +1,9 @@
-"""Simulated ward: bed names, the edge config it writes, running, and the CLI's clean exit."""
+"""Simulated ward: bed names, protocols, the edge config and scenario sidecar it writes, running, and the CLI's clean exit."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -14,11 +15,17 @@ import pytest
 import yaml
 
 from edge_agent.config import parse_edge_config
+from simulators.serial_sim import SerialDevices
 from simulators.ward import (
+    WardError,
+    assign_protocols,
     bed_names,
+    create_groups,
     edge_config_text,
+    make_beds,
     make_monitors,
     run_ward,
+    scenarios_path,
     ward_main,
     write_atomically,
 )
@@ -83,11 +90,16 @@ def test_run_ward_writes_config_then_runs_and_closes(tmp_path: Path) -> None:
         monitors = await task
         return [ports, monitors]
 
-    _ports, monitors = asyncio.run(asyncio.wait_for(main(), 20))
+    _ports, groups = asyncio.run(asyncio.wait_for(main(), 20))
+    [group] = groups
+    assert isinstance(group, SerialDevices) and group.protocol == "tsp"
+    monitors = group.monitors
     assert [m.bed for m in monitors] == [f"C-0{i}" for i in range(1, 7)]
     assert all(m.frames_sent > 0 for m in monitors)
     assert all(m._master is None for m in monitors)  # closed on exit
     assert yaml.safe_load(cfg.read_text())["hub"]["url"] == "ws://h:1/ws/edge"
+    sidecar = json.loads(scenarios_path(cfg).read_text())
+    assert sidecar == {m.bed: m.scenario.name for m in monitors}
 
 
 def test_ward_main_duration_and_bad_arguments(tmp_path: Path) -> None:
@@ -125,3 +137,79 @@ def test_cli_exits_cleanly_on_signal(tmp_path: Path, sig: signal.Signals) -> Non
             proc.wait()
     assert proc.returncode == 0, out
     assert b"Traceback" not in out, out
+
+
+# -- several protocols ----------------------------------------------------------------
+
+
+def test_protocols_round_robin_and_patients_do_not_depend_on_the_protocol() -> None:
+    assert assign_protocols(5, ["tsp", "s5", "nonin"]) == ["tsp", "s5", "nonin", "tsp", "s5"]
+    beds = make_beds("A", 6, 4)
+    groups = create_groups("A", beds, ["s5", "tsp"])
+    assert [g.protocol for g in groups] == ["s5", "tsp"]  # type: ignore[attr-defined]
+    assert [m.bed for m in groups[0].monitors] == ["A-01", "A-03", "A-05"]  # type: ignore[attr-defined]
+    assert [b.seed for b in beds] == [b.seed for b in make_beds("A", 6, 4)]
+    assert [b.scenario for b in beds] == [m.scenario.name for m in make_monitors("A", 6, 4)]
+    assert len({b.seed for b in beds}) == 6
+
+
+def test_missing_or_bad_protocols_are_clear_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    beds = make_beds("A", 2, 1)
+    with pytest.raises(WardError, match=r"protocol 'nosuch' has no simulator: module simulators.nosuch_sim \(simulators/nosuch_sim.py\) is missing"):
+        create_groups("A", beds, ["tsp", "nosuch"])
+    with pytest.raises(WardError, match="listed twice"):
+        create_groups("A", beds, ["tsp", "tsp"])
+    with pytest.raises(WardError, match="not in the ward"):
+        create_groups("A", beds, ["tsp"], protocol_options={"s5": {"dri_level": 7}})
+    with pytest.raises(WardError, match="s5: .*unknown options"):
+        create_groups("A", beds, ["s5"], protocol_options={"s5": {"colour": "red"}})
+    cfg = tmp_path / "e.yaml"
+    assert ward_main(["--beds", "2", "--protocols", "tsp,nosuch", "--edge-config", str(cfg), "--duration", "0.2"]) == 2
+    assert "simulators/nosuch_sim.py" in capsys.readouterr().err and not cfg.exists()
+    with pytest.raises(SystemExit):
+        ward_main(["--protocols", ","])
+    with pytest.raises(SystemExit):
+        ward_main(["--noise", "2"])
+    with pytest.raises(SystemExit):
+        ward_main(["--sim-option", "dri_level=7"])
+
+
+def test_serial_mix_writes_one_config_the_agent_accepts(tmp_path: Path) -> None:
+    cfg = tmp_path / "edge-M.yaml"
+    argv = ["--ward", "M", "--beds", "7", "--seed", "3", "--protocols", "tsp,s5,nonin", "--noise", "0.01",
+            "--sim-option", "s5.dri_level=7", "--edge-config", str(cfg), "--duration", "0.4", "--log-level", "WARNING"]  # fmt: skip
+    assert ward_main(argv) == 0
+    raw = yaml.safe_load(cfg.read_text())
+    assert [d["driver"] for d in raw["devices"]] == ["tsp", "tsp", "tsp", "s5", "s5", "nonin", "nonin"]
+    assert [d["bed"] for d in raw["devices"]] == ["M-01", "M-04", "M-07", "M-02", "M-05", "M-03", "M-06"]
+    assert {d["baud"] for d in raw["devices"] if d["driver"] == "s5"} == {19200}
+    assert all(d["options"] == {"tx_interval_s": 1} for d in raw["devices"] if d["driver"] == "s5")
+    cfg_obj = parse_edge_config(raw)
+    assert sorted(b for d in cfg_obj.devices for b in d.served_beds) == bed_names("M-", 7)
+    sidecar = json.loads(scenarios_path(cfg).read_text())
+    assert sidecar == {d["bed"]: d["scenario"] for d in raw["devices"]}
+
+
+def test_every_protocol_in_one_ward(tmp_path: Path) -> None:
+    """HL7 gateways and MQTT devices (other simulator modules, same contract) join the same YAML."""
+    cfg = tmp_path / "edge-X.yaml"
+
+    async def main() -> None:
+        task = asyncio.create_task(
+            run_ward("X", 10, 2, edge_config_path=cfg, protocols=["tsp", "s5", "nonin", "hl7", "mqtt"], duration_s=1.0)
+        )
+        deadline = time.monotonic() + 20
+        while not cfg.exists():
+            assert time.monotonic() < deadline, "no edge config written"
+            assert not task.done() or task.exception() is None, task.exception()
+            await asyncio.sleep(0.02)
+        await asyncio.wait_for(task, 20)
+
+    asyncio.run(main())
+    raw = yaml.safe_load(cfg.read_text())
+    cfg_obj = parse_edge_config(raw)
+    assert {d.driver for d in cfg_obj.devices} >= {"tsp", "s5", "nonin"}
+    assert sorted(b for d in cfg_obj.devices for b in d.served_beds) == bed_names("X-", 10)
+    multi = [d for d in raw["devices"] if "beds" in d]
+    assert multi and all("bed" not in d for d in multi)
+    assert set(json.loads(scenarios_path(cfg).read_text())) == set(bed_names("X-", 10))
