@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from typing import Any, Literal
 
 from fastapi import FastAPI, HTTPException, Query, WebSocket, WebSocketDisconnect
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
@@ -23,6 +23,7 @@ from alerts.lifecycle import AlertError
 from alerts.policy import PolicyError
 from alerts.stats import alarm_stats
 from console import STATIC_DIR
+from ingest import prometheus
 from ingest.edge_endpoint import serve_edge
 from ingest.hub import Hub
 from wire.vocabulary import BY_KEY
@@ -199,6 +200,11 @@ def create_app(hub: Hub) -> FastAPI:
             raise HTTPException(422, str(exc)) from None
         return {"bed": bed, "param": lim.param, "low": lim.low, "high": lim.high, "delay_s": lim.delay_s,
                 "hysteresis": lim.hysteresis, "priority": lim.priority.code}  # fmt: skip
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> PlainTextResponse:
+        """Prometheus text exposition of the same counters as /api/stats."""
+        return PlainTextResponse(prometheus.render(hub.stats()), media_type=prometheus.CONTENT_TYPE)
 
     @app.get("/api/stats")
     async def stats() -> dict[str, Any]:

@@ -131,10 +131,13 @@ class Hub:
     def hello(self, h: Hello) -> int:
         """Register an agent's beds; returns the highest durably stored sequence of this epoch."""
         now = self.clock()
+        tag = getattr(self.store, "set_bed_tags", None)  # stores that tag series by ward
         for bed in h.beds:
             row = self.state.row(bed, ward=h.ward, agent=h.agent)
             self._dirty.add(row)
             self.watched_since[row] = now
+            if tag is not None:
+                tag(bed, ward=h.ward)
         self.agents_online[h.agent] += 1
         self.agent_wards[h.agent] = h.ward
         self.agent_offline_since.pop(h.agent, None)

@@ -2,6 +2,10 @@
 
     sqlite:///var/teleicu.sqlite3     embedded SQLite (WAL), the default
     var/teleicu.sqlite3               a bare path means the same
+    influxdb://[user:pass@]host:8086/teleicu?token=...&batch_lines=5000&flush_ms=1000&state=var/state.sqlite3
+                                      InfluxDB through the v1-compatible HTTP API (1.x, 2.x, 3.x);
+                                      influxdbs:// for HTTPS, influxdb2:// for the 2.x native write API.
+                                      Options: ingest/influx_config.py and docs/influxdb.md.
 
 Backends are imported only when chosen.
 """
@@ -12,6 +16,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from ingest.store import Store
+
+INFLUX_SCHEMES = ("influxdb", "influxdbs", "influxdb2", "influxdb2s")
 
 
 class StoreUrlError(ValueError):
@@ -27,4 +33,12 @@ def open_store(url: str) -> Store:
         from ingest.sqlite_store import SQLiteStore
 
         return SQLiteStore(Path(path))
-    raise StoreUrlError(f"unknown store scheme {parts.scheme!r} in {url!r}; known: sqlite")
+    if parts.scheme in INFLUX_SCHEMES:
+        from ingest.influx_config import InfluxConfigError, parse_influx_url
+        from ingest.influx_store import InfluxStore
+
+        try:
+            return InfluxStore(parse_influx_url(url))
+        except InfluxConfigError as exc:
+            raise StoreUrlError(str(exc)) from exc
+    raise StoreUrlError(f"unknown store scheme {parts.scheme!r} in {url!r}; known: sqlite, {', '.join(INFLUX_SCHEMES)}")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up everything the test suite needs on a fresh Debian machine, then runs the whole suite.
-# Installs: Debian's Chromium (browser tests), a virtualenv with teleicu[test]. Extra args go to pytest.
+# Installs: Debian's Chromium (browser tests), Mosquitto (MQTT tests), InfluxDB (storage tests),
+# and a virtualenv with teleicu[test]. Extra args go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +19,8 @@ fi
 if ! (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; then
   $SUDO mosquitto -d -c /etc/mosquitto/mosquitto.conf
 fi
+
+bash scripts/install_influxdb.sh >/dev/null   # Debian's influxd; the tests start their own on free ports
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
