@@ -71,7 +71,7 @@ class Hub:
         self.agent_offline_since: dict[str, int] = {}
         self.watched_since: dict[int, int] = {}  # bed row -> when its agent last connected
         self.pending_delivery: dict[int, int] = {}  # alert id -> when the event needing delivery was pushed
-        self.device_status: dict[str, dict] = {}  # bed -> latest non-ok device status reported by its agent
+        self.device_status: dict[tuple[str, str, str], dict] = {}  # (bed, device, subject) -> non-ok status
         self.spool: dict[str, tuple[dict, int, int]] = {}  # agent -> (latest spool report, when, when drops last grew)
         self.feed = ConsoleFeed()
         self.seqs = SeqTracker()
@@ -158,10 +158,11 @@ class Hub:
         for d in status.devices:
             if h.beds and d["bed"] not in h.beds:
                 continue
+            key = (d["bed"], d["device"], d["detail"])  # a device reports conditions per subject (group, parameter)
             if d["status"] == "ok":
-                self.device_status.pop(d["bed"], None)
+                self.device_status.pop(key, None)
             else:
-                self.device_status[d["bed"]] = d | {"ward": h.ward}
+                self.device_status[key] = d | {"ward": h.ward}
         if status.spool is not None:
             prev = self.spool.get(h.agent)
             grew = prev[2] if prev else 0
@@ -285,13 +286,20 @@ class Hub:
             agents_offline={a: (self.agent_wards.get(a, ""), t) for a, t in self.agent_offline_since.items()},
             store_error=getattr(self.store, "error", None),
             undelivered=undelivered,
-            devices_down={b: (d["ward"], d["device"], d["detail"]) for b, d in self.device_status.items() if d["status"] == "disconnected"},
+            devices_down=self._devices_down(),
             spool_dropping={
                 a: (self.agent_wards.get(a, ""), rep.get("dropped_frames", 0))
                 for a, (rep, _t, grew) in self.spool.items()
                 if grew and now - grew < SPOOL_DROP_HOLD_MS
             },
         )
+
+    def _devices_down(self) -> dict[str, tuple[str, str, str]]:
+        down: dict[str, tuple[str, str, list[str]]] = {}
+        for (bed, device, subject), d in self.device_status.items():
+            if d["status"] == "disconnected":
+                down.setdefault(bed, (d["ward"], device, []))[2].append(subject or "device")
+        return {bed: (ward, device, ", ".join(sorted(subjects))) for bed, (ward, device, subjects) in down.items()}
 
     def _scores_changed(self, sc: Scores) -> np.ndarray:
         res = sc.news2

@@ -38,6 +38,8 @@ def add_demo_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=8080, help="hub port (0 picks a free one)")
     ap.add_argument("--waveforms", type=int, default=None, help="how many beds per ward stream ECG (default all)")
+    ap.add_argument("--protocols", default="tsp,s5,hl7,mqtt",
+                    help="device protocols the simulated beds speak, shared round-robin (tsp, s5, nonin, hl7, mqtt)")  # fmt: skip
     ap.add_argument("--nibp-interval", type=float, default=60.0, help="seconds between NIBP cycles")
     ap.add_argument("--store", default=None, help="hub store URL (default: SQLite in the data dir)")
     ap.add_argument("--data-dir", type=Path, default=None, help="where the store and logs go (default: a new temp dir)")
@@ -164,7 +166,7 @@ async def run_demo(args: argparse.Namespace) -> dict:
             sim_args = [
                 "sim", "--ward", ward, "--beds", str(n), "--seed", str(args.seed * 1000 + w),
                 "--bed-prefix", f"{ward}-", "--edge-config", str(cfg), "--hub", hub_ws,
-                "--nibp-interval", str(args.nibp_interval),
+                "--nibp-interval", str(args.nibp_interval), "--protocols", args.protocols,
             ]  # fmt: skip
             if args.waveforms is not None:
                 sim_args += ["--waveforms", str(args.waveforms)]
@@ -172,8 +174,7 @@ async def run_demo(args: argparse.Namespace) -> dict:
             edge_configs.append((ward, cfg, sim))
         for ward, cfg, sim in edge_configs:
             await _wait_for(cfg.exists, f"simulator of ward {ward}", 30, [sim])
-            for dev in yaml.safe_load(cfg.read_text())["devices"]:
-                scenarios[dev["bed"]] = dev.get("scenario", "?")
+            scenarios.update(json.loads(cfg.with_name(cfg.name + ".scenarios.json").read_text()))
             await children.start(
                 f"edge-{ward}", "edge", "--config", str(cfg), "--stats-file", str(data_dir / f"edge-{ward}.stats.json")
             )
@@ -195,13 +196,12 @@ async def run_demo(args: argparse.Namespace) -> dict:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.5)
         live_s = time.monotonic() - live
-        await children.stop(["sim"])
-        await children.stop(["edge"])
-        await asyncio.sleep(0.3)  # let the last pushes reach the console
-        stats = _get_json(base + "/api/stats")
-        console.cancel()
+        console.cancel()  # the summary's alarms and latencies are those of the live run, not of the shutdown
         with contextlib.suppress(asyncio.CancelledError):
             await console
+        await children.stop(["sim"])
+        await children.stop(["edge"])
+        stats = _get_json(base + "/api/stats")
     finally:
         await children.stop()
     failed = children.failed()
