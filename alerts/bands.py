@@ -123,9 +123,14 @@ class BandTable:
     def score(self, values: npt.ArrayLike) -> npt.NDArray[np.float64]:
         """Score every value: float array of the same shape, NaN where the value is NaN."""
         units = round_half_up_scaled(values, self.precision)
-        missing = np.isnan(units)
-        index = np.searchsorted(self._scaled_bounds, np.where(missing, 0.0, units), side="left")
-        return np.where(missing, np.nan, self._score_values[index])
+        # Count the bounds each value exceeds: with a handful of bounds, a few vectorised
+        # comparisons are several times cheaper than np.searchsorted. NaN exceeds none.
+        index = np.zeros(units.shape, dtype=np.intp)
+        for bound in self._scaled_bounds:
+            index += units > bound
+        out = self._score_values[index]  # fancy indexing: a new float64 array
+        out[np.isnan(units)] = np.nan
+        return out
 
 
 def _check_precision(name: str, precision: object) -> None:
