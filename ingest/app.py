@@ -126,6 +126,17 @@ def create_app(hub: Hub) -> FastAPI:
             "points": [{"t": p.t, "value": p.value, "flags": p.flags} for p in points],
         }
 
+    @app.get("/api/gaps")
+    async def data_gaps(
+        bed: str | None = None,
+        since: int | None = Query(None, description="ms; default 24 h before until"),
+        until: int | None = Query(None, description="ms; default now"),
+    ) -> dict[str, Any]:
+        """Outages: periods in which no data reached the hub from a bed (backfill may have filled them since)."""
+        until = hub.clock() if until is None else until
+        since = until - 86_400_000 if since is None else since
+        return {"gaps": await hub.store.gaps(since, until, bed)}
+
     @app.get("/api/alerts")
     async def list_alerts(
         state: Literal["open", "active", "acknowledged", "resolved", "all"] = "open",

@@ -17,12 +17,17 @@ import logging
 from fastapi import WebSocket, WebSocketDisconnect
 
 from ingest.hub import Hub
+from ingest.rate_limit import TokenBucket
 from wire.codec import WireError, decode_edge, encode_hub
 from wire.messages import Ack, ErrorReport, Hello, HubMessage, Status, Welcome
 
 log = logging.getLogger(__name__)
 
 ACK_EVERY = 64  # under sustained load, acknowledge at least this often
+
+
+class UnknownAgent(Exception):
+    pass
 
 
 class _Connection:
@@ -34,6 +39,9 @@ class _Connection:
             maxsize=hub.cfg.max_inflight_frames
         )
         self._send_lock = asyncio.Lock()
+        self.frames = TokenBucket(hub.cfg.max_frames_per_s, hub.cfg.max_frames_per_s)
+        self.bytes = TokenBucket(hub.cfg.max_bytes_per_s, hub.cfg.max_bytes_per_s)
+        self._last_rate_notice = 0.0
 
     async def send(self, msg: HubMessage) -> None:
         data = encode_hub(msg).decode()
@@ -48,7 +56,20 @@ class _Connection:
             data = message.get("bytes")
             if data is None:
                 data = (message.get("text") or "").encode()
+            await self.throttle(len(data))
             await self.on_frame(data)
+
+    async def throttle(self, size: int) -> None:
+        wait = max(self.frames.delay_for(1), self.bytes.delay_for(size))
+        if wait <= 0:
+            return
+        self.hub.counters["rate_limited_waits"] += 1
+        now = asyncio.get_running_loop().time()
+        if now - self._last_rate_notice >= 1.0:
+            self._last_rate_notice = now
+            await self.send(ErrorReport("rate_limited", f"more than {self.hub.cfg.max_frames_per_s:g} frames/s or "
+                                        f"{self.hub.cfg.max_bytes_per_s:g} bytes/s: reading slowed down, nothing dropped"))  # fmt: skip
+        await asyncio.sleep(min(wait, 5.0))
 
     async def on_frame(self, data: bytes) -> None:
         hub = self.hub
@@ -73,6 +94,11 @@ class _Connection:
                 hub.frame_rejected()
                 await self.send(ErrorReport("protocol", "hello was already sent on this connection"))
                 return
+            allowed = hub.cfg.allowed_agents
+            if allowed is not None and msg.agent not in allowed:
+                hub.counters["unknown_agents"] += 1
+                await self.send(ErrorReport("unknown_agent", f"agent {msg.agent!r} is not allowed to connect to this hub"))
+                raise UnknownAgent(msg.agent)
             self.hello = msg
             last = hub.hello(msg)
             await self.send(Welcome(last_seq=last))
@@ -118,6 +144,8 @@ async def serve_edge(hub: Hub, ws: WebSocket) -> None:
             tg.create_task(conn.acker())
     except* WebSocketDisconnect:
         pass
+    except* UnknownAgent:
+        await ws.close(code=1008, reason="unknown agent")
     except* Exception as group:
         log.error("edge connection closed after error: %s", group.exceptions[0])
         try:

@@ -83,7 +83,7 @@ class Hub:
         self._dirty: set[int] = set()  # bed rows to push for other reasons (agent came or went)
         self._last_scores: tuple[np.ndarray, ...] | None = None
         self._wake = asyncio.Event()
-        self._alert_log: asyncio.Queue[AlertEvent] = asyncio.Queue(maxsize=10_000)
+        self._alert_log: asyncio.Queue[AlertEvent | tuple[str, int, int]] = asyncio.Queue(maxsize=10_000)  # alarm events, data gaps
 
     # --- lifecycle ---------------------------------------------------------------
 
@@ -123,8 +123,11 @@ class Hub:
         while True:
             await self._save(await self._alert_log.get())
 
-    async def _save(self, ev: AlertEvent) -> None:
-        await self.store.save_alert(ev.alert.to_json(), ev.event, ev.by, ev.alert.updated, ev.note)
+    async def _save(self, ev: AlertEvent | tuple[str, int, int]) -> None:
+        if isinstance(ev, tuple):
+            await self.store.save_gap(*ev)
+        else:
+            await self.store.save_alert(ev.alert.to_json(), ev.event, ev.by, ev.alert.updated, ev.note)
 
     # --- edge input --------------------------------------------------------------
 
@@ -193,6 +196,7 @@ class Hub:
                     rejected.append({"index": idx, "bed": o.bed, "param": o.param, "reason": reason})
                     continue
                 batch.obs.append(o)
+                self._note_gap(o.bed, h.ward, t_hub)
                 row = self.state.apply(o, t_hub=t_hub, agent=h.agent)
                 if row is not None:
                     self._pending_since.setdefault(row, t_hub)
@@ -201,6 +205,20 @@ class Hub:
                 self._wake.set()
         self.counters["obs_rejected"] += len(rejected)
         return batch, rejected
+
+    def _note_gap(self, bed: str, ward: str, t_hub: int) -> None:
+        """Data from a bed that had been silent longer than ``gap_s``: record the gap (once)."""
+        i = self.state.index.get(bed)
+        prev = self.state.beds[i].last_rx if i is not None else None
+        if prev is None or t_hub - prev <= self.cfg.gap_s * 1000:
+            return
+        self.state.beds[i].last_rx = t_hub  # the gap is recorded once, even if older values follow
+        self.counters["data_gaps"] += 1
+        self.feed.publish({"type": "gap", "bed": bed, "ward": ward, "start": prev, "end": t_hub}, ward=ward or None)
+        try:
+            self._alert_log.put_nowait((bed, prev, t_hub))
+        except asyncio.QueueFull:
+            self.counters["alert_log_overflow"] += 1
 
     def _screen_common(self, h: Hello, bed: str, t_dev: int, t_hub: int) -> str | None:
         if h.beds and bed not in h.beds:

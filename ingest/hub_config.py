@@ -26,6 +26,10 @@ class HubConfig:
     max_tick_ms: int = 1000
     max_clock_ahead_s: float = 300
     max_inflight_frames: int = 2000
+    max_frames_per_s: float = 2000
+    max_bytes_per_s: float = 8 * 1024 * 1024
+    allowed_agents: frozenset[str] | None = None
+    gap_s: float = 30
 
     def staleness_ms(self) -> np.ndarray:
         """Per-column staleness limits in ms, in vocabulary column order."""
@@ -44,7 +48,7 @@ def load_hub_config(path: Path | None = None) -> HubConfig:
 def parse_hub_config(raw: Any, where: str = "hub config") -> HubConfig:
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: expected a mapping at top level")
-    known = {"staleness_s", "min_tick_ms", "max_tick_ms", "max_clock_ahead_s", "max_inflight_frames"}
+    known = {"staleness_s", "max_frames_per_s", "max_bytes_per_s", "allowed_agents", "gap_s", "min_tick_ms", "max_tick_ms", "max_clock_ahead_s", "max_inflight_frames"}
     unknown = set(raw) - known
     if unknown:
         raise ConfigError(f"{where}: unknown keys {sorted(unknown)}")
@@ -56,10 +60,18 @@ def parse_hub_config(raw: Any, where: str = "hub config") -> HubConfig:
     for k, v in stale.items():
         if not isinstance(v, (int, float)) or v <= 0:
             raise ConfigError(f"{where}: staleness_s.{k} must be a positive number of seconds, got {v!r}")
+    allowed = raw.get("allowed_agents")
+    if allowed is not None and (not isinstance(allowed, list) or not all(isinstance(a, str) and a for a in allowed)):
+        raise ConfigError(f"{where}: allowed_agents must be null or a list of agent ids")
+    for k in ("max_frames_per_s", "max_bytes_per_s", "gap_s"):
+        if k in raw and (not isinstance(raw[k], (int, float)) or raw[k] <= 0):
+            raise ConfigError(f"{where}: {k} must be a positive number")
     cfg = HubConfig(
         staleness_s={k: float(v) for k, v in stale.items()},
-        **{k: raw[k] for k in ("min_tick_ms", "max_tick_ms", "max_clock_ahead_s", "max_inflight_frames") if k in raw},
-    )
+        allowed_agents=None if allowed is None else frozenset(allowed),
+        **{k: raw[k] for k in ("min_tick_ms", "max_tick_ms", "max_clock_ahead_s", "max_inflight_frames",
+                               "max_frames_per_s", "max_bytes_per_s", "gap_s") if k in raw},
+    )  # fmt: skip
     if not 1 <= cfg.min_tick_ms <= cfg.max_tick_ms:
         raise ConfigError(f"{where}: need 1 <= min_tick_ms <= max_tick_ms")
     if cfg.max_inflight_frames < 1:

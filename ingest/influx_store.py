@@ -507,11 +507,28 @@ class InfluxStore:
     async def last_seqs(self) -> dict[tuple[str, int], int]:
         return await self.state.last_seqs()
 
-    async def save_alert(self, alert: dict, event: str, by: str | None, at: int) -> None:
-        await self.state.save_alert(alert, event, by, at)
+    # Alarms, their audit, data gaps and sequence marks live in the SQLite state store.
+
+    async def save_alert(self, alert: dict, event: str, by: str | None, at: int, note: str | None = None) -> None:
+        await self.state.save_alert(alert, event, by, at, note)
 
     async def open_alerts(self) -> list[dict]:
         return await self.state.open_alerts()
+
+    async def alert_history(self, alert_id: int) -> list[dict]:
+        return await self.state.alert_history(alert_id)
+
+    async def alerts(self, state: str | None, limit: int) -> list[dict]:
+        return await self.state.alerts(state, limit)
+
+    async def audit_between(self, since: int, until: int) -> list[tuple[int, int, str, str]]:
+        return await self.state.audit_between(since, until)
+
+    async def save_gap(self, bed: str, start: int, end: int) -> None:
+        await self.state.save_gap(bed, start, end)
+
+    async def gaps(self, since: int, until: int, bed: str | None = None) -> list[dict]:
+        return await self.state.gaps(since, until, bed)
 
     async def max_alert_id(self) -> int:
         return await self.state.max_alert_id()

@@ -48,6 +48,7 @@ CREATE TABLE IF NOT EXISTS alert_audit (
     alert_id INTEGER NOT NULL, at INTEGER NOT NULL, event TEXT NOT NULL, by TEXT, note TEXT, body TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS alert_audit_at ON alert_audit (at);
+CREATE TABLE IF NOT EXISTS data_gaps (bed TEXT NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL, PRIMARY KEY (bed, start)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS alert_audit_id ON alert_audit (alert_id, at);
 """
 
@@ -112,6 +113,9 @@ class SQLiteStore:
     async def save_alert(self, alert: dict, event: str, by: str | None, at: int, note: str | None = None) -> None:
         await (await self._enqueue(("alert", (alert, event, by, at, note))))
 
+    async def save_gap(self, bed: str, start: int, end: int) -> None:
+        await (await self._enqueue(("gap", (bed, start, end))))
+
     async def _enqueue(self, item: tuple[str, object]) -> asyncio.Future[None]:
         """Wait for a queue slot (backpressure), queue the item, return its durability future."""
         assert self._loop is not None, "store not started"
@@ -151,6 +155,7 @@ class SQLiteStore:
         seqs: dict[tuple[str, int], int] = {}
         alerts: list[tuple] = []
         audit: list[tuple] = []
+        gaps: list[tuple] = []
         for (kind, payload), _fut in items:
             if kind == "batch":
                 b: Batch = payload  # type: ignore[assignment]
@@ -162,6 +167,8 @@ class SQLiteStore:
                 seqs[key] = max(seqs.get(key, 0), b.mark)
                 self._counters["numerics_written"] += len(b.obs)
                 self._counters["wave_chunks_written"] += len(b.waves)
+            elif kind == "gap":
+                gaps.append(payload)
             else:
                 alert, event, by, at, note = payload  # type: ignore[misc]
                 body = json.dumps(alert)
@@ -178,6 +185,7 @@ class SQLiteStore:
             )
             conn.executemany("INSERT OR REPLACE INTO alerts VALUES (?,?,?)", alerts)
             conn.executemany("INSERT INTO alert_audit VALUES (?,?,?,?,?,?)", audit)
+            conn.executemany("INSERT OR REPLACE INTO data_gaps VALUES (?,?,?)", gaps)
             conn.execute("COMMIT")
             self.error = None
             self._counters["commits"] += 1
@@ -238,6 +246,11 @@ class SQLiteStore:
         return await asyncio.to_thread(
             self._read, "SELECT alert_id, at, event, body FROM alert_audit WHERE at>=? AND at<=? ORDER BY at, rowid", (since, until)
         )
+
+    async def gaps(self, since: int, until: int, bed: str | None = None) -> list[dict]:
+        sql = "SELECT bed, start, end FROM data_gaps WHERE end >= ? AND start <= ?" + (" AND bed = ?" if bed else "") + " ORDER BY start"
+        rows = await asyncio.to_thread(self._read, sql, (since, until, bed) if bed else (since, until))
+        return [{"bed": b, "start": st, "end": en} for b, st, en in rows]
 
     async def max_alert_id(self) -> int:
         rows = await asyncio.to_thread(self._read, "SELECT coalesce(max(id), 0) FROM alerts", ())

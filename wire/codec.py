@@ -55,6 +55,8 @@ ERROR_CODES = {
     "unknown_type": "the 'type' field names no known message",
     "protocol": "message not allowed in this state (for example data before hello)",
 }
+# Codes only the hub sends (not decoding errors): "rejected" (some values of a frame),
+# "rate_limited" (reading slowed down), "unknown_agent" (connection refused).
 
 _WAVE_HEADER = struct.Struct("<2sBBQqHHfBB")
 _WAVE_MAGIC = b"TW"
