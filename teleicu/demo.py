@@ -38,8 +38,9 @@ def add_demo_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=8080, help="hub port (0 picks a free one)")
     ap.add_argument("--waveforms", type=int, default=None, help="how many beds per ward stream ECG (default all)")
-    ap.add_argument("--protocols", default="tsp,s5,hl7,mqtt",
-                    help="device protocols the simulated beds speak, shared round-robin (tsp, s5, nonin, hl7, mqtt)")  # fmt: skip
+    ap.add_argument("--protocols", default="tsp,s5,hl7",
+                    help="device protocols the simulated beds speak, shared round-robin: tsp, s5, nonin, hl7, and mqtt "
+                         "(needs a broker on 127.0.0.1:1883)")  # fmt: skip
     ap.add_argument("--nibp-interval", type=float, default=60.0, help="seconds between NIBP cycles")
     ap.add_argument("--store", default=None, help="hub store URL (default: SQLite in the data dir)")
     ap.add_argument("--data-dir", type=Path, default=None, help="where the store and logs go (default: a new temp dir)")
