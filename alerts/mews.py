@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from alerts.score_result import missing_components, score_row
 from alerts.score_tables import MewsTables, default_score_tables
 
 COMPONENTS: tuple[str, ...] = ("sbp", "hr", "rr", "temp", "avpu")
@@ -39,24 +40,11 @@ class MewsResult:
     triggered: npt.NDArray[np.bool_]  # (n,) the total (or already the partial sum) reaches the trigger
 
     def missing(self, i: int) -> list[str]:
-        """Names of the components missing for bed ``i``, in ``COMPONENTS`` order."""
-        gaps = np.isnan(self.subscores[i])
-        return [name for name, gap in zip(COMPONENTS, gaps, strict=True) if gap]
+        return missing_components(COMPONENTS, self.subscores[i])
 
     def row(self, i: int) -> dict[str, Any]:
         """Bed ``i`` as plain JSON-ready values; ``total`` is None when incomplete."""
-        total = self.total[i]
-        return {
-            "total": None if np.isnan(total) else int(total),
-            "partial": int(self.partial[i]),
-            "subscores": {
-                name: None if np.isnan(value) else int(value)
-                for name, value in zip(COMPONENTS, self.subscores[i], strict=True)
-            },
-            "incomplete": bool(self.incomplete[i]),
-            "missing": self.missing(i),
-            "triggered": bool(self.triggered[i]),
-        }
+        return score_row(COMPONENTS, self.subscores[i], self.partial[i], self.total[i], self.incomplete[i]) | {"triggered": bool(self.triggered[i])}
 
 
 def mews(

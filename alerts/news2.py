@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from alerts.score_result import missing_components, score_row
 from alerts.score_tables import News2Tables, default_score_tables
 from wire.vocabulary import O2
 
@@ -62,26 +63,12 @@ class News2Result:
     band: npt.NDArray[np.int8]  # (n,) codes of BAND_LABELS
 
     def missing(self, i: int) -> list[str]:
-        """Names of the components missing for bed ``i``, in ``COMPONENTS`` order."""
-        gaps = np.isnan(self.subscores[i])
-        return [name for name, gap in zip(COMPONENTS, gaps, strict=True) if gap]
+        return missing_components(COMPONENTS, self.subscores[i])
 
     def row(self, i: int) -> dict[str, Any]:
         """Bed ``i`` as plain JSON-ready values; ``total`` is None when incomplete."""
-        subscores = {
-            name: None if np.isnan(value) else int(value)
-            for name, value in zip(COMPONENTS, self.subscores[i], strict=True)
-        }
-        total = self.total[i]
-        return {
-            "total": None if np.isnan(total) else int(total),
-            "partial": int(self.partial[i]),
-            "subscores": subscores,
-            "band": BAND_LABELS[int(self.band[i])],
-            "incomplete": bool(self.incomplete[i]),
-            "missing": self.missing(i),
-            "any_three": bool(self.any_three[i]),
-        }
+        row = score_row(COMPONENTS, self.subscores[i], self.partial[i], self.total[i], self.incomplete[i])
+        return row | {"band": BAND_LABELS[int(self.band[i])], "any_three": bool(self.any_three[i])}
 
 
 def news2(
