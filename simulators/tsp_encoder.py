@@ -6,6 +6,8 @@ the independent sending side used by the simulated monitors. Pure functions, no 
 
 from __future__ import annotations
 
+import binascii
+
 import base64
 import math
 from collections.abc import Mapping, Sequence
@@ -39,23 +41,16 @@ class EncodeError(ValueError):
 
 
 def checksum(body: bytes) -> int:
-    """XOR of all body bytes: the body as one integer, folded in halves down to a byte."""
-    width = len(body)
-    acc = int.from_bytes(body, "big")
-    while width > 1:
-        half = width // 2
-        low_bits = 8 * (width - half)
-        acc = (acc >> low_bits) ^ (acc & ((1 << low_bits) - 1))
-        width -= half
-    return acc
+    """CRC-16/CCITT-FALSE of the body (polynomial 0x1021, initial 0xFFFF)."""
+    return binascii.crc_hqx(body, 0xFFFF)
 
 
 def frame(body: str | bytes) -> bytes:
-    """Wrap a body as ``$body*CC\\r\\n``."""
+    """Wrap a body as ``$body*CCCC\\r\\n``."""
     raw = body.encode("ascii") if isinstance(body, str) else bytes(body)
     if raw.translate(None, _BODY_BYTES):
         raise EncodeError("TSP body must be printable ASCII without '$' or '*'")
-    out = b"$" + raw + b"*%02X\r\n" % checksum(raw)
+    out = b"$" + raw + b"*%04X\r\n" % checksum(raw)
     if len(out) > MAX_FRAME:
         raise EncodeError(f"frame of {len(out)} bytes exceeds {MAX_FRAME}")
     return out

@@ -10,12 +10,14 @@ TSP/1 wire format
 
 A frame is one ASCII line::
 
-    $<body>*<CC>\\r\\n
+    $<body>*<CCCC>\\r\\n
 
 * ``$`` starts a frame and never occurs inside one.
 * ``<body>`` is printable ASCII (0x20-0x7E) without ``$`` or ``*``.
-* ``<CC>`` is the XOR of every body byte, as two hex digits (sent uppercase;
-  lowercase is accepted).
+* ``<CCCC>`` is the CRC-16/CCITT-FALSE (polynomial 0x1021, initial value
+  0xFFFF) of the body bytes, as four hex digits (sent uppercase; lowercase is
+  accepted). An earlier XOR checksum could not see a lost pair of equal bytes
+  (``00`` dropped from a time); a CRC-16 catches every burst of up to 16 bits.
 * A frame is at most ``MAX_FRAME`` (4096) bytes, from ``$`` to ``\\n`` inclusive.
 * Times ``<t_ms>`` are device time, non-negative integer milliseconds since the
   Unix epoch (UTC).
@@ -57,10 +59,10 @@ Error handling
 code               meaning
 =================  ===========================================================
 ``framing``        bytes outside a frame, a frame cut short by a new ``$``, a
-                   missing ``\\r``, ``*CC`` trailer or non-printable byte
+                   missing ``\\r``, ``*CCCC`` trailer or non-printable byte
 ``oversized``      no ``\\n`` within ``MAX_FRAME`` bytes; skipped to the next
                    ``\\n`` or ``$``
-``checksum``       the XOR does not match; the whole frame is discarded
+``checksum``       the CRC does not match; the whole frame is discarded
 ``unknown_type``   the first field is not ``N``, ``W`` or ``S``
 ``bad_field``      a malformed frame-level field (time, rate, scale, status...)
 ``unknown_param``  a numerics key not in the vocabulary; the other values of
@@ -121,17 +123,9 @@ def _wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def xor_checksum(body: bytes) -> int:
-    """XOR of all bytes of ``body`` (0 for empty), folded as one big integer."""
-    n = len(body)
-    if n == 0:
-        return 0
-    x = int.from_bytes(body, "little")
-    while n > 1:
-        half = (n + 1) // 2
-        x = (x & ((1 << (8 * half)) - 1)) ^ (x >> (8 * half))
-        n = half
-    return x
+def crc16(body: bytes) -> int:
+    """CRC-16/CCITT-FALSE of ``body`` (the TSP/1 frame check)."""
+    return binascii.crc_hqx(body, 0xFFFF)
 
 
 class _State(Enum):
@@ -256,21 +250,21 @@ class TspParser:
     def _frame(self, line: bytes, events: list[DriverEvent]) -> None:
         """``line`` runs from ``$`` to ``\\n`` inclusive and holds no other ``$``."""
         size = len(line)
-        if size < 6 or line[-2] != 0x0D or line[-5] != 0x2A:
-            self._error(events, "framing", "frame does not end in '*CC\\r\\n'", size)
+        if size < 8 or line[-2] != 0x0D or line[-7] != 0x2A:
+            self._error(events, "framing", "frame does not end in '*CCCC\\r\\n'", size)
             return
-        hex_digits = line[-4:-2]
-        if hex_digits[0] not in _HEX or hex_digits[1] not in _HEX:
-            self._error(events, "framing", "checksum is not two hex digits", size)
+        hex_digits = line[-6:-2]
+        if any(d not in _HEX for d in hex_digits):
+            self._error(events, "framing", "checksum is not four hex digits", size)
             return
-        body = line[1:-5]
+        body = line[1:-7]
         if body.translate(None, _BODY_BYTES):
             self._error(events, "framing", "non-printable byte or '*' in frame body", size)
             return
         expected = int(hex_digits, 16)
-        actual = xor_checksum(body)
+        actual = crc16(body)
         if expected != actual:
-            self._error(events, "checksum", f"checksum {expected:02X} != computed {actual:02X}", size)
+            self._error(events, "checksum", f"checksum {expected:04X} != computed {actual:04X}", size)
             return
         self.frames += 1
         text = body.decode("ascii")

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edge_agent.drivers import get_driver
-from edge_agent.drivers.tsp import MAX_FRAME, TspParser, xor_checksum
+from edge_agent.drivers.tsp import MAX_FRAME, TspParser, crc16
 from edge_agent.events import DeviceStatus, ParseError, WaveSegment
 from wire.messages import Observation
 from wire.vocabulary import Flag
@@ -19,28 +19,30 @@ T_RX = 1_234
 BED, DEV = "A-01", "mon-1"
 
 
-def reference_xor(body: bytes) -> int:
-    """The checksum the slow, obvious way (to cross-check the literal constants below)."""
-    c = 0
-    for b in body:
-        c ^= b
-    return c
+def reference_crc(body: bytes) -> int:
+    """CRC-16/CCITT-FALSE the slow, obvious way, bit by bit (to cross-check the literal constants below)."""
+    crc = 0xFFFF
+    for byte in body:
+        crc ^= byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
+    return crc
 
 
 # Golden frames: the bodies with their checksums written out as literal constants.
-NUMERICS = b"$N,1700000000000,hr=72,spo2=98,rr=16,temp=36.9*0D\r\n"
+NUMERICS = b"$N,1700000000000,hr=72,spo2=98,rr=16,temp=36.9*72FE\r\n"
 NUMERICS_FLAGGED = (
-    b"$N,1700000001000,hr=80,spo2=-!p,rr=-!i,nibp_sys=121,nibp_dia=79,nibp_mean=93,o2=0,acvpu=0*42\r\n"
+    b"$N,1700000001000,hr=80,spo2=-!p,rr=-!i,nibp_sys=121,nibp_dia=79,nibp_mean=93,o2=0,acvpu=0*A3DD\r\n"
 )
-UNKNOWN_KEY = b"$N,1700000002000,hr=75,xyz=1,spo2=97*45\r\n"
-STATUS_PROBE_OFF = b"$S,1700000003000,probe_off,spo2*4E\r\n"
-STATUS_OK = b"$S,1700000004000,ok*65\r\n"
-WAVE = b"$W,1700000005000,ecg_ii,250,0.005,AAABAP///38AgA==*3B\r\n"  # samples 0, 1, -1, 32767, -32768
+UNKNOWN_KEY = b"$N,1700000002000,hr=75,xyz=1,spo2=97*FE4E\r\n"
+STATUS_PROBE_OFF = b"$S,1700000003000,probe_off,spo2*DF3B\r\n"
+STATUS_OK = b"$S,1700000004000,ok*A9B8\r\n"
+WAVE = b"$W,1700000005000,ecg_ii,250,0.005,AAABAP///38AgA==*359E\r\n"  # samples 0, 1, -1, 32767, -32768
 GOLDEN = (NUMERICS, NUMERICS_FLAGGED, UNKNOWN_KEY, STATUS_PROBE_OFF, STATUS_OK, WAVE)
 
 
 def make_frame(body: bytes) -> bytes:
-    return b"$" + body + b"*%02X\r\n" % reference_xor(body)
+    return b"$" + body + b"*%04X\r\n" % reference_crc(body)
 
 
 def parser() -> TspParser:
@@ -84,8 +86,8 @@ def feed_chunks(p: TspParser, data: bytes, cuts: list[int]) -> list:
 
 def test_golden_checksums_are_right() -> None:
     for frame in GOLDEN:
-        body, trailer = frame[1:-5], frame[-4:-2]
-        assert int(trailer, 16) == reference_xor(body) == xor_checksum(body)
+        body, trailer = frame[1:-7], frame[-6:-2]
+        assert int(trailer, 16) == reference_crc(body) == crc16(body)
 
 
 def test_golden_frames_whole() -> None:
@@ -115,10 +117,10 @@ def test_stream_split_at_every_boundary() -> None:
 
 
 def test_bad_checksum_discarded_and_counted() -> None:
-    bad = NUMERICS.replace(b"*0D", b"*0E")
+    bad = NUMERICS.replace(b"*72FE", b"*72FF")
     p = parser()
     events = p.feed(bad + STATUS_OK)
-    assert events[0] == ParseError(code="checksum", detail="checksum 0E != computed 0D", discarded=len(bad))
+    assert events[0] == ParseError(code="checksum", detail="checksum 72FF != computed 72FE", discarded=len(bad))
     assert events[1:] == [DeviceStatus(bed=BED, device=DEV, status="ok", t_dev=1700000004000)]
     assert p.errors["checksum"] == 1 and p.discarded_bytes == len(bad)
 
@@ -130,7 +132,7 @@ def test_corrupted_body_fails_checksum() -> None:
 
 
 def test_lowercase_checksum_accepted() -> None:
-    assert parser().feed(WAVE.replace(b"*3B", b"*3b")) == parser().feed(WAVE)
+    assert parser().feed(WAVE.replace(b"*359E", b"*359e")) == parser().feed(WAVE)
 
 
 def test_garbage_between_frames() -> None:
@@ -186,11 +188,11 @@ def test_over_long_frame_interrupted_by_start() -> None:
 
 def test_frame_of_exactly_max_length_is_accepted() -> None:
     head = b"S,1,ok,"
-    body = head + b"d" * (MAX_FRAME - 6 - len(head))
+    body = head + b"d" * (MAX_FRAME - 8 - len(head))
     frame = make_frame(body)
     assert len(frame) == MAX_FRAME
     [status] = parser().feed(frame)
-    assert isinstance(status, DeviceStatus) and status.detail == "d" * (MAX_FRAME - 6 - len(head))
+    assert isinstance(status, DeviceStatus) and status.detail == "d" * (MAX_FRAME - 8 - len(head))
     [err] = parser().feed(make_frame(body + b"d"))
     assert isinstance(err, ParseError) and err.code == "oversized" and err.discarded == MAX_FRAME + 1
 
@@ -277,8 +279,8 @@ def test_malformed_frames(body: bytes, code: str) -> None:
         b"$N,1,hr=1*ZZ\r\n",  # not hex
         b"$N,1,hr=1*33\n",  # no CR
         b"$N,1,hr=1\r\n",  # no checksum at all
-        b"$N,1,h\x80=1*33\r\n",  # non-ASCII
-        b"$N,1,h*r=1*33\r\n",  # '*' in body
+        b"$N,1,h\x80=1*1572\r\n",  # non-ASCII
+        b"$N,1,h*r=1*26C3\r\n",  # '*' in body
         b"$\r\n",
     ],
 )
@@ -376,3 +378,10 @@ def test_bad_measurement_time_is_reported_and_the_rest_kept() -> None:
     events = parser().feed(make_frame(b"N,1700000005000,nibp_sys=118@soon,hr=70"))
     assert [type(e) for e in events] == [ParseError, Observation]
     assert events[0].code == "bad_value" and "measurement time" in events[0].detail
+
+
+def test_a_dropped_pair_of_equal_bytes_is_caught() -> None:
+    """The XOR checksum TSP/1 first had missed this (found by the line-noise simulator); the CRC does not."""
+    damaged = NUMERICS.replace(b"1700000000000", b"17000000000")
+    [err] = parser().feed(damaged)
+    assert isinstance(err, ParseError) and err.code == "checksum"

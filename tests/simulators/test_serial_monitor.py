@@ -178,11 +178,11 @@ def test_line_noise_rate_zero_passes_everything_and_bad_settings_are_refused() -
 
 
 def test_tsp_monitor_with_noise_loses_frames_never_values() -> None:
-    """Single-byte faults and garbage. (TSP's XOR cannot see a dropped pair of equal bytes: see the next test.)"""
+    """Single-byte faults, lost bytes and garbage: frames are lost, values never corrupted."""
     from simulators.serial_monitor import LineNoise
 
     clean = SerialMonitor("A-01", "sepsis", 8, waveforms=False)
-    noisy = SerialMonitor("A-01", "sepsis", 8, waveforms=False, noise=LineNoise(0.3, seed=1, kinds=("corrupt", "insert", "garbage")))
+    noisy = SerialMonitor("A-01", "sepsis", 8, waveforms=False, noise=LineNoise(0.3, seed=1))
     for m in (clean, noisy):
         m.start(START_MS)
     p_clean = TspParser("A-01", "d", clock_ms=lambda: 0)
@@ -196,11 +196,11 @@ def test_tsp_monitor_with_noise_loses_frames_never_values() -> None:
     assert [e for e in got if isinstance(e, ParseError)] and noisy.noise is not None and sum(noisy.noise.counts.values()) > 10
 
 
-def test_known_limit_tsp_xor_misses_a_dropped_pair_of_equal_bytes() -> None:
-    """Found by the line-noise simulator: "00" removed from a time keeps the XOR, so the frame passes."""
+def test_tsp_crc_catches_a_dropped_pair_of_equal_bytes() -> None:
+    """Found by the line-noise simulator when TSP/1 had an XOR checksum: "00" dropped from a time passed."""
     from simulators.tsp_encoder import encode_numerics
 
     frame = encode_numerics(1700000077000, {"hr": 130})
     damaged = frame.replace(b"1700000077000", b"17000077000")
-    [o] = TspParser("A-01", "d", clock_ms=lambda: 0).feed(damaged)
-    assert isinstance(o, Observation) and o.t_dev == 17000077000
+    [err] = TspParser("A-01", "d", clock_ms=lambda: 0).feed(damaged)
+    assert isinstance(err, ParseError) and err.code == "checksum"

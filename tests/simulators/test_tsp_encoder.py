@@ -29,18 +29,31 @@ def parse(data: bytes) -> list:
     return TspParser("A-01", "d", clock_ms=lambda: 0).feed(data)
 
 
+def _crc_bitwise(body: bytes) -> int:
+    crc = 0xFFFF
+    for byte in body:
+        crc ^= byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
+    return crc
+
+
+def test_checksum_is_crc16_ccitt_false() -> None:
+    assert checksum(b"123456789") == 0x29B1  # the published check value of CRC-16/CCITT-FALSE
+
+
 @given(st.binary(max_size=300))
-def test_checksum_is_xor_of_all_bytes(body: bytes) -> None:
-    assert checksum(body) == functools.reduce(operator.xor, body, 0)
+def test_checksum_matches_a_bitwise_crc(body: bytes) -> None:
+    assert checksum(body) == _crc_bitwise(body)
 
 
 def test_exact_bytes() -> None:
     assert encode_numerics(1700000000000, {"hr": 72.0, "spo2": 98, "rr": 16, "temp": 36.94}) == (
-        b"$N,1700000000000,hr=72,spo2=98,rr=16,temp=36.9*0D\r\n"
+        b"$N,1700000000000,hr=72,spo2=98,rr=16,temp=36.9*72FE\r\n"
     )
-    assert encode_status(1700000003000, "probe_off", "spo2") == b"$S,1700000003000,probe_off,spo2*4E\r\n"
+    assert encode_status(1700000003000, "probe_off", "spo2") == b"$S,1700000003000,probe_off,spo2*DF3B\r\n"
     assert encode_wave(1700000005000, "ecg_ii", 250, 0.005, [0, 1, -1, 32767, -32768]) == (
-        b"$W,1700000005000,ecg_ii,250,0.005,AAABAP///38AgA==*3B\r\n"
+        b"$W,1700000005000,ecg_ii,250,0.005,AAABAP///38AgA==*359E\r\n"
     )
 
 
