@@ -1,7 +1,8 @@
 """Technical alarms: the data or the equipment has a problem, not the patient.
 
 - ``no_data``: a bed whose edge agent is connected has sent nothing for ``no_data_s``;
-- ``probe_off`` / ``leads_off``: the device flags it for ``probe_off_delay_s``;
+- ``probe_off`` / ``leads_off``: the device flags SpO2 / ECG heart rate as probe (leads) off, or
+  as invalid, for ``probe_off_delay_s``;
 - ``device_disconnected``: the edge agent reports a bed's device gone (unplugged,
   its connection or presence lost);
 - ``agent_offline``: an edge agent that was connected has been gone ``agent_offline_s``
@@ -74,8 +75,11 @@ class TechnicalTracker:
             out[(subject, kind)] = Condition(subject, bed, ward, kind, pol.technical_priority[what], title, detail, "technical")
 
         if n:
-            probe = (v.flags[:n, COLUMN["spo2"]] & Flag.PROBE_OFF) != 0
-            leads = (v.flags[:n, COLUMN["hr"]] & Flag.LEADS_OFF) != 0
+            # A device that only says "invalid" (HL7 OBX-11 X, S/5 special values) is treated like a sensor off:
+            # either way the parameter is not being measured and someone must look at the sensor.
+            spo2_flags, hr_flags = v.flags[:n, COLUMN["spo2"]], v.flags[:n, COLUMN["hr"]]
+            probe = (spo2_flags & (Flag.PROBE_OFF | Flag.INVALID)) != 0
+            leads = (hr_flags & (Flag.LEADS_OFF | Flag.INVALID)) != 0
             for since, on in ((self.probe_since, probe), (self.leads_since, leads)):
                 since[:n][on & (since[:n] == 0)] = now
                 since[:n][~on] = 0
@@ -91,9 +95,15 @@ class TechnicalTracker:
                         f"nothing received for {(now - int(quiet_since[i])) // 1000} s while the edge agent is connected: "
                         "check the monitor and its cable", pol)  # fmt: skip
                 if probe_on[i]:
-                    add(bed, bed, ward, "probe_off", "SpO2 probe off", "the oximeter reports its sensor disconnected; SpO2 is not being measured", pol)
+                    off = spo2_flags[i] & Flag.PROBE_OFF
+                    add(bed, bed, ward, "probe_off", "SpO2 probe off" if off else "SpO2 not valid",
+                        "the oximeter reports " + ("its sensor disconnected" if off else "no valid SpO2") +
+                        "; SpO2 is not being measured: check the probe", pol)  # fmt: skip
                 if leads_on[i]:
-                    add(bed, bed, ward, "leads_off", "ECG leads off", "the monitor reports ECG leads off; heart rate from ECG is not being measured", pol)
+                    off = hr_flags[i] & Flag.LEADS_OFF
+                    add(bed, bed, ward, "leads_off", "ECG leads off" if off else "ECG heart rate not valid",
+                        "the monitor reports " + ("ECG leads off" if off else "no valid ECG heart rate") +
+                        "; heart rate from ECG is not being measured: check the leads", pol)  # fmt: skip
         by_ward = {w: policy[i] for i, w in enumerate(v.wards)} if (v.agents_offline or v.undelivered or v.devices_down or v.spool_dropping) else {}
         for agent, (ward, since) in v.agents_offline.items():
             pol = by_ward.get(ward, policy[0]) if policy else None

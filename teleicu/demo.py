@@ -77,6 +77,7 @@ async def _watch_console(url: str, watch: ConsoleWatch) -> None:
                     await ws.send(json.dumps({"type": "delivered", "alerts": [a["id"]]}))
                     if msg.get("event") in ("raised", "priority_raised"):
                         watch.alerts_raised.setdefault(a["bed"] or a["subject"], []).append((a["priority"], a["category"]))
+                    if msg.get("event") == "raised":
                         watch.kinds[a["kind"]] = watch.kinds.get(a["kind"], 0) + 1
                 elif msg["type"] == "snapshot":
                     await ws.send(json.dumps({"type": "delivered", "alerts": [a["id"] for a in msg["alerts"]]}))

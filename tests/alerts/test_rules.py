@@ -93,13 +93,14 @@ def test_news2_rise_must_hold_and_spo2_fall_must_be_sustained() -> None:
 
 def test_technical_conditions() -> None:
     pol = load_policy().defaults
-    n, now = 4, 1_000_000
+    n, now = 5, 1_000_000
     flags = np.zeros((n, len(PARAMETERS)), dtype=np.int16)
     flags[1, COLUMN["spo2"]] = Flag.PROBE_OFF
     flags[2, COLUMN["hr"]] = Flag.LEADS_OFF
+    flags[4, COLUMN["spo2"]] = Flag.INVALID  # an HL7 gateway says only "no value"
     view = TechnicalView(
-        now=now - 20 * S, beds=["B0", "B1", "B2", "B3"], wards=["A"] * 4, agents=["e1", "e1", "e1", "e2"],
-        last_rx=np.array([now - 31 * S, now, now, 0]), watched_since=np.array([now - 100 * S] * 4),
+        now=now - 20 * S, beds=["B0", "B1", "B2", "B3", "B4"], wards=["A"] * 5, agents=["e1", "e1", "e1", "e2", "e1"],
+        last_rx=np.array([now - 31 * S, now, now, 0, now]), watched_since=np.array([now - 100 * S] * 5),
         flags=flags, agents_offline={"e2": ("A", now - 16 * S)}, store_error="disk full",
     )  # fmt: skip
     t = TechnicalTracker()
@@ -111,10 +112,13 @@ def test_technical_conditions() -> None:
         ("B0", "technical:no_data"),
         ("B1", "technical:probe_off"),
         ("B2", "technical:leads_off"),
+        ("B4", "technical:probe_off"),
         ("agent:e2", "technical:agent_offline"),  # covers B3: no separate no-data alarm for it
         ("hub", "technical:store_unreachable"),
     }
     assert all(c.category == "technical" for c in got.values())
+    assert got[("B1", "technical:probe_off")].title == "SpO2 probe off"
+    assert got[("B4", "technical:probe_off")].title == "SpO2 not valid"
 
 
 @pytest.mark.parametrize(
