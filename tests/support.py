@@ -10,7 +10,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,8 +35,12 @@ def post_json(url: str, body: dict, timeout: float = 5) -> tuple[int, dict]:
         return err.code, json.loads(err.read())
 
 
-def wait_until(pred, what: str, timeout: float = 30, interval: float = 0.05):
-    """Poll ``pred`` until it returns something truthy; fail with ``what`` after ``timeout`` seconds."""
+def wait_until(pred, what: str, timeout: float = 30, interval: float = 0.05, give_up_on: type[BaseException] | None = None):
+    """Poll ``pred`` until it returns something truthy; fail with ``what`` after ``timeout`` seconds.
+
+    Exceptions from ``pred`` count as "not yet" (the last one is reported), except ``give_up_on``,
+    which ends the wait at once (say, the process being waited for has died).
+    """
     deadline = time.monotonic() + timeout
     last_exc: Exception | None = None
     while time.monotonic() < deadline:
@@ -46,6 +49,8 @@ def wait_until(pred, what: str, timeout: float = 30, interval: float = 0.05):
             if value:
                 return value
         except Exception as exc:  # noqa: BLE001 - keep polling, report the last one
+            if give_up_on is not None and isinstance(exc, give_up_on):
+                raise
             last_exc = exc
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout} s waiting for {what} (last error: {last_exc!r})")

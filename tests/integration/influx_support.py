@@ -16,7 +16,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -89,6 +88,10 @@ def influxd_binary() -> str:
     return path
 
 
+class InfluxdExited(AssertionError):
+    pass
+
+
 @dataclass
 class Influxd:
     """One influxd process with its own ports and directories; restartable in place."""
@@ -123,19 +126,18 @@ class Influxd:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen([binary, "-config", str(self.config_path)], stdout=log, stderr=subprocess.STDOUT)
         self.starts += 1
-        deadline = time.monotonic() + timeout
-        last: Exception | None = None
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"influxd exited with {self.proc.returncode}: {self.log_tail()}")
-            try:
-                if httpx.get(f"{self.url}/ping", timeout=1).status_code == 204:
-                    return
-            except httpx.HTTPError as exc:
-                last = exc
-            time.sleep(0.05)
-        self.kill()
-        raise AssertionError(f"influxd did not answer /ping within {timeout} s ({last!r}): {self.log_tail()}")
+        proc = self.proc
+
+        def answers() -> bool:
+            if proc.poll() is not None:
+                raise InfluxdExited(f"influxd exited with {proc.returncode}: {self.log_tail()}")
+            return httpx.get(f"{self.url}/ping", timeout=1).status_code == 204
+
+        try:
+            wait_until(answers, f"influxd to answer /ping at {self.url}", timeout=timeout, give_up_on=InfluxdExited)
+        except AssertionError:
+            self.kill()
+            raise AssertionError(f"influxd did not answer /ping within {timeout} s: {self.log_tail()}") from None
 
     def kill(self) -> None:
         """End the process at once (SIGKILL): no flush, no goodbye, like a crash or a pulled plug."""

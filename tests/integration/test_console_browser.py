@@ -13,14 +13,13 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from support import free_port, get_json, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -33,18 +32,6 @@ CHROMIUM_ARGS = [
 BEDS = 8
 USER = "Dr Test Acker"
 BANDS = {"low": "LOW", "low-medium": "LOW-MED", "medium": "MEDIUM", "high": "HIGH", "unknown": "UNKNOWN"}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _get_json(url: str, timeout: float = 3) -> dict:
-    with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - our own hub on loopback
-        assert resp.status == 200, f"GET {url} answered {resp.status}"
-        return json.loads(resp.read())
 
 
 def _tail(path: Path, n: int = 40) -> str:
@@ -68,7 +55,7 @@ def chromium() -> Path:
 @pytest.fixture
 def demo(tmp_path: Path):
     """A running ``teleicu demo`` with 8 beds; yields its base URL and always stops it."""
-    port = _free_port()
+    port = free_port()
     log_path = tmp_path / "demo.log"
     cmd = [sys.executable, "-m", "teleicu", "demo", "--beds", str(BEDS), "--seed", "7",
            "--port", str(port), "--duration", "90", "--data-dir", str(tmp_path / "demo-data")]  # fmt: skip
@@ -77,19 +64,15 @@ def demo(tmp_path: Path):
         proc = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
+        def healthy() -> bool:
             if proc.poll() is not None:
                 pytest.fail(f"teleicu demo exited with {proc.returncode} before answering /healthz:\n{_tail(log_path)}")
-            try:
-                with urllib.request.urlopen(base + "/healthz", timeout=2) as resp:  # noqa: S310
-                    if resp.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"teleicu demo did not answer GET {base}/healthz with 200 within 30 s:\n{_tail(log_path)}")
-            time.sleep(0.25)
+            return get_json(base + "/healthz")["ok"]
+
+        try:
+            wait_until(healthy, "the demo's hub to answer /healthz", timeout=30, interval=0.25)
+        except AssertionError:
+            pytest.fail(f"teleicu demo did not answer GET {base}/healthz with 200 within 30 s:\n{_tail(log_path)}")
         yield base
     finally:
         # SIGINT lets the demo stop its hub, simulators and edge agents (own sessions) in order.
@@ -217,7 +200,7 @@ def test_console_shows_live_census_and_acknowledges_an_alert(chromium: Path, dem
             assert not dialogs, f"the page prompted although localStorage.teleicuUser was set: {dialogs}"
 
             # the hub recorded the same person
-            open_alerts = {str(a["id"]): a for a in _get_json(demo + "/api/alerts?state=open")["alerts"]}
+            open_alerts = {str(a["id"]): a for a in get_json(demo + "/api/alerts?state=open")["alerts"]}
             hub_view = open_alerts.get(acked_id)
             if hub_view is not None and hub_view["state"] == "acknowledged":
                 assert hub_view["acked_by"] == USER, hub_view

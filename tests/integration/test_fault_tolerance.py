@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 from support import HubProcess, get_json, start_hub, wait_until
 
 pytestmark = pytest.mark.integration
@@ -102,8 +101,6 @@ def test_hub_killed_for_30_s_loses_nothing(tmp_path: Path) -> None:
         t_down = time.monotonic()
         wait_until(lambda: count_recorded_lines(ward) >= before + 30 * BEDS * 8 and time.monotonic() - t_down >= 30,
                    "30 s of data spooled at the edge during the outage", timeout=90, interval=0.5)  # fmt: skip
-        spool = json.loads(Path(tmp_path / "edge.stats.json").read_text()) if (tmp_path / "edge.stats.json").exists() else None
-        assert spool is None  # (the stats file is written at exit; the edge is still running)
         ward.hub = start_hub(tmp_path, port=hub.port, db=hub.db)
         ward.all_stored_exactly_once()
         stats = get_json(f"{ward.hub.base}/api/stats")
@@ -132,7 +129,6 @@ def test_edge_killed_and_restarted_loses_nothing_it_had_spooled(tmp_path: Path) 
         history = get_json(f"{hub.base}/api/alerts/{alarm[0]['id']}/history")["events"]
         assert [e["event"] for e in history][0] == "raised" and history[-1]["event"] == "resolved"
         ward.all_stored_exactly_once()
-        assert get_json(f"{hub.base}/api/stats")["counters"].get("frames_duplicate", 0) >= 0
     finally:
         ward.cleanup()
         hub.stop()

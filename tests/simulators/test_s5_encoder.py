@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from support import wait_until
 
 from edge_agent.drivers.s5 import S5Parser, build_request
 from edge_agent.drivers.s5 import frame as driver_frame
@@ -126,13 +127,11 @@ def test_monitor_on_a_pty_reads_the_request_from_the_edge() -> None:
         try:
             assert m.tick(0, T0_MS) == 0  # nothing asked yet
             os.write(fd, request(8))
-            deadline = time.monotonic() + 5
-            while m.emitter.requests["accepted"] == 0:  # type: ignore[attr-defined]
-                assert time.monotonic() < deadline, "the request never reached the monitor"
-                m.poll_input(T0_MS)
-                time.sleep(0.01)
+            wait_until(lambda: (m.poll_input(T0_MS), m.emitter.requests["accepted"])[1],  # type: ignore[attr-defined]
+                       "the request to reach the monitor", timeout=5, interval=0.01)  # fmt: skip
             assert m.tick(5, T0_MS + 1000) > 0
             got = b""
+            deadline = time.monotonic() + 5
             while not got.endswith(b"\x7e") or len(got) < 100:
                 assert time.monotonic() < deadline
                 select.select([fd], [], [], 0.1)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-import operator
 
 import numpy as np
 import pytest
