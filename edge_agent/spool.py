@@ -144,6 +144,11 @@ class Spool:
             "SELECT seq, data FROM frames WHERE seq > ? AND seq < ? ORDER BY seq LIMIT ?", (after, before, limit)
         ).fetchall()
 
+    def floor(self) -> int:
+        """Every frame up to here has been acknowledged or dropped: none of them will be sent again."""
+        lowest = self._db.execute("SELECT min(seq) FROM frames").fetchone()[0]
+        return (lowest - 1) if lowest is not None else self.next_seq - 1
+
     def oldest_t(self) -> int:
         return int(self._db.execute("SELECT coalesce(min(t), 0) FROM frames").fetchone()[0])
 
@@ -156,6 +161,7 @@ class Spool:
             "dropped_wave_frames": s.dropped_wave_frames,
             "dropped_obs_frames": s.dropped_obs_frames,
             "oldest_t": self.oldest_t(),
+            "floor": self.floor(),
         }
 
     def close(self) -> None:

@@ -8,7 +8,8 @@ fsynced) before it is sent; it is deleted only when the hub acknowledges it.
 After a reconnect the hub's ``welcome`` says what it already holds. From then
 on, live frames go out as soon as they are spooled, and the backlog (frames
 spooled before the reconnect and not yet acknowledged) drains behind them at
-``backlog_rate`` frames per second, so an outage never delays current vitals.
+``backlog_rate`` frames per second and at most ``BACKLOG_WINDOW`` unacknowledged
+frames at a time, so an outage never delays current vitals.
 The hub accepts frames out of order and acknowledges them individually.
 
 Reconnects back off exponentially with full jitter, so a hub restart is not
@@ -23,6 +24,7 @@ import logging
 import random
 import time
 from collections import Counter, deque
+from dataclasses import replace
 from collections.abc import Callable
 from pathlib import Path
 
@@ -38,6 +40,8 @@ from wire.messages import Ack, ErrorReport, Hello, ObsFrame, Observation, Status
 log = logging.getLogger(__name__)
 
 STATUS_EVERY_S = 5.0
+BACKLOG_WINDOW = 16  # backlog frames sent but not yet acknowledged: the backlog is ack-clocked, so it never
+# fills the socket's buffers ahead of live frames (which would delay them however they are ordered here)
 MAX_LIVE_QUEUE = 10_000  # frames waiting to go out live; beyond it they wait in the spool as backlog
 
 
@@ -158,6 +162,8 @@ class Uplink:
             await asyncio.sleep(self._rng.uniform(0, delay))
 
     async def _session(self, ws: ClientConnection) -> None:
+        self.commit()
+        self.hello = replace(self.hello, floor=self.spool.floor())
         await ws.send(encode_edge(self.hello).decode())
         welcome = decode_hub(await asyncio.wait_for(ws.recv(), timeout=10))
         if not isinstance(welcome, Welcome):
@@ -186,7 +192,8 @@ class Uplink:
                 seq, data = self._live.popleft()
                 await self._send(ws, data)
                 self.counters["frames_sent_live"] += 1
-            backlog = self.spool.read(self._backlog_after, self._live_from, per_tick)
+            window = BACKLOG_WINDOW - max(0, self._backlog_after - self.acked)
+            backlog = self.spool.read(self._backlog_after, self._live_from, min(per_tick, window)) if window > 0 else []
             for seq, data in backlog:
                 await self._send(ws, data)
                 self._backlog_after = seq
@@ -200,8 +207,8 @@ class Uplink:
                 await ws.send(encode_edge(Status(devices=devices, spool=self.spool.report())).decode())
             if self._live:
                 continue
-            if backlog:
-                await asyncio.sleep(tick)  # pace the backlog
+            if backlog or (window <= 0 and self._backlog_after < self._live_from - 1):
+                await asyncio.sleep(tick)  # pace the backlog (and wait for acknowledgements to open the window)
             else:
                 try:
                     await asyncio.wait_for(self._wake.wait(), STATUS_EVERY_S)

@@ -57,6 +57,20 @@ class SeqTracker:
     def stored(self, agent: str, epoch: int, seq: int) -> None:
         self.durable.setdefault((agent, epoch), _Marks()).add(seq)
 
+    def raise_floor(self, agent: str, epoch: int, seq: int) -> None:
+        """The agent says nothing up to ``seq`` will come (again): acknowledged before, or dropped at the edge.
+
+        Without this, a frame the agent dropped, or one a restarted hub no longer knew it had stored
+        (the persisted watermark lags by a batch), would hold the watermark back for ever."""
+        m = self.durable.setdefault((agent, epoch), _Marks())
+        if seq <= m.floor:
+            return
+        m.floor = seq
+        m.ahead = {s for s in m.ahead if s > seq}
+        while m.floor + 1 in m.ahead:
+            m.floor += 1
+            m.ahead.discard(m.floor)
+
     def last_durable(self, agent: str, epoch: int) -> int:
         m = self.durable.get((agent, epoch))
         return m.floor if m else 0

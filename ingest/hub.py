@@ -141,6 +141,7 @@ class Hub:
             self.watched_since[row] = now
             if tag is not None:
                 tag(bed, ward=h.ward)
+        self.seqs.raise_floor(h.agent, h.epoch, h.floor)
         self.agents_online[h.agent] += 1
         self.agent_wards[h.agent] = h.ward
         self.agent_offline_since.pop(h.agent, None)
@@ -167,6 +168,7 @@ class Hub:
             else:
                 self.device_status[key] = d | {"ward": h.ward}
         if status.spool is not None:
+            self.seqs.raise_floor(h.agent, h.epoch, status.spool.get("floor", 0))
             prev = self.spool.get(h.agent)
             grew = prev[2] if prev else 0
             if status.spool.get("dropped_frames", 0) > (prev[0].get("dropped_frames", 0) if prev else 0):

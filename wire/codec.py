@@ -108,6 +108,7 @@ def encode_edge(msg: EdgeMessage) -> bytes:
                 "epoch": msg.epoch,
                 "ward": msg.ward,
                 "beds": list(msg.beds),
+                "floor": msg.floor,
             }
         )
     raise TypeError(f"not an edge message: {type(msg).__name__}")
@@ -202,11 +203,12 @@ def _decode_hello(obj: dict[str, Any]) -> Hello:
         ward=_ident(obj, "ward"),
         beds=bed_ids,
         proto=proto,
+        floor=_int(obj, "floor", 0, _MAX_SEQ) if "floor" in obj else 0,
     )
 
 
 MAX_STATUS_DEVICES = 2000
-_SPOOL_KEYS = ("frames", "bytes", "dropped_frames", "dropped_wave_frames", "dropped_obs_frames", "oldest_t")
+_SPOOL_KEYS = ("frames", "bytes", "dropped_frames", "dropped_wave_frames", "dropped_obs_frames", "oldest_t", "floor")
 
 
 def _decode_status(obj: dict[str, Any]) -> Status:

@@ -39,6 +39,7 @@ class Hello:
     ward: str
     beds: tuple[str, ...] = ()
     proto: int = 1
+    floor: int = 0  # every frame up to here was acknowledged or dropped by the agent: none will be (re)sent
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,3 +35,14 @@ def test_any_order_ends_contiguous_and_rejects_repeats(order: list[int]) -> None
         t.stored("a", 1, seq)
         assert not t.is_new("a", 1, seq)
     assert t.last_durable("a", 1) == 59 and not t.durable_above("a", 1)
+
+
+def test_the_agents_floor_closes_gaps_that_will_never_fill() -> None:
+    # a restarted hub persisted watermark 995, but the agent had 996..999 acknowledged (and deleted) before
+    t = SeqTracker({("a", 1): 995})
+    t.stored("a", 1, 1000)
+    assert t.last_durable("a", 1) == 995
+    t.raise_floor("a", 1, 999)  # from the agent's hello: nothing up to 999 will come again
+    assert t.last_durable("a", 1) == 1000 and not t.durable_above("a", 1)
+    t.raise_floor("a", 1, 10)  # a lower floor changes nothing
+    assert t.last_durable("a", 1) == 1000
