@@ -69,7 +69,8 @@ def test_alarm_scenarios_end_to_end(tmp_path: Path) -> None:
         hyp = wait_until(lambda: one(hub, hypoxia, "news2", state="active"), "a hypoxia NEWS2 alarm", 60, 0.3)
         esc = wait_until(lambda: (a := one(hub, hypoxia, "news2")) and a["tier"] >= 1 and a, "escalation of the unacknowledged alarm", 30, 0.3)
         assert esc["id"] == hyp["id"] and esc["tier_role"] == ("bedside_nurse", "teleicu_nurse", "intensivist")[esc["tier"]]
-        hist = [e for e in get_json(f"{hub.base}/api/alerts/{hyp['id']}/history")["events"] if e["event"] == "escalated"]
+        hist = wait_until(lambda: [e for e in get_json(f"{hub.base}/api/alerts/{hyp['id']}/history")["events"] if e["event"] == "escalated"],
+                          "the escalation in the audit trail", timeout=10)  # fmt: skip
         assert "now with teleicu_nurse" in hist[0]["note"]
         still = one(hub, sepsis, "news2")
         if still["state"] == "acknowledged":  # (a rise to high re-activates it, which is right)
@@ -82,7 +83,11 @@ def test_alarm_scenarios_end_to_end(tmp_path: Path) -> None:
         assert status == 200 and body["silenced_until"] is not None and body["silence_reason"] == "repositioning"
         back = wait_until(lambda: (a := one(hub, hypoxia, "news2")) and a["silenced_until"] is None and a, "the silence to end", 20, 0.3)
         assert back["state"] == "active"
-        history = get_json(f"{hub.base}/api/alerts/{hyp['id']}/history")["events"]
+        def silence_audited() -> list[dict] | None:  # the audit is persisted a moment after the event
+            events = get_json(f"{hub.base}/api/alerts/{hyp['id']}/history")["events"]
+            return events if "unsilenced" in [e["event"] for e in events] else None
+
+        history = wait_until(silence_audited, "the silence in the audit trail", timeout=10)
         assert [e["event"] for e in history if e["event"] in ("silenced", "unsilenced")] == ["silenced", "unsilenced"]
         assert next(e for e in history if e["event"] == "silenced")["by"] == "Nurse Meena"
 
@@ -107,8 +112,9 @@ def test_alarm_scenarios_end_to_end(tmp_path: Path) -> None:
 
         # the sepsis patient reaches a NEWS2 high alarm
         wait_until(lambda: (a := one(hub, sepsis, "news2")) and a["priority"] == "high", "sepsis NEWS2 high", max(5, 200 - (time.monotonic() - t0)), 0.5)
-        events = [e["event"] for e in get_json(f"{hub.base}/api/alerts/{sep['id']}/history")["events"]]
-        assert events[:2] == ["raised", "acknowledged"] and "priority_raised" in events
+        events = wait_until(lambda: (ev := [e["event"] for e in get_json(f"{hub.base}/api/alerts/{sep['id']}/history")["events"]])
+                            and "priority_raised" in ev and ev, "the rise to high in the audit trail", timeout=10)  # fmt: skip
+        assert events[:2] == ["raised", "acknowledged"]
 
         stats = get_json(f"{hub.base}/api/alarm-stats")
         assert stats["alarms"] >= 5 and stats["acknowledged"] >= 1 and stats["time_to_ack_s"]["median"] >= 0

@@ -126,8 +126,10 @@ def test_edge_killed_and_restarted_loses_nothing_it_had_spooled(tmp_path: Path) 
         ward.edge = ward.start_edge()  # same spool file: same epoch, the sequence continues
         wait_until(lambda: not get_json(f"{hub.base}/api/alerts?kind=technical:agent_offline")["alerts"],
                    "the agent-offline alarm to clear", timeout=60, interval=0.5)  # fmt: skip
-        history = get_json(f"{hub.base}/api/alerts/{alarm[0]['id']}/history")["events"]
-        assert [e["event"] for e in history][0] == "raised" and history[-1]["event"] == "resolved"
+        # the audit trail is written by the hub's persister a moment after the alarm leaves the open list
+        history = wait_until(lambda: (h := get_json(f"{hub.base}/api/alerts/{alarm[0]['id']}/history")["events"])
+                             and h[-1]["event"] == "resolved" and h, "the resolution in the audit trail", timeout=10)  # fmt: skip
+        assert history[0]["event"] == "raised"
         ward.all_stored_exactly_once()
     finally:
         ward.cleanup()
