@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from support import wait_until
 import yaml
 
 from edge_agent.config import parse_edge_config
@@ -121,11 +122,8 @@ def test_cli_exits_cleanly_on_signal(tmp_path: Path, sig: signal.Signals) -> Non
         stderr=subprocess.STDOUT,
     )
     try:
-        deadline = time.monotonic() + 20
-        while not cfg.exists():
-            assert proc.poll() is None, proc.communicate()[0]
-            assert time.monotonic() < deadline, "no edge config written"
-            time.sleep(0.05)
+        wait_until(lambda: cfg.exists() or proc.poll() is not None, "the edge config to be written", timeout=20)
+        assert proc.poll() is None, proc.communicate()[0]
         ports = [d["port"] for d in yaml.safe_load(cfg.read_text())["devices"]]
         assert len(ports) == 12  # the handlers are installed before the config is written: signal at once
         proc.send_signal(sig)
