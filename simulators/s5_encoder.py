@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from edge_agent.drivers.s5 import BASIC_GROUPS
 from simulators.serial_monitor import NIBP_KEYS, Reading
 
 FLAG = 0x7E
@@ -51,21 +52,7 @@ AMBIENT_RAW = 7600  # amb_press: with et in 0.01 %, 7600 makes et x amb x 1e-5 c
 DISPLAYED = 1  # phdb_rcrd_type / physiological subrecord type
 END_OF_LIST = 0xFF
 
-#: the basic class: group name -> its int16 fields, in wire order (offsets 0, 16, 30, ... 132)
-BASIC_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("ecg", ("hr", "st1", "st2", "st3", "imp_rr")),
-    ("p1", ("sys", "dia", "mean", "hr")),
-    ("p2", ("sys", "dia", "mean", "hr")),
-    ("p3", ("sys", "dia", "mean", "hr")),
-    ("p4", ("sys", "dia", "mean", "hr")),
-    ("nibp", ("sys", "dia", "mean", "hr")),
-    ("t1", ("temp",)),
-    ("t2", ("temp",)),
-    ("t3", ("temp",)),
-    ("t4", ("temp",)),
-    ("spo2", ("spo2", "pr", "ir_amp", "svo2")),
-    ("co2", ("et", "fi", "rr", "amb_press")),
-)
+#: the basic class's groups and their int16 fields, in wire order: the driver's table (one place)
 BASIC_SIZE = sum(6 + 2 * len(f) for _, f in BASIC_GROUPS)  # 146
 
 

@@ -107,8 +107,9 @@ STATUS_EXISTS = 0x1  # group header status bit 0: the group exists
 STATUS_ACTIVE = 0x2  # bit 1: its measurement is active
 
 # The basic class, after the subrecord's u32 time: group header (u32 status,
-# u16 label) then int16 fields, at the offsets of devices.md.
-_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+# u16 label) then int16 fields, at the offsets of devices.md. One table for the
+# parser and the simulator's encoder.
+BASIC_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("ecg", ("hr", "st1", "st2", "st3", "imp_rr")),
     ("p1", ("sys", "dia", "mean", "hr")),
     ("p2", ("sys", "dia", "mean", "hr")),
@@ -122,7 +123,7 @@ _GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("spo2", ("spo2", "pr", "ir_amp", "svo2")),
     ("co2", ("et", "fi", "rr", "amb_press")),
 )
-_BASIC = struct.Struct("<" + "".join(f"IH{len(fields)}h" for _, fields in _GROUPS))
+_BASIC = struct.Struct("<" + "".join(f"IH{len(fields)}h" for _, fields in BASIC_GROUPS))
 BASIC_LEN = _BASIC.size  # 146
 SUBRECORD_MIN = 4 + BASIC_LEN
 _HEADER = struct.Struct("<hBBHIBBHh")  # r_len, r_nbr, dri_level, plug_id, r_time, reserved x3, maintype
@@ -132,7 +133,7 @@ _DESC = struct.Struct("<hB")
 _GROUP_AT: dict[str, int] = {}
 _FIELD_AT: dict[tuple[str, str], int] = {}
 _i = 0
-for _g, _fields in _GROUPS:
+for _g, _fields in BASIC_GROUPS:
     _GROUP_AT[_g] = _i
     for _j, _f in enumerate(_fields):
         _FIELD_AT[(_g, _f)] = _i + 2 + _j
@@ -245,7 +246,7 @@ class S5Parser:
         self._monotonic = monotonic
         self._targets, self._unmapped = _plan(pressures, temperature, rr_source)
         wanted = {t.group for t in self._targets} | {"co2"}  # co2: etco2 is always reported
-        self._mapped_groups = tuple(g for g, _ in _GROUPS if g in wanted)
+        self._mapped_groups = tuple(g for g, _ in BASIC_GROUPS if g in wanted)
         self.leads_off_mask = _mask(leads_off_mask, "leads_off_mask")
         self.probe_off_mask = _mask(probe_off_mask, "probe_off_mask")
         if record_type not in RECORD_TYPES:
@@ -629,7 +630,7 @@ def _plan(
     if rr_source == "co2":
         targets.append(_Target("co2", "rr", "rr", 1.0))
     used = {(t.group, t.field) for t in targets} | {("co2", "et"), ("co2", "amb_press")}
-    unmapped = [(g, f) for g, fields in _GROUPS for f in fields if (g, f) not in used]
+    unmapped = [(g, f) for g, fields in BASIC_GROUPS for f in fields if (g, f) not in used]
     return targets, unmapped
 
 
