@@ -226,7 +226,7 @@ class Uplink:
                 self._acknowledge(msg.seq, msg.also)
             elif isinstance(msg, ErrorReport):
                 self.counters[f"hub_error_{msg.code}"] += 1
-                log.warning("hub rejected (seq %s) %s: %s %s", msg.seq, msg.code, msg.detail, list(msg.rejected)[:5])
+                log.warning("hub reports %s (seq %s): %s %s", msg.code, msg.seq, msg.detail, list(msg.rejected)[:5])
 
     def _acknowledge(self, seq: int, also: tuple[int, ...]) -> None:
         if seq > self.acked or also:

@@ -2,7 +2,10 @@
 
 ``create_app`` wires a ``Hub`` to HTTP. Start-up order: the store opens and the
 hub reloads its sequence marks and open alarms, then the tick loop starts;
-shutdown stops the loop first and then flushes the store.
+shutdown stops the loop first and then flushes the store. If the hub's core
+(tick loop, audit writer) ever stops with an error, ``on_core_failure`` is
+called: ``teleicu hub`` then shuts the server down and exits non-zero rather
+than serve consoles from a hub that no longer scores or alarms.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Literal
 
 from fastapi import FastAPI, HTTPException, Query, WebSocket, WebSocketDisconnect
@@ -55,17 +58,26 @@ class SettingsBody(BaseModel):
     spo2_scale: Literal[1, 2] = Field(description="NEWS2 SpO2 scale; 2 only for confirmed hypercapnic respiratory failure")
 
 
-def create_app(hub: Hub) -> FastAPI:
+def create_app(hub: Hub, on_core_failure: Callable[[BaseException], None] | None = None) -> FastAPI:
+    def core_done(task: asyncio.Task[None]) -> None:
+        if task.cancelled() or task.exception() is None:
+            return
+        exc = task.exception()
+        assert exc is not None
+        log.critical("the hub core stopped: %r", exc, exc_info=exc)
+        if on_core_failure is not None:
+            on_core_failure(exc)
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await hub.start()
         runner = asyncio.create_task(hub.run(), name="hub")
+        runner.add_done_callback(core_done)
         try:
             yield
         finally:
             runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await runner
+            await asyncio.wait([runner])  # its failure, if any, was reported by core_done
             await hub.stop()
 
     app = FastAPI(title="teleicu hub", version="0.1.0", lifespan=lifespan)

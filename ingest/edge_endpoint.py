@@ -5,8 +5,14 @@ the store; an acker task waits for each batch to be durable, in order, and
 sends cumulative acknowledgements. A bad frame gets an error message and the
 connection stays open. The number of frames waiting for the store is bounded,
 so a slow store stops the reader (backpressure) instead of growing memory.
-If the store fails, the connection is closed without acknowledging: the agent
-re-sends from its last acknowledged frame after reconnecting.
+
+If the store fails a write, the connection *holds*: it tells the agent
+(``store_unavailable``), stops acknowledging and stops submitting, but keeps
+taking live frames into the bed state, so consoles keep seeing the patients
+while the frames wait in the agent's spool. It retries the failed batch with
+backoff (``HOLD_RETRY_S``); once the store takes it, the hub closes the
+connection with code 1013 and the agent reconnects and re-sends everything
+unacknowledged. Any other failure closes the connection with code 1011.
 """
 
 from __future__ import annotations
@@ -18,16 +24,23 @@ from fastapi import WebSocket, WebSocketDisconnect
 
 from ingest.hub import Hub
 from ingest.rate_limit import TokenBucket
+from ingest.store import Batch, StoreError
 from wire.codec import WireError, decode_edge, encode_hub
 from wire.messages import Ack, ErrorReport, Hello, HubMessage, Status, Welcome
 
 log = logging.getLogger(__name__)
 
 ACK_EVERY = 64  # under sustained load, acknowledge at least this often
+HOLD_RETRY_S = (0.5, 5.0)  # while holding, the failed batch is retried after 0.5 s, doubling up to 5 s
+CLOSE_STORE_RECOVERED = 1013  # "try again later": reconnect now and re-send what is unacknowledged
 
 
 class UnknownAgent(Exception):
     pass
+
+
+class StoreRecovered(Exception):
+    """The store took the held batch again: the agent must reconnect and re-send what was not stored."""
 
 
 class _Connection:
@@ -35,9 +48,10 @@ class _Connection:
         self.hub = hub
         self.ws = ws
         self.hello: Hello | None = None
-        self.inflight: asyncio.Queue[tuple[int, asyncio.Future[None] | None]] = asyncio.Queue(
+        self.inflight: asyncio.Queue[tuple[int, asyncio.Future[None] | None, Batch | None]] = asyncio.Queue(
             maxsize=hub.cfg.max_inflight_frames
         )
+        self.holding = False  # the store failed: frames feed the live view only and stay unacknowledged
         self._send_lock = asyncio.Lock()
         self.frames = TokenBucket(hub.cfg.max_frames_per_s, hub.cfg.max_frames_per_s)
         self.bytes = TokenBucket(hub.cfg.max_bytes_per_s, hub.cfg.max_bytes_per_s)
@@ -80,7 +94,7 @@ class _Connection:
             hub.frame_rejected()
             await self.send(ErrorReport(exc.code, exc.detail, exc.seq))
             if exc.seq is not None and self.hello is not None:
-                await self.inflight.put((exc.seq, None))  # a rejected frame is handled: acknowledge it
+                await self.inflight.put((exc.seq, None, None))  # a rejected frame is handled: acknowledge it
             return
         if isinstance(msg, Status):
             if self.hello is None:
@@ -112,8 +126,11 @@ class _Connection:
             await self.send(
                 ErrorReport("rejected", f"{len(rejected)} value(s) rejected, the rest of the frame was kept", msg.seq, tuple(rejected))
             )
+        if self.holding:
+            hub.counters["frames_held_unstored"] += 1
+            return
         fut = await hub.store.submit(batch) if batch is not None else None
-        await self.inflight.put((msg.seq, fut))
+        await self.inflight.put((msg.seq, fut, batch))
 
     async def acker(self) -> None:
         """Acknowledge durable frames: the contiguous watermark, plus those stored above it."""
@@ -121,9 +138,14 @@ class _Connection:
         unacked = 0
         also: list[int] = []
         while True:
-            seq, fut = await self.inflight.get()
+            seq, fut, batch = await self.inflight.get()
             if fut is not None:
-                await fut  # StoreError propagates: close without acknowledging
+                try:
+                    await fut
+                except StoreError as exc:
+                    assert batch is not None
+                    await self.hold(batch, exc)
+                    raise StoreRecovered from None
             assert self.hello is not None
             h = self.hello
             hub.handled(h, seq)
@@ -133,6 +155,35 @@ class _Connection:
                 mark = hub.seqs.last_durable(h.agent, h.epoch)
                 await self.send(Ack(mark, tuple(sorted(s for s in also if s > mark))))
                 unacked, also = 0, []
+
+    async def hold(self, batch: Batch, error: StoreError) -> None:
+        """Keep the connection for live data, acknowledge nothing, and retry ``batch`` until the store takes it."""
+        self.holding = True
+        self.discard_inflight()  # unblocks a reader waiting for room; those frames stay unacknowledged too
+        self.hub.counters["store_holds"] += 1
+        log.error("store failed (%s): holding agent %s's frames in its spool", error, self.hello.agent if self.hello else "?")
+        await self.send(ErrorReport("store_unavailable", f"the hub cannot store data ({error}); keep sending: live data is "
+                                    "shown, nothing is acknowledged, and you will be asked to re-send once the store recovers"))  # fmt: skip
+        delay, max_delay = HOLD_RETRY_S
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                await self.hub.store.write(batch)
+                return
+            except StoreError:
+                delay = min(delay * 2, max_delay)
+
+    def discard_inflight(self) -> None:
+        """Forget what is still in flight (it stays unacknowledged), retrieving the store's verdicts."""
+        while not self.inflight.empty():
+            _seq, fut, _batch = self.inflight.get_nowait()
+            if fut is not None:
+                fut.add_done_callback(_retrieve)
+
+
+def _retrieve(fut: asyncio.Future[None]) -> None:
+    if not fut.cancelled():
+        fut.exception()  # a failed write of an unacknowledged frame is expected here, not an unhandled error
 
 
 async def serve_edge(hub: Hub, ws: WebSocket) -> None:
@@ -146,12 +197,16 @@ async def serve_edge(hub: Hub, ws: WebSocket) -> None:
         pass
     except* UnknownAgent:
         await ws.close(code=1008, reason="unknown agent")
+    except* StoreRecovered:
+        log.info("store recovered: asking agent %s to re-send", conn.hello.agent if conn.hello else "?")
+        await ws.close(code=CLOSE_STORE_RECOVERED, reason="store recovered: reconnect and re-send")
     except* Exception as group:
         log.error("edge connection closed after error: %s", group.exceptions[0])
         try:
-            await ws.close(code=1011, reason="hub could not store data; reconnect and re-send")
+            await ws.close(code=1011, reason="hub error; reconnect and re-send")
         except Exception:  # noqa: BLE001 - the socket may already be gone
             pass
     finally:
+        conn.discard_inflight()
         if conn.hello is not None:
             hub.goodbye(conn.hello)

@@ -31,7 +31,7 @@ from ingest.console_feed import ConsoleFeed
 from ingest.dedup import SeqTracker
 from ingest.hub_config import HubConfig
 from ingest.latency import LatencyRecorder
-from ingest.store import Batch, Store
+from ingest.store import Batch, Store, StoreError
 from wire.messages import Hello, ObsFrame, Observation, Status, WaveChunk
 from wire.screen import screen
 from wire.vocabulary import COLUMN, LEAD_BY_KEY
@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 DEFAULT_SCORE_TABLES = default_score_tables()
 SPOOL_DROP_HOLD_MS = 60_000  # a spool-dropping alarm holds this long after the last reported drop
 NEEDS_DELIVERY = frozenset({"raised", "priority_raised", "escalated", "unsilenced"})
+AUDIT_RETRY_S = (0.5, 10.0)  # a failed audit write is retried after 0.5 s, doubling up to 10 s, until it succeeds
 
 
 def wall_ms() -> int:
@@ -84,11 +85,17 @@ class Hub:
         self._last_scores: tuple[np.ndarray, ...] | None = None
         self._wake = asyncio.Event()
         self._alert_log: asyncio.Queue[AlertEvent | tuple[str, int, int]] = asyncio.Queue(maxsize=10_000)  # alarm events, data gaps
+        self._audit_in_hand: AlertEvent | tuple[str, int, int] | None = None  # taken from the log, not yet written
+        self._started = False
 
     # --- lifecycle ---------------------------------------------------------------
 
     async def start(self) -> None:
+        """Open the store and restore state from it; a second call does nothing. Raises ``StoreError``."""
+        if self._started:
+            return
         await self.store.start()
+        self._started = True
         self.seqs = SeqTracker(await self.store.last_seqs())
         self.book = AlarmBook(next_id=await self.store.max_alert_id() + 1)
         self.book.restore(await self.store.open_alerts())
@@ -101,11 +108,23 @@ class Hub:
             tg.create_task(self._persist_alerts(), name="hub-alert-log")
 
     async def stop(self) -> None:
-        for (agent, epoch), marks in self.seqs.durable.items():  # persist the latest watermarks
-            await self.store.write(Batch(agent=agent, epoch=epoch, seq=0, mark=marks.floor))
-        while not self._alert_log.empty():
-            ev = self._alert_log.get_nowait()
-            await self._save(ev)
+        """Save the latest watermarks and the queued audit events, then close the store.
+
+        A failing store does not stop the shutdown: what could not be saved is
+        logged (the watermarks saved with each batch stay valid, so agents only
+        re-send frames the hub will deduplicate or store again).
+        """
+        try:
+            for (agent, epoch), marks in self.seqs.durable.items():  # persist the latest watermarks
+                await self.store.write(Batch(agent=agent, epoch=epoch, seq=0, mark=marks.floor))
+            if self._audit_in_hand is not None:  # the persister was cancelled while writing it
+                await self._save(self._audit_in_hand)
+                self._audit_in_hand = None
+            while not self._alert_log.empty():
+                await self._save(self._alert_log.get_nowait())
+        except StoreError as exc:
+            lost = self._alert_log.qsize() + (self._audit_in_hand is not None)
+            log.error("stopping with the store failing (%s): %d alarm audit events not saved", exc, lost)
         await self.store.stop()
 
     async def _tick_loop(self) -> None:
@@ -120,8 +139,20 @@ class Hub:
             await asyncio.sleep(min_s)
 
     async def _persist_alerts(self) -> None:
+        """Write alarm events and data gaps in order; a failed write is retried until it succeeds."""
         while True:
-            await self._save(await self._alert_log.get())
+            self._audit_in_hand = ev = await self._alert_log.get()
+            delay, max_delay = AUDIT_RETRY_S
+            while True:
+                try:
+                    await self._save(ev)
+                    break
+                except StoreError as exc:
+                    self.counters["audit_write_retries"] += 1
+                    log.error("alarm audit write failed (%s); %d events waiting, retrying in %.1f s", exc, self._alert_log.qsize() + 1, delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, max_delay)
+            self._audit_in_hand = None
 
     async def _save(self, ev: AlertEvent | tuple[str, int, int]) -> None:
         if isinstance(ev, tuple):

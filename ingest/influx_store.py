@@ -48,8 +48,8 @@ from ingest import influx_schema as schema
 from ingest.influx_config import InfluxConfig, duration_ms
 from ingest.influx_http import InfluxHttp, Outcome, QueryError, WriteResult
 from ingest.line_protocol import LineProtocolError
-from ingest.sqlite_store import SQLiteStore, StoreError
-from ingest.store import Batch, TrendPoint
+from ingest.sqlite_store import SQLiteStore
+from ingest.store import Batch, StoreError, TrendPoint
 
 log = logging.getLogger(__name__)
 

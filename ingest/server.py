@@ -4,6 +4,11 @@ Transport limits: uvicorn closes a connection whose single WebSocket message
 exceeds ``WS_HARD_LIMIT`` (4 MiB, close code 1009); below that, the codec's
 own limits (256 KiB text, 64 KiB binary) reject a frame with an error message
 and keep the connection open.
+
+The store is opened before the port is bound, so a store that cannot be opened
+(unwritable path, full disk, InfluxDB refusing) ends ``teleicu hub`` at once
+with one clear line and exit status 2. A hub core that fails later shuts the
+server down with exit status 1, for the service manager to restart it.
 """
 
 from __future__ import annotations
@@ -19,18 +24,43 @@ from alerts.policy import load_policy
 from ingest.app import create_app
 from ingest.hub import Hub
 from ingest.hub_config import load_hub_config
+from ingest.store import StoreError
 from ingest.store_url import open_store
+
+log = logging.getLogger(__name__)
 
 WS_HARD_LIMIT = 4 * 1024 * 1024
 
 
+class HubServer:
+    """The hub and its uvicorn server; ``failure`` is set if the hub core stopped with an error."""
+
+    def __init__(self, hub: Hub, server_config: dict) -> None:
+        self.hub = hub
+        self.failure: BaseException | None = None
+        self.server = uvicorn.Server(uvicorn.Config(create_app(hub, self._core_failed), **server_config))
+
+    def _core_failed(self, exc: BaseException) -> None:
+        self.failure = exc
+        self.server.should_exit = True
+
+    async def serve(self, banner: str = "") -> int:
+        try:
+            await self.hub.start()  # open the store before listening: a bad store fails here, clearly
+        except StoreError as exc:
+            log.critical("cannot start: %s", exc)
+            return 2
+        if banner:
+            print(banner, flush=True)
+        await self.server.serve()
+        return 1 if self.failure is not None else 0
+
+
 def build_server(
     host: str, port: int, store: str, config: Path | None = None, log_level: str = "warning", alarms: Path | None = None
-) -> uvicorn.Server:
+) -> HubServer:
     hub = Hub(load_hub_config(config), open_store(store), policy=load_policy(alarms))
-    app = create_app(hub)
-    cfg = uvicorn.Config(
-        app,
+    return HubServer(hub, dict(
         host=host,
         port=port,
         log_level=log_level,
@@ -40,13 +70,10 @@ def build_server(
         ws_ping_timeout=20,
         lifespan="on",
         timeout_graceful_shutdown=5,
-    )
-    return uvicorn.Server(cfg)
+    ))
 
 
 def hub_main(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s hub %(levelname)s %(name)s: %(message)s")
     server = build_server(args.host, args.port, args.store or str(args.db), args.config, args.log_level, args.alarms)
-    print(f"teleicu hub on http://{args.host}:{args.port}/  (edge: ws://{args.host}:{args.port}/ws/edge)", flush=True)
-    asyncio.run(server.serve())
-    return 0
+    return asyncio.run(server.serve(f"teleicu hub on http://{args.host}:{args.port}/  (edge: ws://{args.host}:{args.port}/ws/edge)"))

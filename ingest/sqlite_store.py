@@ -22,7 +22,7 @@ import struct
 import threading
 from pathlib import Path
 
-from ingest.store import Batch, TrendPoint
+from ingest.store import Batch, StoreError, TrendPoint
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +55,6 @@ CREATE INDEX IF NOT EXISTS alert_audit_id ON alert_audit (alert_id, at);
 _STOP = object()
 
 
-class StoreError(RuntimeError):
-    """The store could not write a batch; the frames stay unacknowledged."""
-
-
 class SQLiteStore:
     def __init__(self, path: Path | str, *, max_queued_batches: int = 4096, max_batches_per_commit: int = 2000) -> None:
         self.path = Path(path)
@@ -75,13 +71,17 @@ class SQLiteStore:
     # --- lifecycle ---------------------------------------------------------------
 
     async def start(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        """Open (or create) the database; ``StoreError`` says why when the path cannot be written."""
         self._loop = asyncio.get_running_loop()
-        conn = self._connect()
-        conn.executescript(_SCHEMA)
-        conn.commit()
-        conn.close()
-        self._reader = self._connect()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = self._connect()
+            conn.executescript(_SCHEMA)
+            conn.commit()
+            conn.close()
+            self._reader = self._connect()
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(f"cannot open the embedded store {self.path}: {exc} (is the directory writable, the disk not full?)") from exc
         self._thread = threading.Thread(target=self._writer, name="sqlite-writer", daemon=True)
         self._thread.start()
 

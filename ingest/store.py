@@ -15,6 +15,10 @@ from typing import Protocol
 from wire.messages import Observation, WaveChunk
 
 
+class StoreError(RuntimeError):
+    """The store could not open or write: the frames concerned stay unacknowledged, the caller may retry."""
+
+
 @dataclass(slots=True)
 class Batch:
     """Rows from one edge frame, plus the frame's position in its agent's sequence.

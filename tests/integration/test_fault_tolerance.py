@@ -9,6 +9,7 @@ come and go.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -16,6 +17,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -134,3 +136,73 @@ def test_edge_killed_and_restarted_loses_nothing_it_had_spooled(tmp_path: Path) 
     finally:
         ward.cleanup()
         hub.stop()
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 32 MiB file system (tmpfs) the test can fill up: a full disk refuses even root."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32m", "teleicu-test", str(disk)], check=True)
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "--lazy", str(disk)], check=True)
+
+
+def fill(disk: Path) -> Path:
+    """Fill ``disk`` to the last byte with one file (as a runaway log would); returns it."""
+    filler = disk / "filler"
+    with filler.open("wb", buffering=0) as f:
+        for size in (1 << 20, 1 << 12, 1):
+            try:
+                while True:
+                    f.write(b"\0" * size)
+            except OSError as exc:
+                assert exc.errno == errno.ENOSPC, exc
+    return filler
+
+
+def test_store_disk_full_holds_data_at_the_edge_and_loses_nothing(tmp_path: Path, small_disk: Path) -> None:
+    hub = start_hub(tmp_path, db=small_disk / "store.sqlite3")
+    ward = Ward(tmp_path, hub)
+    try:
+        wait_until(lambda: len(ward.stored()) > 200, "data to flow")
+        filler = fill(small_disk)
+        alarm = wait_until(lambda: get_json(f"{hub.base}/api/alerts?kind=technical:store_unreachable")["alerts"],
+                           "the store-unreachable technical alarm", timeout=90, interval=0.5)  # fmt: skip
+        assert alarm[0]["category"] == "technical" and "full" in alarm[0]["detail"], alarm[0]
+        # live vitals keep reaching the consoles while nothing can be stored
+        seen = {b["bed"]: b["last_rx"] for b in get_json(f"{hub.base}/api/beds")["beds"]}
+        wait_until(lambda: all(b["last_rx"] > seen[b["bed"]] + 5000 for b in get_json(f"{hub.base}/api/beds")["beds"]),
+                   "live data for every bed during the fault", timeout=30, interval=0.5)  # fmt: skip
+        assert hub.proc.poll() is None, "the hub must survive a full disk"
+        filler.unlink()
+        wait_until(lambda: not get_json(f"{hub.base}/api/alerts?kind=technical:store_unreachable")["alerts"],
+                   "the store-unreachable alarm to clear", timeout=60, interval=0.5)  # fmt: skip
+        history = wait_until(lambda: (h := get_json(f"{hub.base}/api/alerts/{alarm[0]['id']}/history")["events"])
+                             and h[-1]["event"] == "resolved" and h, "the alarm's audit trail, written once the disk had room", timeout=30)  # fmt: skip
+        assert history[0]["event"] == "raised"
+        ward.all_stored_exactly_once()
+        edge_stats = json.loads((tmp_path / "edge.stats.json").read_text())
+        assert edge_stats["spool"]["dropped_frames"] == 0
+        stats = get_json(f"{hub.base}/api/stats")["counters"]
+        assert stats.get("audit_write_retries", 0) > 0  # the raise itself was written late, not lost
+    finally:
+        ward.cleanup()
+        hub.stop()
+
+
+def test_hub_refuses_to_start_on_an_unwritable_store(tmp_path: Path) -> None:
+    """A read-only file system (root cannot write it either): one clear line, exit status 2, no traceback."""
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,ro", "teleicu-test", str(ro)], check=True)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "teleicu", "hub", "--port", "0", "--db", str(ro / "store.sqlite3")],
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+    finally:
+        subprocess.run(["umount", str(ro)], check=True)
+    assert proc.returncode == 2, proc.stderr
+    assert f"cannot open the embedded store {ro / 'store.sqlite3'}" in proc.stderr
+    assert "Traceback" not in proc.stderr
