@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from browser_support import chromium  # noqa: F401 - a fixture for the browser tests
 from support import HubProcess, start_hub
 
 

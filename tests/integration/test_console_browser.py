@@ -19,16 +19,12 @@ import time
 from pathlib import Path
 
 import pytest
+from browser_support import CHROMIUM_ARGS
 from support import free_port, get_json, wait_until
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
 BEDS = 8
 USER = "Dr Test Acker"
 BANDS = {"low": "LOW", "low-medium": "LOW-MED", "medium": "MEDIUM", "high": "HIGH", "unknown": "UNKNOWN"}
@@ -39,17 +35,6 @@ def _tail(path: Path, n: int = 40) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
     except OSError:
         return "(no log)"
-
-
-@pytest.fixture
-def chromium() -> Path:
-    """Debian's Chromium; its absence is a failure of this test, never a skip."""
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"{CHROMIUM} is missing: the console browser test needs Debian's chromium package "
-            "(apt-get install chromium); playwright's own browser download is not used"
-        )
-    return CHROMIUM
 
 
 @pytest.fixture
