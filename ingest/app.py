@@ -138,6 +138,22 @@ def create_app(hub: Hub, on_core_failure: Callable[[BaseException], None] | None
             "points": [{"t": p.t, "value": p.value, "flags": p.flags} for p in points],
         }
 
+    @app.get("/api/agents")
+    async def list_agents() -> dict[str, Any]:
+        """Edge agents the hub expects (remembered across restarts) or has seen, and whether they are connected."""
+        return {"now": hub.clock(), "agents": hub.agents_json()}
+
+    @app.delete("/api/agents/{agent}")
+    async def forget_agent(agent: str) -> dict[str, Any]:
+        """Stop expecting a gateway taken out of service: its agent-offline alarm clears and stays cleared."""
+        try:
+            hub.forget_agent(agent)
+        except KeyError:
+            raise HTTPException(404, f"unknown agent {agent!r}") from None
+        except ValueError as exc:
+            raise HTTPException(409, f"{exc}: stop it first") from None
+        return {"forgotten": agent}
+
     @app.get("/api/gaps")
     async def data_gaps(
         bed: str | None = None,

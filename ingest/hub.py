@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 
 
 DEFAULT_SCORE_TABLES = default_score_tables()
+RESTART_GRACE_MS = 15_000  # after the hub starts, agents get this long (the edge's longest reconnect backoff) on top
+# of agent_offline_s to come back before an agent-offline alarm: a hub restart alone raises none
 SPOOL_DROP_HOLD_MS = 60_000  # a spool-dropping alarm holds this long after the last reported drop
 NEEDS_DELIVERY = frozenset({"raised", "priority_raised", "escalated", "unsilenced"})
 AUDIT_RETRY_S = (0.5, 10.0)  # a failed audit write is retried after 0.5 s, doubling up to 10 s, until it succeeds
@@ -47,6 +49,19 @@ AUDIT_RETRY_S = (0.5, 10.0)  # a failed audit write is retried after 0.5 s, doub
 
 def wall_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class AgentRecord:
+    """An edge agent to remember (or, with ``forget``, to stop expecting) across hub restarts."""
+
+    agent: str
+    ward: str = ""
+    beds: tuple[str, ...] = ()
+    forget: bool = False
+
+
+Persisted = AlertEvent | AgentRecord | tuple[str, int, int]  # what the audit writer saves, in order; a tuple is a data gap
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,9 +99,11 @@ class Hub:
         self._dirty: set[int] = set()  # bed rows to push for other reasons (agent came or went)
         self._last_scores: tuple[np.ndarray, ...] | None = None
         self._wake = asyncio.Event()
-        self._alert_log: asyncio.Queue[AlertEvent | tuple[str, int, int]] = asyncio.Queue(maxsize=10_000)  # alarm events, data gaps
-        self._audit_in_hand: AlertEvent | tuple[str, int, int] | None = None  # taken from the log, not yet written
+        self._alert_log: asyncio.Queue[Persisted] = asyncio.Queue(maxsize=10_000)  # alarm events, data gaps, agents
+        self._audit_in_hand: Persisted | None = None  # taken from the log, not yet written
+        self.known_agents: dict[str, tuple[str, tuple[str, ...]]] = {}  # agent -> (ward, beds), as remembered
         self._started = False
+        self._grace_until = 0  # hub time before which no agent counts as offline (set at start)
 
     # --- lifecycle ---------------------------------------------------------------
 
@@ -100,6 +117,14 @@ class Hub:
         self.book = AlarmBook(next_id=await self.store.max_alert_id() + 1)
         self.book.restore(await self.store.open_alerts())
         self.engine = AlarmEngine(self.policy, self.book)
+        now = self.clock()
+        self._grace_until = now + RESTART_GRACE_MS
+        for agent, ward, beds in await self.store.known_agents():  # expected back: offline until they say hello
+            self.known_agents[agent] = (ward, tuple(beds))
+            self.agent_wards[agent] = ward
+            self.agent_offline_since[agent] = now
+            for bed in beds:
+                self.state.row(bed, ward=ward, agent=agent)
 
     async def run(self) -> None:
         """Run the tick loop and the alert persister until cancelled."""
@@ -154,9 +179,14 @@ class Hub:
                     delay = min(delay * 2, max_delay)
             self._audit_in_hand = None
 
-    async def _save(self, ev: AlertEvent | tuple[str, int, int]) -> None:
+    async def _save(self, ev: Persisted) -> None:
         if isinstance(ev, tuple):
             await self.store.save_gap(*ev)
+        elif isinstance(ev, AgentRecord):
+            if ev.forget:
+                await self.store.forget_agent(ev.agent)
+            else:
+                await self.store.save_agent(ev.agent, ev.ward, list(ev.beds))
         else:
             await self.store.save_alert(ev.alert.to_json(), ev.event, ev.by, ev.alert.updated, ev.note)
 
@@ -176,6 +206,9 @@ class Hub:
         self.agents_online[h.agent] += 1
         self.agent_wards[h.agent] = h.ward
         self.agent_offline_since.pop(h.agent, None)
+        if self.known_agents.get(h.agent) != (h.ward, tuple(h.beds)):
+            self.known_agents[h.agent] = (h.ward, tuple(h.beds))
+            self._persist(AgentRecord(h.agent, h.ward, tuple(h.beds)))
         self._wake.set()
         return self.seqs.last_durable(h.agent, h.epoch)
 
@@ -186,6 +219,35 @@ class Hub:
             self.agent_offline_since[h.agent] = self.clock()
         self._dirty.update(self.state.index[bed] for bed in h.beds)
         self._wake.set()
+
+    def forget_agent(self, agent: str) -> None:
+        """Stop expecting an agent that is not connected: its offline alarm clears, a restart does not await it.
+
+        Raises ``KeyError`` for an agent the hub does not know and ``ValueError`` for one that is connected.
+        """
+        if agent not in self.known_agents and agent not in self.agent_wards:
+            raise KeyError(agent)
+        if agent in self.agents_online:
+            raise ValueError(f"agent {agent!r} is connected")
+        self.known_agents.pop(agent, None)
+        self.agent_wards.pop(agent, None)
+        self.agent_offline_since.pop(agent, None)
+        self._persist(AgentRecord(agent, forget=True))
+        self._wake.set()
+
+    def agents_json(self) -> list[dict[str, Any]]:
+        """Every agent the hub expects or has seen: ward, beds, connected, offline since (ms, or None)."""
+        names = sorted(set(self.known_agents) | set(self.agent_wards))
+        return [{"agent": a, "ward": self.agent_wards.get(a, self.known_agents.get(a, ("", ()))[0]),
+                 "beds": list(self.known_agents.get(a, ("", ()))[1]), "online": a in self.agents_online,
+                 "offline_since": self.agent_offline_since.get(a)} for a in names]  # fmt: skip
+
+    def _persist(self, item: Persisted) -> None:
+        try:
+            self._alert_log.put_nowait(item)
+        except asyncio.QueueFull:
+            self.counters["alert_log_overflow"] += 1
+            log.error("audit queue full: %r not persisted", item)
 
     def agent_status(self, h: Hello, status: Status) -> None:
         """An agent's report: device conditions, and its spool (drops raise a technical alarm)."""
@@ -248,10 +310,7 @@ class Hub:
         self.state.beds[i].last_rx = t_hub  # the gap is recorded once, even if older values follow
         self.counters["data_gaps"] += 1
         self.feed.publish({"type": "gap", "bed": bed, "ward": ward, "start": prev, "end": t_hub}, ward=ward or None)
-        try:
-            self._alert_log.put_nowait((bed, prev, t_hub))
-        except asyncio.QueueFull:
-            self.counters["alert_log_overflow"] += 1
+        self._persist((bed, prev, t_hub))
 
     def _screen_common(self, h: Hello, bed: str, t_dev: int, t_hub: int) -> str | None:
         if h.beds and bed not in h.beds:
@@ -334,7 +393,7 @@ class Hub:
             last_rx=last_rx,
             watched_since=watched,
             flags=self.state.flags[:n],
-            agents_offline={a: (self.agent_wards.get(a, ""), t) for a, t in self.agent_offline_since.items()},
+            agents_offline={a: (self.agent_wards.get(a, ""), max(t, self._grace_until)) for a, t in self.agent_offline_since.items()},
             store_error=getattr(self.store, "error", None),
             undelivered=undelivered,
             devices_down=self._devices_down(),
@@ -396,11 +455,7 @@ class Hub:
         elif ev.event == "resolved":
             self.pending_delivery.pop(a.id, None)
         self.feed.publish({"type": "alert", "event": ev.event, "alert": a.to_json()}, ward=a.ward or None)
-        try:
-            self._alert_log.put_nowait(ev)
-        except asyncio.QueueFull:
-            self.counters["alert_log_overflow"] += 1
-            log.error("alert audit queue full; event %s of alert %d not persisted", ev.event, a.id)
+        self._persist(ev)
 
     def delivered(self, alert_ids: list[int]) -> None:
         """A console confirmed it received (and shows) these alarms."""

@@ -507,7 +507,7 @@ class InfluxStore:
     async def last_seqs(self) -> dict[tuple[str, int], int]:
         return await self.state.last_seqs()
 
-    # Alarms, their audit, data gaps and sequence marks live in the SQLite state store.
+    # Alarms, their audit, data gaps, known agents and sequence marks live in the SQLite state store.
 
     async def save_alert(self, alert: dict, event: str, by: str | None, at: int, note: str | None = None) -> None:
         await self.state.save_alert(alert, event, by, at, note)
@@ -532,6 +532,15 @@ class InfluxStore:
 
     async def max_alert_id(self) -> int:
         return await self.state.max_alert_id()
+
+    async def save_agent(self, agent: str, ward: str, beds: list[str]) -> None:
+        await self.state.save_agent(agent, ward, beds)
+
+    async def forget_agent(self, agent: str) -> None:
+        await self.state.forget_agent(agent)
+
+    async def known_agents(self) -> list[tuple[str, str, list[str]]]:
+        return await self.state.known_agents()
 
     def stats(self) -> dict[str, int]:
         out = {

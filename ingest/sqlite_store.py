@@ -50,6 +50,7 @@ CREATE TABLE IF NOT EXISTS alert_audit (
 CREATE INDEX IF NOT EXISTS alert_audit_at ON alert_audit (at);
 CREATE TABLE IF NOT EXISTS data_gaps (bed TEXT NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL, PRIMARY KEY (bed, start)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS alert_audit_id ON alert_audit (alert_id, at);
+CREATE TABLE IF NOT EXISTS agents (agent TEXT PRIMARY KEY, ward TEXT NOT NULL, beds TEXT NOT NULL) WITHOUT ROWID;
 """
 
 _STOP = object()
@@ -116,6 +117,12 @@ class SQLiteStore:
     async def save_gap(self, bed: str, start: int, end: int) -> None:
         await (await self._enqueue(("gap", (bed, start, end))))
 
+    async def save_agent(self, agent: str, ward: str, beds: list[str]) -> None:
+        await (await self._enqueue(("agent", (agent, ward, json.dumps(beds)))))
+
+    async def forget_agent(self, agent: str) -> None:
+        await (await self._enqueue(("forget", agent)))
+
     async def _enqueue(self, item: tuple[str, object]) -> asyncio.Future[None]:
         """Wait for a queue slot (backpressure), queue the item, return its durability future."""
         assert self._loop is not None, "store not started"
@@ -156,6 +163,7 @@ class SQLiteStore:
         alerts: list[tuple] = []
         audit: list[tuple] = []
         gaps: list[tuple] = []
+        agents: list[tuple[str, tuple | None]] = []  # in order: (agent, row) to save, (agent, None) to forget
         for (kind, payload), _fut in items:
             if kind == "batch":
                 b: Batch = payload  # type: ignore[assignment]
@@ -169,6 +177,10 @@ class SQLiteStore:
                 self._counters["wave_chunks_written"] += len(b.waves)
             elif kind == "gap":
                 gaps.append(payload)
+            elif kind == "agent":
+                agents.append((payload[0], payload))  # type: ignore[index]
+            elif kind == "forget":
+                agents.append((payload, None))  # type: ignore[arg-type]
             else:
                 alert, event, by, at, note = payload  # type: ignore[misc]
                 body = json.dumps(alert)
@@ -186,6 +198,11 @@ class SQLiteStore:
             conn.executemany("INSERT OR REPLACE INTO alerts VALUES (?,?,?)", alerts)
             conn.executemany("INSERT INTO alert_audit VALUES (?,?,?,?,?,?)", audit)
             conn.executemany("INSERT OR REPLACE INTO data_gaps VALUES (?,?,?)", gaps)
+            for agent, row in agents:
+                if row is None:
+                    conn.execute("DELETE FROM agents WHERE agent=?", (agent,))
+                else:
+                    conn.execute("INSERT OR REPLACE INTO agents VALUES (?,?,?)", row)
             conn.execute("COMMIT")
             self.error = None
             self._counters["commits"] += 1
@@ -251,6 +268,10 @@ class SQLiteStore:
         sql = "SELECT bed, start, end FROM data_gaps WHERE end >= ? AND start <= ?" + (" AND bed = ?" if bed else "") + " ORDER BY start"
         rows = await asyncio.to_thread(self._read, sql, (since, until, bed) if bed else (since, until))
         return [{"bed": b, "start": st, "end": en} for b, st, en in rows]
+
+    async def known_agents(self) -> list[tuple[str, str, list[str]]]:
+        rows = await asyncio.to_thread(self._read, "SELECT agent, ward, beds FROM agents ORDER BY agent", ())
+        return [(a, w, json.loads(b)) for a, w, b in rows]
 
     async def max_alert_id(self) -> int:
         rows = await asyncio.to_thread(self._read, "SELECT coalesce(max(id), 0) FROM alerts", ())

@@ -80,6 +80,15 @@ class Store(Protocol):
 
     async def open_alerts(self) -> list[dict]: ...
 
+    async def save_agent(self, agent: str, ward: str, beds: list[str]) -> None:
+        """Remember an edge agent and its beds, so a restarted hub knows whom to expect."""
+
+    async def forget_agent(self, agent: str) -> None:
+        """Stop expecting an agent (a gateway taken out of service)."""
+
+    async def known_agents(self) -> list[tuple[str, str, list[str]]]:
+        """Every remembered agent: (agent, ward, beds)."""
+
     async def max_alert_id(self) -> int: ...
 
     def stats(self) -> dict[str, int]: ...

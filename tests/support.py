@@ -26,8 +26,8 @@ def get_json(url: str, timeout: float = 5) -> dict:
         return json.loads(resp.read())
 
 
-def post_json(url: str, body: dict, timeout: float = 5) -> tuple[int, dict]:
-    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST")
+def post_json(url: str, body: dict, timeout: float = 5, method: str = "POST") -> tuple[int, dict]:
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method=method)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             return resp.status, json.loads(resp.read())

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -19,10 +20,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import get_json, start_hub, wait_until
+from support import get_json, post_json, start_hub, wait_until
 from ward_support import BEDS, Ward
 
 pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[2]
 
 
 def count_recorded_lines(ward: Ward) -> int:
@@ -144,3 +146,38 @@ def test_hub_refuses_to_start_on_an_unwritable_store(tmp_path: Path) -> None:
     assert proc.returncode == 2, proc.stderr
     assert f"cannot open the embedded store {ro / 'store.sqlite3'}" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_hub_restart_remembers_agents_and_alarms_for_one_that_never_returns(tmp_path: Path) -> None:
+    """A gateway that dies while the hub is down is not forgotten: the restarted hub expects it and raises agent_offline."""
+    alarms = tmp_path / "alarms.yaml"
+    alarms.write_text(re.sub(r"agent_offline_s: *\d+", "agent_offline_s: 2", (REPO / "config" / "alarms.yaml").read_text()))
+    hub = start_hub(tmp_path, extra=("--alarms", str(alarms)))
+    ward = Ward(tmp_path, hub)
+    try:
+        wait_until(lambda: len(ward.stored()) > 50, "data to flow")
+        assert [a["agent"] for a in get_json(f"{hub.base}/api/agents")["agents"]] == ["edge-A"]
+        hub.stop()  # the hub goes down for an upgrade...
+        assert ward.stop(ward.edge) == 0  # ...and the gateway dies meanwhile
+        t_restart = time.monotonic()
+        hub = ward.hub = start_hub(tmp_path, port=hub.port, db=hub.db, extra=("--alarms", str(alarms)))
+        [agent] = get_json(f"{hub.base}/api/agents")["agents"]
+        assert agent["agent"] == "edge-A" and not agent["online"] and agent["offline_since"] is not None
+        assert len(agent["beds"]) == BEDS
+        beds = {b["bed"] for b in get_json(f"{hub.base}/api/beds")["beds"]}
+        assert set(agent["beds"]) <= beds  # its beds are on the census, shown offline
+        alarm = wait_until(lambda: get_json(f"{hub.base}/api/alerts?kind=technical:agent_offline")["alerts"],
+                           "the agent-offline alarm for the agent that never came back", timeout=60, interval=0.5)  # fmt: skip
+        assert time.monotonic() - t_restart >= 15  # not before the restart grace: a hub restart alone raises nothing
+        assert alarm[0]["subject"] == "agent:edge-A" and alarm[0]["ward"] == "A"
+        # hospital IT takes the gateway out of service: the alarm clears and a restart no longer expects it
+        status, body = post_json(f"{hub.base}/api/agents/edge-A", {}, method="DELETE")
+        assert status == 200, body
+        wait_until(lambda: not get_json(f"{hub.base}/api/alerts?kind=technical:agent_offline")["alerts"],
+                   "the agent-offline alarm to clear once the agent is forgotten", timeout=30, interval=0.5)  # fmt: skip
+        hub.stop()
+        hub = ward.hub = start_hub(tmp_path, port=hub.port, db=hub.db, extra=("--alarms", str(alarms)))
+        assert get_json(f"{hub.base}/api/agents")["agents"] == []
+    finally:
+        ward.cleanup()
+        ward.hub.stop()
