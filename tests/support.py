@@ -56,6 +56,21 @@ def wait_until(pred, what: str, timeout: float = 30, interval: float = 0.05, giv
     raise AssertionError(f"timed out after {timeout} s waiting for {what} (last error: {last_exc!r})")
 
 
+def wait_alarm(base: str, kind: str, what: str, timeout: float = 60) -> list[dict]:
+    """Wait until the hub at ``base`` has an open alarm of ``kind``; returns the open ones."""
+    return wait_until(lambda: get_json(f"{base}/api/alerts?kind={kind}")["alerts"], what, timeout=timeout, interval=0.5)
+
+
+def wait_alarm_cleared(base: str, kind: str, what: str, timeout: float = 60) -> None:
+    wait_until(lambda: not get_json(f"{base}/api/alerts?kind={kind}")["alerts"], what, timeout=timeout, interval=0.5)
+
+
+def wait_audit_resolved(base: str, alert_id: int, timeout: float = 30) -> list[dict]:
+    """The alarm's audit trail once it ends in ``resolved`` (the hub writes it a moment after the event)."""
+    return wait_until(lambda: (h := get_json(f"{base}/api/alerts/{alert_id}/history")["events"]) and h[-1]["event"] == "resolved" and h,
+                      f"the resolution of alarm {alert_id} in its audit trail", timeout=timeout)  # fmt: skip
+
+
 @dataclass
 class HubProcess:
     proc: subprocess.Popen

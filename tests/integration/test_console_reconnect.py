@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from browser_support import CHROMIUM_ARGS
-from support import get_json, post_json, start_hub, wait_until
+from support import get_json, post_json, start_hub, wait_alarm_cleared, wait_until
 from ward_support import BEDS, Ward
 
 pytestmark = pytest.mark.integration
@@ -87,8 +87,7 @@ def test_console_reconnects_and_resynchronises(chromium: Path, tmp_path: Path) -
                 )  # fmt: skip
                 # alarms raised while no console could see them ("not confirmed by any console") clear once
                 # the reconnected console has confirmed them; then the page's alarm list is the hub's
-                wait_until(lambda: not get_json(f"{hub.base}/api/alerts?kind=technical:undelivered")["alerts"],
-                           "the reconnected console to confirm every alarm", timeout=30, interval=0.5)  # fmt: skip
+                wait_alarm_cleared(hub.base, "technical:undelivered", "the reconnected console to confirm every alarm", timeout=30)
                 wait_until(lambda: page.evaluate(CONSOLE_ALERT_IDS) == hub_open_alert_ids(hub.base),
                            "the console's alarm list to equal the hub's open alarms", timeout=20, interval=0.25)  # fmt: skip
                 assert alert_id not in hub_open_alert_ids(hub.base) or page.get_attribute(

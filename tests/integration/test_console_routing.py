@@ -6,7 +6,7 @@ import json
 import time
 
 import pytest
-from support import HubProcess, get_json, post_json, wait_until
+from support import HubProcess, get_json, post_json, wait_alarm, wait_alarm_cleared
 from websockets.sync.client import connect
 
 from wire.codec import decode_hub, encode_edge
@@ -64,21 +64,13 @@ def test_an_alarm_no_console_confirms_raises_a_technical_alarm(hub: HubProcess) 
         json.loads(mute.recv(timeout=5))
         send_vitals(hub, "edge-A", "A", "A-01")
         raised = alert_messages(mute, 2)  # NEWS2 11 and qSOFA positive
-        undelivered = wait_until(
-            lambda: [a for a in get_json(f"{hub.base}/api/alerts?kind=technical:undelivered")["alerts"]],
-            "the undelivered technical alarm",
-            timeout=20,
-        )
+        undelivered = wait_alarm(hub.base, "technical:undelivered", "the undelivered technical alarm", timeout=20)
         assert undelivered[0]["bed"] == "A-01"
         assert any(f"#{m['alert']['id']} " in undelivered[0]["title"] for m in raised)
         # a console that confirms what it shows clears it
         with connect(f"ws://127.0.0.1:{hub.port}/ws/console") as good:
             snap = json.loads(good.recv(timeout=5))
             good.send(json.dumps({"type": "delivered", "alerts": [a["id"] for a in snap["alerts"]]}))
-            wait_until(
-                lambda: not get_json(f"{hub.base}/api/alerts?kind=technical:undelivered")["alerts"],
-                "the undelivered alarm to clear once a console confirmed",
-                timeout=30,
-            )
+            wait_alarm_cleared(hub.base, "technical:undelivered", "the undelivered alarm to clear once a console confirmed", timeout=30)
     stats = get_json(f"{hub.base}/api/stats")
     assert stats["counters"]["alert_deliveries_confirmed"] >= 1

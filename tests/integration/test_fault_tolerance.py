@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import get_json, post_json, start_hub, wait_until
+from support import get_json, post_json, start_hub, wait_alarm, wait_alarm_cleared, wait_audit_resolved, wait_until
 from ward_support import BEDS, Ward
 
 pytestmark = pytest.mark.integration
@@ -62,15 +62,11 @@ def test_edge_killed_and_restarted_loses_nothing_it_had_spooled(tmp_path: Path) 
         wait_until(lambda: len(ward.stored()) > 200, "data to flow")
         ward.edge.send_signal(signal.SIGKILL)
         ward.edge.wait(10)
-        alarm = wait_until(lambda: get_json(f"{hub.base}/api/alerts?kind=technical:agent_offline")["alerts"],
-                           "the agent-offline technical alarm", timeout=60, interval=0.5)  # fmt: skip
+        alarm = wait_alarm(hub.base, "technical:agent_offline", "the agent-offline technical alarm")
         assert alarm[0]["subject"] == "agent:edge-A" and alarm[0]["category"] == "technical"
         ward.edge = ward.start_edge()  # same spool file: same epoch, the sequence continues
-        wait_until(lambda: not get_json(f"{hub.base}/api/alerts?kind=technical:agent_offline")["alerts"],
-                   "the agent-offline alarm to clear", timeout=60, interval=0.5)  # fmt: skip
-        # the audit trail is written by the hub's persister a moment after the alarm leaves the open list
-        history = wait_until(lambda: (h := get_json(f"{hub.base}/api/alerts/{alarm[0]['id']}/history")["events"])
-                             and h[-1]["event"] == "resolved" and h, "the resolution in the audit trail", timeout=10)  # fmt: skip
+        wait_alarm_cleared(hub.base, "technical:agent_offline", "the agent-offline alarm to clear")
+        history = wait_audit_resolved(hub.base, alarm[0]["id"])
         assert history[0]["event"] == "raised"
         ward.all_stored_exactly_once()
     finally:
@@ -109,8 +105,7 @@ def test_store_disk_full_holds_data_at_the_edge_and_loses_nothing(tmp_path: Path
     try:
         wait_until(lambda: len(ward.stored()) > 200, "data to flow")
         filler = fill(small_disk)
-        alarm = wait_until(lambda: get_json(f"{hub.base}/api/alerts?kind=technical:store_unreachable")["alerts"],
-                           "the store-unreachable technical alarm", timeout=90, interval=0.5)  # fmt: skip
+        alarm = wait_alarm(hub.base, "technical:store_unreachable", "the store-unreachable technical alarm", timeout=90)
         assert alarm[0]["category"] == "technical" and "full" in alarm[0]["detail"], alarm[0]
         # live vitals keep reaching the consoles while nothing can be stored
         seen = {b["bed"]: b["last_rx"] for b in get_json(f"{hub.base}/api/beds")["beds"]}
@@ -118,10 +113,8 @@ def test_store_disk_full_holds_data_at_the_edge_and_loses_nothing(tmp_path: Path
                    "live data for every bed during the fault", timeout=30, interval=0.5)  # fmt: skip
         assert hub.proc.poll() is None, "the hub must survive a full disk"
         filler.unlink()
-        wait_until(lambda: not get_json(f"{hub.base}/api/alerts?kind=technical:store_unreachable")["alerts"],
-                   "the store-unreachable alarm to clear", timeout=60, interval=0.5)  # fmt: skip
-        history = wait_until(lambda: (h := get_json(f"{hub.base}/api/alerts/{alarm[0]['id']}/history")["events"])
-                             and h[-1]["event"] == "resolved" and h, "the alarm's audit trail, written once the disk had room", timeout=30)  # fmt: skip
+        wait_alarm_cleared(hub.base, "technical:store_unreachable", "the store-unreachable alarm to clear")
+        history = wait_audit_resolved(hub.base, alarm[0]["id"])  # written once the disk had room
         assert history[0]["event"] == "raised"
         ward.all_stored_exactly_once()
         edge_stats = json.loads((tmp_path / "edge.stats.json").read_text())
@@ -166,15 +159,13 @@ def test_hub_restart_remembers_agents_and_alarms_for_one_that_never_returns(tmp_
         assert len(agent["beds"]) == BEDS
         beds = {b["bed"] for b in get_json(f"{hub.base}/api/beds")["beds"]}
         assert set(agent["beds"]) <= beds  # its beds are on the census, shown offline
-        alarm = wait_until(lambda: get_json(f"{hub.base}/api/alerts?kind=technical:agent_offline")["alerts"],
-                           "the agent-offline alarm for the agent that never came back", timeout=60, interval=0.5)  # fmt: skip
+        alarm = wait_alarm(hub.base, "technical:agent_offline", "the agent-offline alarm for the agent that never came back")
         assert time.monotonic() - t_restart >= 15  # not before the restart grace: a hub restart alone raises nothing
         assert alarm[0]["subject"] == "agent:edge-A" and alarm[0]["ward"] == "A"
         # hospital IT takes the gateway out of service: the alarm clears and a restart no longer expects it
         status, body = post_json(f"{hub.base}/api/agents/edge-A", {}, method="DELETE")
         assert status == 200, body
-        wait_until(lambda: not get_json(f"{hub.base}/api/alerts?kind=technical:agent_offline")["alerts"],
-                   "the agent-offline alarm to clear once the agent is forgotten", timeout=30, interval=0.5)  # fmt: skip
+        wait_alarm_cleared(hub.base, "technical:agent_offline", "the agent-offline alarm to clear once the agent is forgotten")
         hub.stop()
         hub = ward.hub = start_hub(tmp_path, port=hub.port, db=hub.db, extra=("--alarms", str(alarms)))
         assert get_json(f"{hub.base}/api/agents")["agents"] == []
