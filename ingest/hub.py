@@ -142,7 +142,8 @@ class Hub:
         try:
             for (agent, epoch), marks in self.seqs.durable.items():  # persist the latest watermarks
                 await self.store.write(Batch(agent=agent, epoch=epoch, seq=0, mark=marks.floor))
-            if self._audit_in_hand is not None:  # the persister was cancelled while writing it
+            if self._audit_in_hand is not None:  # the persister was cancelled while writing it (if that write had
+                # already reached the store, the event is audited twice: a duplicate is better than a loss)
                 await self._save(self._audit_in_hand)
                 self._audit_in_hand = None
             while not self._alert_log.empty():
