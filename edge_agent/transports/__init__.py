@@ -4,19 +4,67 @@ Each transport is ``async def run(dev, spec, route)``: it builds the driver's
 parser(s), moves bytes between the device and the parser, hands every batch of
 events to ``route``, and runs until cancelled (re-raising ``CancelledError``),
 recovering by itself from unplugged cables and dropped connections.
+
+Link status
+===========
+
+A transport with one link per device (a serial port, a broker connection)
+reports it through ``route`` with ``LinkReporter``: ``DeviceStatus(bed,
+device, "disconnected", t_dev=<now ms>, detail="link")`` for every bed the
+device serves when the link is lost, and ``status="ok"`` when it is (re)
+established, each once per change. A link that cannot be established at
+start-up is reported lost: a configured device the agent cannot reach leaves
+its beds unwatched, whether it was never there or went away. Cancellation (the
+agent stopping) reports nothing. The hub keys device conditions by (bed,
+device, detail), raises ``technical:device_disconnected`` for ``disconnected``
+and clears it on ``ok``. ``tcp_listen`` reports no link: its senders connect
+when they have something to say (see its docstring).
 """
 
 from __future__ import annotations
 
 import importlib
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from edge_agent.drivers.base import DriverSpec
-from edge_agent.events import DriverEvent
+from edge_agent.events import DeviceStatus, DriverEvent
+
+if TYPE_CHECKING:
+    from edge_agent.config import DeviceConfig
 
 Route = Callable[[list[DriverEvent]], None]
 TransportRun = Callable[..., Awaitable[None]]
+
+LINK = "link"  # the detail (subject) of a transport's link status
+
+
+def wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def link_events(dev: DeviceConfig, up: bool, t_ms: int) -> list[DriverEvent]:
+    """The link of ``dev`` is up (``ok``) or lost (``disconnected``): one status per bed it serves."""
+    status = "ok" if up else "disconnected"
+    return [DeviceStatus(bed, dev.id, status, t_ms, LINK) for bed in dev.served_beds]
+
+
+class LinkReporter:
+    """``reporter(up)``: route ``link_events`` for ``dev`` when the link state changes (not on repeats)."""
+
+    def __init__(self, dev: DeviceConfig, route: Route, clock_ms: Callable[[], int] = wall_ms) -> None:
+        self.dev = dev
+        self._route = route
+        self._clock_ms = clock_ms
+        self.up: bool | None = None  # None until first known
+
+    def __call__(self, up: bool) -> None:
+        if up == self.up:
+            return
+        self.up = up
+        self._route(link_events(self.dev, up, self._clock_ms()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,4 +103,5 @@ def transport_spec(name: str) -> TransportSpec:
         raise KeyError(f"unknown transport {name!r}; known: {', '.join(sorted(TRANSPORTS))}") from None
 
 
-__all__ = ["Route", "TransportRun", "TransportSpec", "TRANSPORTS", "get_transport", "transport_spec", "DriverSpec"]
+__all__ = ["LINK", "LinkReporter", "Route", "TransportRun", "TransportSpec", "TRANSPORTS", "DriverSpec", "get_transport",
+           "link_events", "transport_spec"]

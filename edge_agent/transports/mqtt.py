@@ -29,7 +29,8 @@ network outage) and delivers them when it comes back. Limits:
   queue (at most ``MAX_QUEUED_MESSAGES`` messages and ``MAX_QUEUED_BYTES`` of
   payload): what is in memory when the agent process dies is lost, as is
   anything the full queue refused (counted in ``MqttDevice.dropped`` and logged
-  as an error);
+  as an error); what the queue holds when the connection drops or the task is
+  cancelled is still handed to the parser;
 * the client tells the broker its MQTT 5 Maximum Packet Size
   (``MAX_PACKET_BYTES``, 256 KiB): the broker drops bigger messages instead of
   sending them (a smaller over-limit message reaches the parser, which reports it);
@@ -40,6 +41,21 @@ A lost broker is retried with exponential backoff (``backoff_initial_s``
 doubling to ``backoff_max_s``, with jitter), for ever, until the task is
 cancelled; cancellation disconnects cleanly (the session is kept) and
 re-raises ``CancelledError``.
+
+Link status
+===========
+
+The agent's own connection to the broker is the device's link, reported
+through ``route`` (``edge_agent.transports.LinkReporter``): ``disconnected``
+with detail ``link`` for every bed of the device entry when the connection is
+lost or the first attempt to connect fails, ``ok`` once it is connected and
+subscribed again; once per change, not per retry, and nothing on cancellation.
+It is not the *presence* of the devices publishing to the broker (their last
+will, which the ``mqtt_json`` parser reports with detail ``presence`` under the
+publishing device's id): with the broker gone the agent cannot know whether
+they are still there, only that nothing of theirs can reach it. What they
+publish meanwhile reaches the agent after the outage only if they hold it
+(``simulators.mqtt_sim`` does: a bounded outbox per device).
 """
 
 from __future__ import annotations
@@ -55,6 +71,8 @@ from urllib.parse import urlsplit
 import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+
+from edge_agent.transports import LinkReporter
 
 if TYPE_CHECKING:
     from edge_agent.config import DeviceConfig
@@ -110,6 +128,10 @@ def _bounded_queue(owner: MqttDevice) -> type[asyncio.Queue[aiomqtt.Message]]:
     class BoundedQueue(asyncio.Queue[aiomqtt.Message]):
         queued_bytes = 0
 
+        def __init__(self, maxsize: int = 0) -> None:
+            super().__init__(maxsize)
+            owner._received = self  # this connection's queue: run() drains it when the connection ends
+
         def put_nowait(self, item: aiomqtt.Message) -> None:
             try:
                 if self.queued_bytes + _size(item) > MAX_QUEUED_BYTES:
@@ -137,7 +159,10 @@ class MqttDevice:
 
     ``on_message(topic, payload)`` is called for each message, in order. It must
     not raise: an exception from it stops ``run()`` (a parser bug is not a
-    network fault). ``connected`` is set while subscribed.
+    network fault). ``connected`` is set while subscribed. ``on_state(True)``
+    is called once subscribed, ``on_state(False)`` after every lost connection
+    or failed attempt to connect (not on cancellation, not when ``on_message``
+    raised).
     """
 
     def __init__(
@@ -153,8 +178,10 @@ class MqttDevice:
         backoff_initial_s: float = 0.5,
         backoff_max_s: float = 15.0,
         session_expiry_s: int = SESSION_EXPIRY_S,
+        on_state: Callable[[bool], None] | None = None,
     ) -> None:
         self.name = name
+        self._on_state = on_state
         self.broker = broker
         self.topic_filters = topic_filters
         self._on_message = on_message
@@ -169,6 +196,7 @@ class MqttDevice:
         self.failures = 0  # consecutive failed or lost connections
         self.messages = 0
         self.dropped = 0
+        self._received: asyncio.Queue[aiomqtt.Message] | None = None
 
     def _client(self) -> aiomqtt.Client:
         props = Properties(PacketTypes.CONNECT)
@@ -203,19 +231,41 @@ class MqttDevice:
                     self.failures = 0
                     delay = self.backoff_initial_s
                     self.connected.set()
+                    if self._on_state:
+                        self._on_state(True)
                     async for message in client.messages:
-                        self.messages += 1
-                        self._on_message(message.topic.value, _payload_bytes(message.payload))
+                        self._deliver(message)
             except aiomqtt.MqttError as exc:
                 self.connected.clear()
+                self._drain_received()
                 # say it once per outage, not every retry
                 level = logging.WARNING if self.failures == 0 else logging.DEBUG
                 log.log(level, "mqtt %s: broker %s: %s; retrying with backoff", self.name, self.broker, exc)
                 self.failures += 1
+                if self._on_state:
+                    self._on_state(False)
+            except asyncio.CancelledError:
+                self._drain_received()
+                raise
             finally:
                 self.connected.clear()
             await asyncio.sleep(delay * random.uniform(0.8, 1.2))
             delay = min(delay * 2, self.backoff_max_s)
+
+    def _deliver(self, message: aiomqtt.Message) -> None:
+        self.messages += 1
+        self._on_message(message.topic.value, _payload_bytes(message.payload))
+
+    def _drain_received(self) -> None:
+        """Hand on what the ended connection had received but not yet delivered.
+
+        The client acknowledged those messages on receipt, so the broker will not
+        send them again; aiomqtt's iterator stops at a disconnection even when its
+        queue still holds some (a broker that sends and then goes away at once).
+        """
+        queue, self._received = self._received, None
+        while queue is not None and not queue.empty():
+            self._deliver(queue.get_nowait())
 
 
 def _payload_bytes(payload: Any) -> bytes:
@@ -242,7 +292,8 @@ def device_from_config(
 
 
 async def run_mqtt_device(dev: DeviceConfig, spec: DriverSpec, route: Route, **kwargs: Any) -> None:
-    """The ``mqtt`` transport: one multi-bed device (a topic tree on a broker) feeding its parser.
+    """The ``mqtt`` transport: one multi-bed device (a topic tree on a broker) feeding its parser,
+    the broker connection reported as the device's link status on every bed it serves.
 
     ``kwargs`` go to ``MqttDevice`` (``backoff_initial_s``, ``backoff_max_s``, ``session_expiry_s``).
     """
@@ -253,4 +304,4 @@ async def run_mqtt_device(dev: DeviceConfig, spec: DriverSpec, route: Route, **k
     def on_message(topic: str, payload: bytes) -> None:
         route(parser.feed_message(topic, payload))
 
-    await device_from_config(dev, filters, on_message, **kwargs).run()
+    await device_from_config(dev, filters, on_message, on_state=LinkReporter(dev, route), **kwargs).run()

@@ -9,6 +9,14 @@ A port that cannot be opened, fails (EIO) or reaches end of file (unplugged
 USB adapter, closed pty) is logged, closed and reopened after
 ``reopen_delay_s``, for ever, until the task is cancelled. Cancellation removes
 the reader/writer, closes the port and propagates ``CancelledError``.
+
+Link status: ``run_serial_device`` reports the port through ``route``
+(``edge_agent.transports.LinkReporter``): ``disconnected`` with detail
+``link`` for the device's bed when the port is lost, or when the first attempt
+to open it fails (a monitor not plugged in at start-up leaves its bed as
+unwatched as one unplugged later), and ``ok`` when it opens; once per change,
+not per retry, and nothing on cancellation. A parser with ``eof()`` is told
+when the port is lost, so a frame cut short is reported.
 """
 
 from __future__ import annotations
@@ -21,6 +29,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import serial
+
+from edge_agent.transports import LinkReporter
 
 if TYPE_CHECKING:
     from edge_agent.config import DeviceConfig
@@ -42,7 +52,9 @@ class SerialPort:
 
     ``on_bytes`` is called on the event loop with each chunk read. It must not
     raise: an exception from it stops ``run()`` (a parser bug is not a line fault).
-    ``on_state(True/False)`` is called when the port opens / is lost.
+    ``on_state(True)`` is called when the port opens, ``on_state(False)`` when
+    it is lost or when the first attempt to open it fails (not per retry, not
+    on cancellation, not when ``on_bytes`` raised).
     ``serial_options`` go to ``serial.Serial`` (``parity``, ``rtscts``, ...).
     """
 
@@ -88,6 +100,8 @@ class SerialPort:
                 # say it once per outage, not every retry
                 level = logging.WARNING if self.open_failures == 0 else logging.DEBUG
                 log.log(level, "serial %s: cannot open: %s; retrying every %.1f s", self.port, exc, self.reopen_delay_s)
+                if self.opens == 0 and self.open_failures == 0 and self._on_state:
+                    self._on_state(False)  # never opened: as unwatched as a port that was lost
                 self.open_failures += 1
                 await asyncio.sleep(self.reopen_delay_s)
                 continue
@@ -99,6 +113,8 @@ class SerialPort:
             finally:
                 self._detach(loop)
             log.warning("serial %s: %s; reopening in %.1f s", self.port, reason, self.reopen_delay_s)
+            if self._on_state:
+                self._on_state(False)
             await asyncio.sleep(self.reopen_delay_s)
 
     def write(self, data: bytes) -> int:
@@ -137,8 +153,6 @@ class SerialPort:
                 ser.close()
             except (serial.SerialException, OSError) as exc:
                 log.debug("serial %s: close: %s", self.port, exc)
-        if fd is not None and self._on_state:
-            self._on_state(False)
 
     def _fail(self, why: str | Exception) -> None:
         """Stop watching the descriptor at once and wake ``run()``, which closes the port."""
@@ -214,9 +228,11 @@ async def read_serial(
 
 
 async def run_serial_device(dev: DeviceConfig, spec: DriverSpec, route: Route) -> None:
-    """The ``serial`` transport: one single-bed device on one port, parser fed from it, replies written back."""
+    """The ``serial`` transport: one single-bed device on one port, parser fed from it, replies written back,
+    the port's state reported as the device's link status."""
     parser = spec.parser(bed=dev.bed, device=dev.id, **dev.options)
     port: SerialPort
+    link = LinkReporter(dev, route)
 
     def on_bytes(data: bytes) -> None:
         route(parser.feed(data))
@@ -224,8 +240,15 @@ async def run_serial_device(dev: DeviceConfig, spec: DriverSpec, route: Route) -
         if out:
             port.write(out)
 
+    def on_state(up: bool) -> None:
+        eof = getattr(parser, "eof", None)
+        if not up and eof is not None and link.up:
+            route(eof())  # a frame cut short by the loss
+        link(up)
+
     options = dict(spec.serial_options) | dict(dev.settings.get("serial", {}))
-    port = SerialPort(dev.settings["port"], int(dev.settings.get("baud", spec.default_baud)), on_bytes, **options)
+    port = SerialPort(dev.settings["port"], int(dev.settings.get("baud", spec.default_baud)), on_bytes,
+                      on_state=on_state, **options)  # fmt: skip
     async with asyncio.TaskGroup() as tg:
         tg.create_task(port.run())
         while True:  # let the parser speak on its own schedule (requests, keep-alives)

@@ -18,6 +18,12 @@ incomplete message it leaves is reported by the parser's ``eof()`` (if it has
 one). The optional device settings ``max_connections`` and ``idle_timeout_s``
 override the defaults.
 
+No link status is reported (unlike the serial and MQTT transports, see
+``edge_agent.transports``): an HL7 sender may open a connection per message
+or batch and close it after the ACK, so a closed or absent connection is
+normal, not a lost device. A sender that goes quiet shows at the hub as "no
+data" for its beds.
+
 If the address cannot be bound (port in use), the error is logged and binding
 is retried with backoff, so the other devices of the agent keep running.
 Cancellation closes the listening socket and every connection, then re-raises

@@ -25,6 +25,7 @@ from edge_agent.drivers import get_driver
 from edge_agent.drivers.nonin import NoninParser
 from edge_agent.drivers.s5 import S5Parser
 from edge_agent.events import DeviceStatus, DriverEvent, ParseError
+from edge_agent.transports import LINK
 from edge_agent.transports.serial_port import run_serial_device
 from simulators.nonin_encoder import NoninEmitter
 from simulators.s5_encoder import S5Emitter
@@ -77,16 +78,19 @@ class RecordingNonin(NoninEmitter):
 
 
 class Edge:
-    """One device on the agent's serial transport; events collected as the agent's route would get them."""
+    """One device on the agent's serial transport; events collected as the agent's route would get them
+    (the transport's own link statuses apart from the parser's events)."""
 
     def __init__(self, monitor: SerialMonitor, **options: Any) -> None:
         self.monitor = monitor
         self.spec = get_driver(monitor.protocol)
         self.dev = DeviceConfig(id=f"dev-{monitor.bed}", driver=self.spec.name, bed=monitor.bed, settings={"port": monitor.port}, options=options)
         self.events: list[DriverEvent] = []
+        self.link: list[DeviceStatus] = []
 
     def route(self, events: list[DriverEvent]) -> None:
-        self.events += events
+        for e in events:
+            (self.link if isinstance(e, DeviceStatus) and e.detail == LINK else self.events).append(e)
 
     def run(self) -> Awaitable[None]:
         return run_serial_device(self.dev, self.spec, self.route)
@@ -148,6 +152,7 @@ async def test_s5_request_dri_retry_and_records_over_real_ptys_with_and_without_
         assert requests["wrong_level"] >= 2 and requests["accepted"] >= 1, requests  # 0x09 and 0x08 went unanswered
     for e in edges:
         assert DeviceStatus(e.monitor.bed, e.dev.id, "ok", e.of(DeviceStatus)[0].t_dev, "receiving at DRI level 0x07") == e.of(DeviceStatus)[0]
+        assert [(s.bed, s.device, s.status) for s in e.link] == [(e.monitor.bed, e.dev.id, "ok")]  # opened once, never lost
 
     c = edges[0]
     assert not [e for e in c.of(ParseError) if e.code != "unmapped"], c.of(ParseError)
@@ -191,6 +196,7 @@ async def test_nonin_streams_over_real_ptys_with_and_without_noise() -> None:
     assert values[0][0] == "pr" and 55 <= values[0][1] <= 100 and values[1][0] == "spo2" and 90 <= values[1][1] <= 100  # type: ignore[operator]
     assert ("spo2", None, Flag.PROBE_OFF) in values and ("pr", None, Flag.PROBE_OFF) in values
     assert [s.status for s in c.of(DeviceStatus)] == ["ok", "probe_off"]
+    assert all([s.status for s in e.link] == ["ok"] for e in edges)  # each port opened once, never lost
     assert set(values) <= nonin_encoded(clean.emitter.sent)  # type: ignore[attr-defined]
 
     n = edges[1]

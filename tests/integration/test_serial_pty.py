@@ -1,7 +1,8 @@
 """Real ptys end to end: simulated monitors -> serial_port transport -> TspParser.
 
-(Belongs with the integration tests; it lives here because this helper may only
-write under tests/edge_agent/ and tests/simulators/.)
+Unplugging is done for real: the device's stable name (a symlink, as udev gives
+a USB adapter) goes and the pty closes; plugging back in is a new pty under the
+same name.
 """
 
 from __future__ import annotations
@@ -17,9 +18,12 @@ from typing import Any
 
 import pytest
 
+from edge_agent.config import DeviceConfig
+from edge_agent.drivers import get_driver
 from edge_agent.drivers.tsp import TspParser
 from edge_agent.events import DeviceStatus, DriverEvent, ParseError, WaveSegment
-from edge_agent.transports.serial_port import SerialPort, read_serial
+from edge_agent.transports import LINK
+from edge_agent.transports.serial_port import SerialPort, read_serial, run_serial_device
 from simulators.scenarios import Scenario, get_scenario
 from simulators.serial_monitor import SerialMonitor, run_monitors
 from simulators.tsp_encoder import encode_status
@@ -125,23 +129,27 @@ async def test_reader_reconnects_after_unplug_and_cleans_up_on_cancel(tmp_path: 
     sink = Sink("B-01")
     states: list[bool] = []
     first, second = SerialMonitor("B-01", "stable", 3), SerialMonitor("B-01", "stable", 4)
-    first.open()
     link = tmp_path / "ttyUSB0"  # a stable device name, as udev gives a USB adapter
-    link.symlink_to(first.port)
     port = SerialPort(str(link), 115200, sink, reopen_delay_s=0.05, on_state=states.append)
     task = asyncio.create_task(port.run())
     try:
+        await wait_for(lambda: port.open_failures >= 2, "attempts to open a device not plugged in yet")
+        assert states == [False]  # the first failed attempt says so; the retries do not
+        first.open()
+        link.symlink_to(first.port)
         await wait_for(lambda: port.connected, "the port to open")
+        assert states == [False, True]
         os.write(first._master, encode_status(1, "ok"))  # type: ignore[arg-type]
         await wait_for(lambda: len(sink.of(DeviceStatus)) == 1, "a frame")
         link.unlink()  # unplug: the device name goes (before the pty, whose number another process may reuse)
         first.close()  # and the line dies
-        await wait_for(lambda: states == [True, False], "the loss to be noticed")
+        await wait_for(lambda: states == [False, True, False], "the loss to be noticed")
         await wait_for(lambda: port.open_failures >= 2, "retries of the missing device")
+        assert states == [False, True, False]  # once per loss, not per retry
         assert not port.connected and port.write(b"x") == 0 and port.bytes_dropped == 1
         with second:  # plug a device back in under the same name
             link.symlink_to(second.port)
-            await wait_for(lambda: states == [True, False, True], "the reopen")
+            await wait_for(lambda: states == [False, True, False, True], "the reopen")
             os.write(second._master, encode_status(2, "probe_off", "spo2"))  # type: ignore[arg-type]
             await wait_for(lambda: len(sink.of(DeviceStatus)) == 2, "a frame from the new device")
             assert port.opens == 2 and port.open_failures == 0
@@ -150,6 +158,46 @@ async def test_reader_reconnects_after_unplug_and_cleans_up_on_cancel(tmp_path: 
         with pytest.raises(asyncio.CancelledError):
             await task
     assert not port.connected and not sink.of(ParseError)
+    assert states == [False, True, False, True]  # cancelling reports nothing
+
+
+@run_async
+async def test_serial_device_reports_its_link_missing_lost_and_back(tmp_path: Path) -> None:
+    """The agent's serial transport: the port's state becomes the device's link status, once per change."""
+    link = tmp_path / "ttyUSB0"
+    dev = DeviceConfig(id="mon-F", driver="tsp", bed="F-01", settings={"port": str(link)})
+    got: list[DriverEvent] = []
+    task = asyncio.create_task(run_serial_device(dev, get_driver("tsp"), got.extend))
+
+    def links() -> list[str]:
+        return [e.status for e in got if isinstance(e, DeviceStatus) and e.detail == LINK]
+
+    def parsed() -> list[str]:
+        return [e.status for e in got if isinstance(e, DeviceStatus) and e.detail != LINK]
+
+    try:
+        await wait_for(lambda: links() == ["disconnected"], "the missing device reported")  # never plugged in
+        with SerialMonitor("F-01", "stable", 3) as first:
+            link.symlink_to(first.port)  # plug in
+            await wait_for(lambda: links() == ["disconnected", "ok"], "the port opened")
+            os.write(first._master, encode_status(1, "ok"))  # type: ignore[arg-type]
+            await wait_for(lambda: parsed() == ["ok"], "a frame")
+            link.unlink()  # unplug
+        await wait_for(lambda: links() == ["disconnected", "ok", "disconnected"], "the loss reported")
+        with SerialMonitor("F-01", "stable", 4) as second:
+            link.symlink_to(second.port)  # plug back in
+            await wait_for(lambda: links() == ["disconnected", "ok", "disconnected", "ok"], "the reopen reported")
+            os.write(second._master, encode_status(2, "probe_off", "spo2"))  # type: ignore[arg-type]
+            await wait_for(lambda: parsed() == ["ok", "probe_off"], "a frame from the new device")
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    statuses = [e for e in got if isinstance(e, DeviceStatus) and e.detail == LINK]
+    assert all((e.bed, e.device) == ("F-01", "mon-F") for e in statuses) and len(statuses) == 4  # nothing on cancel
+    now = time.time_ns() // 1_000_000
+    assert all(now - 30_000 < e.t_dev <= now for e in statuses) and [e.t_dev for e in statuses] == sorted(e.t_dev for e in statuses)
+    assert not [e for e in got if isinstance(e, ParseError)]
 
 
 @run_async
