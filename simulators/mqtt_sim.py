@@ -20,10 +20,32 @@ IoT bedside monitor would be. Each device (schema in ``edge_agent/drivers/mqtt_j
 
 The default topic prefix is ``teleicu-sim/<ward>-<random token>``, so parallel
 runs on one broker never see each other's beds. MQTT carries numerics only:
-``SimBed.waveforms`` is ignored. A publish that fails (broker down) is counted
-and dropped; the device reconnects every ``RECONNECT_S``. ``BedDevice`` is the
-sans-I/O core (what a device publishes at second ``k``); ``MqttSimulator`` does
-the I/O.
+``SimBed.waveforms`` is ignored.
+
+Store and forward, as an IoT monitor with a local buffer does: every message a
+device produces goes into its outbox (``Outbox``), at most ``OUTBOX_MAX``
+messages (about an hour at 1 Hz); when full, the oldest message is dropped and
+counted (``messages_dropped``). A sender task per device publishes the outbox
+in order, at QoS 1, removing a message only once the broker acknowledged it
+(PUBACK). While the broker is away nothing is published and the device retries
+the connection every ``RECONNECT_S``; after it, the held messages go out in
+order, with their device times unchanged, before newer ones. A message in
+flight when the connection broke is sent again (QoS 1 is at least once: the
+broker may get it twice). ``run(duration_s)`` waits up to ``DRAIN_S`` for the
+outbox to empty; ``close()`` tries up to ``DRAIN_S`` more (reconnecting if
+need be) and counts what is still left as dropped.
+
+Each device produces second ``k`` at ``t0 + k`` on the event loop's clock; if
+the loop falls more than ``MAX_CATCH_UP_S`` behind (a stalled process), the
+missed seconds are skipped: nothing is published for them (the physiology
+still advances). Option ``record=PATH`` appends every vitals sample a device
+produced, as it went into the outbox, to ``PATH`` as JSON lines ``[bed, param,
+t_ms, value, flags]`` (the edge agent's ``--record`` format), so a test counts
+what was generated instead of assuming one sample per second; from the command
+line: ``teleicu sim --protocols mqtt --sim-option mqtt.record=PATH``.
+
+``BedDevice`` is the sans-I/O core (what a device publishes at second ``k``),
+``Outbox`` the bounded buffer; ``MqttSimulator`` does the I/O.
 """
 
 from __future__ import annotations
@@ -34,9 +56,11 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Mapping, Sequence
+from collections import deque
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 import aiomqtt
 
@@ -45,7 +69,7 @@ from edge_agent.transports.mqtt import parse_broker_url
 from simulators.base import SimBed
 from simulators.physiology import Physiology
 from simulators.scenarios import Scenario, get_scenario
-from wire.vocabulary import Flag, flag_names
+from wire.vocabulary import FLAG_NAMES, Flag, flag_names
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +80,10 @@ NIBP_KEYS = ("nibp_sys", "nibp_dia", "nibp_mean")
 RECONNECT_S = 2.0
 PUBLISH_TIMEOUT_S = 5.0
 MAX_CATCH_UP_S = 5  # further behind than this, seconds are skipped
-OPTIONS = frozenset({"clear_retained", "edge_client_id"})
+OUTBOX_MAX = 3600  # messages held per device while the broker is away (about an hour at 1 Hz); beyond, the oldest go
+DRAIN_S = 5.0  # at the end of run() and in close(): time allowed to empty the outbox
+OPTIONS = frozenset({"clear_retained", "edge_client_id", "record"})
+FLAG_BITS = {name: bit for bit, name in FLAG_NAMES.items()}
 
 
 def wall_ms() -> int:
@@ -96,6 +123,53 @@ class Publication:
     topic: str
     payload: bytes
     retain: bool = False
+
+
+def vitals_samples(bed: str, pub: Publication) -> Iterator[list[Any]]:
+    """The samples of a vitals publication as ``[bed, param, t_ms, value, flags]`` (read back from its payload)."""
+    if not pub.topic.endswith("/vitals") or not pub.payload:
+        return
+    doc = json.loads(pub.payload)
+    flags = doc.get("flags", {})
+    for param, value in doc["values"].items():
+        bits = 0
+        for name in flags.get(param, ()):
+            bits |= FLAG_BITS[name]
+        yield [bed, param, doc["t"], value, bits]
+
+
+class Outbox:
+    """A device's bounded store-and-forward buffer: oldest first, the oldest dropped (and counted) when full."""
+
+    def __init__(self, max_messages: int = OUTBOX_MAX) -> None:
+        if max_messages < 1:
+            raise ValueError("max_messages must be >= 1")
+        self.max_messages = max_messages
+        self._q: deque[Publication] = deque()
+        self.dropped = 0
+
+    def __len__(self) -> int:
+        return len(self._q)
+
+    def put(self, pubs: Sequence[Publication]) -> None:
+        for pub in pubs:
+            if len(self._q) >= self.max_messages:
+                self._q.popleft()
+                self.dropped += 1
+            self._q.append(pub)
+
+    def head(self) -> Publication | None:
+        return self._q[0] if self._q else None
+
+    def done(self, pub: Publication) -> None:
+        """``pub`` (the head when it was taken) was acknowledged; it may have been dropped meanwhile."""
+        if self._q and self._q[0] is pub:
+            self._q.popleft()
+
+    def clear(self) -> int:
+        n = len(self._q)
+        self._q.clear()
+        return n
 
 
 class BedDevice:
@@ -150,16 +224,18 @@ class BedDevice:
 
 
 class _Connection:
-    """One device's MQTT client: connect with will and birth, publish, say goodbye."""
+    """One device's MQTT client and outbox: connect with will and birth, publish the outbox in order, say goodbye."""
 
-    def __init__(self, device: BedDevice, host: str, port: int, client_id: str) -> None:
+    def __init__(self, device: BedDevice, host: str, port: int, client_id: str, outbox_max: int = OUTBOX_MAX) -> None:
         self.device = device
         self._host, self._port, self.client_id = host, port, client_id
         self._client: aiomqtt.Client | None = None
-        self._next_try = 0.0
+        self.outbox = Outbox(outbox_max)
+        self._pending = asyncio.Event()  # set while the outbox may hold something
         self.connects = 0
         self.sent = 0
-        self.dropped = 0
+        self.retries = 0  # publishes that failed (the message stays in the outbox)
+        self.unsent = 0  # left in the outbox when the device stopped
 
     @property
     def connected(self) -> bool:
@@ -190,28 +266,51 @@ class _Connection:
         assert self._client is not None
         await self._client.publish(pub.topic, pub.payload, qos=PUBLISH_QOS, retain=pub.retain)
 
-    async def publish_all(self, pubs: Sequence[Publication]) -> None:
-        """Publish in order; drop (and count) what cannot be sent, reconnecting at most every ``RECONNECT_S``."""
-        loop = asyncio.get_running_loop()
-        if self._client is None and pubs and loop.time() >= self._next_try:
-            self._next_try = loop.time() + RECONNECT_S
-            try:
-                await self.connect()
-                log.info("mqtt sim %s: reconnected", self.device.device_id)
-            except aiomqtt.MqttError as exc:
-                log.debug("mqtt sim %s: reconnect failed: %s", self.device.device_id, exc)
-        for i, pub in enumerate(pubs):
+    def put(self, pubs: Sequence[Publication]) -> None:
+        """Queue a second's messages for the sender."""
+        if pubs:
+            self.outbox.put(pubs)
+            self._pending.set()
+
+    async def flush(self) -> bool:
+        """Publish the outbox in order while connected; True when it is empty. A failure drops the client."""
+        while (pub := self.outbox.head()) is not None:
             if self._client is None:
-                self.dropped += len(pubs) - i
-                return
+                return False
             try:
                 await self._publish(pub)
-                self.sent += 1
             except aiomqtt.MqttError as exc:
-                log.warning("mqtt sim %s: publish failed (%s); reconnecting every %.0f s", self.device.device_id, exc, RECONNECT_S)
-                self.dropped += 1
+                self.retries += 1
+                log.warning("mqtt sim %s: publish failed (%s); holding %d messages, reconnecting every %.0f s",
+                            self.device.device_id, exc, len(self.outbox), RECONNECT_S)  # fmt: skip
                 await self._drop_client()
-                self._next_try = loop.time() + RECONNECT_S
+                return False
+            self.outbox.done(pub)
+            self.sent += 1
+        return True
+
+    async def sender(self) -> None:
+        """Publish whatever the outbox holds, for ever; while the broker is away, retry every ``RECONNECT_S``."""
+        while True:
+            await self._pending.wait()
+            if self._client is None:
+                try:
+                    await self.connect()
+                    log.info("mqtt sim %s: reconnected; %d messages to send", self.device.device_id, len(self.outbox))
+                except aiomqtt.MqttError as exc:
+                    log.debug("mqtt sim %s: reconnect failed: %s", self.device.device_id, exc)
+                    await asyncio.sleep(RECONNECT_S)
+                    continue
+            if await self.flush():
+                self._pending.clear()  # no await since the outbox was seen empty
+
+    async def drain(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` s for the outbox to empty (the sender must be running); True if it did."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while len(self.outbox) and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        return not len(self.outbox)
 
     async def _drop_client(self) -> None:
         client, self._client = self._client, None
@@ -222,7 +321,19 @@ class _Connection:
                 pass
 
     async def close(self, clear_retained: bool) -> None:
-        """Say ``offline`` (a clean disconnect does not fire the will), delete retained messages, disconnect."""
+        """Send what the outbox holds (up to ``DRAIN_S``), say ``offline`` (a clean disconnect does not fire
+        the will), delete retained messages, disconnect. What could not be sent is counted in ``unsent``."""
+        if len(self.outbox):
+            try:
+                async with asyncio.timeout(DRAIN_S):
+                    if self._client is None:
+                        await self.connect()
+                    await self.flush()
+            except (aiomqtt.MqttError, TimeoutError) as exc:
+                log.warning("mqtt sim %s: outbox not emptied: %s", self.device.device_id, exc)
+            self.unsent += self.outbox.clear()
+            if self.unsent:
+                log.error("mqtt sim %s: %d messages never sent", self.device.device_id, self.unsent)
         if self._client is None:
             return
         try:
@@ -252,8 +363,13 @@ class MqttSimulator:
         topic_prefix: str | None = None,
         clear_retained: bool = True,
         edge_client_id: str | None = None,
+        record: str | Path | None = None,
+        outbox_max: int = OUTBOX_MAX,
     ) -> None:
         self.ward = ward
+        self.record_path = Path(record) if record else None
+        self._record: IO[str] | None = None
+        self._closed = False
         self.broker = broker
         address = parse_broker_url(broker)
         token = secrets.token_hex(4)
@@ -262,11 +378,13 @@ class MqttSimulator:
         self.clear_retained = clear_retained
         self.devices = [BedDevice(b, self.topic_prefix) for b in beds]
         self._connections = [
-            _Connection(d, address.host, address.port, f"teleicu-sim-{token}-{_level(d.bed)}") for d in self.devices
+            _Connection(d, address.host, address.port, f"teleicu-sim-{token}-{_level(d.bed)}", outbox_max) for d in self.devices
         ]
 
     async def start(self) -> None:
         """Connect every device and publish its birth message; raises ``aiomqtt.MqttError`` if the broker is unreachable."""
+        if self.record_path is not None and self._record is None:
+            self._record = self.record_path.open("a", encoding="utf-8")
         results = await asyncio.gather(*(c.connect() for c in self._connections), return_exceptions=True)
         failed = [r for r in results if isinstance(r, BaseException)]
         if failed:
@@ -289,14 +407,22 @@ class MqttSimulator:
         ]
 
     async def run(self, duration_s: float | None = None) -> None:
-        """Publish every second until cancelled or ``duration_s``; one task per device."""
+        """Produce every second until cancelled or ``duration_s`` (then wait up to ``DRAIN_S`` for the outboxes);
+        per device, a producer and a sender task."""
         loop = asyncio.get_running_loop()
         t0 = loop.time()
         async with asyncio.TaskGroup() as tg:
             for c in self._connections:
-                tg.create_task(self._device_loop(c, t0, duration_s), name=f"mqtt-sim-{c.device.bed}")
+                tg.create_task(self._device(c, t0, duration_s), name=f"mqtt-sim-{c.device.bed}")
 
-    async def _device_loop(self, conn: _Connection, t0: float, duration_s: float | None) -> None:
+    async def _device(self, conn: _Connection, t0: float, duration_s: float | None) -> None:
+        async with asyncio.TaskGroup() as tg:
+            sender = tg.create_task(conn.sender(), name=f"mqtt-sim-send-{conn.device.bed}")
+            await self._produce(conn, t0, duration_s)
+            await conn.drain(DRAIN_S)
+            sender.cancel()
+
+    async def _produce(self, conn: _Connection, t0: float, duration_s: float | None) -> None:
         loop = asyncio.get_running_loop()
         k = 0
         while duration_s is None or k <= duration_s:
@@ -304,13 +430,35 @@ class MqttSimulator:
             if delay > 0:
                 await asyncio.sleep(delay)
             elif -delay > MAX_CATCH_UP_S:
-                k += int(-delay)  # physiology catches up inside publications()
+                k += int(-delay)  # skipped: neither published nor recorded; physiology catches up in publications()
                 continue
-            await conn.publish_all(conn.device.publications(k, wall_ms()))
+            pubs = conn.device.publications(k, wall_ms())
+            self._write_record(conn.device.bed, pubs)
+            conn.put(pubs)
             k += 1
 
+    def _write_record(self, bed: str, pubs: Sequence[Publication]) -> None:
+        if self._record is None:
+            return
+        lines = [json.dumps(sample) + "\n" for pub in pubs for sample in vitals_samples(bed, pub)]
+        if lines:
+            self._record.write("".join(lines))
+            self._record.flush()
+
     async def close(self) -> None:
-        await asyncio.gather(*(c.close(self.clear_retained) for c in self._connections))
+        """Close every device (each sends what its outbox holds first); the record file too. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            await asyncio.gather(*(c.close(self.clear_retained) for c in self._connections))
+        finally:
+            if self._record is not None:
+                self._record.close()
+                self._record = None
+        st = self.stats()
+        log.info("mqtt sim %s: %d messages sent, %d dropped (outbox full or unsent at the end), %d publishes retried",
+                 self.ward, st["messages_sent"], st["messages_dropped"], st["publish_retries"])  # fmt: skip
 
     def stats(self) -> dict[str, int]:
         return {
@@ -318,7 +466,9 @@ class MqttSimulator:
             "connected": sum(c.connected for c in self._connections),
             "connects": sum(c.connects for c in self._connections),
             "messages_sent": sum(c.sent for c in self._connections),
-            "messages_dropped": sum(c.dropped for c in self._connections),
+            "messages_dropped": sum(c.outbox.dropped + c.unsent for c in self._connections),
+            "outbox": sum(len(c.outbox) for c in self._connections),
+            "publish_retries": sum(c.retries for c in self._connections),
         }
 
 
@@ -330,7 +480,8 @@ def create(
     topic_prefix: str | None = None,
     **options: Any,
 ) -> MqttSimulator:
-    """MQTT devices for ``beds`` (``simulators.base`` contract). Options: ``clear_retained``, ``edge_client_id``."""
+    """MQTT devices for ``beds`` (``simulators.base`` contract). Options: ``clear_retained``, ``edge_client_id``,
+    ``record`` (a path: every vitals sample produced, as JSON lines)."""
     unknown = set(options) - OPTIONS
     if unknown:
         raise TypeError(f"mqtt_sim.create: unknown options {sorted(unknown)}; known: broker, topic_prefix, {', '.join(sorted(OPTIONS))}")

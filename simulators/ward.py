@@ -351,7 +351,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="PROTO.KEY=VALUE",
-        help="an option for one protocol's simulator, e.g. s5.dri_level=7 or mqtt.broker=mqtt://host:1883 (repeatable)",
+        help="an option for one protocol's simulator, e.g. s5.dri_level=7, mqtt.broker=mqtt://host:1883 or "
+        "mqtt.record=PATH (every MQTT vitals sample produced, as JSON lines) (repeatable)",
     )
     ap.add_argument("--log-level", default="INFO")
     return ap
