@@ -16,13 +16,12 @@ import os
 import re
 import secrets
 import shlex
-import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +30,10 @@ import pytest
 import yaml
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from support import HubProcess, free_port, get_json, wait_until
+from mqtt_support import OwnBroker, mqtt_device, own_broker, tool  # noqa: F401 - own_broker is a fixture
+from support import HubProcess, get_json, wait_until
 
-from edge_agent.config import DeviceConfig, parse_edge_config
+from edge_agent.config import DeviceConfig
 from edge_agent.drivers import get_driver
 from edge_agent.drivers.mqtt_json import MqttJsonParser
 from edge_agent.events import DeviceStatus, DriverEvent, ParseError
@@ -70,13 +70,6 @@ async def wait_for(cond: Callable[[], object], what: str, timeout: float = 20.0)
         await asyncio.sleep(0.02)
 
 
-def tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        pytest.fail(f"{name} is not installed (Debian: apt install mosquitto mosquitto-clients)")
-    return path
-
-
 @pytest.fixture
 def shared_broker() -> tuple[str, int]:
     tool("mosquitto_pub")
@@ -103,16 +96,6 @@ async def forget_session(port: int, client_id: str) -> None:
         pass
 
 
-def mqtt_device(port: int, prefix: str, client_id: str, beds: list[str] | dict[str, str]) -> DeviceConfig:
-    raw = {
-        "agent": {"id": "itest", "ward": "T"},
-        "hub": {"url": "ws://127.0.0.1:9/ws/edge"},
-        "devices": [{"id": "mqtt-t", "driver": "mqtt_json", "broker": f"mqtt://127.0.0.1:{port}",
-                     "topic_prefix": prefix, "client_id": client_id, "beds": beds}],
-    }  # fmt: skip
-    return parse_edge_config(raw).devices[0]
-
-
 def token() -> str:
     return secrets.token_hex(4)
 
@@ -135,62 +118,6 @@ class Received:
 
     def errors(self) -> list[ParseError]:
         return [e for e in self.events if isinstance(e, ParseError)]
-
-
-class OwnBroker:
-    """A private ``mosquitto`` on a free port (persistence in ``tmp``), which a test may stop and restart."""
-
-    def __init__(self, tmp: Path) -> None:
-        self.port = free_port()
-        self.dir = tmp / f"mosquitto-{self.port}"
-        self.dir.mkdir()
-        self.conf = self.dir / "mosquitto.conf"
-        lines = [f"listener {self.port} 127.0.0.1", "allow_anonymous true", "persistence true",
-                 f"persistence_location {self.dir}/"]  # fmt: skip
-        if os.geteuid() == 0:
-            lines.append("user root")  # keep write access to the persistence directory
-        self.conf.write_text("\n".join(lines) + "\n")
-        self.log = self.dir / "mosquitto.log"
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        with self.log.open("ab") as out:  # the child keeps its own descriptor
-            self.proc = subprocess.Popen([tool("mosquitto"), "-c", str(self.conf)], stdout=out, stderr=subprocess.STDOUT)
-        wait_until(lambda: self._accepting() or self.proc.poll() is not None, f"mosquitto on port {self.port}", timeout=20)
-        if self.proc.poll() is not None:
-            raise AssertionError(f"mosquitto exited with {self.proc.returncode}: {self.log.read_text()[-2000:]}")
-
-    def _accepting(self) -> bool:
-        try:
-            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-            return True
-        except OSError:
-            return False
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()  # SIGTERM: mosquitto saves its persistence file and exits
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
-
-@pytest.fixture
-def own_broker(tmp_path: Path) -> Iterator[OwnBroker]:
-    tool("mosquitto")
-    tool("mosquitto_pub")
-    broker = OwnBroker(tmp_path)
-    try:
-        yield broker
-    finally:
-        broker.stop()
 
 
 # -- simulator -> shared broker -> transport -> parser ------------------------------------------
@@ -433,25 +360,51 @@ async def test_qos1_messages_published_while_away_are_delivered(own_broker: OwnB
 
 
 @run_async
-async def test_simulator_and_transport_both_survive_a_broker_restart(own_broker: OwnBroker) -> None:
+async def test_simulator_and_transport_both_survive_a_broker_restart(own_broker: OwnBroker, tmp_path: Path) -> None:
+    """The agent's transport reports its link lost and back on every bed; the simulated devices hold what they
+    produce while the broker is away and publish it after, so the parser gets every sample they produced."""
     await asyncio.to_thread(own_broker.start)
-    sim = mqtt_sim.create([SimBed("S-01", "stable", 7)], ward="restart", broker=f"mqtt://127.0.0.1:{own_broker.port}")
+    record = tmp_path / "produced.jsonl"
+    beds = [SimBed("S-01", "stable", 7), SimBed("S-02", "hypoxia", 8)]
+    sim = mqtt_sim.create(beds, ward="restart", broker=own_broker.url, record=str(record))
     await sim.start()
     [entry] = sim.edge_devices()
     dev = mqtt_device(own_broker.port, entry["topic_prefix"], entry["client_id"], entry["beds"])
-    parser, got = parser_for(dev), Received()
-    mqtt = device_from_config(dev, parser.topic_filters, lambda t, p: got(parser.feed_message(t, p)),
-                              backoff_initial_s=0.1, backoff_max_s=0.5)  # fmt: skip
-    tasks = [asyncio.create_task(mqtt.run()), asyncio.create_task(sim.run())]
+    got = Received()
+    transport = asyncio.create_task(run_mqtt_device(dev, get_driver("mqtt_json"), got, backoff_initial_s=0.1, backoff_max_s=0.5))
+    producing: asyncio.Task[None] | None = None
+
+    def link() -> list[tuple[str, str]]:
+        return [(e.bed, e.status) for e in got.events if isinstance(e, DeviceStatus) and e.detail == "link"]
+
+    def samples() -> set[tuple]:
+        return {(o.bed, o.param, o.t_dev, o.value, o.flags) for o in got.events if isinstance(o, Observation)}
+
+    def produced() -> set[tuple]:
+        return {tuple(json.loads(line)) for line in record.read_text().splitlines()}
+
     try:
-        await wait_for(lambda: len(got.values("S-01", "hr")) >= 2, "numerics before the restart")
-        await asyncio.to_thread(own_broker.restart)
-        before = len(got.values("S-01", "hr"))
-        await wait_for(lambda: len(got.values("S-01", "hr")) >= before + 2, "numerics after the restart", timeout=30)
+        # subscribed before the devices produce: a broker queues nothing for a session that does not exist yet
+        await wait_for(lambda: link() == [("S-01", "ok"), ("S-02", "ok")], "the subscription, reported as the link")
+        producing = asyncio.create_task(sim.run())
+        await wait_for(lambda: all(len(got.values(b.bed, "hr")) >= 2 for b in beds), "numerics before the outage")
+        await asyncio.to_thread(own_broker.stop)
+        await wait_for(lambda: link()[2:] == [("S-01", "disconnected"), ("S-02", "disconnected")], "the link reported lost")
+        await wait_for(lambda: sim.stats()["outbox"] >= 3 * len(beds), "3 s of messages held by the devices")
+        missed = produced() - samples()  # produced while the broker was away
+        await asyncio.to_thread(own_broker.start)
+        await wait_for(lambda: link()[4:] == [("S-01", "ok"), ("S-02", "ok")], "the link reported back", timeout=30)
+        await wait_for(lambda: missed <= samples(), "the samples held during the outage", timeout=30)
+        producing.cancel()
+        await asyncio.gather(producing, return_exceptions=True)
+        await sim.close()  # publishes what the outboxes still hold
+        await wait_for(lambda: produced() <= samples(), "every sample produced")
+        assert produced() == samples() and len(missed) >= 3 * len(beds) * 5
         stats = sim.stats()
-        assert stats["connects"] >= 2 and stats["connected"] == 1, stats
-        assert mqtt.connects >= 2 and got.errors() == []
+        assert stats["connects"] >= 2 * len(beds) and stats["messages_dropped"] == 0 and stats["outbox"] == 0, stats
+        assert got.errors() == [] and len(link()) == 6  # nothing more: no flapping
     finally:
+        tasks = [t for t in (transport, producing) if t is not None]
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
