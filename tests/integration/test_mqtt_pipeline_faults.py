@@ -32,8 +32,8 @@ from pathlib import Path
 
 import pytest
 from mqtt_support import OwnBroker, mqtt_device, own_broker  # noqa: F401 - own_broker is a fixture
-from support import HubProcess, get_json, start_hub, wait_until
-from test_fault_tolerance import Ward
+from support import HubProcess, get_json, start_hub, wait_audit_resolved, wait_until
+from ward_support import Ward
 
 from edge_agent.config import DeviceConfig
 from edge_agent.drivers.mqtt_json import MqttJsonParser
@@ -122,9 +122,8 @@ def test_broker_restart_loses_no_sample_and_raises_then_clears_the_link_alarm(tm
 
         # the agent reconnects (backoff: within about 20 s), then the alarm clears after the technical clear delay
         wait_until(lambda: not link_alarms(hub), "the link alarms to clear", timeout=60, interval=0.5)
-        for a in alarms:  # the audit trail is written a moment after the alarm leaves the open list
-            history = wait_until(lambda: (h := get_json(f"{hub.base}/api/alerts/{a['id']}/history")["events"])  # noqa: B023
-                                 and h[-1]["event"] == "resolved" and h, "the resolution in the audit trail", timeout=10)  # fmt: skip
+        for a in alarms:
+            history = wait_audit_resolved(hub.base, a["id"])
             assert history[0]["event"] == "raised" and t_down <= history[0]["at"] <= t_up < history[-1]["at"], history
 
         # what the monitors held reached the store after the broker came back
