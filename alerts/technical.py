@@ -43,7 +43,7 @@ class TechnicalView:
     agents_offline: dict[str, tuple[str, int]]  # agent -> (ward, offline since ms)
     store_error: str | None
     undelivered: dict[str, tuple[str, int, str]] = field(default_factory=dict)  # bed -> (ward, alert id, title)
-    devices_down: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # bed -> (ward, device, detail)
+    devices_down: dict[str, tuple[str, tuple[str, ...], str]] = field(default_factory=dict)  # bed -> (ward, devices, detail)
     spool_dropping: dict[str, tuple[str, int]] = field(default_factory=dict)  # agent -> (ward, frames dropped)
 
 
@@ -110,11 +110,12 @@ class TechnicalTracker:
             if pol is not None and now - since >= pol.agent_offline_s * 1000:
                 add(f"agent:{agent}", "", ward, "agent_offline", f"Edge agent {agent} offline",
                     f"no connection from the gateway of ward {ward} since {(now - since) // 1000} s ago: its beds are not being watched", pol)  # fmt: skip
-        for bed, (ward, device, detail) in v.devices_down.items():
+        for bed, (ward, devices, detail) in v.devices_down.items():
             pol = by_ward.get(ward, policy[0]) if policy else None
             if pol is not None:
-                add(bed, bed, ward, "device_disconnected", f"Device {device} disconnected",
-                    f"the edge agent reports the device gone ({detail or 'no detail'}): check its cable or network", pol)  # fmt: skip
+                title = f"Device {devices[0]} disconnected" if len(devices) == 1 else f"Devices {', '.join(devices)} disconnected"
+                add(bed, bed, ward, "device_disconnected", title,
+                    f"the edge agent reports gone ({detail or 'no detail'}): check the cable, network or broker", pol)  # fmt: skip
         for agent, (ward, dropped) in v.spool_dropping.items():
             pol = by_ward.get(ward, policy[0]) if policy else None
             if pol is not None:

@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 STATUS_EVERY_S = 5.0
 BACKLOG_WINDOW = 16  # backlog frames sent but not yet acknowledged: the backlog is ack-clocked, so it never
 # fills the socket's buffers ahead of live frames (which would delay them however they are ordered here)
+MAX_DEVICE_CONDITIONS = 1024  # (bed, device, subject) conditions remembered and re-sent; the oldest "ok" goes first
 MAX_LIVE_QUEUE = 10_000  # frames waiting to go out live; beyond it they wait in the spool as backlog
 
 
@@ -65,7 +66,7 @@ class Uplink:
         self._backlog_after = 0  # backlog cursor: highest seq of the backlog already sent (this connection)
         self._live_from = 0  # frames from this seq on are live on this connection
         self._wake = asyncio.Event()
-        self._devices: dict[str, dict] = {}  # device -> latest reported status
+        self._devices: dict[tuple[str, str, str], dict] = {}  # (bed, device, detail) -> latest reported status
         self._devices_changed = False
         self.connected = asyncio.Event()
         self.acked = 0
@@ -87,9 +88,15 @@ class Uplink:
             self.counters["wave_chunks_queued"] += 1
 
     def add_status(self, ev: DeviceStatus) -> None:
-        cur = self._devices.get(ev.device)
+        detail = ev.detail[:200]
+        key = (ev.bed, ev.device, detail)  # one condition per subject, as the hub keys them
+        cur = self._devices.get(key)
         if cur is None or cur["status"] != ev.status:
-            self._devices[ev.device] = {"bed": ev.bed, "device": ev.device, "status": ev.status, "detail": ev.detail[:200], "t": ev.t_dev}
+            self._devices.pop(key, None)  # re-inserted last: the dict is in order of last change
+            self._devices[key] = {"bed": ev.bed, "device": ev.device, "status": ev.status, "detail": detail, "t": ev.t_dev}
+            if len(self._devices) > MAX_DEVICE_CONDITIONS:  # free-text subjects must not grow it for ever
+                oldest_ok = next((k for k, d in self._devices.items() if d["status"] == "ok"), next(iter(self._devices)))
+                del self._devices[oldest_ok]
             self._devices_changed = True
             self._wake.set()
 

@@ -204,6 +204,10 @@ class Hub:
             if tag is not None:
                 tag(bed, ward=h.ward)
         self.seqs.raise_floor(h.agent, h.epoch, h.floor)
+        if h.agent not in self.agents_online:  # the agent re-sends its whole device picture after hello: forget the old
+            beds = set(h.beds)  # one, or a restarted agent's stale conditions would never clear
+            for key in [k for k in self.device_status if k[0] in beds]:
+                del self.device_status[key]
         self.agents_online[h.agent] += 1
         self.agent_wards[h.agent] = h.ward
         self.agent_offline_since.pop(h.agent, None)
@@ -405,12 +409,14 @@ class Hub:
             },
         )
 
-    def _devices_down(self) -> dict[str, tuple[str, str, str]]:
-        down: dict[str, tuple[str, str, list[str]]] = {}
+    def _devices_down(self) -> dict[str, tuple[str, tuple[str, ...], str]]:
+        """Per bed: (ward, the devices reported disconnected, "device: subject, ...; device: ...")."""
+        down: dict[str, tuple[str, dict[str, list[str]]]] = {}
         for (bed, device, subject), d in self.device_status.items():
             if d["status"] == "disconnected":
-                down.setdefault(bed, (d["ward"], device, []))[2].append(subject or "device")
-        return {bed: (ward, device, ", ".join(sorted(subjects))) for bed, (ward, device, subjects) in down.items()}
+                down.setdefault(bed, (d["ward"], {}))[1].setdefault(device, []).append(subject or "device")
+        return {bed: (ward, tuple(sorted(devs)), "; ".join(f"{dev}: {', '.join(sorted(subj))}" for dev, subj in sorted(devs.items())))
+                for bed, (ward, devs) in down.items()}  # fmt: skip
 
     def _scores_changed(self, sc: Scores) -> np.ndarray:
         res = sc.news2

@@ -41,10 +41,7 @@ from edge_agent.transports.mqtt import device_from_config
 
 pytestmark = pytest.mark.integration
 
-# One bed for now: the agent's uplink (Uplink.add_status) keeps one status per device, not per (bed, device,
-# detail) as the hub keys them, so the link of a device serving several beds reaches the hub for one bed only.
-# With that fixed, 3 beds here pass as well.
-BEDS = 1
+BEDS = 3  # one MQTT device (topic tree) serves them all: its link alarm must reach every bed
 OUTAGE_S = 10.0  # the broker is down this long; the agent, backing off, sees it a few seconds longer
 
 
@@ -90,8 +87,9 @@ async def open_gateway_session(dev: DeviceConfig) -> None:
 
 
 def subjects(alarm: dict) -> set[str]:
-    """What a device_disconnected alarm says is gone: "... reports the device gone (link, presence): ..."."""
-    return set(alarm["detail"].split(" gone (", 1)[1].split(")", 1)[0].split(", "))
+    """What a device_disconnected alarm says is gone: "... reports gone (mqtt-M: link; sim-M-01: presence): ..."."""
+    per_device = alarm["detail"].split(" gone (", 1)[1].rsplit("): ", 1)[0].split("; ")
+    return {subject for part in per_device for subject in part.split(": ", 1)[1].split(", ")}
 
 
 def link_alarms(hub: HubProcess) -> list[dict]:
