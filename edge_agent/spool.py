@@ -16,9 +16,10 @@ the counts to the hub, which raises a technical alarm.
 from __future__ import annotations
 
 import sqlite3
-import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from wire.clock import wall_ms
 
 KIND_OBS, KIND_WAVE = 0, 1
 
@@ -62,7 +63,7 @@ class Spool:
         self.stats.dropped_wave_frames = meta.get("dropped_wave", 0)
         self.stats.dropped_obs_frames = meta.get("dropped_obs", 0)
         last = self._db.execute("SELECT coalesce(max(seq), 0) FROM frames").fetchone()[0]
-        self.epoch: int = meta.get("epoch") or time.time_ns() // 1_000_000
+        self.epoch: int = meta.get("epoch") or wall_ms()
         self.next_seq: int = max(meta.get("next_seq", 1), last + 1)
         self._db.execute("INSERT OR REPLACE INTO meta VALUES ('epoch', ?)", (self.epoch,))
 
@@ -70,7 +71,7 @@ class Spool:
         """Write ``(seq, kind, data)`` frames durably, in one transaction, then apply the size limit."""
         if not frames:
             return
-        now = time.time_ns() // 1_000_000
+        now = wall_ms()
         db = self._db
         try:
             db.execute("PRAGMA synchronous=FULL")

@@ -46,9 +46,6 @@ MAX_DEVICE_CONDITIONS = 1024  # (bed, device, subject) conditions remembered and
 MAX_LIVE_QUEUE = 10_000  # frames waiting to go out live; beyond it they wait in the spool as backlog
 
 
-def wall_ms() -> int:
-    return time.time_ns() // 1_000_000
-
 
 class Uplink:
     def __init__(self, cfg: UplinkConfig, agent: str, ward: str, beds: list[str], spool_path: Path, *,

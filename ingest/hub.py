@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from ingest.store import Batch, Store, StoreError
 from wire.messages import Hello, ObsFrame, Observation, Status, WaveChunk
 from wire.screen import screen
 from wire.vocabulary import COLUMN, LEAD_BY_KEY
+from wire.clock import wall_ms
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +46,6 @@ SPOOL_DROP_HOLD_MS = 60_000  # a spool-dropping alarm holds this long after the 
 NEEDS_DELIVERY = frozenset({"raised", "priority_raised", "escalated", "unsilenced"})
 AUDIT_RETRY_S = (0.5, 10.0)  # a failed audit write is retried after 0.5 s, doubling up to 10 s, until it succeeds
 
-
-def wall_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 @dataclass(frozen=True, slots=True)

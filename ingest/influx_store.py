@@ -50,6 +50,7 @@ from ingest.influx_http import InfluxHttp, Outcome, QueryError, WriteResult
 from ingest.line_protocol import LineProtocolError
 from ingest.sqlite_store import SQLiteStore
 from ingest.store import Batch, StoreError, TrendPoint
+from wire.clock import wall_ms
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +60,6 @@ MAX_SPLIT_REQUESTS = 64  # requests spent isolating poison lines in one rejected
 ERROR_AFTER_FAILURES = 3  # consecutive failed attempts before ``error`` reports the store as failing
 BACKFILL_EVERY_S = 5.0  # late-data aggregation runs at most this often while writes keep coming
 
-
-def wall_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 @dataclass(slots=True)

@@ -45,7 +45,6 @@ import contextlib
 import logging
 import random
 import socket
-import time
 from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -55,6 +54,7 @@ from typing import Any
 from simulators.base import SimBed
 from simulators.physiology import Physiology
 from simulators.scenarios import Scenario, get_scenario
+from wire.clock import wall_ms
 
 log = logging.getLogger(__name__)
 
@@ -88,9 +88,6 @@ CUFF_CODES = {
 PHILIPS_PR_CODE = ("149538", "MDC_PULS_OXIM_PULS_RATE")
 ORDER = ("hr", "spo2", "pr", "rr", "nibp_sys", "nibp_dia", "nibp_mean", "temp", "etco2")
 
-
-def wall_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def hl7_time(t_ms: int) -> str:

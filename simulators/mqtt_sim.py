@@ -55,7 +55,6 @@ import json
 import logging
 import re
 import secrets
-import time
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -70,6 +69,7 @@ from simulators.base import SimBed
 from simulators.physiology import Physiology
 from simulators.scenarios import Scenario, get_scenario
 from wire.vocabulary import FLAG_NAMES, Flag, flag_names
+from wire.clock import wall_ms
 
 log = logging.getLogger(__name__)
 
@@ -85,9 +85,6 @@ DRAIN_S = 5.0  # at the end of run() and in close(): time allowed to empty the o
 OPTIONS = frozenset({"clear_retained", "edge_client_id", "record"})
 FLAG_BITS = {name: bit for bit, name in FLAG_NAMES.items()}
 
-
-def wall_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def _compact(doc: Mapping[str, Any]) -> bytes:

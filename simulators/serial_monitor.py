@@ -29,7 +29,6 @@ import asyncio
 import errno
 import logging
 import os
-import time
 import tty
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -42,6 +41,7 @@ from simulators.physiology import ECG_LEAD, ECG_RATE_HZ, ECG_SCALE_MV, Physiolog
 from simulators.scenarios import Scenario, get_scenario
 from simulators.tsp_encoder import encode_numerics, encode_status, encode_wave
 from wire.vocabulary import Flag
+from wire.clock import wall_ms
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +54,6 @@ NIBP_KEYS = ("nibp_sys", "nibp_dia", "nibp_mean")
 MAX_CATCH_UP_TICKS = TICKS_PER_S  # further behind than this, ticks are skipped
 READ_SIZE = 4096  # bytes read from the edge per tick (requests are small)
 
-
-def wall_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 @dataclass(frozen=True, slots=True)

@@ -93,7 +93,6 @@ from __future__ import annotations
 
 import calendar
 import re
-import time
 import zoneinfo
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -107,6 +106,7 @@ from edge_agent.events import DriverEvent, ParseError
 from wire.messages import Observation
 from wire.screen import screen
 from wire.vocabulary import BY_MDC, Flag, Parameter
+from wire.clock import wall_ms
 
 VT, FS, CR = 0x0B, 0x1C, 0x0D
 START_BLOCK, END_BLOCK = b"\x0b", b"\x1c\x0d"
@@ -127,9 +127,6 @@ _TIMESTAMP = re.compile(r"([0-9]{4})([0-9]{2})([0-9]{2})([0-9]{2})([0-9]{2})(?:(
 _OFFSET_OPTION = re.compile(r"([+-])([0-9]{2}):?([0-9]{2})")
 _VALUE_STATUSES = frozenset({"", "R", "F", "C"})
 
-
-def _wall_clock_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,7 +326,7 @@ class Pcd01Parser:
         *,
         timezone: str = "UTC",
         max_message: int = MAX_MESSAGE,
-        clock_ms: Callable[[], int] = _wall_clock_ms,
+        clock_ms: Callable[[], int] = wall_ms,
     ) -> None:
         if not isinstance(max_message, int) or not MIN_MAX_MESSAGE <= max_message <= MAX_MAX_MESSAGE:
             raise ValueError(f"max_message must be an integer from {MIN_MAX_MESSAGE} to {MAX_MAX_MESSAGE}, got {max_message!r}")

@@ -83,7 +83,6 @@ import json
 import math
 import re
 import reprlib
-import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -94,6 +93,7 @@ from edge_agent.events import DeviceStatus, DriverEvent, ParseError
 from wire.codec import MAX_ID_LEN
 from wire.messages import Observation
 from wire.vocabulary import BY_KEY, FLAG_NAMES, Flag
+from wire.clock import wall_ms
 
 DEFAULT_PREFIX = "teleicu"
 KINDS = ("vitals", "status", "presence")
@@ -111,9 +111,6 @@ _VITALS_MEMBERS = frozenset({"t", "device", "values", "flags"})
 _STATUS_MEMBERS = frozenset({"t", "device", "status", "detail"})
 _PRESENCE_MEMBERS = frozenset({"state", "beds"})
 
-
-def _wall_clock_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 _REPR = reprlib.Repr()
@@ -186,7 +183,7 @@ class MqttJsonParser:
         beds: Mapping[str, str],
         device: str,
         topic_prefix: str = DEFAULT_PREFIX,
-        clock_ms: Callable[[], int] = _wall_clock_ms,
+        clock_ms: Callable[[], int] = wall_ms,
     ) -> None:
         bad = [b for b in beds if not valid_level(b)]
         if bad:

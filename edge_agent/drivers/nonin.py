@@ -43,7 +43,6 @@ counts bytes thrown away; events do not depend on how the stream is chunked.
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Callable
 
@@ -52,6 +51,7 @@ from edge_agent.drivers.base import DriverSpec
 from edge_agent.events import DeviceStatus, DriverEvent, ParseError
 from wire.messages import Observation
 from wire.vocabulary import BY_KEY, Flag
+from wire.clock import wall_ms
 
 FRAME_LEN = 5
 PACKET_FRAMES = 25
@@ -65,9 +65,6 @@ HR_MISSING = 511
 SPO2_MISSING = 127
 MAX_GARBAGE = 4096  # a long run of bytes outside packets is reported in pieces of this size
 
-
-def _wall_clock_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def frame_ok(b: bytes | bytearray, i: int) -> bool:
@@ -89,7 +86,7 @@ class NoninParser:
         *,
         report_every: int = 3,
         hr_key: str = "pr",
-        clock_ms: Callable[[], int] = _wall_clock_ms,
+        clock_ms: Callable[[], int] = wall_ms,
     ) -> None:
         if not isinstance(report_every, int) or isinstance(report_every, bool) or not 1 <= report_every <= 75:
             raise ValueError(f"nonin: report_every must be a whole number of packets, 1..75, got {report_every!r}")

@@ -68,6 +68,7 @@ from edge_agent.drivers.base import DriverSpec
 from edge_agent.events import DeviceStatus, DriverEvent, ParseError
 from wire.messages import Observation
 from wire.vocabulary import BY_KEY, Flag
+from wire.clock import wall_ms
 
 FLAG = 0x7E
 ESC = 0x7D
@@ -146,9 +147,6 @@ DEFAULT_PRESSURES: dict[str, str | None] = {"p1": "abp"}
 #: decimals kept after scaling (the wire's resolution); others keep 2
 DECIMALS: dict[str, int] = {"hr": 0, "pr": 0, "rr": 0, "etco2": 1}
 
-
-def _wall_clock_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def checksum(record: bytes) -> int:
@@ -237,7 +235,7 @@ class S5Parser:
         dri_levels: Iterable[int] = DRI_LEVELS,
         retry_s: float | None = None,
         timeout_s: float | None = None,
-        clock_ms: Callable[[], int] = _wall_clock_ms,
+        clock_ms: Callable[[], int] = wall_ms,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.bed = bed

@@ -87,7 +87,6 @@ import binascii
 import math
 import re
 import sys
-import time
 from array import array
 from collections import Counter
 from collections.abc import Callable
@@ -98,6 +97,7 @@ from edge_agent.drivers.base import DriverSpec
 from edge_agent.events import DeviceStatus, DriverEvent, ParseError, WaveSegment
 from wire.messages import Observation
 from wire.vocabulary import BY_KEY, LEAD_BY_KEY, Flag
+from wire.clock import wall_ms
 
 MAX_FRAME = 4096  # bytes, from "$" to "\n" inclusive
 START = 0x24  # "$"
@@ -119,9 +119,6 @@ _BODY_BYTES = bytes(b for b in range(0x20, 0x7F) if b not in b"$*")  # allowed i
 _BIG_ENDIAN = sys.byteorder == "big"
 
 
-def _wall_clock_ms() -> int:
-    return time.time_ns() // 1_000_000
-
 
 def crc16(body: bytes) -> int:
     """CRC-16/CCITT-FALSE of ``body`` (the TSP/1 frame check)."""
@@ -141,7 +138,7 @@ class TspParser:
     ``MAX_FRAME`` bytes are ever buffered (see ``buffered``).
     """
 
-    def __init__(self, bed: str, device: str, clock_ms: Callable[[], int] = _wall_clock_ms) -> None:
+    def __init__(self, bed: str, device: str, clock_ms: Callable[[], int] = wall_ms) -> None:
         self.bed = bed
         self.device = device
         self._clock_ms = clock_ms

@@ -24,13 +24,13 @@ when they have something to say (see its docstring).
 from __future__ import annotations
 
 import importlib
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from edge_agent.drivers.base import DriverSpec
 from edge_agent.events import DeviceStatus, DriverEvent
+from wire.clock import wall_ms
 
 if TYPE_CHECKING:
     from edge_agent.config import DeviceConfig
@@ -40,9 +40,6 @@ TransportRun = Callable[..., Awaitable[None]]
 
 LINK = "link"  # the detail (subject) of a transport's link status
 
-
-def wall_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def link_events(dev: DeviceConfig, up: bool, t_ms: int) -> list[DriverEvent]:
