@@ -267,6 +267,15 @@ def test_influxdb_outage_applies_backpressure_and_loses_nothing(tmp_path: Path) 
             async def retried_at_least(n: int) -> bool:
                 return (await store_stats())["retried"] >= n
 
+            async def store_alarms() -> list[dict]:
+                return (await client.get(f"{hub.base}/api/alerts?kind=technical:store_unreachable")).json()["alerts"]
+
+            async def store_alarm_open() -> bool:
+                return bool(await store_alarms())
+
+            async def store_alarm_cleared() -> bool:
+                return not await store_alarms()
+
             async with asyncio.TaskGroup() as tg:
                 link = tg.create_task(edge.run())
                 producer = tg.create_task(produce(stop_producing))
@@ -276,6 +285,9 @@ def test_influxdb_outage_applies_backpressure_and_loses_nothing(tmp_path: Path) 
                     influx.kill()
                     t_kill = time.monotonic()
                     await until(lambda: retried_at_least(before + 2), "the hub to retry writes", 30)
+                    await until(store_alarm_open, "the store-unreachable technical alarm", 30)
+                    [alarm] = await store_alarms()
+                    assert alarm["category"] == "technical" and "InfluxDB" in alarm["detail"], alarm
                     while time.monotonic() < t_kill + OUTAGE_S:  # the outage itself lasts a fixed time, by design
                         await asyncio.sleep(0.5)
                     s = await store_stats()
@@ -292,6 +304,7 @@ def test_influxdb_outage_applies_backpressure_and_loses_nothing(tmp_path: Path) 
                     stop_producing.set()
                     await producer
                     await until(lambda: not edge.unacked, f"all {edge.next_seq - 1} frames acknowledged", 120)
+                    await until(store_alarm_cleared, "the store-unreachable alarm to clear", 60)
                     s = await store_stats()
                     assert s["dropped"] == 0 and s["retried"] > before, s
                 finally:
