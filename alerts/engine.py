@@ -103,6 +103,14 @@ class AlarmEngine:
                 conds[(subject, kind)] = Condition(subject, a.bed, a.ward, kind, Priority[a.priority.upper()], a.title,
                                                    a.detail, a.category)  # fmt: skip
 
+    def _hold_returning(self, conds: dict[tuple[str, str], Condition], hold: frozenset[str]) -> None:
+        """After a hub restart, the technical alarms of agents not yet back keep their condition until the
+        agents return or the restart grace ends: their absence is not evidence that the fault cleared."""
+        for (subject, kind), a in self.book.open.items():
+            if a.family == "technical" and a.condition and (subject in hold or a.bed in hold) and (subject, kind) not in conds:
+                conds[(subject, kind)] = Condition(subject, a.bed, a.ward, kind, Priority[a.priority.upper()], a.title,
+                                                   a.detail, a.category)  # fmt: skip
+
     def limits_of(self, bed: str, ward: str) -> dict[str, Limit]:
         return self.policy.for_ward(ward).limits | self.bed_limits.get(bed, {})
 
@@ -145,6 +153,8 @@ class AlarmEngine:
             families[score.name] = fam
         unknown = {"news2": news2.incomplete, "trend": np.isnan(news2.total)}
         unknown.update({score.name: score.incomplete for score in extra_scores})
+        if tech.hold:
+            self._hold_returning(families["technical"], tech.hold)
         for family, fam_conds in families.items():
             if family in unknown:
                 self._hold_unknown(family, fam_conds, unknown[family], beds)

@@ -45,6 +45,7 @@ class TechnicalView:
     undelivered: dict[str, tuple[str, int, str]] = field(default_factory=dict)  # bed -> (ward, alert id, title)
     devices_down: dict[str, tuple[str, tuple[str, ...], str]] = field(default_factory=dict)  # bed -> (ward, devices, detail)
     spool_dropping: dict[str, tuple[str, int]] = field(default_factory=dict)  # agent -> (ward, frames dropped)
+    hold: frozenset[str] = frozenset()  # beds and "agent:<id>" subjects whose open alarms hold (agents not yet back after a restart)
 
 
 class TechnicalTracker:
@@ -83,7 +84,8 @@ class TechnicalTracker:
             for since, on in ((self.probe_since, probe), (self.leads_since, leads)):
                 since[:n][on & (since[:n] == 0)] = now
                 since[:n][~on] = 0
-            covered = np.fromiter((a in v.agents_offline for a in v.agents), bool, n) if v.agents_offline else np.zeros(n, bool)
+            # a bed is covered when its agent is offline (one agent alarm says it all) or it has no agent (forgotten)
+            covered = np.fromiter((not a or a in v.agents_offline for a in v.agents), bool, n)
             quiet_since = np.maximum(v.last_rx[:n], v.watched_since[:n])
             quiet = ~covered & (quiet_since > 0) & (now - quiet_since >= no_data_ms)
             probe_on = ~covered & (self.probe_since[:n] > 0) & (now - self.probe_since[:n] >= delay_ms)

@@ -42,7 +42,8 @@ log = logging.getLogger(__name__)
 STATUS_EVERY_S = 5.0
 BACKLOG_WINDOW = 16  # backlog frames sent but not yet acknowledged: the backlog is ack-clocked, so it never
 # fills the socket's buffers ahead of live frames (which would delay them however they are ordered here)
-MAX_DEVICE_CONDITIONS = 1024  # (bed, device, subject) conditions remembered and re-sent; the oldest "ok" goes first
+MAX_DEVICE_CONDITIONS = 256  # (bed, device, subject) conditions remembered and re-sent (at most ~100 KB a status
+# message, well inside the codec's 256 KiB); beyond it the oldest "ok" is forgotten first
 MAX_LIVE_QUEUE = 10_000  # frames waiting to go out live; beyond it they wait in the spool as backlog
 
 
@@ -92,8 +93,12 @@ class Uplink:
             self._devices.pop(key, None)  # re-inserted last: the dict is in order of last change
             self._devices[key] = {"bed": ev.bed, "device": ev.device, "status": ev.status, "detail": detail, "t": ev.t_dev}
             if len(self._devices) > MAX_DEVICE_CONDITIONS:  # free-text subjects must not grow it for ever
-                oldest_ok = next((k for k, d in self._devices.items() if d["status"] == "ok"), next(iter(self._devices)))
-                del self._devices[oldest_ok]
+                victim = next((k for k, d in self._devices.items() if d["status"] == "ok"), None)
+                if victim is None:  # all of them are faults: forget the oldest, and say so
+                    victim = next(iter(self._devices))
+                    self.counters["device_conditions_forgotten"] += 1
+                    log.error("more than %d device conditions: forgetting %s", MAX_DEVICE_CONDITIONS, victim)
+                del self._devices[victim]
             self._devices_changed = True
             self._wake.set()
 

@@ -6,18 +6,22 @@ sends cumulative acknowledgements. A bad frame gets an error message and the
 connection stays open. The number of frames waiting for the store is bounded,
 so a slow store stops the reader (backpressure) instead of growing memory.
 
-If the store fails a write, the connection *holds*: it tells the agent
-(``store_unavailable``), stops acknowledging and stops submitting, but keeps
-taking live frames into the bed state, so consoles keep seeing the patients
-while the frames wait in the agent's spool. It retries the failed batch with
-backoff (``HOLD_RETRY_S``); once the store takes it, the hub closes the
-connection with code 1013 and the agent reconnects and re-sends everything
-unacknowledged. Any other failure closes the connection with code 1011.
+If the store fails a write, or says it is failing (``store.error``: InfluxDB
+unreachable, its writer retrying), the connection *holds*: it tells the agent
+(``store_unavailable``), stops submitting, acknowledges only what was already
+submitted and becomes durable, but keeps taking live frames into the bed
+state, so consoles keep seeing the patients while the frames wait in the
+agent's spool (not in the hub's memory, and without stalling the reader behind
+a full store queue). It retries one held batch (the failed one, or the first
+not submitted) with backoff (``HOLD_RETRY_S``); once the store takes it, the
+hub closes the connection with code 1013 and the agent reconnects and re-sends
+everything unacknowledged. Any other failure closes the connection with 1011.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from fastapi import WebSocket, WebSocketDisconnect
@@ -48,10 +52,12 @@ class _Connection:
         self.hub = hub
         self.ws = ws
         self.hello: Hello | None = None
-        self.inflight: asyncio.Queue[tuple[int, asyncio.Future[None] | None, Batch | None]] = asyncio.Queue(
+        # (seq, durability future, batch); seq None only wakes the acker when a hold starts
+        self.inflight: asyncio.Queue[tuple[int | None, asyncio.Future[None] | None, Batch | None]] = asyncio.Queue(
             maxsize=hub.cfg.max_inflight_frames
         )
-        self.holding = False  # the store failed: frames feed the live view only and stay unacknowledged
+        self.holding = False  # the store is failing: frames feed the live view only and stay unacknowledged
+        self.held_batch: Batch | None = None  # the batch to retry until the store takes it
         self._send_lock = asyncio.Lock()
         self.frames = TokenBucket(hub.cfg.max_frames_per_s, hub.cfg.max_frames_per_s)
         self.bytes = TokenBucket(hub.cfg.max_bytes_per_s, hub.cfg.max_bytes_per_s)
@@ -93,7 +99,7 @@ class _Connection:
         except WireError as exc:
             hub.frame_rejected()
             await self.send(ErrorReport(exc.code, exc.detail, exc.seq))
-            if exc.seq is not None and self.hello is not None:
+            if exc.seq is not None and self.hello is not None and not self.holding:
                 await self.inflight.put((exc.seq, None, None))  # a rejected frame is handled: acknowledge it
             return
         if isinstance(msg, Status):
@@ -126,8 +132,12 @@ class _Connection:
             await self.send(
                 ErrorReport("rejected", f"{len(rejected)} value(s) rejected, the rest of the frame was kept", msg.seq, tuple(rejected))
             )
+        if not self.holding and hub.store.error is not None:
+            await self.begin_hold()
         if self.holding:
             hub.counters["frames_held_unstored"] += 1
+            if self.held_batch is None and batch is not None and (batch.obs or batch.waves):
+                self.held_batch = batch
             return
         fut = await hub.store.submit(batch) if batch is not None else None
         await self.inflight.put((msg.seq, fut, batch))
@@ -138,14 +148,25 @@ class _Connection:
         unacked = 0
         also: list[int] = []
         while True:
+            if self.holding and self.inflight.empty():  # what was submitted before the hold is acknowledged
+                if also and self.hello is not None:
+                    mark = hub.seqs.last_durable(self.hello.agent, self.hello.epoch)
+                    await self.send(Ack(mark, tuple(sorted(s for s in also if s > mark))))
+                await self.hold()
+                raise StoreRecovered
             seq, fut, batch = await self.inflight.get()
+            if seq is None:
+                continue
             if fut is not None:
                 try:
                     await fut
-                except StoreError as exc:
-                    assert batch is not None
-                    await self.hold(batch, exc)
-                    raise StoreRecovered from None
+                except StoreError:
+                    if self.held_batch is None:
+                        self.held_batch = batch
+                    if not self.holding:
+                        await self.begin_hold()
+                    self.discard_inflight()  # unblocks a reader waiting for room; those frames stay unacknowledged
+                    continue
             assert self.hello is not None
             h = self.hello
             hub.handled(h, seq)
@@ -156,19 +177,26 @@ class _Connection:
                 await self.send(Ack(mark, tuple(sorted(s for s in also if s > mark))))
                 unacked, also = 0, []
 
-    async def hold(self, batch: Batch, error: StoreError) -> None:
-        """Keep the connection for live data, acknowledge nothing, and retry ``batch`` until the store takes it."""
+    async def begin_hold(self) -> None:
+        """From now on frames feed the live view only; wake the acker if it is idle, and tell the agent."""
         self.holding = True
-        self.discard_inflight()  # unblocks a reader waiting for room; those frames stay unacknowledged too
+        if self.inflight.empty():
+            self.inflight.put_nowait((None, None, None))
+        error = self.hub.store.error or "a write failed"
         self.hub.counters["store_holds"] += 1
-        log.error("store failed (%s): holding agent %s's frames in its spool", error, self.hello.agent if self.hello else "?")
+        log.error("store failing (%s): holding agent %s's frames in its spool", error, self.hello.agent if self.hello else "?")
         await self.send(ErrorReport("store_unavailable", f"the hub cannot store data ({error}); keep sending: live data is "
-                                    "shown, nothing is acknowledged, and you will be asked to re-send once the store recovers"))  # fmt: skip
+                                    "shown, nothing more is acknowledged, and you will be asked to re-send once the store recovers"))  # fmt: skip
+
+    async def hold(self) -> None:
+        """Retry the held batch until the store takes it (returns then)."""
         delay, max_delay = HOLD_RETRY_S
         while True:
             await asyncio.sleep(delay)
+            if self.held_batch is None:  # no data frame since the hold began: nothing to try yet
+                continue
             try:
-                await self.hub.store.write(batch)
+                await self.hub.store.write(self.held_batch)
                 return
             except StoreError:
                 delay = min(delay * 2, max_delay)
@@ -199,13 +227,12 @@ async def serve_edge(hub: Hub, ws: WebSocket) -> None:
         await ws.close(code=1008, reason="unknown agent")
     except* StoreRecovered:
         log.info("store recovered: asking agent %s to re-send", conn.hello.agent if conn.hello else "?")
-        await ws.close(code=CLOSE_STORE_RECOVERED, reason="store recovered: reconnect and re-send")
+        with contextlib.suppress(Exception):  # the agent may have gone meanwhile
+            await ws.close(code=CLOSE_STORE_RECOVERED, reason="store recovered: reconnect and re-send")
     except* Exception as group:
         log.error("edge connection closed after error: %s", group.exceptions[0])
-        try:
+        with contextlib.suppress(Exception):  # the socket may already be gone
             await ws.close(code=1011, reason="hub error; reconnect and re-send")
-        except Exception:  # noqa: BLE001 - the socket may already be gone
-            pass
     finally:
         conn.discard_inflight()
         if conn.hello is not None:

@@ -42,8 +42,10 @@ log = logging.getLogger(__name__)
 DEFAULT_SCORE_TABLES = default_score_tables()
 RESTART_GRACE_MS = 15_000  # after the hub starts, agents get this long (the edge's longest reconnect backoff) on top
 # of agent_offline_s to come back before an agent-offline alarm: a hub restart alone raises none
+MAX_DEVICE_CONDITIONS = 20_000  # non-ok device conditions kept across all agents (free-text subjects are bounded)
 SPOOL_DROP_HOLD_MS = 60_000  # a spool-dropping alarm holds this long after the last reported drop
 NEEDS_DELIVERY = frozenset({"raised", "priority_raised", "escalated", "unsilenced"})
+STOP_FLUSH_S = 5.0  # on stop, watermarks and queued audit events get this long (a dead InfluxDB must not hang it)
 AUDIT_RETRY_S = (0.5, 10.0)  # a failed audit write is retried after 0.5 s, doubling up to 10 s, until it succeeds
 
 
@@ -101,6 +103,8 @@ class Hub:
         self.known_agents: dict[str, tuple[str, tuple[str, ...]]] = {}  # agent -> (ward, beds), as remembered
         self._started = False
         self._grace_until = 0  # hub time before which no agent counts as offline (set at start)
+        self._returning: set[str] = set()  # remembered agents not yet back since the hub started
+        self._no_grace: dict[str, int] = {}  # remembered agents whose offline alarm was open: offline since (ms)
 
     # --- lifecycle ---------------------------------------------------------------
 
@@ -116,10 +120,14 @@ class Hub:
         self.engine = AlarmEngine(self.policy, self.book)
         now = self.clock()
         self._grace_until = now + RESTART_GRACE_MS
+        already_offline = {a.subject.removeprefix("agent:"): a.raised for a in self.book.open.values() if a.kind == "technical:agent_offline"}
         for agent, ward, beds in await self.store.known_agents():  # expected back: offline until they say hello
             self.known_agents[agent] = (ward, tuple(beds))
             self.agent_wards[agent] = ward
             self.agent_offline_since[agent] = now
+            if agent in already_offline:  # its alarm was open before the restart: it carries on, no grace
+                self._no_grace[agent] = already_offline[agent] - self.policy.for_ward(ward).agent_offline_s * 1000
+            self._returning.add(agent)
             for bed in beds:
                 self.state.row(bed, ward=ward, agent=agent)
 
@@ -137,18 +145,22 @@ class Hub:
         re-send frames the hub will deduplicate or store again).
         """
         try:
-            for (agent, epoch), marks in self.seqs.durable.items():  # persist the latest watermarks
-                await self.store.write(Batch(agent=agent, epoch=epoch, seq=0, mark=marks.floor))
-            if self._audit_in_hand is not None:  # the persister was cancelled while writing it (if that write had
-                # already reached the store, the event is audited twice: a duplicate is better than a loss)
-                await self._save(self._audit_in_hand)
-                self._audit_in_hand = None
-            while not self._alert_log.empty():
-                await self._save(self._alert_log.get_nowait())
-        except StoreError as exc:
+            async with asyncio.timeout(STOP_FLUSH_S):
+                await self._flush_for_stop()
+        except (StoreError, TimeoutError) as exc:
             lost = self._alert_log.qsize() + (self._audit_in_hand is not None)
-            log.error("stopping with the store failing (%s): %d alarm audit events not saved", exc, lost)
+            log.error("stopping with the store failing (%s): %d alarm audit events not saved", str(exc) or f"no answer in {STOP_FLUSH_S:g} s", lost)
         await self.store.stop()
+
+    async def _flush_for_stop(self) -> None:
+        for (agent, epoch), marks in list(self.seqs.durable.items()):  # persist the latest watermarks
+            await self.store.write(Batch(agent=agent, epoch=epoch, seq=0, mark=marks.floor))
+        if self._audit_in_hand is not None:  # the persister was cancelled while writing it (if that write had
+            # already reached the store, the event is audited twice: a duplicate is better than a loss)
+            await self._save(self._audit_in_hand)
+            self._audit_in_hand = None
+        while not self._alert_log.empty():
+            await self._save(self._alert_log.get_nowait())
 
     async def _tick_loop(self) -> None:
         min_s, max_s = self.cfg.min_tick_ms / 1000, self.cfg.max_tick_ms / 1000
@@ -201,10 +213,13 @@ class Hub:
             if tag is not None:
                 tag(bed, ward=h.ward)
         self.seqs.raise_floor(h.agent, h.epoch, h.floor)
-        if h.agent not in self.agents_online:  # the agent re-sends its whole device picture after hello: forget the old
-            beds = set(h.beds)  # one, or a restarted agent's stale conditions would never clear
-            for key in [k for k in self.device_status if k[0] in beds]:
-                del self.device_status[key]
+        # the agent re-sends its whole device picture after every hello: forget the old one, or a restarted
+        # agent's stale conditions would never clear
+        beds = set(h.beds)
+        for key in [k for k in self.device_status if k[0] in beds]:
+            del self.device_status[key]
+        self._returning.discard(h.agent)
+        self._no_grace.pop(h.agent, None)
         self.agents_online[h.agent] += 1
         self.agent_wards[h.agent] = h.ward
         self.agent_offline_since.pop(h.agent, None)
@@ -234,6 +249,15 @@ class Hub:
         self.known_agents.pop(agent, None)
         self.agent_wards.pop(agent, None)
         self.agent_offline_since.pop(agent, None)
+        self.spool.pop(agent, None)
+        self._returning.discard(agent)
+        self._no_grace.pop(agent, None)
+        for row, info in enumerate(self.state.beds):
+            if info.agent == agent:  # its beds stay on the census with no agent: nothing watches them, nothing alarms
+                info.agent = ""
+                self._dirty.add(row)
+                for key in [k for k in self.device_status if k[0] == info.bed]:
+                    del self.device_status[key]
         self._persist(AgentRecord(agent, forget=True))
         self._wake.set()
 
@@ -260,8 +284,10 @@ class Hub:
             key = (d["bed"], d["device"], d["detail"])  # a device reports conditions per subject (group, parameter)
             if d["status"] == "ok":
                 self.device_status.pop(key, None)
-            else:
+            elif key in self.device_status or len(self.device_status) < MAX_DEVICE_CONDITIONS:
                 self.device_status[key] = d | {"ward": h.ward}
+            else:
+                self.counters["device_conditions_refused"] += 1
         if status.spool is not None:
             self.seqs.raise_floor(h.agent, h.epoch, status.spool.get("floor", 0))
             prev = self.spool.get(h.agent)
@@ -395,16 +421,24 @@ class Hub:
             last_rx=last_rx,
             watched_since=watched,
             flags=self.state.flags[:n],
-            agents_offline={a: (self.agent_wards.get(a, ""), max(t, self._grace_until)) for a, t in self.agent_offline_since.items()},
+            agents_offline={a: (self.agent_wards.get(a, ""), self._no_grace.get(a, max(t, self._grace_until)))
+                            for a, t in self.agent_offline_since.items()},  # fmt: skip
             store_error=getattr(self.store, "error", None),
             undelivered=undelivered,
             devices_down=self._devices_down(),
+            hold=self._restart_hold(now),
             spool_dropping={
                 a: (self.agent_wards.get(a, ""), rep.get("dropped_frames", 0))
                 for a, (rep, _t, grew) in self.spool.items()
                 if grew and now - grew < SPOOL_DROP_HOLD_MS
             },
         )
+
+    def _restart_hold(self, now: int) -> frozenset[str]:
+        """Beds and agent subjects whose technical alarms hold: agents not yet back, during the restart grace."""
+        if now >= self._grace_until or not self._returning:
+            return frozenset()
+        return frozenset(x for a in self._returning for x in (f"agent:{a}", *self.known_agents.get(a, ("", ()))[1]))
 
     def _devices_down(self) -> dict[str, tuple[str, tuple[str, ...], str]]:
         """Per bed: (ward, the devices reported disconnected, "device: subject, ...; device: ...")."""

@@ -245,7 +245,10 @@ class MqttDevice:
                 if self._on_state:
                     self._on_state(False)
             except asyncio.CancelledError:
-                self._drain_received()
+                try:
+                    self._drain_received()
+                except Exception:  # the cancellation must go on; a parser bug is still reported
+                    log.exception("mqtt %s: handing on the last received messages failed", self.name)
                 raise
             finally:
                 self.connected.clear()

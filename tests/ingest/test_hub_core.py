@@ -141,3 +141,50 @@ def test_alarms_survive_a_restart(tmp_path: Path) -> None:
         return alert.id
 
     run(go())
+
+
+def _open_kinds(hub: Hub) -> set[tuple[str, str]]:
+    return {(a.kind, a.bed or a.subject) for a in hub.book.open.values()}
+
+
+def _tick_for(hub: Hub, clock: Clock, seconds: int) -> None:
+    for _ in range(seconds):
+        clock.t += 1000
+        hub.tick()
+
+
+def test_a_forgotten_agent_leaves_no_alarm_on_its_beds(tmp_path: Path) -> None:
+    async def go() -> None:
+        clock = Clock()
+        hub = await _hub(tmp_path, clock)
+        clock.t += 20_000  # past the restart grace
+        await _ingest(hub, 1, vitals("T-01", clock.t, **NORMAL) + vitals("T-02", clock.t, **NORMAL))
+        hub.goodbye(HELLO)
+        _tick_for(hub, clock, 40)
+        assert ("technical:agent_offline", "agent:edge-T") in _open_kinds(hub)
+        hub.forget_agent("edge-T")
+        _tick_for(hub, clock, 60)  # beyond no_data_s: nothing watches these beds, nothing may alarm for them
+        assert not {k for k in _open_kinds(hub) if k[0] in ("technical:agent_offline", "technical:no_data")}, _open_kinds(hub)
+        await hub.stop()
+
+    run(go())
+
+
+def test_technical_alarms_of_an_absent_agent_carry_over_a_restart(tmp_path: Path) -> None:
+    async def go() -> None:
+        clock = Clock()
+        hub = await _hub(tmp_path, clock)
+        hub.goodbye(HELLO)
+        _tick_for(hub, clock, 40)
+        [offline] = [a for a in hub.book.open.values() if a.kind == "technical:agent_offline"]
+        await hub.stop()
+
+        clock.t += 5_000
+        again = Hub(load_hub_config(), SQLiteStore(tmp_path / "s.sqlite3"), clock=clock)
+        await again.start()  # the agent does not come back
+        _tick_for(again, clock, 60)  # through the restart grace and beyond
+        still = [a for a in again.book.open.values() if a.kind == "technical:agent_offline"]
+        assert [a.id for a in still] == [offline.id], "the alarm must carry on, not resolve and be raised anew"
+        await again.stop()
+
+    run(go())

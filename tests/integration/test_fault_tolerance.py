@@ -119,7 +119,11 @@ def test_store_disk_full_holds_data_at_the_edge_and_loses_nothing(tmp_path: Path
         ward.all_stored_exactly_once()
         edge_stats = json.loads((tmp_path / "edge.stats.json").read_text())
         assert edge_stats["spool"]["dropped_frames"] == 0
+        # the connection held rather than cycling: told once, asked to re-send once
+        assert edge_stats["uplink"].get("hub_error_store_unavailable", 0) >= 1, edge_stats
+        assert edge_stats["uplink"]["connects"] <= 4, edge_stats
         stats = get_json(f"{hub.base}/api/stats")["counters"]
+        assert stats["store_holds"] >= 1 and stats["frames_held_unstored"] > 0, stats
         assert stats.get("audit_write_retries", 0) > 0  # the raise itself was written late, not lost
     finally:
         ward.cleanup()
