@@ -22,6 +22,17 @@ from support import HubProcess, wait_until
 BEDS = 6
 
 
+def read_samples(path: Path) -> dict[tuple[str, str, int], float | None]:
+    """A JSON-lines sample record (``[bed, param, t, value, flags]`` per line) as {(bed, param, t): value}."""
+    if not path.exists():
+        return {}
+    out = {}
+    for line in path.read_text().splitlines():
+        bed, param, t, value, _flags = json.loads(line)
+        out[(bed, param, t)] = value
+    return out
+
+
 class Ward:
     def __init__(self, tmp: Path, hub: HubProcess) -> None:
         self.tmp, self.hub = tmp, hub
@@ -42,13 +53,7 @@ class Ward:
                           "--stats-file", str(self.tmp / "edge.stats.json"))  # fmt: skip
 
     def recorded(self) -> dict[tuple[str, str, int], float | None]:
-        if not self.record.exists():
-            return {}
-        out = {}
-        for line in self.record.read_text().splitlines():
-            bed, param, t, value, _flags = json.loads(line)
-            out[(bed, param, t)] = value
-        return out
+        return read_samples(self.record)
 
     def stored(self) -> dict[tuple[str, str, int], float | None]:
         with sqlite3.connect(self.hub.db) as db:

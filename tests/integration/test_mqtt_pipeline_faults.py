@@ -33,7 +33,7 @@ from pathlib import Path
 import pytest
 from mqtt_support import OwnBroker, mqtt_device, own_broker  # noqa: F401 - own_broker is a fixture
 from support import HubProcess, get_json, start_hub, wait_audit_resolved, wait_until
-from ward_support import Ward
+from ward_support import Ward, read_samples
 
 from edge_agent.config import DeviceConfig
 from edge_agent.drivers.mqtt_json import MqttJsonParser
@@ -65,13 +65,7 @@ class MqttWard(Ward):
         self.edge = self.start_edge()
 
     def produced(self) -> dict[tuple[str, str, int], float | None]:
-        if not self.produced_path.exists():
-            return {}
-        out = {}
-        for line in self.produced_path.read_text().splitlines():
-            bed, param, t, value, _flags = json.loads(line)
-            out[(bed, param, t)] = value
-        return out
+        return read_samples(self.produced_path)
 
 
 async def open_gateway_session(dev: DeviceConfig) -> None:
