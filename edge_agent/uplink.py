@@ -47,7 +47,6 @@ MAX_DEVICE_CONDITIONS = 256  # (bed, device, subject) conditions remembered and 
 MAX_LIVE_QUEUE = 10_000  # frames waiting to go out live; beyond it they wait in the spool as backlog
 
 
-
 class Uplink:
     def __init__(self, cfg: UplinkConfig, agent: str, ward: str, beds: list[str], spool_path: Path, *,
                  rng: random.Random | None = None) -> None:  # fmt: skip

@@ -49,7 +49,6 @@ STOP_FLUSH_S = 5.0  # on stop, watermarks and queued audit events get this long 
 AUDIT_RETRY_S = (0.5, 10.0)  # a failed audit write is retried after 0.5 s, doubling up to 10 s, until it succeeds
 
 
-
 @dataclass(frozen=True, slots=True)
 class AgentRecord:
     """An edge agent to remember (or, with ``forget``, to stop expecting) across hub restarts."""

@@ -61,7 +61,6 @@ ERROR_AFTER_FAILURES = 3  # consecutive failed attempts before ``error`` reports
 BACKFILL_EVERY_S = 5.0  # late-data aggregation runs at most this often while writes keep coming
 
 
-
 @dataclass(slots=True)
 class _Entry:
     """One submitted batch (or bare lines) waiting in the buffer, with its durability future."""

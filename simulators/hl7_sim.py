@@ -89,7 +89,6 @@ PHILIPS_PR_CODE = ("149538", "MDC_PULS_OXIM_PULS_RATE")
 ORDER = ("hr", "spo2", "pr", "rr", "nibp_sys", "nibp_dia", "nibp_mean", "temp", "etco2")
 
 
-
 def hl7_time(t_ms: int) -> str:
     """``YYYYMMDDHHMMSS.mmm+0000`` in UTC."""
     return datetime.fromtimestamp(t_ms // 1000, tz=UTC).strftime("%Y%m%d%H%M%S") + f".{t_ms % 1000:03d}+0000"

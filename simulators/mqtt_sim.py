@@ -86,7 +86,6 @@ OPTIONS = frozenset({"clear_retained", "edge_client_id", "record"})
 FLAG_BITS = {name: bit for bit, name in FLAG_NAMES.items()}
 
 
-
 def _compact(doc: Mapping[str, Any]) -> bytes:
     return json.dumps(doc, separators=(",", ":"), allow_nan=False).encode()
 

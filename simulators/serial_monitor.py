@@ -55,7 +55,6 @@ MAX_CATCH_UP_TICKS = TICKS_PER_S  # further behind than this, ticks are skipped
 READ_SIZE = 4096  # bytes read from the edge per tick (requests are small)
 
 
-
 @dataclass(frozen=True, slots=True)
 class Reading:
     """What the patient's monitor measures in one whole second.

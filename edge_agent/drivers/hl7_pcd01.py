@@ -128,7 +128,6 @@ _OFFSET_OPTION = re.compile(r"([+-])([0-9]{2}):?([0-9]{2})")
 _VALUE_STATUSES = frozenset({"", "R", "F", "C"})
 
 
-
 @dataclass(frozen=True, slots=True)
 class Unit:
     """A unit as a device may send it, and how to turn it into a vocabulary UCUM unit."""

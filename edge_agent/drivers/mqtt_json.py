@@ -112,7 +112,6 @@ _STATUS_MEMBERS = frozenset({"t", "device", "status", "detail"})
 _PRESENCE_MEMBERS = frozenset({"state", "beds"})
 
 
-
 _REPR = reprlib.Repr()
 _REPR.maxlevel = 2
 _REPR.maxstring = _REPR.maxother = 64

@@ -66,7 +66,6 @@ SPO2_MISSING = 127
 MAX_GARBAGE = 4096  # a long run of bytes outside packets is reported in pieces of this size
 
 
-
 def frame_ok(b: bytes | bytearray, i: int) -> bool:
     """Bytes ``i..i+4`` form a frame: start byte, status bit 7, checksum."""
     return b[i] == START and b[i + 1] & STATUS_ALWAYS != 0 and (b[i] + b[i + 1] + b[i + 2] + b[i + 3]) & 0xFF == b[i + 4]

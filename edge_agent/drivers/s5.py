@@ -148,7 +148,6 @@ DEFAULT_PRESSURES: dict[str, str | None] = {"p1": "abp"}
 DECIMALS: dict[str, int] = {"hr": 0, "pr": 0, "rr": 0, "etco2": 1}
 
 
-
 def checksum(record: bytes) -> int:
     """Sum of the record bytes mod 256."""
     return sum(record) & 0xFF

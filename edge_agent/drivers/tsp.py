@@ -119,7 +119,6 @@ _BODY_BYTES = bytes(b for b in range(0x20, 0x7F) if b not in b"$*")  # allowed i
 _BIG_ENDIAN = sys.byteorder == "big"
 
 
-
 def crc16(body: bytes) -> int:
     """CRC-16/CCITT-FALSE of ``body`` (the TSP/1 frame check)."""
     return binascii.crc_hqx(body, 0xFFFF)

@@ -41,7 +41,6 @@ TransportRun = Callable[..., Awaitable[None]]
 LINK = "link"  # the detail (subject) of a transport's link status
 
 
-
 def link_events(dev: DeviceConfig, up: bool, t_ms: int) -> list[DriverEvent]:
     """The link of ``dev`` is up (``ok``) or lost (``disconnected``): one status per bed it serves."""
     status = "ok" if up else "disconnected"
