@@ -22,11 +22,12 @@ A stream transport that loses its connection calls the parser's optional
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
-from edge_agent.events import DriverEvent
+from edge_agent.events import DriverEvent, ParseError
 
 
 class Parser(Protocol):
@@ -36,6 +37,40 @@ class Parser(Protocol):
 
 
 ParserFactory = Callable[..., Parser]
+
+
+class ErrorAccounting:
+    """Bad-input accounting shared by the byte-stream parsers.
+
+    ``_error`` emits a ``ParseError`` and counts it per code (``errors``) and in
+    ``discarded_bytes``. Bytes outside any frame go to ``_add_garbage``, which
+    reports them in runs of ``GARBAGE_CHUNK`` bytes (so a stream of noise is
+    reported while it lasts, not once at its end); ``_flush_garbage`` reports the
+    rest when the next frame starts. The parser initialises ``errors``,
+    ``discarded_bytes`` and ``_garbage`` and names its frames in ``GARBAGE_DETAIL``.
+    """
+
+    GARBAGE_DETAIL: ClassVar[str] = "bytes outside a frame"
+    GARBAGE_CHUNK: ClassVar[int] = 4096
+    errors: Counter[str]
+    discarded_bytes: int
+    _garbage: int
+
+    def _error(self, events: list[DriverEvent], code: str, detail: str, discarded: int) -> None:
+        self.errors[code] += 1
+        self.discarded_bytes += discarded
+        events.append(ParseError(code=code, detail=detail, discarded=discarded))
+
+    def _add_garbage(self, count: int, events: list[DriverEvent]) -> None:
+        self._garbage += count
+        while self._garbage >= self.GARBAGE_CHUNK:
+            self._garbage -= self.GARBAGE_CHUNK
+            self._error(events, "framing", self.GARBAGE_DETAIL, self.GARBAGE_CHUNK)
+
+    def _flush_garbage(self, events: list[DriverEvent]) -> None:
+        if self._garbage:
+            self._error(events, "framing", self.GARBAGE_DETAIL, self._garbage)
+            self._garbage = 0
 
 
 @dataclass(frozen=True, slots=True)

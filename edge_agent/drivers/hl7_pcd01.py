@@ -101,8 +101,8 @@ from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from enum import Enum
 
 from edge_agent.drivers import register
-from edge_agent.drivers.base import DriverSpec
-from edge_agent.events import DriverEvent, ParseError
+from edge_agent.drivers.base import DriverSpec, ErrorAccounting
+from edge_agent.events import DriverEvent
 from wire.messages import Observation
 from wire.screen import screen
 from wire.vocabulary import BY_MDC, Flag, Parameter
@@ -310,13 +310,16 @@ class _State(Enum):
     SKIP_END = 4  # saw 0x1C of an oversized block, expecting 0x0D
 
 
-class Pcd01Parser:
+class Pcd01Parser(ErrorAccounting):
     """Sans-I/O HL7 PCD-01 receiver for one MLLP connection (see the module docstring).
 
     ``beds`` maps a PV1-3 location key (``"ICU^^BED04"``) to our bed id;
     ``device`` is the gateway's device id. At most ``max_message`` bytes are
     buffered (``buffered``) and ``MAX_PENDING_OUT`` bytes of ACKs held.
     """
+
+    GARBAGE_DETAIL = "bytes outside an MLLP block"
+    GARBAGE_CHUNK = GARBAGE_REPORT
 
     def __init__(
         self,
@@ -450,22 +453,6 @@ class Pcd01Parser:
             self._error(events, "oversized", f"{why}; block over {self.max_message} bytes, no ACK", self._size)
         else:
             self._error(events, "framing", f"{why}; {self._size} bytes discarded, no ACK (the sender re-sends)", self._size)
-
-    def _add_garbage(self, count: int, events: list[DriverEvent]) -> None:
-        self._garbage += count
-        while self._garbage >= GARBAGE_REPORT:
-            self._garbage -= GARBAGE_REPORT
-            self._error(events, "framing", "bytes outside an MLLP block", GARBAGE_REPORT)
-
-    def _flush_garbage(self, events: list[DriverEvent]) -> None:
-        if self._garbage:
-            self._error(events, "framing", "bytes outside an MLLP block", self._garbage)
-            self._garbage = 0
-
-    def _error(self, events: list[DriverEvent], code: str, detail: str, discarded: int) -> None:
-        self.errors[code] += 1
-        self.discarded_bytes += discarded
-        events.append(ParseError(code=code, detail=detail, discarded=discarded))
 
     # -- messages ------------------------------------------------------------------------
 

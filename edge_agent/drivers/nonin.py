@@ -47,8 +47,8 @@ from collections import Counter
 from collections.abc import Callable
 
 from edge_agent.drivers import register
-from edge_agent.drivers.base import DriverSpec
-from edge_agent.events import DeviceStatus, DriverEvent, ParseError
+from edge_agent.drivers.base import DriverSpec, ErrorAccounting
+from edge_agent.events import DeviceStatus, DriverEvent
 from wire.messages import Observation
 from wire.vocabulary import BY_KEY, Flag
 from wire.clock import wall_ms
@@ -71,12 +71,15 @@ def frame_ok(b: bytes | bytearray, i: int) -> bool:
     return b[i] == START and b[i + 1] & STATUS_ALWAYS != 0 and (b[i] + b[i + 1] + b[i + 2] + b[i + 3]) & 0xFF == b[i + 4]
 
 
-class NoninParser:
+class NoninParser(ErrorAccounting):
     """Sans-I/O Nonin format-2 parser for one oximeter on one bed.
 
     Options: ``report_every`` (packets between reports, default 3),
     ``hr_key`` (vocabulary key of the oximeter's heart rate, default ``pr``).
     """
+
+    GARBAGE_DETAIL = "bytes outside a packet"
+    GARBAGE_CHUNK = MAX_GARBAGE
 
     def __init__(
         self,
@@ -152,22 +155,6 @@ class NoninParser:
     def _lose_packet(self, events: list[DriverEvent], code: str, detail: str) -> None:
         self._error(events, code, detail, FRAME_LEN * len(self._frames))
         self._frames.clear()
-
-    def _add_garbage(self, count: int, events: list[DriverEvent]) -> None:
-        self._garbage += count
-        while self._garbage >= MAX_GARBAGE:
-            self._garbage -= MAX_GARBAGE
-            self._error(events, "framing", "bytes outside a packet", MAX_GARBAGE)
-
-    def _flush_garbage(self, events: list[DriverEvent]) -> None:
-        if self._garbage:
-            self._error(events, "framing", "bytes outside a packet", self._garbage)
-            self._garbage = 0
-
-    def _error(self, events: list[DriverEvent], code: str, detail: str, discarded: int) -> None:
-        self.errors[code] += 1
-        self.discarded_bytes += discarded
-        events.append(ParseError(code=code, detail=detail, discarded=discarded))
 
     # -- packets -------------------------------------------------------------------
 

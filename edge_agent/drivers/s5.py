@@ -64,8 +64,8 @@ from dataclasses import dataclass
 from enum import Enum
 
 from edge_agent.drivers import register
-from edge_agent.drivers.base import DriverSpec
-from edge_agent.events import DeviceStatus, DriverEvent, ParseError
+from edge_agent.drivers.base import DriverSpec, ErrorAccounting
+from edge_agent.events import DeviceStatus, DriverEvent
 from wire.messages import Observation
 from wire.vocabulary import BY_KEY, Flag
 from wire.clock import wall_ms
@@ -195,7 +195,7 @@ class _State(Enum):
     OVERSIZED = 2  # skipping to the next flag
 
 
-class S5Parser:
+class S5Parser(ErrorAccounting):
     """Sans-I/O S/5 computer-interface client for one monitor on one bed.
 
     Options (``options:`` of the device entry), all optional:
@@ -560,11 +560,6 @@ class S5Parser:
             if old.get(subject, "ok") != new:
                 events.append(DeviceStatus(self.bed, self.device, new, t_dev, subject))
         self._conditions = conditions
-
-    def _error(self, events: list[DriverEvent], code: str, detail: str, discarded: int) -> None:
-        self.errors[code] += 1
-        self.discarded_bytes += discarded
-        events.append(ParseError(code=code, detail=detail, discarded=discarded))
 
 
 def _subrecords(rec: bytes) -> list[tuple[int, int, int]] | None:

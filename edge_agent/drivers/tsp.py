@@ -93,8 +93,8 @@ from collections.abc import Callable
 from enum import Enum
 
 from edge_agent.drivers import register
-from edge_agent.drivers.base import DriverSpec
-from edge_agent.events import DeviceStatus, DriverEvent, ParseError, WaveSegment
+from edge_agent.drivers.base import DriverSpec, ErrorAccounting
+from edge_agent.events import DeviceStatus, DriverEvent, WaveSegment
 from wire.messages import Observation
 from wire.vocabulary import BY_KEY, LEAD_BY_KEY, Flag
 from wire.clock import wall_ms
@@ -130,12 +130,15 @@ class _State(Enum):
     OVERSIZED = 2  # skipping the rest of an over-long frame
 
 
-class TspParser:
+class TspParser(ErrorAccounting):
     """Sans-I/O TSP/1 parser for one device on one bed.
 
     ``feed`` accepts any bytes and returns the events they complete. At most
     ``MAX_FRAME`` bytes are ever buffered (see ``buffered``).
     """
+
+    GARBAGE_DETAIL = "bytes outside a frame"
+    GARBAGE_CHUNK = MAX_FRAME
 
     def __init__(self, bed: str, device: str, clock_ms: Callable[[], int] = wall_ms) -> None:
         self.bed = bed
@@ -221,25 +224,9 @@ class TspParser:
         self._buf.append(START)
         self._state = _State.FRAME
 
-    def _add_garbage(self, count: int, events: list[DriverEvent]) -> None:
-        self._garbage += count
-        while self._garbage >= MAX_FRAME:
-            self._garbage -= MAX_FRAME
-            self._error(events, "framing", "bytes outside a frame", MAX_FRAME)
-
-    def _flush_garbage(self, events: list[DriverEvent]) -> None:
-        if self._garbage:
-            self._error(events, "framing", "bytes outside a frame", self._garbage)
-            self._garbage = 0
-
     def _report_oversized(self, events: list[DriverEvent]) -> None:
         self._error(events, "oversized", f"no end of frame within {MAX_FRAME} bytes", self._skipped)
         self._skipped = 0
-
-    def _error(self, events: list[DriverEvent], code: str, detail: str, discarded: int) -> None:
-        self.errors[code] += 1
-        self.discarded_bytes += discarded
-        events.append(ParseError(code=code, detail=detail, discarded=discarded))
 
     # -- frame-level parsing -------------------------------------------------
 
