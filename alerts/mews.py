@@ -18,33 +18,26 @@ reaches the trigger, since the missing sub-scores can only add to it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
 
-from alerts.score_result import missing_components, score_row
+from alerts.score_result import ScoreResult
 from alerts.score_tables import MewsTables, default_score_tables
 
 COMPONENTS: tuple[str, ...] = ("sbp", "hr", "rr", "temp", "avpu")
 
 
 @dataclass(frozen=True)
-class MewsResult:
-    """Sub-scores and totals for ``n`` beds; row ``i`` is bed ``i`` of the inputs."""
+class MewsResult(ScoreResult):
+    """Sub-scores (5 columns) and totals for ``n`` beds; row ``i`` is bed ``i`` of the inputs."""
 
-    subscores: npt.NDArray[np.float64]  # (n, 5), columns in COMPONENTS order, NaN = missing
-    partial: npt.NDArray[np.int64]  # (n,) sum of the available sub-scores
-    total: npt.NDArray[np.float64]  # (n,) the total, NaN when incomplete (never a partial sum)
-    incomplete: npt.NDArray[np.bool_]  # (n,) some sub-score is missing
+    COMPONENTS: ClassVar[tuple[str, ...]] = COMPONENTS
     triggered: npt.NDArray[np.bool_]  # (n,) the total (or already the partial sum) reaches the trigger
 
-    def missing(self, i: int) -> list[str]:
-        return missing_components(COMPONENTS, self.subscores[i])
-
     def row(self, i: int) -> dict[str, Any]:
-        """Bed ``i`` as plain JSON-ready values; ``total`` is None when incomplete."""
-        return score_row(COMPONENTS, self.subscores[i], self.partial[i], self.total[i], self.incomplete[i]) | {"triggered": bool(self.triggered[i])}
+        return super().row(i) | {"triggered": bool(self.triggered[i])}
 
 
 def mews(

@@ -24,12 +24,12 @@ RCP chart), and missing elsewhere.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
 
-from alerts.score_result import missing_components, score_row
+from alerts.score_result import ScoreResult
 from alerts.score_tables import News2Tables, default_score_tables
 from wire.vocabulary import O2
 
@@ -52,23 +52,15 @@ _BAND_UNKNOWN, _BAND_LOW, _BAND_LOW_MEDIUM, _BAND_MEDIUM, _BAND_HIGH = -1, 0, 1,
 
 
 @dataclass(frozen=True)
-class News2Result:
-    """Sub-scores, totals and bands for ``n`` beds; row ``i`` is bed ``i`` of the inputs."""
+class News2Result(ScoreResult):
+    """Sub-scores (7 columns), totals and bands for ``n`` beds; row ``i`` is bed ``i`` of the inputs."""
 
-    subscores: npt.NDArray[np.float64]  # (n, 7), columns in COMPONENTS order, NaN = missing
-    partial: npt.NDArray[np.int64]  # (n,) sum of the available sub-scores
-    total: npt.NDArray[np.float64]  # (n,) the total, NaN when incomplete (never a partial sum)
-    incomplete: npt.NDArray[np.bool_]  # (n,) some sub-score is missing
+    COMPONENTS: ClassVar[tuple[str, ...]] = COMPONENTS
     any_three: npt.NDArray[np.bool_]  # (n,) some single available sub-score is 3
     band: npt.NDArray[np.int8]  # (n,) codes of BAND_LABELS
 
-    def missing(self, i: int) -> list[str]:
-        return missing_components(COMPONENTS, self.subscores[i])
-
     def row(self, i: int) -> dict[str, Any]:
-        """Bed ``i`` as plain JSON-ready values; ``total`` is None when incomplete."""
-        row = score_row(COMPONENTS, self.subscores[i], self.partial[i], self.total[i], self.incomplete[i])
-        return row | {"band": BAND_LABELS[int(self.band[i])], "any_three": bool(self.any_three[i])}
+        return super().row(i) | {"band": BAND_LABELS[int(self.band[i])], "any_three": bool(self.any_three[i])}
 
 
 def news2(

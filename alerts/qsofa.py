@@ -19,33 +19,26 @@ points already reach the trigger (a missing criterion can only add a point).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
 
-from alerts.score_result import missing_components, score_row
+from alerts.score_result import ScoreResult
 from alerts.score_tables import QsofaTables, default_score_tables
 
 COMPONENTS: tuple[str, ...] = ("rr", "sbp", "mentation")
 
 
 @dataclass(frozen=True)
-class QsofaResult:
-    """Points and totals for ``n`` beds; row ``i`` is bed ``i`` of the inputs."""
+class QsofaResult(ScoreResult):
+    """Points (3 criteria, 0 or 1 each) and totals for ``n`` beds; row ``i`` is bed ``i`` of the inputs."""
 
-    subscores: npt.NDArray[np.float64]  # (n, 3) 0 or 1, columns in COMPONENTS order, NaN = missing
-    partial: npt.NDArray[np.int64]  # (n,) known points
-    total: npt.NDArray[np.float64]  # (n,) the total, NaN when incomplete (never a partial sum)
-    incomplete: npt.NDArray[np.bool_]  # (n,) some criterion is missing
+    COMPONENTS: ClassVar[tuple[str, ...]] = COMPONENTS
     positive: npt.NDArray[np.bool_]  # (n,) the total (or already the known points) reaches the trigger
 
-    def missing(self, i: int) -> list[str]:
-        return missing_components(COMPONENTS, self.subscores[i])
-
     def row(self, i: int) -> dict[str, Any]:
-        """Bed ``i`` as plain JSON-ready values; ``total`` is None when incomplete."""
-        return score_row(COMPONENTS, self.subscores[i], self.partial[i], self.total[i], self.incomplete[i]) | {"positive": bool(self.positive[i])}
+        return super().row(i) | {"positive": bool(self.positive[i])}
 
 
 def qsofa(

@@ -4,7 +4,8 @@ that is NaN when incomplete, and the JSON-ready view of one bed. NEWS2, MEWS and
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -26,3 +27,22 @@ def score_row(
         "incomplete": bool(incomplete),
         "missing": missing_components(components, subscores_row),
     }
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    """The arrays every score has for ``n`` beds (row ``i`` is bed ``i``); subclasses name their
+    ``COMPONENTS`` and add their own verdict (band, trigger) to ``row``."""
+
+    COMPONENTS: ClassVar[tuple[str, ...]]
+    subscores: npt.NDArray[np.float64]  # (n, components), columns in COMPONENTS order, NaN = missing
+    partial: npt.NDArray[np.int64]  # (n,) sum of the available sub-scores
+    total: npt.NDArray[np.float64]  # (n,) the total, NaN when incomplete (never a partial sum)
+    incomplete: npt.NDArray[np.bool_]  # (n,) some sub-score is missing
+
+    def missing(self, i: int) -> list[str]:
+        return missing_components(self.COMPONENTS, self.subscores[i])
+
+    def row(self, i: int) -> dict[str, Any]:
+        """Bed ``i`` as plain JSON-ready values; ``total`` is None when incomplete."""
+        return score_row(self.COMPONENTS, self.subscores[i], self.partial[i], self.total[i], self.incomplete[i])
