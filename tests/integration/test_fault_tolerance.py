@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import re
 import signal
 import subprocess
@@ -74,16 +75,19 @@ def test_edge_killed_and_restarted_loses_nothing_it_had_spooled(tmp_path: Path) 
         hub.stop()
 
 
+AS_ROOT = [] if os.geteuid() == 0 else ["sudo", "-n"]  # mounting needs root (CI runs as root)
+
+
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A real 32 MiB file system (tmpfs) the test can fill up: a full disk refuses even root."""
     disk = tmp_path / "disk"
     disk.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32m", "teleicu-test", str(disk)], check=True)
+    subprocess.run([*AS_ROOT, "mount", "-t", "tmpfs", "-o", f"size=32m,uid={os.geteuid()}", "teleicu-test", str(disk)], check=True)
     try:
         yield disk
     finally:
-        subprocess.run(["umount", "--lazy", str(disk)], check=True)
+        subprocess.run([*AS_ROOT, "umount", "--lazy", str(disk)], check=True)
 
 
 def fill(disk: Path) -> Path:
@@ -134,12 +138,12 @@ def test_hub_refuses_to_start_on_an_unwritable_store(tmp_path: Path) -> None:
     """A read-only file system (root cannot write it either): one clear line, exit status 2, no traceback."""
     ro = tmp_path / "ro"
     ro.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,ro", "teleicu-test", str(ro)], check=True)
+    subprocess.run([*AS_ROOT, "mount", "-t", "tmpfs", "-o", "size=1m,ro", "teleicu-test", str(ro)], check=True)
     try:
         proc = subprocess.run([sys.executable, "-m", "teleicu", "hub", "--port", "0", "--db", str(ro / "store.sqlite3")],
                               capture_output=True, text=True, timeout=60)  # fmt: skip
     finally:
-        subprocess.run(["umount", str(ro)], check=True)
+        subprocess.run([*AS_ROOT, "umount", str(ro)], check=True)
     assert proc.returncode == 2, proc.stderr
     assert f"cannot open the embedded store {ro / 'store.sqlite3'}" in proc.stderr
     assert "Traceback" not in proc.stderr
