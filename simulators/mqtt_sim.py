@@ -64,7 +64,7 @@ from typing import IO, Any
 import aiomqtt
 
 from edge_agent.drivers.mqtt_json import check_prefix
-from edge_agent.transports.mqtt import parse_broker_url
+from edge_agent.transports.mqtt import cancellation_pending, parse_broker_url
 from simulators.base import SimBed
 from simulators.physiology import Physiology
 from simulators.scenarios import Scenario, get_scenario
@@ -276,6 +276,8 @@ class _Connection:
             try:
                 await self._publish(pub)
             except aiomqtt.MqttError as exc:
+                if cancellation_pending():
+                    raise asyncio.CancelledError from exc
                 self.retries += 1
                 log.warning("mqtt sim %s: publish failed (%s); holding %d messages, reconnecting every %.0f s",
                             self.device.device_id, exc, len(self.outbox), RECONNECT_S)  # fmt: skip
@@ -289,11 +291,15 @@ class _Connection:
         """Publish whatever the outbox holds, for ever; while the broker is away, retry every ``RECONNECT_S``."""
         while True:
             await self._pending.wait()
+            if cancellation_pending():  # a cancellation lost inside the client library still ends the loop
+                raise asyncio.CancelledError
             if self._client is None:
                 try:
                     await self.connect()
                     log.info("mqtt sim %s: reconnected; %d messages to send", self.device.device_id, len(self.outbox))
                 except aiomqtt.MqttError as exc:
+                    if cancellation_pending():
+                        raise asyncio.CancelledError from exc
                     log.debug("mqtt sim %s: reconnect failed: %s", self.device.device_id, exc)
                     await asyncio.sleep(RECONNECT_S)
                     continue
@@ -313,8 +319,9 @@ class _Connection:
         if client is not None:
             try:
                 await client.__aexit__(None, None, None)
-            except aiomqtt.MqttError:
-                pass
+            except aiomqtt.MqttError as exc:
+                if cancellation_pending():
+                    raise asyncio.CancelledError from exc
 
     async def close(self, clear_retained: bool) -> None:
         """Send what the outbox holds (up to ``DRAIN_S``), say ``offline`` (a clean disconnect does not fire

@@ -219,6 +219,8 @@ class MqttDevice:
     async def run(self) -> None:
         delay = self.backoff_initial_s
         while True:
+            if cancellation_pending():  # a cancellation lost inside the client library still ends the loop
+                raise asyncio.CancelledError
             try:
                 async with self._client() as client:
                     for topic in self.topic_filters:
@@ -238,6 +240,8 @@ class MqttDevice:
             except aiomqtt.MqttError as exc:
                 self.connected.clear()
                 self._drain_received()
+                if cancellation_pending():  # the error came while the cancellation unwound the client
+                    raise asyncio.CancelledError from exc
                 # say it once per outage, not every retry
                 level = logging.WARNING if self.failures == 0 else logging.DEBUG
                 log.log(level, "mqtt %s: broker %s: %s; retrying with backoff", self.name, self.broker, exc)
@@ -269,6 +273,16 @@ class MqttDevice:
         queue, self._received = self._received, None
         while queue is not None and not queue.empty():
             self._deliver(queue.get_nowait())
+
+
+def cancellation_pending() -> bool:
+    """Has this task been asked to stop? A cancellation can get lost inside the client library: Python
+    3.11's ``asyncio.wait_for`` (which aiomqtt uses for every operation) drops it when the awaited operation
+    completes at the same moment, and an error raised while the cancellation unwinds ``async with client``
+    (a disconnect timing out) replaces the ``CancelledError``. A retry loop must check this, or it would
+    swallow the cancellation and retry for ever."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 def _payload_bytes(payload: Any) -> bytes:
