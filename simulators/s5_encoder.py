@@ -32,19 +32,22 @@ from typing import Any
 
 import numpy as np
 
-from edge_agent.drivers.s5 import BASIC_GROUPS
+# the protocol's constants live once, in the driver; the special values are re-exported for building test records
+from edge_agent.drivers.s5 import (  # noqa: F401
+    BASIC_GROUPS,
+    DISCONTINUITY,
+    ESC,
+    FLAG,
+    HEADER_LEN,
+    INVALID,
+    MAX_RECORD,
+    NOT_CALIBRATED,
+    NOT_UPDATED,
+    OVER_RANGE,
+    UNDER_RANGE,
+)
 from simulators.serial_monitor import NIBP_KEYS, Reading
 
-FLAG = 0x7E
-ESC = 0x7D
-HEADER_LEN = 40
-MAX_RECORD = 4096
-INVALID = -32767
-NOT_UPDATED = -32766
-DISCONTINUITY = -32765
-UNDER_RANGE = -32764
-OVER_RANGE = -32763
-NOT_CALIBRATED = -32762
 EXISTS = 0x1
 ACTIVE = 0x2
 PRESENT = EXISTS | ACTIVE

@@ -49,8 +49,9 @@ import yaml
 from simulators.base import SimBed, SimulatedDevices
 from simulators.scenarios import assign_scenarios
 from simulators.serial_monitor import SerialMonitor
+from simulators import serial_sim
 from simulators.serial_sim import PROTOCOLS as SERIAL_PROTOCOLS
-from simulators.serial_sim import SerialDevices, make_emitter
+from simulators.serial_sim import SerialDevices
 
 log = logging.getLogger(__name__)
 
@@ -112,18 +113,7 @@ def make_monitors(
 ) -> list[SerialMonitor]:
     """Serial monitors (not yet opened) for every bed of a one-protocol ward."""
     beds = make_beds(ward, n_beds, seed, bed_prefix=bed_prefix, waveforms=waveforms, nibp_interval_s=nibp_interval_s)
-    return [
-        SerialMonitor(
-            b.bed,
-            b.scenario,
-            b.seed,
-            device_id=f"sim-{b.bed}",
-            waveforms=b.waveforms,
-            nibp_interval_s=b.nibp_interval_s,
-            emitter=make_emitter(protocol),
-        )
-        for b in beds
-    ]
+    return serial_sim.create(beds, ward=ward, protocol=protocol).monitors  # one place builds a bed's monitor
 
 
 def load_simulator(protocol: str) -> ModuleType:
