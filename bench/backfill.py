@@ -7,7 +7,9 @@ arrival -> console receipt (during the drain, only updates carrying live values,
 measured after the edge agent reconnected). Phases: baseline; the hub SIGKILLed for
 ``--outage`` seconds (the edge spools); the hub restarted on the same store,
 while the backlog drains behind live data. Reports percentiles per phase and
-how long the backlog took to drain.
+how long the backlog took to drain, then counts: every observation and ECG
+chunk the edge recorded (``--record``) is looked up in the store (exit status 1
+if one is missing).
 
     .venv/bin/python bench/backfill.py [--beds 50] [--outage 300] [--baseline 60] [--after 120]
 """
@@ -29,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 from websockets.asyncio.client import connect
+
+from wire.sample_record import read_record, samples_digest
 
 RUN = [sys.executable, "-m", "teleicu"]
 
@@ -102,7 +106,9 @@ async def main_async(args: argparse.Namespace) -> int:
     while not cfg.exists():
         await asyncio.sleep(0.1)
     stats_file = tmp / "edge.stats.json"
-    edge = subprocess.Popen([*RUN, "edge", "--config", str(cfg), "--stats-file", str(stats_file)], stderr=subprocess.DEVNULL)
+    record = tmp / "record.jsonl"
+    edge = subprocess.Popen([*RUN, "edge", "--config", str(cfg), "--stats-file", str(stats_file), "--record", str(record)],
+                            stderr=subprocess.DEVNULL)  # fmt: skip
     phase: list = ["warmup", 0]
     out: dict[str, dict[str, list[float]]] = {}
     stop = asyncio.Event()
@@ -133,15 +139,36 @@ async def main_async(args: argparse.Namespace) -> int:
             drained_at = time.monotonic()
     stop.set()
     await watcher
-    for p in (sim, edge, hub):
+    sim.send_signal(signal.SIGTERM)
+    sim.wait(30)
+    deadline = time.monotonic() + 300  # let the edge deliver everything it recorded, then stop it and the hub
+    while time.monotonic() < deadline and not _counts(record, db)["complete"]:
+        await asyncio.sleep(1)
+    for p in (edge, hub):
         p.send_signal(signal.SIGTERM)
         p.wait(30)
+    counts = _counts(record, db)
     print(f"{args.beds} beds ({args.waveforms} with ECG); hub down {t_up - t_down:.0f} s; edge back {t_reconnect - t_up:.1f} s after the hub")
     for name in ("baseline", "backfill"):
         rec = out.get(name, {"device": [], "hub": []})
         print(f"  {name:<9} device->console {pct(rec['device'])}; hub arrival->console {pct(rec['hub'])}")
     print(f"  backlog drained {'in %.0f s' % (drained_at - t_up) if drained_at else 'NOT within the window'} after the restart")
-    return 0
+    print(f"  counted: {counts['numerics']} numerics recorded by the edge, {counts['numerics_missing']} not in the store; "
+          f"{counts['waves']} ECG chunks recorded, {counts['waves_missing']} not in the store, {counts['waves_differ']} with other samples")
+    return 0 if counts["complete"] else 1
+
+
+def _counts(record: Path, db: Path) -> dict:
+    """What the edge recorded (once spooled) against what the hub's store holds, sample by sample and chunk by chunk."""
+    rec = read_record(record)
+    with sqlite3.connect(db) as con:
+        numerics = {(b, p, t) for b, p, t in con.execute("SELECT bed, param, t FROM numerics")}
+        waves = {(b, lead, t): (n, samples_digest(blob)) for b, lead, t, n, blob in con.execute("SELECT bed, lead, t, n, samples FROM waves")}
+    missing_n = len(set(rec.numerics) - numerics)
+    missing_w = len(set(rec.waves) - set(waves))
+    differ = sum(1 for k, v in rec.waves.items() if k in waves and waves[k] != v)
+    return {"numerics": len(rec.numerics), "numerics_missing": missing_n, "waves": len(rec.waves), "waves_missing": missing_w,
+            "waves_differ": differ, "complete": missing_n == missing_w == differ == 0}  # fmt: skip
 
 
 def main() -> int:

@@ -22,9 +22,12 @@ from edge_agent.drivers import get_driver
 from edge_agent.events import DeviceStatus, DriverEvent, ParseError, WaveSegment
 from edge_agent.transports import get_transport
 from edge_agent.uplink import Uplink
-from wire.messages import Observation
+from wire.messages import Observation, UnmappedObservation, WaveChunk
+from wire.sample_record import record_lines
 
 log = logging.getLogger(__name__)
+
+MAX_UNMAPPED_NAMED = 10_000  # distinct (device, system, code) named in the log; beyond, counted only
 
 
 class EdgeAgent:
@@ -35,11 +38,15 @@ class EdgeAgent:
         self.uplink = Uplink(cfg.uplink, cfg.agent_id, cfg.ward, beds, spool)
         self.counters: Counter[str] = Counter()
         self.device_status: dict[str, str] = {}
+        self.unmapped_seen: set[tuple[str, str, str]] = set()  # (device, system, code) already logged
 
     def route(self, events: list[DriverEvent]) -> None:
         for ev in events:
             if isinstance(ev, Observation):
                 self.uplink.add_observation(ev)
+            elif isinstance(ev, UnmappedObservation):
+                self.uplink.add_unmapped(ev)
+                self._note_unmapped(ev)
             elif isinstance(ev, WaveSegment):
                 self.uplink.add_wave(ev)
             elif isinstance(ev, DeviceStatus):
@@ -52,6 +59,19 @@ class EdgeAgent:
                 self.counters[f"parse_error_{ev.code}"] += 1
                 self.counters["bytes_discarded"] += ev.discarded
                 log.debug("parse error: %s %s", ev.code, ev.detail)
+
+    def _note_unmapped(self, ev: UnmappedObservation) -> None:
+        """Name each new (device, code) once, at warning level: hospital IT must see what a monitor sends unmapped."""
+        key = (ev.device, ev.system, ev.code)
+        if key in self.unmapped_seen:
+            return
+        if len(self.unmapped_seen) >= MAX_UNMAPPED_NAMED:
+            self.counters["unmapped_codes_not_named"] += 1
+            return
+        self.unmapped_seen.add(key)
+        log.warning("device %s (bed %s) sends %s code %r (%s) = %r %s, which teleicu does not map: forwarded to the hub "
+                    "as an unmapped observation, never scored", ev.device, ev.bed, ev.system or "(no system)", ev.code,
+                    ev.name or "no name", ev.value, ev.unit)  # fmt: skip
 
     async def _device(self, dev: DeviceConfig) -> None:
         spec = get_driver(dev.driver)
@@ -88,8 +108,8 @@ async def _amain(args: argparse.Namespace) -> int:
     if args.record:
         record = open(args.record, "a", encoding="utf-8")  # noqa: SIM115 - closed below
 
-        def write(obs: list[Observation]) -> None:
-            record.write("".join(json.dumps([o.bed, o.param, o.t_dev, o.value, o.flags]) + "\n" for o in obs))
+        def write(samples: list[Observation | UnmappedObservation | WaveChunk]) -> None:
+            record.write(record_lines(samples))
             record.flush()
 
         agent.uplink.recorder = write

@@ -57,6 +57,7 @@ class UplinkConfig:
     backlog_rate: int = 200  # backlog frames per second after an outage, behind live data
     backoff_initial_s: float = 0.25
     backoff_max_s: float = 15.0
+    status_s: float = 5.0  # a status report (device conditions, spool and its floor) at least this often
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,11 +96,11 @@ def parse_edge_config(raw: Any, where: str = "edge config") -> EdgeConfig:
     url = hub.get("url")
     if not isinstance(url, str) or not url.startswith(("ws://", "wss://")):
         raise EdgeConfigError(f"{where}: hub.url must be a ws:// or wss:// URL, got {url!r}")
-    up = _only(top.get("uplink") or {}, {"flush_ms", "spool", "spool_max_mb", "backlog_rate", "backoff_initial_s", "backoff_max_s"},
+    up = _only(top.get("uplink") or {}, {"flush_ms", "spool", "spool_max_mb", "backlog_rate", "backoff_initial_s", "backoff_max_s", "status_s"},
                f"{where}: uplink")  # fmt: skip
     uplink = UplinkConfig(url=url, **up)
-    if not 10 <= uplink.flush_ms <= 5000 or uplink.spool_max_mb < 1 or uplink.backlog_rate < 1:
-        raise EdgeConfigError(f"{where}: uplink.flush_ms must be 10..5000, spool_max_mb >= 1 and backlog_rate >= 1")
+    if not 10 <= uplink.flush_ms <= 5000 or uplink.spool_max_mb < 1 or uplink.backlog_rate < 1 or not 0.05 <= uplink.status_s <= 60:
+        raise EdgeConfigError(f"{where}: uplink.flush_ms must be 10..5000, spool_max_mb >= 1, backlog_rate >= 1 and status_s 0.05..60")
     devs = top.get("devices")
     if not isinstance(devs, list) or not devs:
         raise EdgeConfigError(f"{where}: devices must be a non-empty list")

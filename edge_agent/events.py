@@ -1,15 +1,16 @@
 """Events a device driver's sans-I/O parser produces from the bytes it is fed.
 
 A parser returns a list of these from ``feed(data)``. Observations are already
-normalised to the vocabulary (``wire.Observation``); the uplink turns waveform
-segments into sequenced ``wire.WaveChunk`` frames.
+normalised to the vocabulary (``wire.Observation``); a value whose code the
+vocabulary does not map is kept as sent (``wire.UnmappedObservation``); the
+uplink turns waveform segments into sequenced ``wire.WaveChunk`` frames.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from wire.messages import Observation
+from wire.messages import Observation, UnmappedObservation
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,4 +45,4 @@ class ParseError:
     discarded: int = 0  # bytes thrown away
 
 
-DriverEvent = Observation | WaveSegment | DeviceStatus | ParseError
+DriverEvent = Observation | UnmappedObservation | WaveSegment | DeviceStatus | ParseError

@@ -7,6 +7,15 @@ deletion lost to a crash only re-sends a frame the hub drops as a duplicate).
 The agent's epoch and next sequence number live here too, so a restarted agent
 continues its sequence and the hub's deduplication still holds.
 
+Sequence numbers are handed out here and nowhere else: ``append`` takes frames
+that continue the sequence exactly (the first at ``next_seq``, no gap) and
+advances ``next_seq`` only once they are on disk. So the invariant behind the
+floor is structural: every sequence number below ``next_seq`` belongs to a
+frame that is in the spool, or was acknowledged by the hub, or was dropped by
+the size policy. ``floor()`` (the lowest spooled frame minus one, or
+``next_seq - 1`` when the spool is empty) therefore never covers a frame that
+is still waiting to be written or to be acknowledged.
+
 Size limit (``max_bytes``), with an explicit policy when it is reached:
 waveform frames go first, oldest first; numerics only when no waveform is
 left, again oldest first. Every drop is counted by kind; the agent reports
@@ -57,20 +66,23 @@ class Spool:
         except sqlite3.Error as exc:
             raise SpoolError(f"cannot open the spool {path}: {exc}") from None
         self.stats = SpoolStats()
-        row = self._db.execute("SELECT count(*), coalesce(sum(length(data)), 0) FROM frames").fetchone()
-        self.stats.frames, self.stats.bytes = int(row[0]), int(row[1])
+        self._recount()
         meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
-        self.stats.dropped_wave_frames = meta.get("dropped_wave", 0)
-        self.stats.dropped_obs_frames = meta.get("dropped_obs", 0)
         last = self._db.execute("SELECT coalesce(max(seq), 0) FROM frames").fetchone()[0]
         self.epoch: int = meta.get("epoch") or wall_ms()
         self.next_seq: int = max(meta.get("next_seq", 1), last + 1)
         self._db.execute("INSERT OR REPLACE INTO meta VALUES ('epoch', ?)", (self.epoch,))
 
     def append(self, frames: list[tuple[int, int, bytes]]) -> None:
-        """Write ``(seq, kind, data)`` frames durably, in one transaction, then apply the size limit."""
+        """Write ``(seq, kind, data)`` frames durably, in one transaction, then apply the size limit.
+
+        The frames must continue the sequence: ``next_seq``, ``next_seq + 1``, ... (``SpoolError`` otherwise);
+        ``next_seq`` moves past them only when the transaction has committed."""
         if not frames:
             return
+        expected = list(range(self.next_seq, self.next_seq + len(frames)))
+        if [s for s, _k, _d in frames] != expected:
+            raise SpoolError(f"spool {self.path}: frames must continue the sequence at {self.next_seq} without gaps")
         now = wall_ms()
         db = self._db
         try:
@@ -79,12 +91,13 @@ class Spool:
             db.executemany("INSERT OR REPLACE INTO frames VALUES (?,?,?,?)", [(s, k, now, d) for s, k, d in frames])
             self.stats.frames += len(frames)
             self.stats.bytes += sum(len(d) for _s, _k, d in frames)
-            db.execute("INSERT OR REPLACE INTO meta VALUES ('next_seq', ?)", (max(s for s, _k, _d in frames) + 1,))
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('next_seq', ?)", (expected[-1] + 1,))
             self._enforce_limit()
             db.execute("COMMIT")
         except sqlite3.Error as exc:
             self._rollback()
             raise SpoolError(f"spool {self.path}: write failed: {exc}") from None
+        self.next_seq = expected[-1] + 1
 
     def _rollback(self) -> None:
         if self._db.in_transaction:
@@ -92,8 +105,12 @@ class Spool:
         self._recount()
 
     def _recount(self) -> None:
+        """Counters from what is on disk (after a rolled-back transaction that had already counted)."""
         row = self._db.execute("SELECT count(*), coalesce(sum(length(data)), 0) FROM frames").fetchone()
         self.stats.frames, self.stats.bytes = int(row[0]), int(row[1])
+        meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+        self.stats.dropped_wave_frames = meta.get("dropped_wave", 0)
+        self.stats.dropped_obs_frames = meta.get("dropped_obs", 0)
 
     def _enforce_limit(self) -> None:
         """Inside the append transaction: drop waveforms, then numerics, oldest first, until under the limit."""
@@ -146,7 +163,9 @@ class Spool:
         ).fetchall()
 
     def floor(self) -> int:
-        """Every frame up to here has been acknowledged or dropped: none of them will be sent again."""
+        """Every frame up to here has been acknowledged or dropped: none of them will be sent again.
+
+        Frames not yet appended have no sequence number yet (they get ``next_seq`` onwards), so they are above it."""
         lowest = self._db.execute("SELECT min(seq) FROM frames").fetchone()[0]
         return (lowest - 1) if lowest is not None else self.next_seq - 1
 

@@ -1,9 +1,10 @@
 """The edge agent's single WebSocket to the hub: sequencing, durable spool, live-first sending, reconnect.
 
 Numerics are gathered for ``flush_ms`` and become one JSON frame; each waveform
-segment becomes one binary chunk (several per second per lead). Every frame
-gets the next sequence number and is written to the spool (``edge_agent.spool``,
-fsynced) before it is sent; it is deleted only when the hub acknowledges it.
+segment becomes one binary chunk (several per second per lead). Every
+``flush_ms`` the frames produced meanwhile get their sequence numbers and are
+written to the spool (``edge_agent.spool``, fsynced) in one step, before they
+are sent; a frame is deleted only when the hub acknowledges it.
 
 After a reconnect the hub's ``welcome`` says what it already holds. From then
 on, live frames go out as soon as they are spooled, and the backlog (frames
@@ -35,11 +36,10 @@ from edge_agent.config import UplinkConfig
 from edge_agent.events import DeviceStatus, WaveSegment
 from edge_agent.spool import KIND_OBS, KIND_WAVE, Spool
 from wire.codec import MAX_OBS_PER_FRAME, MAX_SAMPLES_PER_CHUNK, WireError, decode_hub, encode_edge
-from wire.messages import Ack, ErrorReport, Hello, ObsFrame, Observation, Status, WaveChunk, Welcome
+from wire.messages import Ack, ErrorReport, Hello, ObsFrame, Observation, Status, UnmappedObservation, WaveChunk, Welcome
 
 log = logging.getLogger(__name__)
 
-STATUS_EVERY_S = 5.0
 BACKLOG_WINDOW = 16  # backlog frames sent but not yet acknowledged: the backlog is ack-clocked, so it never
 # fills the socket's buffers ahead of live frames (which would delay them however they are ordered here)
 MAX_DEVICE_CONDITIONS = 256  # (bed, device, subject) conditions remembered and re-sent (at most ~100 KB a status
@@ -56,9 +56,10 @@ class Uplink:
         self.counters: Counter[str] = Counter()
         self._rng = rng or random.Random()
         self._pending_obs: list[Observation] = []
-        self._unspooled: list[tuple[int, int, bytes]] = []  # (seq, kind, data) not yet on disk
-        self._unspooled_obs: list[Observation] = []
-        self.recorder: Callable[[list[Observation]], None] | None = None  # sees every observation once spooled
+        self._pending_unmapped: list[UnmappedObservation] = []
+        # produced, not yet on disk and not yet numbered: (kind, frame with seq 0), numbered by commit
+        self._unspooled: list[tuple[int, ObsFrame | WaveChunk]] = []
+        self.recorder: Callable[[list[Observation | UnmappedObservation | WaveChunk]], None] | None = None  # sees every sample once spooled
         self._live: deque[tuple[int, bytes]] = deque()  # spooled, to send now
         self._backlog_after = 0  # backlog cursor: highest seq of the backlog already sent (this connection)
         self._live_from = 0  # frames from this seq on are live on this connection
@@ -72,16 +73,22 @@ class Uplink:
 
     def add_observation(self, obs: Observation) -> None:
         self._pending_obs.append(obs)
-        if len(self._pending_obs) >= MAX_OBS_PER_FRAME:
+        if len(self._pending_obs) + len(self._pending_unmapped) >= MAX_OBS_PER_FRAME:
+            self.flush_observations()
+
+    def add_unmapped(self, obs: UnmappedObservation) -> None:
+        """A value the vocabulary does not map: it travels in the next numerics frame, kept as sent."""
+        self._pending_unmapped.append(obs)
+        self.counters["unmapped_queued"] += 1
+        if len(self._pending_obs) + len(self._pending_unmapped) >= MAX_OBS_PER_FRAME:
             self.flush_observations()
 
     def add_wave(self, seg: WaveSegment) -> None:
         for start in range(0, len(seg.samples), MAX_SAMPLES_PER_CHUNK):
             part = seg.samples[start : start + MAX_SAMPLES_PER_CHUNK]
             t_first = seg.t_first + (start * 1000) // seg.rate_hz
-            seq = self._take_seq()
-            chunk = WaveChunk(seq, seg.bed, seg.lead, t_first, seg.rate_hz, seg.scale, tuple(part))
-            self._unspooled.append((seq, KIND_WAVE, encode_edge(chunk)))
+            # numbered when it is spooled (commit), never before: see edge_agent.spool
+            self._unspooled.append((KIND_WAVE, WaveChunk(0, seg.bed, seg.lead, t_first, seg.rate_hz, seg.scale, tuple(part))))
             self.counters["wave_chunks_queued"] += 1
 
     def add_status(self, ev: DeviceStatus) -> None:
@@ -102,31 +109,44 @@ class Uplink:
             self._wake.set()
 
     def flush_observations(self) -> None:
-        if not self._pending_obs:
+        if not self._pending_obs and not self._pending_unmapped:
             return
         obs, self._pending_obs = self._pending_obs, []
-        if self.recorder is not None:
-            self._unspooled_obs.extend(obs)
-        seq = self._take_seq()
-        self._unspooled.append((seq, KIND_OBS, encode_edge(ObsFrame(seq, tuple(obs)))))
+        unmapped, self._pending_unmapped = self._pending_unmapped, []
+        self._unspooled.append((KIND_OBS, ObsFrame(0, tuple(obs), tuple(unmapped))))
         self.counters["obs_frames_queued"] += 1
         self.counters["obs_queued"] += len(obs)
 
-    def _take_seq(self) -> int:
-        seq = self.spool.next_seq
-        self.spool.next_seq += 1
-        return seq
-
     def commit(self) -> None:
-        """Write what was produced since the last flush to the spool, then release it for sending."""
+        """Number what was produced since the last flush, write it to the spool, then release it for sending.
+
+        Sequence numbers are taken here, in the same step that makes the frames durable, so a status
+        report's floor (``Spool.floor``) can never cover a frame still waiting in memory. If the spool
+        write fails, nothing is numbered or lost: the frames stay queued for the next commit."""
         self.flush_observations()
         if not self._unspooled:
             return
-        frames, self._unspooled = self._unspooled, []
+        frames: list[tuple[int, int, bytes]] = []
+        numbered: list[Observation | UnmappedObservation | WaveChunk] = []
+        for kind, body in self._unspooled:
+            seq = self.spool.next_seq + len(frames)
+            msg = replace(body, seq=seq)
+            try:
+                data = encode_edge(msg)
+            except WireError as exc:  # an identifier too long for the wire: a driver fault, never sendable
+                self.counters["frames_unencodable"] += 1
+                log.error("frame cannot be encoded, dropped: %s", exc)
+                continue
+            frames.append((seq, kind, data))
+            if isinstance(msg, ObsFrame):
+                numbered.extend(msg.obs)
+                numbered.extend(msg.unmapped)
+            else:
+                numbered.append(msg)
         self.spool.append(frames)
-        if self.recorder is not None and self._unspooled_obs:
-            obs, self._unspooled_obs = self._unspooled_obs, []
-            self.recorder(obs)
+        self._unspooled = []
+        if self.recorder is not None:
+            self.recorder(numbered)
         if self.connected.is_set():
             for seq, _kind, data in frames:
                 if len(self._live) < MAX_LIVE_QUEUE:
@@ -136,7 +156,7 @@ class Uplink:
 
     @property
     def outbox_size(self) -> int:
-        return self.spool.stats.frames + len(self._unspooled) + (1 if self._pending_obs else 0)
+        return self.spool.stats.frames + len(self._unspooled) + (1 if self._pending_obs or self._pending_unmapped else 0)
 
     # --- connection ----------------------------------------------------------------
 
@@ -209,7 +229,7 @@ class Uplink:
                 if self._live:  # live data waiting: it goes first
                     break
             now = time.monotonic()
-            if self._devices_changed or now - last_status >= STATUS_EVERY_S:
+            if self._devices_changed or now - last_status >= self.cfg.status_s:
                 self._devices_changed, last_status = False, now
                 devices = tuple(d for d in self._devices.values())
                 await ws.send(encode_edge(Status(devices=devices, spool=self.spool.report())).decode())
@@ -219,7 +239,7 @@ class Uplink:
                 await asyncio.sleep(tick)  # pace the backlog (and wait for acknowledgements to open the window)
             else:
                 try:
-                    await asyncio.wait_for(self._wake.wait(), STATUS_EVERY_S)
+                    await asyncio.wait_for(self._wake.wait(), self.cfg.status_s)
                 except TimeoutError:
                     pass
 

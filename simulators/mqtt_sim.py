@@ -68,8 +68,9 @@ from edge_agent.transports.mqtt import cancellation_pending, parse_broker_url
 from simulators.base import SimBed
 from simulators.physiology import Physiology
 from simulators.scenarios import Scenario, get_scenario
-from wire.vocabulary import FLAG_NAMES, Flag, flag_names
 from wire.clock import wall_ms
+from wire.sample_record import numeric_line
+from wire.vocabulary import FLAG_NAMES, Flag, flag_names
 
 log = logging.getLogger(__name__)
 
@@ -443,7 +444,7 @@ class MqttSimulator:
     def _write_record(self, bed: str, pubs: Sequence[Publication]) -> None:
         if self._record is None:
             return
-        lines = [json.dumps(sample) + "\n" for pub in pubs for sample in vitals_samples(bed, pub)]
+        lines = [numeric_line(*sample) for pub in pubs for sample in vitals_samples(bed, pub)]
         if lines:
             self._record.write("".join(lines))
             self._record.flush()

@@ -1,14 +1,16 @@
 """A small ward of real processes for fault tests: simulated monitors on ptys and an edge agent that records.
 
-``Ward(tmp, hub)`` starts ``teleicu sim`` (BEDS beds, waveforms on, writing the
-edge config) and ``teleicu edge --record``: the agent writes every observation
-to ``record.jsonl`` once it is in its spool, so a test can compare what the
-edge took in with what the hub stored, sample by sample.
+``Ward(tmp, hub)`` starts ``teleicu sim`` (BEDS beds, ECG on two of them,
+writing the edge config) and ``teleicu edge --record``: the agent writes every
+observation and waveform chunk to ``record.jsonl`` once it is in its spool, so
+a test can compare what the edge took in with what the hub stored, sample by
+sample and chunk by chunk. The agent sends a status report (with its floor)
+every ``STATUS_S``, far more often than its default, so a floor that ran ahead
+of the spool would cost data in every test.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sqlite3
@@ -18,22 +20,26 @@ import time
 from pathlib import Path
 
 from support import HubProcess, wait_until
+from wire.sample_record import read_record, samples_digest
 
 BEDS = 6
+STATUS_S = 0.1
 
 
 def read_samples(path: Path) -> dict[tuple[str, str, int], float | None]:
-    """A JSON-lines sample record (``[bed, param, t, value, flags]`` per line) as {(bed, param, t): value}."""
-    if not path.exists():
-        return {}
-    out = {}
-    for line in path.read_text().splitlines():
-        bed, param, t, value, _flags = json.loads(line)
-        out[(bed, param, t)] = value
-    return out
+    """The numerics of a JSON-lines sample record (``wire.sample_record``) as {(bed, param, t): value}."""
+    return read_record(path).numerics
+
+
+def stored_waves(db: Path) -> dict[tuple[str, str, int], tuple[int, str]]:
+    """Waveform chunks in the embedded store as {(bed, lead, t_first): (samples, digest)}, as the record has them."""
+    with sqlite3.connect(db) as conn:
+        return {(b, lead, t): (n, samples_digest(blob)) for b, lead, t, n, blob in conn.execute("SELECT bed, lead, t, n, samples FROM waves")}
 
 
 class Ward:
+    streams_ecg = True  # the simulated monitors send ECG: the record must hold waveform chunks
+
     def __init__(self, tmp: Path, hub: HubProcess) -> None:
         self.tmp, self.hub = tmp, hub
         self.cfg = tmp / "edge.yaml"
@@ -41,6 +47,7 @@ class Ward:
         self.sim = self.spawn("sim", "sim", "--ward", "A", "--beds", str(BEDS), "--seed", "9", "--edge-config", str(self.cfg),
                               "--hub", hub.edge_url, "--waveforms", "2", "--nibp-interval", "20")  # fmt: skip
         wait_until(self.cfg.exists, "the simulator's edge config")
+        self.cfg.write_text(self.cfg.read_text() + f"uplink: {{status_s: {STATUS_S}}}\n")
         self.edge = self.start_edge()
 
     def spawn(self, name: str, *args: str) -> subprocess.Popen:
@@ -55,6 +62,12 @@ class Ward:
     def recorded(self) -> dict[tuple[str, str, int], float | None]:
         return read_samples(self.record)
 
+    def recorded_waves(self) -> dict[tuple[str, str, int], tuple[int, str]]:
+        return read_record(self.record).waves
+
+    def stored_waves(self) -> dict[tuple[str, str, int], tuple[int, str]]:
+        return stored_waves(self.hub.db)
+
     def stored(self) -> dict[tuple[str, str, int], float | None]:
         with sqlite3.connect(self.hub.db) as db:
             return {(b, p, t): v for b, p, t, v in db.execute("SELECT bed, param, t, value FROM numerics")}
@@ -67,18 +80,29 @@ class Ward:
         return rc
 
     def all_stored_exactly_once(self) -> None:
-        """Stop the monitors, let the edge drain, stop it, then compare sample by sample."""
+        """Stop the monitors, let the edge drain, stop it, then compare sample by sample and chunk by chunk."""
         assert self.stop(self.sim) == 0
-        recorded = wait_until(lambda: (r := self.recorded()) and set(r) <= set(self.stored()) and r,
-                              "every recorded sample to reach the store", timeout=90, interval=0.5)  # fmt: skip
+        wait_until(lambda: (r := self.recorded()) and set(r) <= set(self.stored()) and set(self.recorded_waves()) <= set(self.stored_waves()),
+                   "every recorded sample and waveform chunk to reach the store", timeout=90, interval=0.5)  # fmt: skip
         assert self.stop(self.edge) == 0, (self.tmp / "edge.log").read_text()[-3000:]
-        recorded = self.recorded()  # the final flush on SIGTERM may have added a few
+        recorded, recorded_waves = self.recorded(), self.recorded_waves()  # the final flush on SIGTERM may have added a few
         stored = wait_until(lambda: (s := self.stored()) and set(recorded) <= set(s) and s, "the final flush to be stored", 30, 0.5)
+        stored_waves = wait_until(lambda: set(recorded_waves) <= set(w := self.stored_waves()) and (w,),
+                                  "the final waveform chunks to be stored", 30, 0.5)[0]  # fmt: skip
         assert set(stored) == set(recorded), f"missing {len(set(recorded) - set(stored))}, unexpected {len(set(stored) - set(recorded))}"
         diff = [k for k in recorded if recorded[k] != stored[k]]
         assert not diff, f"values differ for {diff[:5]}"
-        # "exactly once": the table's key is (bed, param, device time), so a sample cannot be stored twice;
-        # what is checked above is that none is missing, none is extra, and each has its value
+        if self.streams_ecg:
+            assert recorded_waves, "the ward streams ECG: the record must hold waveform chunks"
+        missing = sorted(set(recorded_waves) - set(stored_waves))
+        assert not missing, f"{len(missing)} of {len(recorded_waves)} recorded waveform chunks not stored, e.g. {missing[:3]}"
+        extra = sorted(set(stored_waves) - set(recorded_waves))
+        assert not extra, f"{len(extra)} stored waveform chunks were never recorded, e.g. {extra[:3]}"
+        bad = [k for k in recorded_waves if recorded_waves[k] != stored_waves[k]]
+        assert not bad, f"samples differ for {len(bad)} chunks, e.g. {bad[:3]}"
+        # "exactly once": the tables are keyed by (bed, param, device time) and (bed, lead, first-sample time), so
+        # nothing can be stored twice; what is checked above is that none is missing, none is extra, and each
+        # sample has its value and each chunk its samples
 
     def cleanup(self) -> None:
         for p in (self.edge, self.sim):

@@ -37,6 +37,7 @@ from wire.messages import (
     ObsFrame,
     Observation,
     Status,
+    UnmappedObservation,
     WaveChunk,
     Welcome,
 )
@@ -47,6 +48,8 @@ MAX_OBS_PER_FRAME = 2000
 MAX_SAMPLES_PER_CHUNK = 8192
 MAX_ID_LEN = 64  # agent, ward, bed, device and lead identifiers
 MAX_BEDS_PER_AGENT = 2000
+#: longest text of each field of an unmapped observation (characters); a driver clips to these (``clip``)
+UNMAPPED_LIMITS = {"system": 32, "code": 64, "name": 64, "value": 200, "unit": 64, "status": 8}
 
 ERROR_CODES = {
     "oversized": "frame larger than the documented limit",
@@ -91,12 +94,36 @@ def observation_to_dict(o: Observation) -> dict[str, Any]:
     }
 
 
+def unmapped_to_dict(u: UnmappedObservation) -> dict[str, Any]:
+    return {
+        "bed": u.bed,
+        "device": u.device,
+        "system": u.system,
+        "code": u.code,
+        "name": u.name,
+        "value": u.value,
+        "unit": u.unit,
+        "status": u.status,
+        "t_dev": u.t_dev,
+        "t_rx": u.t_rx,
+    }
+
+
+def clip(text: str, field: str) -> str:
+    """``text`` fit for an unmapped observation's ``field``: control characters as ``?``, cut to its limit."""
+    text = text[: UNMAPPED_LIMITS[field]]
+    return "".join("?" if ch < " " or ch == "\x7f" else ch for ch in text)
+
+
 def encode_edge(msg: EdgeMessage) -> bytes:
     """Encode an edge-to-hub message: JSON bytes for text frames, or a binary chunk."""
     if isinstance(msg, WaveChunk):
         return encode_wave_chunk(msg)
     if isinstance(msg, ObsFrame):
-        return _dumps({"type": "obs", "seq": msg.seq, "obs": [observation_to_dict(o) for o in msg.obs]})
+        frame: dict[str, Any] = {"type": "obs", "seq": msg.seq, "obs": [observation_to_dict(o) for o in msg.obs]}
+        if msg.unmapped:
+            frame["unmapped"] = [unmapped_to_dict(u) for u in msg.unmapped]
+        return _dumps(frame)
     if isinstance(msg, Status):
         return _dumps({"type": "status", "devices": list(msg.devices), "spool": msg.spool})
     if isinstance(msg, Hello):
@@ -244,8 +271,11 @@ def _decode_obs_frame(obj: dict[str, Any]) -> ObsFrame:
     items = obj.get("obs")
     if not isinstance(items, list):
         raise WireError("schema", "'obs' must be a list", seq)
-    if len(items) > MAX_OBS_PER_FRAME:
-        raise WireError("oversized", f"{len(items)} observations exceed {MAX_OBS_PER_FRAME} per frame", seq)
+    unmapped = obj.get("unmapped", [])
+    if not isinstance(unmapped, list):
+        raise WireError("schema", "'unmapped' must be a list", seq)
+    if len(items) + len(unmapped) > MAX_OBS_PER_FRAME:
+        raise WireError("oversized", f"{len(items) + len(unmapped)} observations exceed {MAX_OBS_PER_FRAME} per frame", seq)
     out: list[Observation] = []
     for i, item in enumerate(items):
         if not isinstance(item, dict):
@@ -266,7 +296,36 @@ def _decode_obs_frame(obj: dict[str, Any]) -> ObsFrame:
                 flags=_int(item, "flags", 0, 255, seq) if "flags" in item else 0,
             )
         )
-    return ObsFrame(seq=seq, obs=tuple(out))
+    return ObsFrame(seq=seq, obs=tuple(out), unmapped=tuple(_decode_unmapped(item, i, seq) for i, item in enumerate(unmapped)))
+
+
+def _text(obj: dict[str, Any], key: str, where: str, seq: int) -> str:
+    v = obj.get(key)
+    limit = UNMAPPED_LIMITS[key]
+    if not isinstance(v, str) or len(v) > limit or any(ch < " " for ch in v):
+        raise WireError("schema", f"{where}.{key} must be a string of at most {limit} printable characters", seq)
+    return v
+
+
+def _decode_unmapped(item: Any, i: int, seq: int) -> UnmappedObservation:
+    where = f"unmapped[{i}]"
+    if not isinstance(item, dict):
+        raise WireError("schema", f"{where} must be an object", seq)
+    code = _text(item, "code", where, seq)
+    if not code:
+        raise WireError("schema", f"{where}.code must not be empty", seq)
+    return UnmappedObservation(
+        bed=_ident(item, "bed", seq),
+        device=_ident(item, "device", seq, empty=True),
+        system=_text(item, "system", where, seq),
+        code=code,
+        name=_text(item, "name", where, seq),
+        value=_text(item, "value", where, seq),
+        unit=_text(item, "unit", where, seq),
+        status=_text(item, "status", where, seq),
+        t_dev=_int(item, "t_dev", _T_MIN, _T_MAX, seq),
+        t_rx=_int(item, "t_rx", _T_MIN, _T_MAX, seq),
+    )
 
 
 def decode_wave_chunk(data: bytes) -> WaveChunk:

@@ -27,6 +27,28 @@ class Observation:
 
 
 @dataclass(frozen=True, slots=True)
+class UnmappedObservation:
+    """A value whose code the vocabulary does not map, kept as the device sent it.
+
+    It is stored and listed per device (``GET /api/unmapped``) so a hospital's
+    engineer sees which codes a monitor sends that teleicu does not map; it never
+    enters scores or alarms. Text fields are as sent, clipped to the codec's
+    ``UNMAPPED_LIMITS`` (``wire.codec.clip``).
+    """
+
+    bed: str
+    device: str
+    system: str  # coding system: an HL7 OBX-3.3 such as "MDC" or "LN"; "mqtt_json" for a JSON key
+    code: str  # the code as sent: HL7 OBX-3.1, a JSON key
+    name: str  # its text or reference id as sent (HL7 OBX-3.2), "" if none
+    value: str  # the value as sent
+    unit: str  # the unit as sent, "" if none
+    status: str  # the result status as sent (HL7 OBX-11), "" if none
+    t_dev: int  # device time, ms
+    t_rx: int  # edge agent receive time, ms
+
+
+@dataclass(frozen=True, slots=True)
 class Hello:
     """First message on an edge connection: who the agent is and which beds it serves.
 
@@ -46,6 +68,7 @@ class Hello:
 class ObsFrame:
     seq: int
     obs: tuple[Observation, ...]
+    unmapped: tuple[UnmappedObservation, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,8 +41,10 @@ OBX rows
 
     * Code not in the vocabulary: with no value (OBX-2 or OBX-5 empty, or
       OBX-11 ``X``) the row is device context (MDS, VMD, channel) and skipped;
-      with a value it is reported as ``unknown_code`` (code, ref id, value,
-      unit, bed) and not forwarded. Never guessed; the ACK stays AA.
+      with a value it becomes an ``UnmappedObservation`` (coding system, code,
+      ref id, value, unit and status as sent, at the row's time), which the hub
+      stores and lists per device but never scores. Never guessed; the ACK
+      stays AA. Counted per code in ``unknown_codes``.
     * Code in the vocabulary, OBX-11 ``X`` or OBX-5 empty: an ``Observation``
       with value ``None`` and flag ``invalid`` (PCD-01 does not say why; a
       probe-off arrives this way).
@@ -81,7 +83,6 @@ Error codes (``ParseError.code``; ``discarded`` counts bytes not used)
     ``unsupported``        AR     not ORU^R01, processing id not P, version not 2.x
     ``malformed_segment``  AE     a segment id that is not three capitals/digits
     ``unknown_location``   AE     PV1-3 missing or not in ``beds``; its OBX rows unused
-    ``unknown_code``       (AA)   an OBX code with a value that is not in the vocabulary
     ``bad_value``          AE     not NM, not a number, implausible, unusable status
     ``bad_unit``           AE     unit missing, unknown, or not convertible
     ``bad_time``           AE     OBX-14 / OBR-7 not a valid time
@@ -103,7 +104,8 @@ from enum import Enum
 from edge_agent.drivers import register
 from edge_agent.drivers.base import DriverSpec, ErrorAccounting
 from edge_agent.events import DriverEvent
-from wire.messages import Observation
+from wire.codec import clip
+from wire.messages import Observation, UnmappedObservation
 from wire.screen import screen
 from wire.vocabulary import BY_MDC, Flag, Parameter
 from wire.clock import wall_ms
@@ -681,18 +683,22 @@ class _MessageReader:
             self.unmapped_rows += 1
             self.unmapped_bytes += size
             return
-        if param is None:
-            self.unknown(code, ref_id, system, raw_value, fields[6], size)
-            return
         row = f"OBX^{self.seen['OBX']}"
+        what = param.key if param is not None else f"code {_printable(code, 40)}"
         t_text = fields[14].split(enc.comp, 1)[0]
         if t_text:
             t_dev = self.time(t_text)
             if t_dev is None:
-                self.problem("bad_time", _E_DATA_TYPE, f"{row}^14", f"{param.key}: OBX-14 {_printable(t_text)} is not a valid time", size)
+                self.problem("bad_time", _E_DATA_TYPE, f"{row}^14", f"{what}: OBX-14 {_printable(t_text)} is not a valid time", size)
                 return
         else:
             t_dev = self.obr_time if self.obr_time is not None else self.msg_time
+        if param is None:
+            if not code:
+                self.problem("bad_value", _E_REQUIRED, f"{row}^3", f"OBX-3 names no code: value {_printable(raw_value, 40)} cannot be kept", size)
+                return
+            self.unknown(code, ref_id, system, raw_value, fields[6], status, t_dev)
+            return
         if no_value:
             self.emit(param, None, t_dev, Flag.INVALID)
             return
@@ -739,17 +745,20 @@ class _MessageReader:
             return
         self.events.append(obs)
 
-    def unknown(self, code: str, ref_id: str, system: str, value: str, unit_field: str, size: int) -> None:
+    def unknown(self, code: str, ref_id: str, system: str, value: str, unit_field: str, status: str, t_dev: int) -> None:
+        """A code with a value that the vocabulary does not map: kept as sent, as an unmapped observation."""
+        assert self.bed is not None
         unit = "^".join(self.enc.components(unit_field)[:3]).rstrip("^")
         key = f"{code} {ref_id}"[:120]
         if key in self.p.unknown_codes or len(self.p.unknown_codes) < MAX_UNKNOWN_CODES:
             self.p.unknown_codes[key] += 1
-        detail = (
-            f"unknown code {_printable(code, 40)} ref {_printable(ref_id, 60)}"
-            + (f" system {_printable(system, 20)}" if system != "MDC" else "")
-            + f" value {_printable(value, 40)} unit {_printable(unit, 60)} bed {self.bed} location {_printable(self.location or '', 60)}"
-        )
-        self.p._error(self.events, "unknown_code", detail, size)
+        self.events.append(
+            UnmappedObservation(
+                bed=self.bed, device=self.p.device, system=clip(system, "system"), code=clip(code, "code"),
+                name=clip(ref_id, "name"), value=clip(value, "value"), unit=clip(unit, "unit"), status=clip(status, "status"),
+                t_dev=t_dev, t_rx=self.t_rx,
+            )
+        )  # fmt: skip
 
 
 register(

@@ -19,7 +19,10 @@ Topics (``<prefix>`` is the device's ``topic_prefix``, default ``teleicu``)
 
     ``values`` (required): vocabulary keys (``wire.vocabulary.PARAMETERS``)
     to a JSON number, or ``null`` for "no value" (reported with the
-    ``invalid`` flag unless ``flags`` says why). ``flags`` (optional): a key
+    ``invalid`` flag unless ``flags`` says why). A key outside the vocabulary
+    is kept as sent: an ``UnmappedObservation`` (system ``mqtt_json``, the key
+    as its code, the JSON value as text), stored and listed by the hub, never
+    scored. ``flags`` (optional): a key
     of ``values`` to a list of flag names: ``probe_off``, ``leads_off``,
     ``artefact``, ``invalid``. ``t`` (optional): device time of every value,
     integer ms since the Unix epoch (UTC); the edge's receive time when
@@ -65,7 +68,6 @@ code               meaning (whole message discarded unless marked *part*)
 ``bad_field``      ``values``/``status`` missing or ill-typed, ``device`` or
                    ``detail`` not a string of the allowed length, or (*part*)
                    an unknown top-level member, which is ignored
-``unknown_param``  (*part*) a ``values`` key not in the vocabulary
 ``bad_value``      (*part*) a value that is not a finite number or ``null``
 ``bad_flags``      (*part*) ``flags`` entry not a list of known flag names, or
                    for a key not in ``values``; that value is dropped
@@ -90,8 +92,8 @@ from typing import Any
 from edge_agent.drivers import register
 from edge_agent.drivers.base import DriverSpec
 from edge_agent.events import DeviceStatus, DriverEvent, ParseError
-from wire.codec import MAX_ID_LEN
-from wire.messages import Observation
+from wire.codec import MAX_ID_LEN, clip
+from wire.messages import Observation, UnmappedObservation
 from wire.vocabulary import BY_KEY, FLAG_NAMES, Flag
 from wire.clock import wall_ms
 
@@ -103,6 +105,7 @@ MAX_ERRORS_PER_MESSAGE = 16
 MAX_DETAIL = 256  # characters of a status detail
 MAX_DEVICES = 4096  # devices remembered for presence (oldest forgotten first)
 MAX_TIME_MS = 10**15  # exclusive; year 33658
+UNMAPPED_SYSTEM = "mqtt_json"  # coding system of a ``values`` key outside the vocabulary (an UnmappedObservation)
 
 FLAG_BITS: dict[str, int] = {name: bit for bit, name in FLAG_NAMES.items()}
 _STATUS = re.compile(r"[a-z][a-z0-9_]{0,31}")
@@ -294,8 +297,8 @@ class MqttJsonParser:
             msg.error("bad_time", f"t must be integer ms since the epoch, got {_short(t)}", size)
             return None
         device = doc.get("device", self.device)
-        if not isinstance(device, str) or not 0 < len(device) <= MAX_ID_LEN:
-            msg.error("bad_field", f"device must be a string of 1-{MAX_ID_LEN} characters, got {_short(device)}", size)
+        if not isinstance(device, str) or not 0 < len(device) <= MAX_ID_LEN or any(ch < " " for ch in device):
+            msg.error("bad_field", f"device must be a string of 1-{MAX_ID_LEN} printable characters, got {_short(device)}", size)
             return None
         return t, device
 
@@ -335,8 +338,14 @@ class MqttJsonParser:
                 flags[key] = bits
         self._remember(device, bed)
         for key, raw in values.items():
-            if key not in BY_KEY:
-                msg.error("unknown_param", f"unknown parameter {_short(key)}")
+            if not key:
+                msg.error("bad_field", "an empty key in 'values' names nothing: its value is dropped")
+                continue
+            if key not in BY_KEY:  # kept as sent, for the hub to store and list; never scored
+                text = json.dumps(raw, ensure_ascii=False)  # the payload's depth is bounded; clipped below
+                msg.events.append(UnmappedObservation(bed=bed, device=device, system=clip(UNMAPPED_SYSTEM, "system"),
+                                                      code=clip(key, "code"), name="", value=clip(text, "value"), unit="",
+                                                      status="", t_dev=t_dev, t_rx=t_rx))  # fmt: skip
                 continue
             bits = flags.get(key, 0)
             if bits < 0:

@@ -25,7 +25,8 @@ from edge_agent.drivers.hl7_pcd01 import (
 )
 from edge_agent.events import ParseError
 from simulators.hl7_sim import Row, encode_oru
-from wire.messages import Observation
+from wire.codec import decode_edge, encode_edge
+from wire.messages import ObsFrame, Observation, UnmappedObservation
 from wire.screen import screen
 from wire.vocabulary import Flag
 
@@ -45,7 +46,6 @@ DOCUMENTED_CODES = {
     "unsupported",
     "malformed_segment",
     "unknown_location",
-    "unknown_code",
     "bad_value",
     "bad_unit",
     "bad_time",
@@ -121,12 +121,10 @@ VARIANTS = (
     b"OBX|9|NM|150344^MDC_TEMP^MDC|1.5.1.1|98.6|266560^MDC_DIM_FAHR^MDC|||||F|||20250101173500.25+0530\r"
     b"OBX|10|NM|151562^MDC_RESP_RATE^MDC|1.3.1.1|18|/min^/min^UCUM|||||R|||202501011205\r"
 )
-UNKNOWN_150457 = ParseError(
-    code="unknown_code",
-    detail="unknown code '150457' ref 'MDC_PULS_OXIM_PULS_RATE' value '72' unit '264864^MDC_DIM_BEAT_PER_MIN^MDC' "
-    "bed A-05 location 'ICU^^BED05'",
-    discarded=len(b"OBX|7|NM|150457^MDC_PULS_OXIM_PULS_RATE^MDC|1.2.1.3|72|264864^MDC_DIM_BEAT_PER_MIN^MDC|||||R"),
-)
+UNKNOWN_150457 = UnmappedObservation(
+    bed="A-05", device=DEV, system="MDC", code="150457", name="MDC_PULS_OXIM_PULS_RATE", value="72",
+    unit="264864^MDC_DIM_BEAT_PER_MIN^MDC", status="R", t_dev=T_1205, t_rx=T_RX,
+)  # fmt: skip
 T_NIBP = T_1200 + 3 * 60_000 + 30_000
 VARIANTS_EVENTS = [
     obs("A-05", "pr", 71, T_1205),  # 149538: the Philips pulse-rate code
@@ -302,11 +300,12 @@ def test_patient_id_is_recorded_per_bed() -> None:
     assert p.patients == {"A-04": "MRN789", "A-05": "MRN456"}  # MRN999's bed is not ours
 
 
-def test_unknown_codes_are_counted() -> None:
+def test_unknown_codes_are_kept_as_unmapped_observations_and_counted() -> None:
     p = parser()
-    p.feed(frame(VARIANTS) * 3)
+    events = p.feed(frame(VARIANTS) * 3)
+    assert [e for e in events if isinstance(e, UnmappedObservation)] == [UNKNOWN_150457] * 3
     assert p.unknown_codes == {"150457 MDC_PULS_OXIM_PULS_RATE": 3}
-    assert p.errors == {"unknown_code": 3}
+    assert p.errors == {}  # kept, not an error: the ACK is AA
 
 
 # -- AR: messages refused whole -------------------------------------------------------------
@@ -483,8 +482,14 @@ def one_obx(obx: str, *, pv1: str = "PV1||I|ICU^^BED04", msh_time: str = "202501
         # OBX-14 with fractional seconds and a negative offset
         ("OBX|1|NM|151562^MDC_RESP_RATE^MDC|1.3.1.1|20|264928^MDC_DIM_RESP_PER_MIN^MDC|||||R|||20250101063000.1234-0530", [obs("A-04", "rr", 20, T_1200 + 123)]),
         # a code from another coding system is not MDC: reported, not guessed
-        ("OBX|1|NM|8867-4^Heart rate^LN|1.1.1.1|70|/min^/min^UCUM|||||R", ["unknown_code"]),
-        ("OBX|1|NM|abc^MDC_X^MDC|1.1.1.1|70|264864^MDC_DIM_BEAT_PER_MIN^MDC|||||R", ["unknown_code"]),
+        ("OBX|1|NM|8867-4^Heart rate^LN|1.1.1.1|70|/min^/min^UCUM|||||R",
+         [UnmappedObservation("A-04", DEV, "LN", "8867-4", "Heart rate", "70", "/min^/min^UCUM", "R", T_1200, T_RX)]),
+        ("OBX|1|NM|abc^MDC_X^MDC|1.1.1.1|70|264864^MDC_DIM_BEAT_PER_MIN^MDC|||||R",
+         [UnmappedObservation("A-04", DEV, "MDC", "abc", "MDC_X", "70", "264864^MDC_DIM_BEAT_PER_MIN^MDC", "R", T_1200, T_RX)]),
+        # an unmapped row keeps its own time, and a bad one is a bad_time like any row's
+        ("OBX|1|ST|99999^MDC_X^MDC|1.1.1.1|on\\F\\off||||||F|||20250101120001",
+         [UnmappedObservation("A-04", DEV, "MDC", "99999", "MDC_X", "on|off", "", "F", T_1200 + 1000, T_RX)]),
+        ("OBX|1|NM|99999^MDC_X^MDC|1.1.1.1|7||||||R|||2025", ["bad_time"]),
         ("OBX|1|NM|151562^MDC_RESP_RATE^MDC|1.3.1.1|20|264928^MDC_DIM_RESP_PER_MIN^MDC|||||D", ["bad_value"]),
         ("OBX|1|NM|151562^MDC_RESP_RATE^MDC|1.3.1.1|1e3|264928^MDC_DIM_RESP_PER_MIN^MDC|||||R", ["bad_value"]),
         ("OBX|1|NM|151562^MDC_RESP_RATE^MDC|1.3.1.1|20|999^MDC_DIM_X^MDC|||||R", ["bad_unit"]),
@@ -636,10 +641,14 @@ def check_invariants(p: Pcd01Parser, events: list, max_message: int) -> None:
         if isinstance(e, ParseError):
             assert e.code in DOCUMENTED_CODES, e
             assert e.discarded >= 0
+        elif isinstance(e, UnmappedObservation):  # whatever a device sends, the wire carries it as sent
+            assert e.bed in BEDS.values() and e.device == DEV and e.code
+            assert decode_edge(encode_edge(ObsFrame(1, (), (e,)))).unmapped == (e,)
         else:
             assert isinstance(e, Observation), e
             assert e.bed in BEDS.values() and e.device == DEV
             assert screen(e) is None, e
+            assert decode_edge(encode_edge(ObsFrame(1, (e,)))).obs == (e,)  # the hub takes what the parser emits
     assert p.buffered <= max_message
     out = p.bytes_to_send()
     acks = _ACK_FRAME.findall(out)

@@ -31,7 +31,8 @@ from edge_agent.transports.mqtt import BrokerAddress, BrokerUrlError, parse_brok
 from simulators.base import SimBed
 from simulators.mqtt_sim import BedDevice, encode_presence, encode_status, encode_vitals
 from simulators.scenarios import Scenario, get_scenario
-from wire.messages import Observation
+from wire.codec import decode_edge, encode_edge
+from wire.messages import ObsFrame, Observation, UnmappedObservation
 from wire.vocabulary import BY_KEY, Flag
 
 T_RX = 1_800_000_000_000
@@ -41,7 +42,7 @@ DEV = "mqtt-gw"
 #: codes documented in edge_agent/drivers/mqtt_json.py
 DOCUMENTED_CODES = {
     "oversized", "bad_topic", "unknown_bed", "bad_json", "bad_time", "bad_field",
-    "unknown_param", "bad_value", "bad_flags", "bad_presence", "more_errors", "no_topic",
+    "bad_value", "bad_flags", "bad_presence", "more_errors", "no_topic",
 }  # fmt: skip
 
 
@@ -196,8 +197,9 @@ ERRORS: list[tuple[str, bytes, list]] = [
         ],
     ),
     (V, b'{"values": [82]}', [err("bad_field", "'values' must be an object of parameter keys, got [82]", 16)]),
-    (V, b'{"device": "", "values": {"hr": 1}}', [err("bad_field", "device must be a string of 1-64 characters, got ''", 35)]),
-    (V, b'{"device": 7, "values": {"hr": 1}}', [err("bad_field", "device must be a string of 1-64 characters, got 7", 34)]),
+    (V, b'{"device": "", "values": {"hr": 1}}', [err("bad_field", "device must be a string of 1-64 printable characters, got ''", 35)]),
+    (V, b'{"device": "a\\u0007b", "values": {"hr": 1}}', [err("bad_field", "device must be a string of 1-64 printable characters, got 'a\\x07b'", 43)]),
+    (V, b'{"device": 7, "values": {"hr": 1}}', [err("bad_field", "device must be a string of 1-64 printable characters, got 7", 34)]),
     ("teleicu/bed07/status", b'{"status": "Probe Off"}', [err("bad_field", "status must be a lowercase token like 'probe_off', got 'Probe Off'", 23)]),
     ("teleicu/bed07/status", b'{"detail": "x"}', [err("bad_field", "status must be a lowercase token like 'probe_off', got None", 15)]),
     ("teleicu/bed07/status", b'{"status": "ok", "detail": 5}', [err("bad_field", "detail must be a string of at most 256 characters, got 5", 29)]),
@@ -238,7 +240,7 @@ def test_bad_values_are_reported_and_good_ones_kept() -> None:
     assert events == [
         err("bad_field", "unknown member 'extra' ignored (allowed: device, flags, t, values)"),
         obs("ICU1-07", "hr", 80, 5),
-        err("unknown_param", "unknown parameter 'pulse'"),
+        UnmappedObservation("ICU1-07", DEV, "mqtt_json", "pulse", "", "81", "", "", 5, T_RX),  # kept as sent
         err("bad_value", "spo2: value '97' is not a number or null"),
         err("bad_value", "rr: value True is not a number or null"),
         err("bad_value", "temp: value nan is not a finite number"),
@@ -278,9 +280,19 @@ def test_presence_beds_errors_keep_the_good_beds() -> None:
     assert e == err("bad_presence", "'beds' must be a list of bed ids, got 'bed07'")
 
 
+def test_unknown_keys_are_kept_as_unmapped_observations_and_an_empty_key_is_an_error() -> None:
+    events = parser().feed_message(V, b'{"t": 9, "values": {"": 1, "hr": 1, "st_ii": -0.1, "mode": "AC/VC"}}')
+    assert events == [
+        err("bad_field", "an empty key in 'values' names nothing: its value is dropped"),
+        obs("ICU1-07", "hr", 1, 9),
+        UnmappedObservation("ICU1-07", DEV, "mqtt_json", "st_ii", "", "-0.1", "", "", 9, T_RX),
+        UnmappedObservation("ICU1-07", DEV, "mqtt_json", "mode", "", '"AC/VC"', "", "", 9, T_RX),
+    ]
+
+
 def test_errors_per_message_are_capped() -> None:
-    values = {f"x{i}": i for i in range(1000)} | {"hr": 70}
-    events = parser().feed_message(V, json.dumps({"t": 1, "values": values}).encode())
+    flags = {f"x{i}": ["probe_off"] for i in range(1000)}  # each names a key not in values: 1000 problems
+    events = parser().feed_message(V, json.dumps({"t": 1, "values": {"hr": 70}, "flags": flags}).encode())
     errors = [e for e in events if isinstance(e, ParseError)]
     assert len(errors) == MAX_ERRORS_PER_MESSAGE + 1
     assert errors[-1] == err("more_errors", f"{1000 - MAX_ERRORS_PER_MESSAGE} more problems in this message")
@@ -393,7 +405,11 @@ def check_events(p: MqttJsonParser, events: list) -> None:
     for e in events:
         if isinstance(e, ParseError):
             assert e.code in DOCUMENTED_CODES and e.discarded >= 0 and len(e.detail) < 300
+        elif isinstance(e, UnmappedObservation):  # whatever a device sends, the wire carries it as sent
+            assert e.code and e.code not in BY_KEY and e.bed in ours and e.system == "mqtt_json"
+            assert decode_edge(encode_edge(ObsFrame(1, (), (e,)))).unmapped == (e,)
         elif isinstance(e, Observation):
+            assert decode_edge(encode_edge(ObsFrame(1, (e,)))).obs == (e,)  # the hub takes what the parser emits
             assert e.param in BY_KEY and e.bed in ours and e.t_rx == T_RX and 0 <= e.t_dev < 10**15
             assert (e.value is None and e.flags) or (e.value is not None and math.isfinite(e.value))
             assert 0 <= e.flags <= 15 and isinstance(e.device, str) and 0 < len(e.device) <= 64

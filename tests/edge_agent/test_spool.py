@@ -9,7 +9,6 @@ def test_frames_survive_reopen_with_epoch_and_sequence(tmp_path: Path) -> None:
     sp = Spool(tmp_path / "s.sqlite3")
     epoch = sp.epoch
     seqs = [sp.next_seq + i for i in range(3)]
-    sp.next_seq += 3
     sp.append([(s, KIND_OBS, b"x" * 10) for s in seqs])
     sp.close()
     again = Spool(tmp_path / "s.sqlite3")

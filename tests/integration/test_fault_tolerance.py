@@ -1,10 +1,11 @@
 """Fault injection with real processes, counting every sample.
 
 Simulated monitors -> pty -> ``teleicu edge --record`` -> ``teleicu hub``. The
-edge agent records every observation once it is in its spool; after each
-fault, every recorded sample must be in the hub's store exactly once (same
-bed, parameter, device time and value), and the right technical alarms must
-come and go.
+edge agent records every observation and waveform chunk once it is in its
+spool; after each fault (and in a run without one), every recorded sample must
+be in the hub's store exactly once (same bed, parameter, device time and
+value), every recorded ECG chunk too (same samples, by digest), and the right
+technical alarms must come and go.
 """
 
 from __future__ import annotations
@@ -30,6 +31,20 @@ REPO = Path(__file__).resolve().parents[2]
 
 def count_recorded_lines(ward: Ward) -> int:
     return len(ward.record.read_text().splitlines()) if ward.record.exists() else 0
+
+
+def test_without_a_fault_every_sample_and_waveform_chunk_is_stored_exactly_once(tmp_path: Path) -> None:
+    """Status reports (and their floor) flow every 0.1 s beside live numerics and ECG: nothing may slip under the floor."""
+    hub = start_hub(tmp_path)
+    ward = Ward(tmp_path, hub)
+    try:
+        wait_until(lambda: len(ward.recorded_waves()) > 300, "300 ECG chunks recorded", timeout=90, interval=0.5)
+        ward.all_stored_exactly_once()
+        stats = get_json(f"{hub.base}/api/stats")
+        assert stats["counters"]["agent_status_reports"] > 100, stats["counters"]
+    finally:
+        ward.cleanup()
+        hub.stop()
 
 
 def test_hub_killed_for_30_s_loses_nothing(tmp_path: Path) -> None:

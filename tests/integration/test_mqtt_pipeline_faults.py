@@ -48,6 +48,8 @@ OUTAGE_S = 10.0  # the broker is down this long; the agent, backing off, sees it
 class MqttWard(Ward):
     """``Ward``'s processes and checks, for simulated MQTT monitors on ``broker`` that record what they produce."""
 
+    streams_ecg = False  # MQTT monitors send numerics only
+
     def __init__(self, tmp: Path, hub: HubProcess, broker: OwnBroker) -> None:  # not Ward's: that one starts ptys
         self.tmp, self.hub = tmp, hub
         self.cfg = tmp / "edge.yaml"

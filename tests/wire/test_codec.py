@@ -15,12 +15,14 @@ from wire.codec import (
     MAX_OBS_PER_FRAME,
     MAX_TEXT_FRAME,
     WireError,
+    clip,
     decode_edge,
     decode_hub,
     encode_edge,
     encode_hub,
+    unmapped_to_dict,
 )
-from wire.messages import Ack, ErrorReport, Hello, ObsFrame, Observation, WaveChunk, Welcome
+from wire.messages import Ack, ErrorReport, Hello, ObsFrame, Observation, UnmappedObservation, WaveChunk, Welcome
 
 OBS = Observation(bed="A-01", param="hr", value=82.0, t_dev=1_700_000_000_000, t_rx=1_700_000_000_050, device="mon-1")
 
@@ -154,3 +156,45 @@ def test_fuzz_arbitrary_json_in_obs_slot(value: object) -> None:
         decode_edge(data)
     except WireError as exc:
         assert exc.code in ERROR_CODES
+
+
+UNMAPPED = UnmappedObservation("A-01", "gw-1", "MDC", "150457", "MDC_PULS_OXIM_PULS_RATE", "72", "/min", "R", 1_700_000_000_000, 1_700_000_000_050)
+
+
+def test_unmapped_observations_travel_in_the_numerics_frame() -> None:
+    frame = ObsFrame(seq=3, obs=(OBS,), unmapped=(UNMAPPED, UnmappedObservation("A-01", "", "", "x", "", "", "", "", 1, 2)))
+    assert decode_edge(encode_edge(frame)) == frame
+    assert b"unmapped" not in encode_edge(ObsFrame(seq=4, obs=(OBS,)))  # absent when there are none: older hubs read it
+
+
+@pytest.mark.parametrize(
+    ("change", "detail"),
+    [
+        ({"code": ""}, "unmapped[0].code must not be empty"),
+        ({"code": "x" * 65}, "unmapped[0].code must be a string of at most 64 printable characters"),
+        ({"value": "a\nb"}, "unmapped[0].value must be a string of at most 200 printable characters"),
+        ({"unit": 7}, "unmapped[0].unit must be a string"),
+        ({"bed": ""}, "'bed' must be a string"),
+        ({"t_dev": -1}, "'t_dev' must be an integer"),
+    ],
+)
+def test_bad_unmapped_observations_are_schema_errors(change: dict, detail: str) -> None:
+    item = {**unmapped_to_dict(UNMAPPED), **change}
+    with pytest.raises(WireError) as err:
+        decode_edge(json.dumps({"type": "obs", "seq": 5, "obs": [], "unmapped": [item]}).encode())
+    assert err.value.code == "schema" and err.value.seq == 5 and detail in err.value.detail
+
+
+def test_observations_and_unmapped_share_the_per_frame_limit() -> None:
+    item = unmapped_to_dict(UNMAPPED)
+    frame = {"type": "obs", "seq": 1, "obs": [], "unmapped": [item] * (MAX_OBS_PER_FRAME + 1)}
+    with pytest.raises(WireError) as err:
+        decode_edge(json.dumps(frame).encode())
+    assert err.value.code == "oversized"
+
+
+@given(text=st.text(max_size=400))
+def test_clip_makes_any_text_fit_the_wire(text: str) -> None:
+    fields = {f: clip(text, f) for f in ("system", "code", "name", "value", "unit", "status")}
+    u = UnmappedObservation("A-01", "d", fields["system"], fields["code"] or "c", fields["name"], fields["value"], fields["unit"], fields["status"], 1, 2)
+    assert decode_edge(encode_edge(ObsFrame(1, (), (u,)))).unmapped == (u,)
