@@ -154,6 +154,17 @@ def create_app(hub: Hub, on_core_failure: Callable[[BaseException], None] | None
             raise HTTPException(409, f"{exc}: stop it first") from None
         return {"forgotten": agent}
 
+    @app.get("/api/unmapped")
+    async def unmapped_codes(
+        device: str | None = Query(None, max_length=64, description="one device id; default every device"),
+        limit: int = Query(1000, ge=1, le=10_000),
+    ) -> dict[str, Any]:
+        """Codes devices send that the vocabulary does not map, per device: how many samples are stored and the last one.
+
+        They are stored as sent and never scored or alarmed on; a hospital's engineer uses this list to see what a
+        monitor sends that teleicu does not chart."""
+        return {"codes": await hub.store.unmapped_codes(device, limit)}
+
     @app.get("/api/gaps")
     async def data_gaps(
         bed: str | None = None,

@@ -136,7 +136,7 @@ class _Connection:
             await self.begin_hold()
         if self.holding:
             hub.counters["frames_held_unstored"] += 1
-            if self.held_batch is None and batch is not None and (batch.obs or batch.waves):
+            if self.held_batch is None and batch is not None and (batch.obs or batch.waves or batch.unmapped):
                 self.held_batch = batch
             return
         fut = await hub.store.submit(batch) if batch is not None else None
@@ -169,7 +169,7 @@ class _Connection:
                     continue
             assert self.hello is not None
             h = self.hello
-            hub.handled(h, seq)
+            hub.handled(h, seq, batch)
             also.append(seq)
             unacked += 1
             if self.inflight.empty() or unacked >= ACK_EVERY:

@@ -30,6 +30,9 @@ from ingest.console_feed import ConsoleFeed
 from ingest.dedup import SeqTracker
 from ingest.hub_config import HubConfig
 from ingest.latency import LatencyRecorder
+from ingest.resends import LastStored
+from ingest.score_log import ScoreLog
+from ingest.unmapped_counts import UnmappedCounts
 from ingest.store import Batch, Store, StoreError
 from wire.messages import Hello, ObsFrame, Observation, Status, WaveChunk
 from wire.screen import screen
@@ -89,7 +92,11 @@ class Hub:
         self.spool: dict[str, tuple[dict, int, int]] = {}  # agent -> (latest spool report, when, when drops last grew)
         self.feed = ConsoleFeed()
         self.seqs = SeqTracker()
+        self.last_stored = LastStored()  # tells a device's re-send of a stored sample from a new one
+        self.unmapped = UnmappedCounts()
+        self.score_log = ScoreLog()  # which beds' scores go to the time-series store on each tick
         self.counters: Counter[str] = Counter()
+        self.raised_by_kind: Counter[str] = Counter()
         self.push_latency = LatencyRecorder()  # hub arrival -> queued to consoles, ms
         self.agents_online: Counter[str] = Counter()
         self._staleness_ms = cfg.staleness_ms()
@@ -312,18 +319,31 @@ class Hub:
                 batch.waves.append(msg)
                 self.counters["wave_chunks_accepted"] += 1
         else:
+            accepted = 0
             for idx, o in enumerate(msg.obs):
                 reason = self._screen_obs(h, o, t_hub)
                 if reason:
                     rejected.append({"index": idx, "bed": o.bed, "param": o.param, "reason": reason})
                     continue
-                batch.obs.append(o)
+                accepted += 1
+                if self.last_stored.is_resend(o):  # already on disk: shown live, not stored again
+                    self.counters["obs_resent"] += 1
+                else:
+                    batch.obs.append(o)
                 self._note_gap(o.bed, h.ward, t_hub)
                 row = self.state.apply(o, t_hub=t_hub, agent=h.agent)
                 if row is not None:
                     self._pending_since.setdefault(row, t_hub)
-            self.counters["obs_accepted"] += len(batch.obs)
-            if batch.obs:
+            for u in msg.unmapped:
+                reason = self._screen_common(h, u.bed, u.t_dev, t_hub)
+                if reason:
+                    rejected.append({"bed": u.bed, "system": u.system, "code": u.code, "reason": reason})
+                    continue
+                batch.unmapped.append(u)
+                self.unmapped.add(u)
+            self.counters["obs_accepted"] += accepted
+            self.counters["unmapped_accepted"] += len(batch.unmapped)
+            if accepted:
                 self._wake.set()
         self.counters["obs_rejected"] += len(rejected)
         return batch, rejected
@@ -357,9 +377,15 @@ class Hub:
     def frame_rejected(self) -> None:
         self.counters["frames_rejected"] += 1
 
-    def handled(self, h: Hello, seq: int) -> None:
-        """Frame ``seq`` is durably stored (or was rejected or a duplicate): it may be acknowledged."""
+    def handled(self, h: Hello, seq: int, batch: Batch | None = None) -> None:
+        """Frame ``seq`` is durably stored (``batch``, its rows) or was rejected or a duplicate: it may be acknowledged."""
         self.seqs.stored(h.agent, h.epoch, seq)
+        if batch is not None:
+            new, resent = self.last_stored.stored(batch.obs)
+            self.counters["obs_stored"] += new
+            self.counters["obs_resent"] += resent
+            self.counters["unmapped_stored"] += len(batch.unmapped)
+            self.counters["wave_chunks_stored"] += len(batch.waves)
 
     # --- scoring and push --------------------------------------------------------
 
@@ -391,6 +417,10 @@ class Hub:
         ]
         for ev in self.engine.evaluate(now, names, wards, sc.inputs, sc.news2, extra, self._technical_view(now, names, wards)):
             self._alert_event(ev)
+        verdicts = {"news2": (sc.news2, sc.news2.band), "mews": (sc.mews, sc.mews.triggered), "qsofa": (sc.qsofa, sc.qsofa.positive)}
+        records = self.score_log.due(now, names, wards, verdicts, np.where(self.state.scale2[:n], 2, 1))
+        if records:
+            self.store.record_scores(records)
         changed = set(self._pending_since) | self._dirty
         changed.update(self._scores_changed(sc).tolist())
         if not changed:
@@ -487,6 +517,8 @@ class Hub:
     def _alert_event(self, ev: AlertEvent) -> None:
         a = ev.alert
         self.counters[f"alerts_{ev.event}"] += 1
+        if ev.event == "raised":
+            self.raised_by_kind[a.kind] += 1
         if ev.event in NEEDS_DELIVERY:
             self.pending_delivery[a.id] = self.clock()
         elif ev.event == "resolved":
@@ -527,6 +559,8 @@ class Hub:
             "push_latency_ms": self.push_latency.percentiles(),
             "consoles": len(self.feed.subscribers),
             "consoles_dropped": self.feed.dropped_consoles,
+            "alerts_raised_by_kind": [{"kind": k, "count": n} for k, n in sorted(self.raised_by_kind.items())],
+            "unmapped": self.unmapped.rows(),
             "store": self.store.stats(),
         }
 

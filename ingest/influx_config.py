@@ -56,7 +56,8 @@ class InfluxConfig:
     resample_for: str = "10m"  # continuous queries recompute this much of the recent past each minute
     raw_max_ms: int = 6 * 3_600_000  # trend ranges up to this are served raw, longer ones as 1-minute means
     hospital: str = ""  # default hospital tag
-    state: Path = Path("var/teleicu-influx-state.sqlite3")  # alerts, audit and sequence marks (SQLite)
+    state: Path = Path("var/teleicu-influx-state.sqlite3")  # alerts, audit and sequence marks (SQLite); the hub puts
+    # it in its data directory unless the URL's ``state=`` says otherwise
     stop_timeout_s: float = 30.0
 
     @property
@@ -87,7 +88,7 @@ OPTIONS: dict[str, str] = {
     "resample_for": "window each continuous-query run recomputes (default 10m)",
     "raw_max_h": "trend ranges up to this many hours are raw, longer ones 1-minute means (default 6)",
     "hospital": "hospital tag for beds without one of their own",
-    "state": "SQLite file for alerts, audit and sequence marks (default var/teleicu-influx-state.sqlite3)",
+    "state": "SQLite file for alerts, audit and sequence marks (default teleicu-influx-state.sqlite3 in the hub's data directory)",
     "stop_timeout_s": "how long stop() keeps retrying to flush before giving up (default 30)",
 }
 
@@ -96,7 +97,11 @@ _FLOAT_OPTIONS = ("timeout_s", "stop_timeout_s")
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 
 
-def parse_influx_url(url: str) -> InfluxConfig:
+STATE_FILE = "teleicu-influx-state.sqlite3"
+
+
+def parse_influx_url(url: str, data_dir: Path = Path("var")) -> InfluxConfig:
+    """The store's settings from its URL; the state file defaults to ``STATE_FILE`` in ``data_dir``."""
     parts = urlsplit(url)
     schemes = {"influxdb": ("http", "v1"), "influxdbs": ("https", "v1"), "influxdb2": ("http", "v2"), "influxdb2s": ("https", "v2")}
     if parts.scheme not in schemes:
@@ -121,6 +126,7 @@ def parse_influx_url(url: str) -> InfluxConfig:
         username=unquote(parts.username) if parts.username else None,
         password=unquote(parts.password) if parts.password is not None else None,
         manage_retention=api == "v1",
+        state=data_dir / STATE_FILE,
     )
     changes: dict[str, object] = {}
     seen: set[str] = set()

@@ -7,9 +7,15 @@ of where the sample came from, so writing the same sample again overwrites it.
     vitals        tags hospital, ward, bed, device, param   fields value (float), flags (int), t_rx (int, ms)
     waveform      tags hospital, ward, bed, lead            fields rate (int, Hz), scale (float), n (int),
                                                             samples (string: base64 of int16 little-endian)
+    unmapped      tags hospital, ward, bed, device,         fields name, value, unit, status (string, as sent),
+                  system, code                              t_rx (int, ms)
     news2         tags hospital, ward, bed                  fields total (int, absent when incomplete), partial (int),
                                                             band (string), incomplete (bool), missing (string),
                                                             any_three (bool), scale (int), rr/spo2/o2/sbp/hr/acvpu/temp (int)
+    mews          tags hospital, ward, bed                  fields total, partial, triggered (bool), incomplete, missing,
+                                                            sbp/hr/rr/temp/avpu (int)
+    qsofa         tags hospital, ward, bed                  fields total, partial, positive (bool), incomplete, missing,
+                                                            rr/sbp/mentation (int)
     alarm_event   tags hospital, ward, bed, kind, event     fields id (int), priority (string), state (string),
                                                             title (string), detail (string), by (string)
     vitals_1m     (aggregate retention policy) tags as vitals; fields mean, min, max (float), n (int), flags (int, max)
@@ -33,11 +39,14 @@ from ingest.line_protocol import (
     quote_tag_value,
     string_field,
 )
-from wire.messages import Observation, WaveChunk
+from wire.messages import Observation, UnmappedObservation, WaveChunk
 
 VITALS = "vitals"
 WAVEFORM = "waveform"
+UNMAPPED = "unmapped"
 NEWS2 = "news2"
+MEWS = "mews"
+QSOFA = "qsofa"
 ALARM_EVENT = "alarm_event"
 VITALS_1M = "vitals_1m"
 NEWS2_1M = "news2_1m"
@@ -95,11 +104,44 @@ def waveform_line(place: Place, w: WaveChunk) -> str:
     return encode_line(WAVEFORM, tags, fields, w.t_first)
 
 
+# --- unmapped observations ---------------------------------------------------------
+
+
+def unmapped_line(place: Place, u: UnmappedObservation) -> str:
+    """A value whose code the vocabulary does not map, as sent (one series per device and code)."""
+    tags = {"hospital": place.hospital, "ward": place.ward, "bed": u.bed, "device": u.device, "system": u.system, "code": u.code}
+    fields = {
+        "name": string_field(u.name),
+        "value": string_field(u.value),
+        "unit": string_field(u.unit),
+        "status": string_field(u.status),
+        "t_rx": int_field(u.t_rx),
+    }
+    return encode_line(UNMAPPED, tags, fields, u.t_dev)
+
+
+def unmapped_queries(rp: str, device: str | None) -> str:
+    """Two statements: each code's last sample (with its other fields), then its count of stored samples."""
+    where = f" WHERE {ql_tag_equals('device', device)}" if device is not None else ""
+    group = ' GROUP BY "device", "system", "code"'
+    src = ql_from(rp, UNMAPPED)
+    return (f'SELECT last("value") AS "value", "name", "unit", "status", "bed" FROM {src}{where}{group};'
+            f'SELECT count("value") AS "n" FROM {src}{where}{group}')  # fmt: skip
+
+
 # --- scores and alarm events (for the hub to write) --------------------------------
 
 
-def news2_line(place: Place, bed: str, t_ms: int, score: Mapping[str, Any], *, scale: int = 1) -> str:
-    """A NEWS2 result as ``alerts.news2.News2Result.row`` gives it, at the time it was scored.
+#: verdict fields each score adds to its row (``alerts.*.Result.row``), written as they are
+SCORE_VERDICTS: dict[str, tuple[tuple[str, str], ...]] = {
+    NEWS2: (("band", "string"), ("any_three", "bool")),
+    MEWS: (("triggered", "bool"),),
+    QSOFA: (("positive", "bool"),),
+}
+
+
+def score_line(measurement: str, place: Place, bed: str, t_ms: int, score: Mapping[str, Any], *, scale: int | None = None) -> str:
+    """A NEWS2, MEWS or qSOFA result as its ``Result.row`` gives it, at the time it was scored.
 
     ``total`` and a missing component's sub-score are left out (not zero) when
     the score is incomplete, so queries never mistake a partial for a total.
@@ -108,16 +150,21 @@ def news2_line(place: Place, bed: str, t_ms: int, score: Mapping[str, Any], *, s
     if score.get("total") is not None:
         fields["total"] = int_field(int(score["total"]))
     fields["partial"] = int_field(int(score["partial"]))
-    fields["band"] = string_field(str(score["band"]))
+    for name, kind in SCORE_VERDICTS[measurement]:
+        fields[name] = string_field(str(score[name])) if kind == "string" else bool_field(bool(score.get(name, False)))
     fields["incomplete"] = bool_field(bool(score["incomplete"]))
     fields["missing"] = string_field(";".join(score.get("missing") or ()))
-    fields["any_three"] = bool_field(bool(score.get("any_three", False)))
-    fields["scale"] = int_field(scale)
-    for name in NEWS2_COMPONENTS:
-        sub = (score.get("subscores") or {}).get(name)
+    if scale is not None:
+        fields["scale"] = int_field(scale)
+    for name, sub in (score.get("subscores") or {}).items():
         if sub is not None:
             fields[name] = int_field(int(sub))
-    return encode_line(NEWS2, {"hospital": place.hospital, "ward": place.ward, "bed": bed}, fields, t_ms)
+    return encode_line(measurement, {"hospital": place.hospital, "ward": place.ward, "bed": bed}, fields, t_ms)
+
+
+def news2_line(place: Place, bed: str, t_ms: int, score: Mapping[str, Any], *, scale: int = 1) -> str:
+    """A NEWS2 result (``score_line`` with the SpO2 scale the bed was scored on)."""
+    return score_line(NEWS2, place, bed, t_ms, score, scale=scale)
 
 
 def alarm_event_line(place: Place, alert: Mapping[str, Any], event: str, by: str | None, t_ms: int) -> str:

@@ -40,6 +40,7 @@ import logging
 import random
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
@@ -47,7 +48,8 @@ import httpx
 from ingest import influx_schema as schema
 from ingest.influx_config import InfluxConfig, duration_ms
 from ingest.influx_http import InfluxHttp, Outcome, QueryError, WriteResult
-from ingest.line_protocol import LineProtocolError
+from ingest.line_protocol import LineProtocolError, unquote_tag_value
+from ingest.score_log import ScoreRecord
 from ingest.sqlite_store import SQLiteStore
 from ingest.store import Batch, StoreError, TrendPoint
 from wire.clock import wall_ms
@@ -230,26 +232,57 @@ class InfluxStore:
         """Line protocol for a batch. Unencodable rows are counted as dropped, logged and left out."""
         lines: list[str] = []
         for o in batch.obs:
-            try:
-                lines.append(schema.vitals_line(self._series_head(o.bed, o.device, o.param), o))
-            except LineProtocolError as exc:
-                self.counters["encode_errors"] += 1
-                self.counters["dropped"] += 1
-                log.error("observation %s/%s at %d cannot be written: %s", o.bed, o.param, o.t_dev, exc)
+            self._encode_one(lines, "dropped", lambda o=o: schema.vitals_line(self._series_head(o.bed, o.device, o.param), o),
+                             lambda o=o: f"observation {o.bed}/{o.param} at {o.t_dev}")  # fmt: skip
         for w in batch.waves:
-            try:
-                lines.append(schema.waveform_line(self._places.get(w.bed, self._default_place), w))
-            except LineProtocolError as exc:
-                self.counters["encode_errors"] += 1
-                self.counters["dropped"] += 1
-                log.error("waveform chunk %s/%s at %d cannot be written: %s", w.bed, w.lead, w.t_first, exc)
+            self._encode_one(lines, "dropped", lambda w=w: schema.waveform_line(self._place(w.bed), w),
+                             lambda w=w: f"waveform chunk {w.bed}/{w.lead} at {w.t_first}")  # fmt: skip
+        for u in batch.unmapped:
+            self._encode_one(lines, "dropped", lambda u=u: schema.unmapped_line(self._place(u.bed), u),
+                             lambda u=u: f"unmapped observation {u.device}/{u.system} {u.code} at {u.t_dev}")  # fmt: skip
         return lines
+
+    def _encode_one(self, lines: list[str], dropped: str, make: Callable[[], str], what: Callable[[], str]) -> None:
+        """Append ``make()``; a row line protocol cannot carry is logged and counted in ``encode_errors`` and ``dropped``."""
+        try:
+            lines.append(make())
+        except LineProtocolError as exc:
+            self.counters["encode_errors"] += 1
+            self.counters[dropped] += 1
+            log.error("%s cannot be written: %s", what(), exc)
+
+    def _place(self, bed: str) -> schema.Place:
+        return self._places.get(bed, self._default_place)
 
     async def submit(self, batch: Batch) -> asyncio.Future[None]:
         return await self._enqueue(self.encode(batch), batch)
 
     async def write(self, batch: Batch) -> None:
         await (await self.submit(batch))
+
+    def record_scores(self, records: list[ScoreRecord]) -> None:
+        lines: list[str] = []
+        for r in records:
+            self._encode_one(lines, "scores_dropped", lambda r=r: schema.score_line(r.score, self._place(r.bed), r.bed, r.t, r.row, scale=r.scale),
+                             lambda r=r: f"{r.score} of bed {r.bed} at {r.t}")  # fmt: skip
+        if self._enqueue_nowait(lines, "scores"):
+            self.counters["scores_queued"] += len(lines)
+
+    def _enqueue_nowait(self, lines: list[str], what: str) -> bool:
+        """Queue derived lines (scores, alarm events) without waiting: if the buffer is full or the writer
+        is not running they are dropped and counted in ``<what>_dropped``. The tick never waits on the store."""
+        if not lines:
+            return False
+        n = len(lines)
+        if self._writer is None or self._stopping or self._failed is not None or self._buffered_lines + n > self.cfg.max_buffer_lines:
+            self.counters[f"{what}_dropped"] += n
+            return False
+        self._append(list(lines), None).add_done_callback(lambda f: self._derived_done(f, what, n))
+        return True
+
+    def _derived_done(self, fut: asyncio.Future[None], what: str, n: int) -> None:
+        if fut.cancelled() or fut.exception() is not None:
+            self.counters[f"{what}_dropped"] += n
 
     async def submit_lines(self, lines: list[str]) -> asyncio.Future[None]:
         """Queue ready-made lines (e.g. ``influx_schema.news2_line``) through the same buffer and backpressure."""
@@ -274,6 +307,11 @@ class InfluxStore:
                     raise StoreError(f"InfluxDB writer failed: {self._failed}")
                 if self._stopping:
                     raise StoreError("InfluxDB store is stopping")
+        return self._append(lines, batch)
+
+    def _append(self, lines: list[str], batch: Batch | None) -> asyncio.Future[None]:
+        """Put an entry in the buffer (the caller has checked its room); wakes the writer when a request is ready."""
+        n = len(lines)
         nbytes = sum(len(line) for line in lines) + n
         times = [t for t in map(_line_time, lines) if t is not None]
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -333,6 +371,7 @@ class InfluxStore:
             await self._write_lines(lines, budget)
         self.counters["numerics_written"] += sum(len(e.batch.obs) for e in chunk if e.batch is not None)
         self.counters["wave_chunks_written"] += sum(len(e.batch.waves) for e in chunk if e.batch is not None)
+        self.counters["unmapped_written"] += sum(len(e.batch.unmapped) for e in chunk if e.batch is not None)
         late = self._late_minutes(chunk)
         if late is not None:
             lo, hi = late
@@ -501,13 +540,38 @@ class InfluxStore:
         points.sort(key=lambda p: p.t)
         return points[:limit]
 
+    async def unmapped_codes(self, device: str | None, limit: int) -> list[dict]:
+        """From InfluxDB (so within the raw retention period): each code's last sample and its count."""
+        rp = self.cfg.raw_rp if self.cfg.manage_retention else ""
+        last, counts = await self._require_http().query(schema.unmapped_queries(rp, device))
+
+        def key(series: dict) -> tuple[str, str, str]:
+            return tuple(unquote_tag_value(series["tags"].get(k) or "") for k in ("device", "system", "code"))  # type: ignore[return-value]
+
+        n = {key(s): s["values"][0][1] for s in counts.get("series", [])}
+        out = []
+        for series in last.get("series", []):
+            device_, system, code = key(series)
+            row = dict(zip(series["columns"], series["values"][0], strict=True))
+            out.append({"device": device_, "system": system, "code": code, "count": int(n.get((device_, system, code), 0)),
+                        "last": {"t": int(row["time"]), "name": row["name"], "value": row["value"], "unit": row["unit"],
+                                 "status": row["status"], "bed": unquote_tag_value(row["bed"] or "")}})  # fmt: skip
+        out.sort(key=lambda r: (r["device"], r["system"], r["code"]))
+        return out[:limit]
+
     async def last_seqs(self) -> dict[tuple[str, int], int]:
         return await self.state.last_seqs()
 
     # Alarms, their audit, data gaps, known agents and sequence marks live in the SQLite state store.
 
     async def save_alert(self, alert: dict, event: str, by: str | None, at: int, note: str | None = None) -> None:
+        """The audit trail (SQLite state) first; then the event as an ``alarm_event`` point for dashboards."""
         await self.state.save_alert(alert, event, by, at, note)
+        lines: list[str] = []
+        self._encode_one(lines, "alarm_events_dropped", lambda: schema.alarm_event_line(self._place(str(alert.get("bed") or "")), alert, event, by, at),
+                         lambda: f"alarm event {event} of alarm {alert.get('id')}")  # fmt: skip
+        if self._enqueue_nowait(lines, "alarm_events"):
+            self.counters["alarm_events_queued"] += 1
 
     async def open_alerts(self) -> list[dict]:
         return await self.state.open_alerts()
@@ -550,6 +614,7 @@ class InfluxStore:
             "backpressure_waits": 0,
             "numerics_written": 0,
             "wave_chunks_written": 0,
+            "unmapped_written": 0,
         }
         out.update(self.counters)
         out["buffered"] = self._buffered_lines

@@ -8,6 +8,8 @@ its ``# HELP`` and ``# TYPE`` lines. What is a gauge (a level that can go down)
 is listed in ``GAUGES``; every other number is a counter (monotonic since the
 hub started). Lists count their items (``agents_online``); ``None`` and text are
 left out. The push-latency percentiles become one gauge with a ``quantile`` label.
+A list of rows named in ``LABELLED`` becomes one counter with a series per row,
+labelled by the row's other keys (``unmapped`` -> ``teleicu_unmapped_observations_total{device, system, code}``).
 """
 
 from __future__ import annotations
@@ -48,6 +50,11 @@ HELP: dict[str, str] = {
     "counters_frames_duplicate": "Edge frames dropped as duplicates (already held).",
     "counters_obs_accepted": "Observations accepted.",
     "counters_obs_rejected": "Observations refused by screening.",
+    "counters_obs_stored": "Distinct observations durably stored (a device's re-send of a stored sample is not counted here).",
+    "counters_obs_resent": "Observations a device sent again with the same time and value as one already stored (not stored twice).",
+    "counters_wave_chunks_stored": "Waveform chunks durably stored.",
+    "counters_unmapped_accepted": "Observations accepted whose code the vocabulary does not map.",
+    "counters_unmapped_stored": "Unmapped observations durably stored.",
     "store_written": "Lines InfluxDB accepted.",
     "store_retried": "Store requests retried after a connection error, timeout or retryable status.",
     "store_dropped": "Lines dropped as poison (refused by InfluxDB for good, or unencodable).",
@@ -62,6 +69,14 @@ HELP: dict[str, str] = {
     "store_numerics_written": "Observations written by the store.",
     "store_wave_chunks_written": "Waveform chunks written by the store.",
 }
+
+#: stat path -> (metric name after the prefix, the row key holding the number); the row's other keys are labels
+LABELLED: dict[str, tuple[str, str]] = {
+    "unmapped": ("unmapped_observations", "count"),
+    "alerts_raised_by_kind": ("alerts_raised_by_kind", "count"),
+}
+HELP["unmapped"] = "Observations accepted whose code the vocabulary does not map (stored as sent, never scored), per device and code."
+HELP["alerts_raised_by_kind"] = "Alarms raised, per alarm kind."
 
 _BAD_CHARS = re.compile(r"[^a-zA-Z0-9_:]")
 _QUANTILE = re.compile(r"^p(\d+(?:\.\d+)?)$")
@@ -120,6 +135,24 @@ def _latency(lines: list[str], path: str, value: Mapping[str, Any]) -> None:
         _metric(lines, "push_latency_samples", value["n"], "counter")
 
 
+def _label_value(v: Any) -> str:
+    return str(v).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _labelled(lines: list[str], path: str, rows: list | tuple) -> None:
+    suffix, number = LABELLED[path]
+    name = metric_name(suffix) + "_total"
+    samples = []
+    for row in rows:
+        if isinstance(row, Mapping) and isinstance(row.get(number), int | float):
+            labels = ",".join(f'{_BAD_CHARS.sub("_", str(k))}="{_label_value(v)}"' for k, v in row.items() if k != number)
+            samples.append(f"{name}{{{labels}}} {_number(row[number])}")
+    if samples:  # a family without samples is left out, as for any other stat
+        lines.append(f"# HELP {name} {_escape_help(HELP[path])}")
+        lines.append(f"# TYPE {name} counter")
+        lines.extend(samples)
+
+
 def render(stats: Mapping[str, Any]) -> str:
     """Prometheus text format for ``Hub.stats()``: newline-terminated lines, empty when there is nothing to say.
 
@@ -133,6 +166,8 @@ def render(stats: Mapping[str, Any]) -> str:
         seen.add(metric_name(path))
         if path == "push_latency_ms" and isinstance(value, Mapping):
             _latency(lines, path, value)
+        elif path in LABELLED and isinstance(value, list | tuple):
+            _labelled(lines, path, value)
         elif isinstance(value, bool | int | float):
             _metric(lines, path, value)
         elif isinstance(value, list | tuple | set | frozenset):

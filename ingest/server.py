@@ -57,9 +57,10 @@ class HubServer:
 
 
 def build_server(
-    host: str, port: int, store: str, config: Path | None = None, log_level: str = "warning", alarms: Path | None = None
-) -> HubServer:
-    hub = Hub(load_hub_config(config), open_store(store), policy=load_policy(alarms))
+    host: str, port: int, store: str, config: Path | None = None, log_level: str = "warning", alarms: Path | None = None,
+    data_dir: Path = Path("var"),
+) -> HubServer:  # fmt: skip
+    hub = Hub(load_hub_config(config), open_store(store, data_dir), policy=load_policy(alarms))
     return HubServer(hub, dict(
         host=host,
         port=port,
@@ -75,5 +76,6 @@ def build_server(
 
 def hub_main(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s hub %(levelname)s %(name)s: %(message)s")
-    server = build_server(args.host, args.port, args.store or str(args.db), args.config, args.log_level, args.alarms)
+    store = args.store or str(args.db or args.data_dir / "teleicu.sqlite3")
+    server = build_server(args.host, args.port, store, args.config, args.log_level, args.alarms, args.data_dir)
     return asyncio.run(server.serve(f"teleicu hub on http://{args.host}:{args.port}/  (edge: ws://{args.host}:{args.port}/ws/edge)"))

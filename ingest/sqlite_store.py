@@ -22,6 +22,7 @@ import struct
 import threading
 from pathlib import Path
 
+from ingest.score_log import ScoreRecord
 from ingest.store import Batch, StoreError, TrendPoint
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,16 @@ CREATE TABLE IF NOT EXISTS waves (
     bed TEXT NOT NULL, lead TEXT NOT NULL, t INTEGER NOT NULL,
     rate INTEGER NOT NULL, scale REAL NOT NULL, n INTEGER NOT NULL, samples BLOB NOT NULL,
     PRIMARY KEY (bed, lead, t)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS unmapped (
+    device TEXT NOT NULL, system TEXT NOT NULL, code TEXT NOT NULL, bed TEXT NOT NULL, t INTEGER NOT NULL,
+    name TEXT NOT NULL, value TEXT NOT NULL, unit TEXT NOT NULL, status TEXT NOT NULL, t_rx INTEGER NOT NULL,
+    PRIMARY KEY (device, system, code, bed, t)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS scores (
+    bed TEXT NOT NULL, score TEXT NOT NULL, t INTEGER NOT NULL,
+    total INTEGER, partial INTEGER NOT NULL, incomplete INTEGER NOT NULL, body TEXT NOT NULL,
+    PRIMARY KEY (bed, score, t)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS agent_seq (
     agent TEXT NOT NULL, epoch INTEGER NOT NULL, last_seq INTEGER NOT NULL,
@@ -54,6 +65,7 @@ CREATE TABLE IF NOT EXISTS agents (agent TEXT PRIMARY KEY, ward TEXT NOT NULL, b
 """
 
 _STOP = object()
+MAX_SCORES_QUEUED = 100_000  # score records waiting for the writer; beyond, record_scores drops (and counts) them
 
 
 class SQLiteStore:
@@ -67,7 +79,9 @@ class SQLiteStore:
         self._reader: sqlite3.Connection | None = None
         self._read_lock = threading.Lock()
         self.error: str | None = None  # why the last write failed; None once writes succeed again
-        self._counters = {"batches_written": 0, "numerics_written": 0, "wave_chunks_written": 0, "commits": 0, "write_errors": 0}
+        self._counters = {"batches_written": 0, "numerics_written": 0, "wave_chunks_written": 0, "unmapped_written": 0,
+                          "scores_written": 0, "scores_dropped": 0, "commits": 0, "write_errors": 0}  # fmt: skip
+        self._scores_queued = 0
 
     # --- lifecycle ---------------------------------------------------------------
 
@@ -123,6 +137,20 @@ class SQLiteStore:
     async def forget_agent(self, agent: str) -> None:
         await (await self._enqueue(("forget", agent)))
 
+    def record_scores(self, records: list[ScoreRecord]) -> None:
+        if self._loop is None or self._scores_queued + len(records) > MAX_SCORES_QUEUED:
+            self._counters["scores_dropped"] += len(records)
+            return
+        self._scores_queued += len(records)
+        fut: asyncio.Future[None] = self._loop.create_future()
+        fut.add_done_callback(lambda f, n=len(records): self._scores_done(f, n))
+        self._queue.put((("scores", records), fut))
+
+    def _scores_done(self, fut: asyncio.Future[None], n: int) -> None:
+        self._scores_queued -= n
+        if fut.exception() is not None:  # the write failed: derived data, the next minute repeats it
+            self._counters["scores_dropped"] += n
+
     async def _enqueue(self, item: tuple[str, object]) -> asyncio.Future[None]:
         """Wait for a queue slot (backpressure), queue the item, return its durability future."""
         assert self._loop is not None, "store not started"
@@ -159,6 +187,8 @@ class SQLiteStore:
     def _commit(self, conn: sqlite3.Connection, items: list[tuple[tuple[str, object], asyncio.Future[None]]]) -> None:
         numerics: list[tuple] = []
         waves: list[tuple] = []
+        unmapped: list[tuple] = []
+        scores: list[tuple] = []
         seqs: dict[tuple[str, int], int] = {}
         alerts: list[tuple] = []
         audit: list[tuple] = []
@@ -171,10 +201,13 @@ class SQLiteStore:
                 waves.extend(
                     (w.bed, w.lead, w.t_first, w.rate_hz, w.scale, len(w.samples), _pack_samples(w.samples)) for w in b.waves
                 )
+                unmapped.extend((u.device, u.system, u.code, u.bed, u.t_dev, u.name, u.value, u.unit, u.status, u.t_rx) for u in b.unmapped)
                 key = (b.agent, b.epoch)
                 seqs[key] = max(seqs.get(key, 0), b.mark)
-                self._counters["numerics_written"] += len(b.obs)
-                self._counters["wave_chunks_written"] += len(b.waves)
+            elif kind == "scores":
+                scores.extend((r.bed, r.score, r.t, r.row["total"], r.row["partial"], int(r.row["incomplete"]),
+                               json.dumps(r.row | ({"scale": r.scale} if r.scale is not None else {})))
+                              for r in payload)  # type: ignore[attr-defined]  # fmt: skip
             elif kind == "gap":
                 gaps.append(payload)
             elif kind == "agent":
@@ -191,6 +224,8 @@ class SQLiteStore:
             conn.execute("BEGIN")
             conn.executemany("INSERT OR REPLACE INTO numerics VALUES (?,?,?,?,?,?,?)", numerics)
             conn.executemany("INSERT OR REPLACE INTO waves VALUES (?,?,?,?,?,?,?)", waves)
+            conn.executemany("INSERT OR REPLACE INTO unmapped VALUES (?,?,?,?,?,?,?,?,?,?)", unmapped)
+            conn.executemany("INSERT OR REPLACE INTO scores VALUES (?,?,?,?,?,?,?)", scores)
             conn.executemany(
                 "INSERT INTO agent_seq VALUES (?,?,?) ON CONFLICT(agent, epoch) DO UPDATE SET last_seq=max(last_seq, excluded.last_seq)",
                 [(a, e, s) for (a, e), s in seqs.items()],
@@ -207,6 +242,10 @@ class SQLiteStore:
             self.error = None
             self._counters["commits"] += 1
             self._counters["batches_written"] += len(items)
+            self._counters["numerics_written"] += len(numerics)  # rows written (a re-sent sample overwrites its row)
+            self._counters["wave_chunks_written"] += len(waves)
+            self._counters["unmapped_written"] += len(unmapped)
+            self._counters["scores_written"] += len(scores)
         except sqlite3.Error as exc:
             error = exc
             self.error = f"embedded store {self.path} failed a write: {exc}"
@@ -241,6 +280,20 @@ class SQLiteStore:
             (bed, param, since, until, limit),
         )
         return [TrendPoint(t, v, f) for t, v, f in rows]
+
+    async def unmapped_codes(self, device: str | None, limit: int) -> list[dict]:
+        # SQLite takes the bare columns of a group from the row holding its max(t): the last sample
+        sql = (
+            "SELECT device, system, code, count(*), max(t), name, value, unit, status, bed FROM unmapped"
+            + (" WHERE device = ?" if device is not None else "")
+            + " GROUP BY device, system, code ORDER BY device, system, code LIMIT ?"
+        )
+        rows = await asyncio.to_thread(self._read, sql, (device, limit) if device is not None else (limit,))
+        return [
+            {"device": d, "system": s, "code": c, "count": n,
+             "last": {"t": t, "name": name, "value": v, "unit": unit, "status": st, "bed": bed}}
+            for d, s, c, n, t, name, v, unit, st, bed in rows
+        ]  # fmt: skip
 
     async def open_alerts(self) -> list[dict]:
         rows = await asyncio.to_thread(self._read, "SELECT body FROM alerts WHERE state != 'resolved' ORDER BY id", ())
@@ -278,7 +331,7 @@ class SQLiteStore:
         return int(rows[0][0])
 
     async def count(self, table: str) -> int:
-        if table not in ("numerics", "waves", "alerts", "alert_audit"):
+        if table not in ("numerics", "waves", "unmapped", "scores", "alerts", "alert_audit"):
             raise ValueError(table)
         rows = await asyncio.to_thread(self._read, f"SELECT count(*) FROM {table}", ())
         return int(rows[0][0])

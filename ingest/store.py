@@ -12,7 +12,8 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from wire.messages import Observation, WaveChunk
+from ingest.score_log import ScoreRecord
+from wire.messages import Observation, UnmappedObservation, WaveChunk
 
 
 class StoreError(RuntimeError):
@@ -36,6 +37,7 @@ class Batch:
     mark: int = 0
     obs: list[Observation] = field(default_factory=list)
     waves: list[WaveChunk] = field(default_factory=list)
+    unmapped: list[UnmappedObservation] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,10 +64,19 @@ class Store(Protocol):
 
     async def trend(self, bed: str, param: str, since: int, until: int, limit: int) -> list[TrendPoint]: ...
 
+    async def unmapped_codes(self, device: str | None, limit: int) -> list[dict]:
+        """Per (device, system, code) stored: ``count`` (distinct samples) and the ``last`` one (value, unit,
+        status, name, bed, t), ordered by device, system, code."""
+
     error: str | None  # why writes are failing now (None when healthy): raises the store_unreachable alarm
 
+    def record_scores(self, records: list[ScoreRecord]) -> None:
+        """Queue score results for the time series; never waits (the tick calls it): records the store cannot take
+        now are dropped and counted (``scores_dropped``), since the next minute's record repeats every bed."""
+
     async def save_alert(self, alert: dict, event: str, by: str | None, at: int, note: str | None = None) -> None:
-        """Persist an alert's current state and append the event to its audit trail."""
+        """Persist an alert's current state and append the event to its audit trail (InfluxDB: also an
+        ``alarm_event`` point)."""
 
     async def alert_history(self, alert_id: int) -> list[dict]: ...
 

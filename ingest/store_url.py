@@ -24,7 +24,8 @@ class StoreUrlError(ValueError):
     pass
 
 
-def open_store(url: str) -> Store:
+def open_store(url: str, data_dir: Path = Path("var")) -> Store:
+    """The store a URL names; files it keeps beside another backend (InfluxDB's state) default to ``data_dir``."""
     parts = urlsplit(url)
     if parts.scheme in ("", "sqlite"):
         path = url if not parts.scheme else url[len("sqlite://") :]
@@ -38,7 +39,7 @@ def open_store(url: str) -> Store:
         from ingest.influx_store import InfluxStore
 
         try:
-            return InfluxStore(parse_influx_url(url))
+            return InfluxStore(parse_influx_url(url, data_dir))
         except InfluxConfigError as exc:
             raise StoreUrlError(str(exc)) from exc
     raise StoreUrlError(f"unknown store scheme {parts.scheme!r} in {url!r}; known: sqlite, {', '.join(INFLUX_SCHEMES)}")

@@ -43,7 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     hub = sub.add_parser("hub", help="run the ingest hub (FastAPI + uvicorn)")
     hub.add_argument("--host", default="127.0.0.1")
     hub.add_argument("--port", type=int, default=8080)
-    hub.add_argument("--db", type=Path, default=Path("var/teleicu.sqlite3"), help="embedded store file (SQLite, WAL)")
+    hub.add_argument("--data-dir", type=Path, default=Path("var"),
+                     help="where the hub keeps its files: the embedded store, InfluxDB's state file (default ./var)")  # fmt: skip
+    hub.add_argument("--db", type=Path, default=None, help="embedded store file (SQLite, WAL; default <data-dir>/teleicu.sqlite3)")
     hub.add_argument("--store", default=None, help="store URL (overrides --db); see ingest/store_url.py")
     hub.add_argument("--config", type=Path, default=None, help="hub YAML (default: config/hub.yaml)")
     hub.add_argument("--alarms", type=Path, default=None, help="alarm policy YAML (default: config/alarms.yaml)")
@@ -53,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     edge.add_argument("--config", type=Path, required=True, help="edge agent YAML")
     edge.add_argument("--stats-file", type=Path, default=None, help="write counters as JSON here on exit")
     edge.add_argument("--record", type=Path, default=None,
-                      help="append every observation, once spooled, as a JSON line [bed, param, t, value, flags] (audit, tests)")  # fmt: skip
+                      help="append every sample once spooled, as JSON lines (wire/sample_record.py): observations and "
+                           "waveform chunks with a digest of their samples (audit, counting tests)")  # fmt: skip
     edge.add_argument("--log-level", default="warning")
 
     sim = sub.add_parser("sim", help="simulated bedside monitors on pty serial ports", add_help=False)

@@ -52,7 +52,6 @@ class ConsoleWatch:
 
     latency: LatencyRecorder = field(default_factory=LatencyRecorder)
     alerts_raised: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # bed -> (priority, category)
-    kinds: dict[str, int] = field(default_factory=dict)  # alarm kind -> raised
     updates: int = 0
     connected: bool = False
 
@@ -76,8 +75,6 @@ async def _watch_console(url: str, watch: ConsoleWatch) -> None:
                     await ws.send(json.dumps({"type": "delivered", "alerts": [a["id"]]}))
                     if msg.get("event") in ("raised", "priority_raised"):
                         watch.alerts_raised.setdefault(a["bed"] or a["subject"], []).append((a["priority"], a["category"]))
-                    if msg.get("event") == "raised":
-                        watch.kinds[a["kind"]] = watch.kinds.get(a["kind"], 0) + 1
                 elif msg["type"] == "snapshot":
                     await ws.send(json.dumps({"type": "delivered", "alerts": [a["id"] for a in msg["alerts"]]}))
         except Exception:  # noqa: BLE001 - reconnect like a console would
@@ -157,7 +154,7 @@ async def run_demo(args: argparse.Namespace) -> dict:
     scenarios: dict[str, str] = {}
     try:
         store = args.store or str(data_dir / "store.sqlite3")
-        hub = await children.start("hub", "hub", "--host", host, "--port", str(port), "--store", store)
+        hub = await children.start("hub", "hub", "--host", host, "--port", str(port), "--store", store, "--data-dir", str(data_dir))
         await _wait_for(lambda: _get_json(base + "/healthz")["ok"], "the hub", 30, [hub])
         edge_configs = []
         for w in range(n_wards):
@@ -227,13 +224,15 @@ def _summary(args, stats: dict, watch: ConsoleWatch, scenarios: dict[str, str], 
         "frames_ingested": c.get("frames_ingested", 0),
         "frames_rejected": c.get("frames_rejected", 0),
         "frames_duplicate": c.get("frames_duplicate", 0),
-        "observations_stored": stats["store"].get("numerics_written", 0),
+        "observations_stored": c.get("obs_stored", 0),
+        "observations_resent": c.get("obs_resent", 0),
         "observations_rejected": c.get("obs_rejected", 0),
-        "wave_chunks_stored": stats["store"].get("wave_chunks_written", 0),
+        "unmapped_stored": c.get("unmapped_stored", 0),
+        "wave_chunks_stored": c.get("wave_chunks_stored", 0),
         "alerts_raised": c.get("alerts_raised", 0),
         "alerts_priority_raised": c.get("alerts_priority_raised", 0),
         "alerts_escalated": c.get("alerts_escalated", 0),
-        "alerts_by_kind": dict(sorted(watch.kinds.items())),
+        "alerts_by_kind": {row["kind"]: row["count"] for row in stats["alerts_raised_by_kind"]},
         "alerts_by_scenario": by_scenario,
         "sample_to_console_ms": watch.latency.percentiles((50, 99)),
         "hub_push_ms": stats["push_latency_ms"],
@@ -247,10 +246,13 @@ def _print_summary(s: dict) -> None:
     print(f"\nteleicu demo summary ({s['beds']} beds, seed {s['seed']}, {s['live_s']} s live)")
     print(f"  frames ingested     {s['frames_ingested']}")
     print(f"  frames rejected     {s['frames_rejected']}   (duplicates dropped: {s['frames_duplicate']})")
-    print(f"  observations stored {s['observations_stored']}   rejected: {s['observations_rejected']}")
+    print(f"  observations stored {s['observations_stored']}   (distinct samples; re-sent by monitors and not stored again: "
+          f"{s['observations_resent']}; rejected: {s['observations_rejected']})")
     print(f"  waveform chunks     {s['wave_chunks_stored']}")
+    if s["unmapped_stored"]:
+        print(f"  unmapped codes      {s['unmapped_stored']} observations stored as sent (GET /api/unmapped)")
     print(f"  alerts raised       {s['alerts_raised']}   (priority raised: {s['alerts_priority_raised']}, escalated to the next tier: {s['alerts_escalated']})")
-    print(f"    by kind: {', '.join(f'{k} {n}' for k, n in s['alerts_by_kind'].items()) or 'none'}")
+    print(f"    by kind (adds up to the alerts raised): {', '.join(f'{k} {n}' for k, n in s['alerts_by_kind'].items()) or 'none'}")
     for scen, row in sorted(s["alerts_by_scenario"].items()):
         print(
             f"    {scen:<12} {row['alerted']:>3}/{row['beds']:<3} beds with physiological alarms, "

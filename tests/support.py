@@ -21,8 +21,12 @@ def free_port() -> int:
 
 
 def get_json(url: str, timeout: float = 5) -> dict:
+    return json.loads(get_text(url, timeout))
+
+
+def get_text(url: str, timeout: float = 5) -> str:
     with urllib.request.urlopen(url, timeout=timeout) as resp:
-        return json.loads(resp.read())
+        return resp.read().decode()
 
 
 def post_json(url: str, body: dict, timeout: float = 5, method: str = "POST") -> tuple[int, dict]:

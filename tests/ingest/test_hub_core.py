@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from pathlib import Path
 
 from ingest.hub import Hub
 from ingest.hub_config import load_hub_config
 from ingest.sqlite_store import SQLiteStore
-from wire.messages import Hello, ObsFrame, Observation
+from wire.messages import Hello, ObsFrame, Observation, UnmappedObservation
 
 T0 = 1_800_000_000_000
 HELLO = Hello(agent="edge-T", epoch=1, ward="T", beds=("T-01", "T-02"))
@@ -38,11 +39,11 @@ async def _hub(tmp: Path, clock: Clock) -> Hub:
     return hub
 
 
-async def _ingest(hub: Hub, seq: int, obs: tuple[Observation, ...]) -> list:
-    batch, rejected = hub.take_frame(HELLO, ObsFrame(seq, obs), hub.clock())
+async def _ingest(hub: Hub, seq: int, obs: tuple[Observation, ...], unmapped: tuple[UnmappedObservation, ...] = ()) -> list:
+    batch, rejected = hub.take_frame(HELLO, ObsFrame(seq, obs, unmapped), hub.clock())
     if batch is not None:
         await hub.store.write(batch)
-        hub.handled(HELLO, batch.seq)
+        hub.handled(HELLO, batch.seq, batch)
     return rejected
 
 
@@ -186,5 +187,83 @@ def test_technical_alarms_of_an_absent_agent_carry_over_a_restart(tmp_path: Path
         still = [a for a in again.book.open.values() if a.kind == "technical:agent_offline"]
         assert [a.id for a in still] == [offline.id], "the alarm must carry on, not resolve and be raised anew"
         await again.stop()
+
+    run(go())
+
+
+def test_resent_samples_are_counted_apart_and_not_stored_again(tmp_path: Path) -> None:
+    """An S/5 or HL7 monitor repeats its last NIBP reading each second with its original time: one sample."""
+
+    async def go() -> None:
+        clock = Clock()
+        hub = await _hub(tmp_path, clock)
+        nibp = vitals("T-01", T0, nibp_sys=121)
+        await _ingest(hub, 1, nibp + vitals("T-01", T0, hr=80))
+        for k in range(2, 6):  # re-sent four times beside a new heart rate each second
+            clock.t += 1000
+            await _ingest(hub, k, nibp + vitals("T-01", T0 + 1000 * k, hr=80 + k))
+        corrected = (Observation("T-01", "nibp_sys", 119.0, T0, T0, "mon"),)  # same time, another value: stored
+        await _ingest(hub, 6, corrected)
+        c = hub.counters
+        assert (c["obs_stored"], c["obs_resent"], c["obs_accepted"]) == (7, 4, 11)
+        assert await hub.store.count("numerics") == 6  # nibp once (corrected in place) + 5 heart rates
+        [(value,)] = hub.store._read("SELECT value FROM numerics WHERE param='nibp_sys'", ())
+        assert value == 119.0
+        await hub.stop()
+
+    run(go())
+
+
+def test_unmapped_observations_are_stored_listed_and_never_scored(tmp_path: Path) -> None:
+    async def go() -> None:
+        clock = Clock()
+        hub = await _hub(tmp_path, clock)
+        u1 = UnmappedObservation("T-01", "gw-1", "MDC", "150457", "MDC_PULS_OXIM_PULS_RATE", "72", "/min", "R", T0, T0)
+        u2 = UnmappedObservation("T-01", "gw-1", "MDC", "150457", "MDC_PULS_OXIM_PULS_RATE", "74", "/min", "R", T0 + 1000, T0)
+        other = UnmappedObservation("T-02", "mq", "mqtt_json", "st_ii", "", "-0.1", "", "", T0, T0)
+        stranger = UnmappedObservation("Z-99", "gw-1", "MDC", "1", "", "1", "", "", T0, T0)
+        rejected = await _ingest(hub, 1, vitals("T-01", T0, hr=80), (u1, u2, other, stranger))
+        assert [r["code"] for r in rejected] == ["1"] and "not among the beds" in rejected[0]["reason"]
+        codes = await hub.store.unmapped_codes(None, 100)
+        assert codes == [
+            {"device": "gw-1", "system": "MDC", "code": "150457", "count": 2,
+             "last": {"t": T0 + 1000, "name": "MDC_PULS_OXIM_PULS_RATE", "value": "74", "unit": "/min", "status": "R", "bed": "T-01"}},
+            {"device": "mq", "system": "mqtt_json", "code": "st_ii", "count": 1,
+             "last": {"t": T0, "name": "", "value": "-0.1", "unit": "", "status": "", "bed": "T-02"}},
+        ]  # fmt: skip
+        assert [c["code"] for c in await hub.store.unmapped_codes("mq", 100)] == ["st_ii"]
+        assert hub.stats()["unmapped"] == [{"device": "gw-1", "system": "MDC", "code": "150457", "count": 2},
+                                           {"device": "mq", "system": "mqtt_json", "code": "st_ii", "count": 1}]  # fmt: skip
+        assert hub.counters["unmapped_stored"] == 3
+        clock.t += 50
+        hub.tick()
+        assert set(hub.bed_json(0, clock.t, hub.score(clock.t))["vitals"]) == {"hr"}
+        await hub.stop()
+
+    run(go())
+
+
+def test_scores_are_written_when_they_change_and_every_minute(tmp_path: Path) -> None:
+    async def go() -> None:
+        clock = Clock()
+        hub = await _hub(tmp_path, clock)
+        await _ingest(hub, 1, vitals("T-01", T0, **NORMAL))
+        hub.tick()  # first tick: every bed and score once
+        clock.t += 5_000
+        hub.tick()  # nothing changed: nothing written
+        await _ingest(hub, 2, vitals("T-01", clock.t, rr=25))  # NEWS2 and qSOFA change on T-01
+        hub.tick()
+        clock.t += 60_000  # a minute on: every bed again (and T-01's heart rate has gone stale meanwhile)
+        hub.tick()
+        await hub.stop()
+        with sqlite3.connect(tmp_path / "s.sqlite3") as db:
+            rows = db.execute("SELECT bed, score, t, total, incomplete FROM scores ORDER BY t, bed, score").fetchall()
+        first = [r for r in rows if r[2] == T0]
+        assert {(b, sc) for b, sc, *_ in first} == {(b, sc) for b in ("T-01", "T-02") for sc in ("news2", "mews", "qsofa")}
+        assert ("T-01", "news2", T0, 0, 0) in first and ("T-02", "news2", T0, None, 1) in first  # never a total from nothing
+        changed = {(b, sc) for b, sc, t, *_ in rows if t == T0 + 5_000}
+        assert changed == {("T-01", "news2"), ("T-01", "mews"), ("T-01", "qsofa")}  # RR 16 -> 25 moves all three; T-02 is unchanged
+        later = {(b, sc) for b, sc, t, *_ in rows if t == T0 + 65_000}
+        assert later == {(b, sc) for b in ("T-01", "T-02") for sc in ("news2", "mews", "qsofa")}
 
     run(go())

@@ -25,6 +25,7 @@ def test_headless_demo_exits_zero_with_a_summary(tmp_path: Path) -> None:
     assert s["frames_ingested"] > 100 and s["frames_rejected"] == 0
     assert s["observations_stored"] > 10 * 20 * 5
     assert s["failed_processes"] == []
+    assert sum(s["alerts_by_kind"].values()) == s["alerts_raised"], s["alerts_by_kind"]  # the list adds up
     lat = s["sample_to_console_ms"]
     assert lat["n"] > 100 and 0 <= lat["p50"] <= lat["p99"]
     mix = s["alerts_by_scenario"]

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 import yaml
-from support import HubProcess, free_port, get_json
+from support import HubProcess, free_port, get_json, get_text
 
 from edge_agent.config import DeviceConfig
 from edge_agent.drivers import get_driver
@@ -376,6 +376,10 @@ async def test_simulated_gateways_reach_the_hub_through_the_real_edge_agent(hub:
         assert msa(await read_ack(reader)) == ["MSA", "AA", "RAW-1"]
         writer.write(mllp(message("RAW-2", "ICU-Z^^BED09", [Row("hr", 90)])))
         assert msa(await read_ack(reader))[:3] == ["MSA", "AE", "RAW-2"]
+        # a code the vocabulary does not map is kept, not dropped: AA on the wire, stored and listed by the hub
+        unmapped_obx = b"OBX|9|NM|150457^MDC_PULS_OXIM_PULS_RATE^MDC|1.2.1.3|72|264864^MDC_DIM_BEAT_PER_MIN^MDC|||||R\r"
+        writer.write(mllp(message("RAW-3", "ICU-H^^BED02", [Row("etco2", 40)], t) + unmapped_obx))
+        assert msa(await read_ack(reader)) == ["MSA", "AA", "RAW-3"]
         writer.close()
 
         async def etco2_is_51() -> bool:
@@ -386,6 +390,23 @@ async def test_simulated_gateways_reach_the_hub_through_the_real_edge_agent(hub:
         while not await etco2_is_51():
             assert time.monotonic() < deadline, "the raw client's etCO2 never reached the hub"
             await asyncio.sleep(0.2)
+
+        def unmapped() -> list[dict]:
+            return get_json(f"{hub.base}/api/unmapped?device={devices[0]['id']}")["codes"]
+
+        deadline = time.monotonic() + 20
+        while not unmapped():
+            assert time.monotonic() < deadline, "the unmapped code never reached the hub's store"
+            await asyncio.sleep(0.2)
+        [code] = unmapped()
+        assert code == {"device": devices[0]["id"], "system": "MDC", "code": "150457", "count": 1,
+                        "last": {"t": t, "name": "MDC_PULS_OXIM_PULS_RATE", "value": "72", "unit": "264864^MDC_DIM_BEAT_PER_MIN^MDC",
+                                 "status": "R", "bed": "H-02"}}, code  # fmt: skip
+        assert get_json(f"{hub.base}/api/unmapped?device=nobody")["codes"] == []
+        metrics = await asyncio.to_thread(get_text, f"{hub.base}/metrics")
+        assert f'teleicu_unmapped_observations_total{{device="{devices[0]["id"]}",system="MDC",code="150457"}} 1' in metrics
+        assert get_json(f"{hub.base}/api/stats")["counters"]["unmapped_stored"] == 1
+        assert "150457" not in json.dumps(get_json(f"{hub.base}/api/beds/H-02")["vitals"])  # never a vital sign
     finally:
         run.cancel()
         await asyncio.gather(run, return_exceptions=True)
@@ -397,4 +418,7 @@ async def test_simulated_gateways_reach_the_hub_through_the_real_edge_agent(hub:
     assert s["messages_sent"] >= s["aa"], s
     agent = json.loads(stats.read_text())["agent"]
     assert agent.get("parse_error_unknown_location") == 1, agent
+    log = (tmp_path / "edge.log").read_text()
+    named = [line for line in log.splitlines() if "WARNING" in line and "'150457'" in line]
+    assert len(named) == 1 and "which teleicu does not map" in named[0], named  # named once, at warning level
     assert {k for k in agent if k.startswith("parse_error_")} == {"parse_error_unknown_location"}, agent

@@ -31,7 +31,7 @@ import yaml
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from mqtt_support import OwnBroker, mqtt_device, own_broker, tool  # noqa: F401 - own_broker is a fixture
-from support import HubProcess, get_json, wait_until
+from support import HubProcess, get_json, get_text, wait_until
 
 from edge_agent.config import DeviceConfig
 from edge_agent.drivers import get_driver
@@ -278,6 +278,16 @@ def test_readme_mosquitto_pub_command_reaches_the_hub(shared_broker: tuple[str, 
             "hr 82 on bed ICU1-07 at the hub",
         )
         assert vitals["spo2"]["value"] == 97 and vitals["hr"]["flags"] == [] and vitals["hr"]["age_s"] < 60
+        # a key outside the vocabulary is kept as sent: stored, listed per device, counted; never a vital sign
+        t = int(time.time() * 1000)
+        mosquitto_pub(shared_broker[1], "-q", "1", "-t", "teleicu/bed07/vitals", "-m", json.dumps({"t": t, "values": {"st_ii": -0.1, "hr": 83}}))
+        device = cfg["devices"][0]["id"]
+        [code] = wait_until(lambda: get_json(f"{hub.base}/api/unmapped?device={device}")["codes"], "the unmapped key at the hub")
+        assert code == {"device": device, "system": "mqtt_json", "code": "st_ii", "count": 1,
+                        "last": {"t": t, "name": "", "value": "-0.1", "unit": "", "status": "", "bed": "ICU1-07"}}, code  # fmt: skip
+        assert f'teleicu_unmapped_observations_total{{device="{device}",system="mqtt_json",code="st_ii"}} 1' in get_text(f"{hub.base}/metrics")
+        assert "st_ii" not in get_json(f"{hub.base}/api/beds/ICU1-07")["vitals"]
+        assert any("WARNING" in line and "'st_ii'" in line for line in log.read_text().splitlines()), log.read_text()[-2000:]
     finally:
         if edge.poll() is None:
             edge.send_signal(signal.SIGTERM)

@@ -1,0 +1,48 @@
+"""Telling a sample stored for the first time from a device re-sending it.
+
+HL7 and S/5 monitors repeat their last NIBP reading, with its original device
+time, every second until the next cuff cycle. The store keys samples by (bed,
+parameter, device time), so storing a repeat changes nothing, but counting it
+as a write misleads anyone comparing the hub's counters with the store.
+
+``LastStored`` remembers, per (bed, parameter), the latest sample known to be
+durably stored. A sample equal to it (same device time, value and flags) is a
+re-send: the hub need not store it again, and counts it apart. Only durable
+samples count, so a repeat of a sample still in flight (or whose write failed,
+leaving its frame unacknowledged) is stored like any other: it can never be
+skipped in favour of a copy that is not on disk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from wire.messages import Observation
+
+MAX_SERIES = 500_000  # (bed, parameter) pairs remembered; beyond, the memory starts again (only costs re-writes)
+
+
+class LastStored:
+    def __init__(self) -> None:
+        self._last: dict[tuple[str, str], tuple[int, float | None, int]] = {}
+
+    def is_resend(self, o: Observation) -> bool:
+        """True when ``o`` is exactly the latest sample of its series already durably stored."""
+        return self._last.get((o.bed, o.param)) == (o.t_dev, o.value, o.flags)
+
+    def stored(self, obs: Iterable[Observation]) -> tuple[int, int]:
+        """These samples are durable now: returns (first stored, re-sends of one stored before)."""
+        new = resent = 0
+        last = self._last
+        for o in obs:
+            key, mark = (o.bed, o.param), (o.t_dev, o.value, o.flags)
+            if last.get(key) == mark:
+                resent += 1
+                continue
+            new += 1
+            prev = last.get(key)
+            if prev is None or o.t_dev >= prev[0]:  # keep the newest: a backlog's older samples do not displace it
+                if prev is None and len(last) >= MAX_SERIES:
+                    last.clear()
+                last[key] = mark
+        return new, resent
