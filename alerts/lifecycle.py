@@ -33,6 +33,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from enum import IntEnum
 
+from wire.ids import new_id
+
 
 class Priority(IntEnum):
     LOW = 1
@@ -50,7 +52,7 @@ ACTIVE, ACKNOWLEDGED, RESOLVED = "active", "acknowledged", "resolved"
 
 @dataclass(slots=True)
 class Alert:
-    id: int
+    id: str  # UUIDv7
     subject: str  # a bed id, or "agent:<id>", or "hub"
     bed: str  # the bed, or "" for alarms about an agent or the hub
     ward: str
@@ -135,11 +137,11 @@ DEFAULT_RULES = Rules(
 class AlarmBook:
     """All open alarms, keyed by (subject, kind); resolved ones leave after their event."""
 
-    def __init__(self, next_id: int = 1, rules: Rules = DEFAULT_RULES) -> None:
-        self._next_id = next_id
+    def __init__(self, rules: Rules = DEFAULT_RULES, new_id: Callable[[int], str] = new_id) -> None:
         self.rules = rules
+        self._new_id = new_id  # alarm ids: UUIDv7 strings, unique across hubs, ordered by when they were raised
         self.open: dict[tuple[str, str], Alert] = {}
-        self.by_id: dict[int, Alert] = {}
+        self.by_id: dict[str, Alert] = {}
 
     def restore(self, alerts: list[dict]) -> None:
         """Reload open alarms persisted before a restart."""
@@ -147,7 +149,6 @@ class AlarmBook:
             a = Alert.from_json(body)
             self.open[(a.subject, a.kind)] = a
             self.by_id[a.id] = a
-            self._next_id = max(self._next_id, a.id + 1)
 
     # --- conditions ------------------------------------------------------------------
 
@@ -198,7 +199,7 @@ class AlarmBook:
     def _new(self, cond: Condition, now: int) -> Alert:
         tiers = self.rules.tiers(cond.ward)
         a = Alert(
-            id=self._next_id,
+            id=self._new_id(now),
             subject=cond.subject,
             bed=cond.bed,
             ward=cond.ward,
@@ -214,7 +215,6 @@ class AlarmBook:
             tier_role=tiers[0],
             tier_since=now,
         )
-        self._next_id += 1
         self.open[(a.subject, a.kind)] = a
         self.by_id[a.id] = a
         return a
@@ -233,13 +233,13 @@ class AlarmBook:
 
     # --- people ------------------------------------------------------------------------
 
-    def _get(self, alert_id: int) -> Alert:
+    def _get(self, alert_id: str) -> Alert:
         a = self.by_id.get(alert_id)
         if a is None:
             raise AlertError(f"alert {alert_id} is not open (unknown or already resolved)")
         return a
 
-    def acknowledge(self, alert_id: int, by: str, now: int) -> list[AlertEvent]:
+    def acknowledge(self, alert_id: str, by: str, now: int) -> list[AlertEvent]:
         by = by.strip()
         if not by:
             raise AlertError("acknowledging needs the name of the person acting")
@@ -252,7 +252,7 @@ class AlarmBook:
             events.append(self._resolve(a, now))
         return events
 
-    def silence(self, alert_id: int, by: str, reason: str, duration_s: float, now: int) -> AlertEvent:
+    def silence(self, alert_id: str, by: str, reason: str, duration_s: float, now: int) -> AlertEvent:
         by, reason = by.strip(), reason.strip()
         if not by or not reason:
             raise AlertError("silencing needs the name of the person acting and a reason")

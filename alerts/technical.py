@@ -42,7 +42,7 @@ class TechnicalView:
     flags: np.ndarray  # [bed x parameter] device flags of the latest values
     agents_offline: dict[str, tuple[str, int]]  # agent -> (ward, offline since ms)
     store_error: str | None
-    undelivered: dict[str, tuple[str, int, str]] = field(default_factory=dict)  # bed -> (ward, alert id, title)
+    undelivered: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # bed -> (ward, alert id, title)
     devices_down: dict[str, tuple[str, tuple[str, ...], str]] = field(default_factory=dict)  # bed -> (ward, devices, detail)
     spool_dropping: dict[str, tuple[str, int]] = field(default_factory=dict)  # agent -> (ward, frames dropped)
     hold: frozenset[str] = frozenset()  # beds and "agent:<id>" subjects whose open alarms hold (agents not yet back after a restart)

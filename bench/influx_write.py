@@ -5,13 +5,13 @@
 Starts its own influxd (Debian's 1.x, like the integration tests: free ports,
 temp data dir), then:
 
-1. write: ``InfluxStore.submit`` of edge-frame-sized batches (500 observations,
+1. write: ``InfluxSampleStore.submit`` of edge-frame-sized batches (500 observations,
    default 5,000-line gzip requests) as fast as the store takes them, until every
    batch's future completed (durable in InfluxDB, sequence marks in SQLite).
    Points/s = points / wall time from first submit to last durable.
 2. trend: pre-loads 24 h of 1 Hz data (hr, spo2, rr, temp) for bed B-0000 and
    ``--other-beds`` more beds, waits for the 1-minute aggregates, then times
-   ``InfluxStore.trend`` (one HTTP round trip, JSON parsed) for 24 h (1-minute
+   ``InfluxSampleStore.trend`` (one HTTP round trip, JSON parsed) for 24 h (1-minute
    means), 6 h and 1 h (raw) on that bed: p50/p99 over ``--queries`` calls.
 """
 
@@ -31,9 +31,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "integratio
 import numpy as np
 from influx_support import Influxd, start_influxd
 
-from ingest.influx_config import parse_influx_url
-from ingest.influx_store import InfluxStore
-from ingest.store import Batch
+from ingest.stores import open_stores
+from ingest.stores.base import Batch
+from ingest.stores.influx_samples import InfluxSampleStore
 from wire.messages import Observation
 
 PARAMS = (("hr", 60.0, 40.0), ("spo2", 90.0, 10.0), ("rr", 10.0, 15.0), ("temp", 36.0, 2.0))
@@ -67,7 +67,7 @@ def frames_of(beds: list[str], t_start: int, seconds: int, agent: str, rng: np.r
     return batches
 
 
-async def write_all(store: InfluxStore, batches: list[Batch]) -> tuple[float, float]:
+async def write_all(store: InfluxSampleStore, batches: list[Batch]) -> tuple[float, float]:
     """(wall seconds, this process's CPU seconds) from the first submit until every batch is durable."""
     cpu0, t0 = time.process_time(), time.perf_counter()
     futs = [await store.submit(b) for b in batches]
@@ -78,8 +78,10 @@ async def write_all(store: InfluxStore, batches: list[Batch]) -> tuple[float, fl
 async def bench(influx: Influxd, tmp: Path, args: argparse.Namespace) -> dict:
     rng = np.random.default_rng(7)
     url = influx.store_url("bench", state=tmp / "state.sqlite3")
-    store = InfluxStore(parse_influx_url(url))
-    await store.start()
+    stores = open_stores(url)
+    store = stores.samples
+    assert isinstance(store, InfluxSampleStore)
+    await stores.start()
     try:
         # 1. sustained writes: recent data (what a live hub writes), many beds
         beds_w = [f"W-{i:04d}" for i in range(250)]
@@ -112,7 +114,7 @@ async def bench(influx: Influxd, tmp: Path, args: argparse.Namespace) -> dict:
             arr = np.array(lat)
             trends[label] = {"points": n, "p50_ms": round(float(np.percentile(arr, 50)), 2), "p99_ms": round(float(np.percentile(arr, 99)), 2)}
     finally:
-        await store.stop()
+        await stores.stop()
     return {
         "write": {
             "points": points,

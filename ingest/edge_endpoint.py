@@ -28,7 +28,7 @@ from fastapi import WebSocket, WebSocketDisconnect
 
 from ingest.hub import Hub
 from ingest.rate_limit import TokenBucket
-from ingest.store import Batch, StoreError
+from ingest.stores.base import Batch, StoreError
 from wire.codec import WireError, decode_edge, encode_hub
 from wire.messages import Ack, ErrorReport, Hello, HubMessage, Status, Welcome
 

@@ -33,7 +33,7 @@ from ingest.latency import LatencyRecorder
 from ingest.resends import LastStored
 from ingest.score_log import ScoreLog
 from ingest.unmapped_counts import UnmappedCounts
-from ingest.store import Batch, Store, StoreError
+from ingest.stores.base import Batch, StoreError, Stores
 from wire.messages import Hello, ObsFrame, Observation, Status, WaveChunk
 from wire.screen import screen
 from wire.vocabulary import COLUMN, LEAD_BY_KEY
@@ -75,10 +75,12 @@ class Scores:
 
 class Hub:
     def __init__(
-        self, cfg: HubConfig, store: Store, clock: Callable[[], int] = wall_ms, policy: AlarmPolicy | None = None
+        self, cfg: HubConfig, stores: Stores, clock: Callable[[], int] = wall_ms, policy: AlarmPolicy | None = None
     ) -> None:
         self.cfg = cfg
-        self.store = store
+        self.stores = stores
+        self.store = stores.samples  # the time series: what edge frames become
+        self.state_store = stores.state  # alarms, audit, gaps, agents, watermarks
         self.clock = clock
         self.policy = policy or load_policy()
         self.state = BedState()
@@ -87,7 +89,7 @@ class Hub:
         self.agent_wards: dict[str, str] = {}  # every agent seen since start -> its ward
         self.agent_offline_since: dict[str, int] = {}
         self.watched_since: dict[int, int] = {}  # bed row -> when its agent last connected
-        self.pending_delivery: dict[int, int] = {}  # alert id -> when the event needing delivery was pushed
+        self.pending_delivery: dict[str, int] = {}  # alert id -> when the event needing delivery was pushed
         self.device_status: dict[tuple[str, str, str], dict] = {}  # (bed, device, subject) -> non-ok status
         self.spool: dict[str, tuple[dict, int, int]] = {}  # agent -> (latest spool report, when, when drops last grew)
         self.feed = ConsoleFeed()
@@ -118,16 +120,16 @@ class Hub:
         """Open the store and restore state from it; a second call does nothing. Raises ``StoreError``."""
         if self._started:
             return
-        await self.store.start()
+        await self.stores.start()
         self._started = True
-        self.seqs = SeqTracker(await self.store.last_seqs())
-        self.book = AlarmBook(next_id=await self.store.max_alert_id() + 1)
-        self.book.restore(await self.store.open_alerts())
+        self.seqs = SeqTracker(await self.state_store.last_seqs())
+        self.book = AlarmBook()
+        self.book.restore(await self.state_store.open_alerts())
         self.engine = AlarmEngine(self.policy, self.book)
         now = self.clock()
         self._grace_until = now + RESTART_GRACE_MS
         already_offline = {a.subject.removeprefix("agent:"): a.raised for a in self.book.open.values() if a.kind == "technical:agent_offline"}
-        for agent, ward, beds in await self.store.known_agents():  # expected back: offline until they say hello
+        for agent, ward, beds in await self.state_store.known_agents():  # expected back: offline until they say hello
             self.known_agents[agent] = (ward, tuple(beds))
             self.agent_wards[agent] = ward
             self.agent_offline_since[agent] = now
@@ -156,11 +158,10 @@ class Hub:
         except (StoreError, TimeoutError) as exc:
             lost = self._alert_log.qsize() + (self._audit_in_hand is not None)
             log.error("stopping with the store failing (%s): %d alarm audit events not saved", str(exc) or f"no answer in {STOP_FLUSH_S:g} s", lost)
-        await self.store.stop()
+        await self.stores.stop()
 
     async def _flush_for_stop(self) -> None:
-        for (agent, epoch), marks in list(self.seqs.durable.items()):  # persist the latest watermarks
-            await self.store.write(Batch(agent=agent, epoch=epoch, seq=0, mark=marks.floor))
+        await self.state_store.save_marks({key: m.floor for key, m in self.seqs.durable.items()})  # the latest watermarks
         if self._audit_in_hand is not None:  # the persister was cancelled while writing it (if that write had
             # already reached the store, the event is audited twice: a duplicate is better than a loss)
             await self._save(self._audit_in_hand)
@@ -197,27 +198,27 @@ class Hub:
 
     async def _save(self, ev: Persisted) -> None:
         if isinstance(ev, tuple):
-            await self.store.save_gap(*ev)
+            await self.state_store.save_gap(*ev)
         elif isinstance(ev, AgentRecord):
             if ev.forget:
-                await self.store.forget_agent(ev.agent)
+                await self.state_store.forget_agent(ev.agent)
             else:
-                await self.store.save_agent(ev.agent, ev.ward, list(ev.beds))
+                await self.state_store.save_agent(ev.agent, ev.ward, list(ev.beds))
         else:
-            await self.store.save_alert(ev.alert.to_json(), ev.event, ev.by, ev.alert.updated, ev.note)
+            body = ev.alert.to_json()
+            await self.state_store.save_alert(body, ev.event, ev.by, ev.alert.updated, ev.note)
+            self.store.record_alarm_event(body, ev.event, ev.by, ev.alert.updated)
 
     # --- edge input --------------------------------------------------------------
 
     def hello(self, h: Hello) -> int:
         """Register an agent's beds; returns the highest durably stored sequence of this epoch."""
         now = self.clock()
-        tag = getattr(self.store, "set_bed_tags", None)  # stores that tag series by ward
         for bed in h.beds:
             row = self.state.row(bed, ward=h.ward, agent=h.agent)
             self._dirty.add(row)
             self.watched_since[row] = now
-            if tag is not None:
-                tag(bed, ward=h.ward)
+            self.store.set_bed_tags(bed, ward=h.ward)
         self.seqs.raise_floor(h.agent, h.epoch, h.floor)
         # the agent re-sends its whole device picture after every hello: forget the old one, or a restarted
         # agent's stale conditions would never clear
@@ -452,7 +453,7 @@ class Hub:
             flags=self.state.flags[:n],
             agents_offline={a: (self.agent_wards.get(a, ""), self._no_grace.get(a, max(t, self._grace_until)))
                             for a, t in self.agent_offline_since.items()},  # fmt: skip
-            store_error=getattr(self.store, "error", None),
+            store_error=self.store.error,
             undelivered=undelivered,
             devices_down=self._devices_down(),
             hold=self._restart_hold(now),
@@ -526,20 +527,20 @@ class Hub:
         self.feed.publish({"type": "alert", "event": ev.event, "alert": a.to_json()}, ward=a.ward or None)
         self._persist(ev)
 
-    def delivered(self, alert_ids: list[int]) -> None:
+    def delivered(self, alert_ids: list[str]) -> None:
         """A console confirmed it received (and shows) these alarms."""
         for i in alert_ids:
             if self.pending_delivery.pop(i, None) is not None:
                 self.counters["alert_deliveries_confirmed"] += 1
 
-    def acknowledge(self, alert_id: int, by: str) -> dict[str, Any]:
+    def acknowledge(self, alert_id: str, by: str) -> dict[str, Any]:
         events = self.book.acknowledge(alert_id, by, self.clock())
         for ev in events:
             self._alert_event(ev)
         self.pending_delivery.pop(alert_id, None)
         return events[0].alert.to_json() if events else self.book.by_id[alert_id].to_json()
 
-    def silence(self, alert_id: int, by: str, reason: str, duration_s: float) -> dict[str, Any]:
+    def silence(self, alert_id: str, by: str, reason: str, duration_s: float) -> dict[str, Any]:
         ev = self.book.silence(alert_id, by, reason, duration_s, self.clock())
         self._alert_event(ev)
         return ev.alert.to_json()

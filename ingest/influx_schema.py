@@ -16,7 +16,7 @@ of where the sample came from, so writing the same sample again overwrites it.
                                                             sbp/hr/rr/temp/avpu (int)
     qsofa         tags hospital, ward, bed                  fields total, partial, positive (bool), incomplete, missing,
                                                             rr/sbp/mentation (int)
-    alarm_event   tags hospital, ward, bed, kind, event     fields id (int), priority (string), state (string),
+    alarm_event   tags hospital, ward, bed, kind, event     fields id (string, UUIDv7), priority (string), state (string),
                                                             title (string), detail (string), by (string)
     vitals_1m     (aggregate retention policy) tags as vitals; fields mean, min, max (float), n (int), flags (int, max)
     news2_1m      (aggregate retention policy) tags as news2; fields total_max, partial_max (int)
@@ -181,7 +181,7 @@ def alarm_event_line(place: Place, alert: Mapping[str, Any], event: str, by: str
         "event": event,
     }
     fields = {
-        "id": int_field(int(alert["id"])),
+        "id": string_field(str(alert["id"])),
         "priority": string_field(str(alert["priority"])),
         "state": string_field(str(alert["state"])),
         "title": string_field(str(alert.get("title", ""))),

@@ -24,8 +24,8 @@ from alerts.policy import load_policy
 from ingest.app import create_app
 from ingest.hub import Hub
 from ingest.hub_config import load_hub_config
-from ingest.store import StoreError
-from ingest.store_url import open_store
+from ingest.stores import open_stores
+from ingest.stores.base import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def build_server(
     host: str, port: int, store: str, config: Path | None = None, log_level: str = "warning", alarms: Path | None = None,
     data_dir: Path = Path("var"),
 ) -> HubServer:  # fmt: skip
-    hub = Hub(load_hub_config(config), open_store(store, data_dir), policy=load_policy(alarms))
+    hub = Hub(load_hub_config(config), open_stores(store, data_dir), policy=load_policy(alarms))
     return HubServer(hub, dict(
         host=host,
         port=port,

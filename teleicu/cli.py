@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     hub.add_argument("--data-dir", type=Path, default=Path("var"),
                      help="where the hub keeps its files: the embedded store, InfluxDB's state file (default ./var)")  # fmt: skip
     hub.add_argument("--db", type=Path, default=None, help="embedded store file (SQLite, WAL; default <data-dir>/teleicu.sqlite3)")
-    hub.add_argument("--store", default=None, help="store URL (overrides --db); see ingest/store_url.py")
+    hub.add_argument("--store", default=None, help="store URL (overrides --db); see ingest/stores/__init__.py")
     hub.add_argument("--config", type=Path, default=None, help="hub YAML (default: config/hub.yaml)")
     hub.add_argument("--alarms", type=Path, default=None, help="alarm policy YAML (default: config/alarms.yaml)")
     hub.add_argument("--log-level", default="warning")

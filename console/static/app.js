@@ -524,7 +524,7 @@ function alertOrder(a, b) {
   return (sb - sa) ||
     ((PRIORITY_RANK[b.data.priority] || 0) - (PRIORITY_RANK[a.data.priority] || 0)) ||
     ((b.data.raised || 0) - (a.data.raised || 0)) ||
-    (b.data.id - a.data.id);
+    (a.data.id < b.data.id ? 1 : a.data.id > b.data.id ? -1 : 0);  // ids are UUIDv7: later ids sort higher
 }
 
 function createAlertRow(id) {
@@ -807,6 +807,11 @@ function watchdog() {
 
 /** Tell the hub which alarms this console now shows: an alarm no console confirms
  *  raises a technical alarm of its own at the hub. */
+/** An alarm id as the hub mints them: a UUIDv7 string. */
+function isAlertId(id) {
+  return typeof id === "string" && id.length > 0 && id.length <= 64;
+}
+
 function confirmDelivery(ids) {
   if (!ids.length || !conn.ws || conn.ws.readyState !== WebSocket.OPEN) return;
   try { conn.ws.send(JSON.stringify({ type: "delivered", alerts: ids })); } catch { /* the close handler reconnects */ }
@@ -829,7 +834,7 @@ function handleMessage(msg) {
       for (const [id, r] of alerts) { r.dom.li.remove(); alerts.delete(id); }
       resolvedIds.clear();
       for (const a of msg.alerts || []) applyAlert(a);
-      confirmDelivery((msg.alerts || []).map((a) => a.id).filter(Number.isInteger));
+      confirmDelivery((msg.alerts || []).map((a) => a.id).filter(isAlertId));
       markBedAlerts();
       orderNow = true; alertsDirty = true; summaryDirty = true;
       conn.attempt = 0;
@@ -842,7 +847,7 @@ function handleMessage(msg) {
       break;
     case "alert":
       applyAlert(msg.alert);
-      if (msg.alert && Number.isInteger(msg.alert.id)) confirmDelivery([msg.alert.id]);
+      if (msg.alert && isAlertId(msg.alert.id)) confirmDelivery([msg.alert.id]);
       break;
     case "heartbeat": // proof of life when no bed changed; the age timer does the rest
       return;

@@ -38,7 +38,7 @@ async def list_alerts(
     limit: int = Query(500, ge=1, le=10_000),
 ) -> dict[str, Any]:
     if state in ("resolved", "all"):
-        alerts = await hub.store.alerts(None if state == "all" else "resolved", limit)
+        alerts = await hub.state_store.alerts(None if state == "all" else "resolved", limit)
     else:
         alerts = [a.to_json() for a in hub.book.list_open()]
         if state != "open":
@@ -57,7 +57,7 @@ async def list_alerts(
 
 
 @router.post("/alerts/{alert_id}/ack")
-async def ack_alert(hub: HubDep, alert_id: int, body: AckBody) -> dict[str, Any]:
+async def ack_alert(hub: HubDep, alert_id: str, body: AckBody) -> dict[str, Any]:
     a = hub.book.by_id.get(alert_id)
     if a is not None and body.role == "bedside_nurse" and body.ward != a.ward:
         raise HTTPException(403, f"a bedside nurse of ward {body.ward!r} cannot acknowledge an alarm of ward {a.ward!r}")
@@ -68,7 +68,7 @@ async def ack_alert(hub: HubDep, alert_id: int, body: AckBody) -> dict[str, Any]
 
 
 @router.post("/alerts/{alert_id}/silence")
-async def silence_alert(hub: HubDep, alert_id: int, body: SilenceBody) -> dict[str, Any]:
+async def silence_alert(hub: HubDep, alert_id: str, body: SilenceBody) -> dict[str, Any]:
     try:
         return hub.silence(alert_id, body.by, body.reason, body.seconds)
     except AlertError as exc:
@@ -76,8 +76,8 @@ async def silence_alert(hub: HubDep, alert_id: int, body: SilenceBody) -> dict[s
 
 
 @router.get("/alerts/{alert_id}/history")
-async def alert_history(hub: HubDep, alert_id: int) -> dict[str, Any]:
-    events = await hub.store.alert_history(alert_id)
+async def alert_history(hub: HubDep, alert_id: str) -> dict[str, Any]:
+    events = await hub.state_store.alert_history(alert_id)
     if not events:
         raise HTTPException(404, f"no alarm {alert_id}")
     return {"alert": events[-1]["alert"], "events": [{k: e[k] for k in ("at", "event", "by", "note")} for e in events]}
@@ -92,4 +92,4 @@ async def alarm_statistics(
     since, until = time_range(hub, since, until, 86_400_000)
     if since >= until:
         raise HTTPException(422, "since must be before until")
-    return alarm_stats(await hub.store.audit_between(since, until), since, until, hub.state.n)
+    return alarm_stats(await hub.state_store.audit_between(since, until), since, until, hub.state.n)

@@ -96,4 +96,4 @@ async def data_gaps(
 ) -> dict[str, Any]:
     """Outages: periods in which no data reached the hub from a bed (backfill may have filled them since)."""
     since, until = time_range(hub, since, until, 86_400_000)
-    return {"gaps": await hub.store.gaps(since, until, bed)}
+    return {"gaps": await hub.state_store.gaps(since, until, bed)}

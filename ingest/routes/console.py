@@ -37,7 +37,7 @@ async def _confirmations(hub: Hub, ws: WebSocket) -> None:
             body = json.loads(msg.get("text") or "{}")
             ids = body.get("alerts") if isinstance(body, dict) and body.get("type") == "delivered" else None
             if isinstance(ids, list):
-                hub.delivered([i for i in ids[:10_000] if type(i) is int])
+                hub.delivered([i for i in ids[:10_000] if isinstance(i, str)])
         except ValueError:
             pass  # a console sending junk gets nothing from it
 

@@ -24,10 +24,11 @@ def test_one_condition_is_one_alarm_that_updates() -> None:
     book = AlarmBook()
     ev = book.reconcile("news2", cond("A-01", Priority.MEDIUM), now=1)
     assert [e.event for e in ev] == ["raised"]
+    first = ev[0].alert.id
     assert book.reconcile("news2", cond("A-01", Priority.MEDIUM), now=2) == []
     ev = book.reconcile("news2", cond("A-01", Priority.HIGH, "worse"), now=3)
     assert [e.event for e in ev] == ["priority_raised"]
-    assert len(book.open) == 1 and ev[0].alert.priority == "high" and ev[0].alert.id == 1
+    assert len(book.open) == 1 and ev[0].alert.priority == "high" and ev[0].alert.id == first
 
 
 def test_families_clear_only_their_own_alarms() -> None:
@@ -134,10 +135,14 @@ def test_acknowledged_or_silenced_alarms_do_not_escalate_and_low_never_does() ->
     assert book.tick(now=200 * S) == []
 
 
-def test_restore_continues_ids() -> None:
+def test_restored_alarms_keep_their_ids_and_new_ones_never_collide() -> None:
     book = AlarmBook()
     (ev,) = book.reconcile("news2", cond("A-01", Priority.LOW), now=1)
     again = AlarmBook()
     again.restore([ev.alert.to_json()])
     (ev2,) = again.reconcile("news2", cond("A-01", Priority.LOW) | cond("A-02", Priority.LOW), now=2)
-    assert ev2.alert.id == 2 and ("A-01", "news2") in again.open
+    assert again.by_id[ev.alert.id] is again.open[("A-01", "news2")]
+    assert ev2.alert.id != ev.alert.id and ev2.alert.id > ev.alert.id  # UUIDv7: unique, ordered by when raised
+    other_hub = AlarmBook()  # another hub raising at the same moment mints a different id
+    (ev3,) = other_hub.reconcile("news2", cond("A-02", Priority.LOW), now=2)
+    assert ev3.alert.id not in (ev.alert.id, ev2.alert.id)

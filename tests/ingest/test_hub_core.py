@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ingest.hub import Hub
 from ingest.hub_config import load_hub_config
-from ingest.sqlite_store import SQLiteStore
+from ingest.stores import sqlite_stores
 from wire.messages import Hello, ObsFrame, Observation, UnmappedObservation
 
 T0 = 1_800_000_000_000
@@ -33,7 +33,7 @@ def run(coro):
 
 
 async def _hub(tmp: Path, clock: Clock) -> Hub:
-    hub = Hub(load_hub_config(), SQLiteStore(tmp / "s.sqlite3"), clock=clock)
+    hub = Hub(load_hub_config(), sqlite_stores(tmp / "s.sqlite3"), clock=clock)
     await hub.start()
     hub.hello(HELLO)
     return hub
@@ -181,7 +181,7 @@ def test_technical_alarms_of_an_absent_agent_carry_over_a_restart(tmp_path: Path
         await hub.stop()
 
         clock.t += 5_000
-        again = Hub(load_hub_config(), SQLiteStore(tmp_path / "s.sqlite3"), clock=clock)
+        again = Hub(load_hub_config(), sqlite_stores(tmp_path / "s.sqlite3"), clock=clock)
         await again.start()  # the agent does not come back
         _tick_for(again, clock, 60)  # through the restart grace and beyond
         still = [a for a in again.book.open.values() if a.kind == "technical:agent_offline"]
@@ -207,7 +207,7 @@ def test_resent_samples_are_counted_apart_and_not_stored_again(tmp_path: Path) -
         c = hub.counters
         assert (c["obs_stored"], c["obs_resent"], c["obs_accepted"]) == (7, 4, 11)
         assert await hub.store.count("numerics") == 6  # nibp once (corrected in place) + 5 heart rates
-        [(value,)] = hub.store._read("SELECT value FROM numerics WHERE param='nibp_sys'", ())
+        [(value,)] = hub.store.db.read_now("SELECT value FROM numerics WHERE param='nibp_sys'")
         assert value == 119.0
         await hub.stop()
 

@@ -1,4 +1,4 @@
-"""Store URLs for InfluxDB: defaults, options, auth, refusals; the sqlite behaviour of open_store is kept."""
+"""Store URLs for InfluxDB: defaults, options, auth, refusals; and what open_stores builds for each."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 from ingest.influx_config import InfluxConfigError, duration_ms, parse_influx_url
-from ingest.influx_store import InfluxStore
-from ingest.sqlite_store import SQLiteStore
-from ingest.store_url import StoreUrlError, open_store
+from ingest.stores import StoreUrlError, open_stores
+from ingest.stores.influx_samples import InfluxSampleStore
+from ingest.stores.sqlite_samples import SQLiteSampleStore
+from ingest.stores.sqlite_state import SQLiteStateStore
 
 
 def test_defaults() -> None:
@@ -58,14 +59,18 @@ def test_bad_urls_are_refused_with_a_reason(url: str) -> None:
 
 
 def test_open_store_chooses_by_scheme(tmp_path: Path) -> None:
-    assert isinstance(open_store(str(tmp_path / "x.sqlite3")), SQLiteStore)
-    assert isinstance(open_store(f"sqlite://{tmp_path}/x.sqlite3"), SQLiteStore)
-    store = open_store(f"influxdb://127.0.0.1:8086/teleicu?state={tmp_path}/s.sqlite3")
-    assert isinstance(store, InfluxStore) and store.state.path == tmp_path / "s.sqlite3"
+    for url in (str(tmp_path / "x.sqlite3"), f"sqlite://{tmp_path}/x.sqlite3"):
+        stores = open_stores(url)
+        assert isinstance(stores.samples, SQLiteSampleStore) and isinstance(stores.state, SQLiteStateStore)
+        assert stores.samples.db is stores.state.db and stores.state.db.path == tmp_path / "x.sqlite3"  # one file, one writer
+    stores = open_stores(f"influxdb://127.0.0.1:8086/teleicu?state={tmp_path}/s.sqlite3")
+    assert isinstance(stores.samples, InfluxSampleStore) and stores.samples.state is stores.state
+    assert stores.state.db.path == tmp_path / "s.sqlite3"
+    assert open_stores("influxdb://127.0.0.1:8086/teleicu", data_dir=tmp_path).state.db.path == tmp_path / "teleicu-influx-state.sqlite3"
     with pytest.raises(StoreUrlError, match="unknown InfluxDB store option"):
-        open_store("influxdb://127.0.0.1:8086/teleicu?nope=1")
+        open_stores("influxdb://127.0.0.1:8086/teleicu?nope=1")
     with pytest.raises(StoreUrlError, match="unknown store scheme"):
-        open_store("postgres://x/y")
+        open_stores("postgres://x/y")
 
 
 def test_durations() -> None:

@@ -202,10 +202,10 @@ def test_news2_line_never_writes_a_partial_as_total() -> None:
 
 
 def test_alarm_event_line() -> None:
-    alert = {"id": 12, "bed": "A-01", "ward": "A", "kind": "news2", "priority": "high", "state": "active", "title": "NEWS2 7", "detail": 'RR 25, "SpO2" 90'}
+    alert = {"id": "01a22779-41cc-7000-8c85-278f4dca60fd", "bed": "A-01", "ward": "A", "kind": "news2", "priority": "high", "state": "active", "title": "NEWS2 7", "detail": 'RR 25, "SpO2" 90'}
     _, tags, fields, ts = parse_line(schema.alarm_event_line(schema.Place("H1"), alert, "raised", None, 9000))
     assert tags == {"hospital": "H1", "ward": "A", "bed": "A-01", "kind": "news2", "event": "raised"}
-    assert fields == {"id": 12, "priority": "high", "state": "active", "title": "NEWS2 7", "detail": 'RR 25, "SpO2" 90', "by": ""}
+    assert fields == {"id": "01a22779-41cc-7000-8c85-278f4dca60fd", "priority": "high", "state": "active", "title": "NEWS2 7", "detail": 'RR 25, "SpO2" 90', "by": ""}
     assert ts == 9000
 
 

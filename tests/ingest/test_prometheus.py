@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from ingest.hub import Hub
 from ingest.hub_config import load_hub_config
 from ingest.prometheus import metric_name, render
-from ingest.sqlite_store import SQLiteStore
+from ingest.stores import sqlite_stores
 from wire.messages import Hello, Observation, ObsFrame
 
 _SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{quantile="[0-9.]+"\})? (-?[0-9.e+-]+|NaN|[+-]Inf)$')
@@ -49,7 +49,7 @@ def parse_exposition(text: str) -> dict[str, tuple[str, list[tuple[str, float]]]
 
 def real_hub_stats(tmp: Path) -> dict:
     async def go() -> dict:
-        hub = Hub(load_hub_config(), SQLiteStore(tmp / "s.sqlite3"), clock=lambda: 1_800_000_000_000)
+        hub = Hub(load_hub_config(), sqlite_stores(tmp / "s.sqlite3"), clock=lambda: 1_800_000_000_000)
         await hub.start()
         hello = Hello("edge-T", 1, "T", ("T-01",))
         hub.hello(hello)

@@ -27,10 +27,10 @@ pytestmark = pytest.mark.integration
 
 USER = "Dr Console Watcher"
 COLLEAGUE = "Nurse Elsewhere"
-CONSOLE_ALERT_IDS = "() => [...document.querySelectorAll('#alert-list li[data-alert-id]')].map(li => Number(li.dataset.alertId)).sort((a, b) => a - b)"
+CONSOLE_ALERT_IDS = "() => [...document.querySelectorAll('#alert-list li[data-alert-id]')].map(li => li.dataset.alertId).sort()"
 
 
-def hub_open_alert_ids(base: str) -> list[int]:
+def hub_open_alert_ids(base: str) -> list[str]:
     return sorted(a["id"] for a in get_json(f"{base}/api/alerts?state=open")["alerts"])
 
 

@@ -1,4 +1,4 @@
-"""InfluxStore against a real influxd: retention set-up, tags, trends (raw and 1-minute), poison, outage backpressure."""
+"""The InfluxDB sample store against a real influxd: retention set-up, tags, trends (raw and 1-minute), poison, outage backpressure."""
 
 from __future__ import annotations
 
@@ -14,10 +14,13 @@ from influx_support import Influxd, start_influxd
 from support import free_port
 
 from ingest.influx_config import parse_influx_url
-from ingest.influx_store import InfluxStore
+from ingest.stores.influx_samples import InfluxSampleStore
+from ingest.stores.sqlite_db import SQLiteDatabase
+from ingest.stores.sqlite_state import SCHEMA as STATE_SCHEMA
+from ingest.stores.sqlite_state import SQLiteStateStore
 from ingest.line_protocol import unquote_tag_value
 from ingest.score_log import ScoreRecord
-from ingest.store import Batch
+from ingest.stores.base import Batch
 from wire.messages import Observation, UnmappedObservation, WaveChunk
 
 pytestmark = pytest.mark.integration
@@ -43,8 +46,21 @@ def new_db() -> str:
     return "t_" + uuid.uuid4().hex[:10]
 
 
-def make_store(influx: Influxd, tmp: Path, db: str, **opts: object) -> InfluxStore:
-    return InfluxStore(parse_influx_url(influx.store_url(db, state=tmp / f"{db}.sqlite3", **opts)))
+class StoreWithState(InfluxSampleStore):
+    """The InfluxDB sample store with its SQLite state store, opened before it and closed after it (as the hub does)."""
+
+    async def start(self) -> None:
+        await self.state.start()
+        await super().start()
+
+    async def stop(self) -> None:
+        await super().stop()
+        await self.state.stop()
+
+
+def make_store(influx: Influxd, tmp: Path, db: str, **opts: object) -> StoreWithState:
+    cfg = parse_influx_url(influx.store_url(db, state=tmp / f"{db}.sqlite3", **opts))
+    return StoreWithState(cfg, SQLiteStateStore(SQLiteDatabase(cfg.state, [STATE_SCHEMA])))
 
 
 async def wait_for(pred, what: str, timeout: float = 30) -> None:
@@ -97,7 +113,7 @@ def test_points_carry_tags_values_and_device_times_and_replays_overwrite(influx:
             await store.write(Batch("edge-A", 1, 2, mark=1, obs=obs[10:], waves=waves))
             await store.write(Batch("edge-A", 2, 1, mark=0, obs=obs, waves=waves))  # the same samples again (a replay)
             await store.write(Batch("edge-A", 1, 0, mark=2))  # a watermark alone, as the hub writes at stop
-            assert await store.last_seqs() == {("edge-A", 1): 2, ("edge-A", 2): 0}  # the highest mark written
+            assert await store.state.last_seqs() == {("edge-A", 1): 2, ("edge-A", 2): 0}  # the highest mark written, in the state store
             assert [p.value for p in await store.trend(weird_bed, "rr", t0 - 1, t0 + 1, 10)] == [18.0]
             stats = store.stats()
             assert stats["numerics_written"] == 2 * len(obs) and stats["dropped"] == 0 and stats["batches"] == 4
@@ -177,7 +193,7 @@ def test_a_poison_batch_is_dropped_counted_and_later_writes_go_on(influx: Influx
             stats = store.stats()
             assert stats["dropped"] == 1 and stats["poison_writes"] == 1
             assert stats["written"] == 4 and stats["batches"] == 5
-            assert await store.last_seqs() == {("e", 1): 3}  # the poison frame counts as handled
+            assert await store.state.last_seqs() == {("e", 1): 3}  # the poison frame counts as handled
         finally:
             await store.stop()
 
@@ -216,7 +232,7 @@ def test_outage_makes_submit_wait_and_nothing_is_lost(tmp_path: Path) -> None:
                 stats = store.stats()
                 assert store.error is None
                 assert stats["dropped"] == 0 and stats["written"] >= 400
-                assert await store.last_seqs() == {("e", 1): 39}
+                assert await store.state.last_seqs() == {("e", 1): 39}
             finally:
                 await store.stop()
 
@@ -249,8 +265,8 @@ def test_grafana_dashboard_queries_run_on_the_schema(influx: Influxd, tmp_path: 
                 ScoreRecord("mews", "A-01", "A", now - 500, row | {"triggered": False}),
                 ScoreRecord("qsofa", "A-01", "A", now - 500, dict(row, total=2, partial=2) | {"positive": True}),
             ])  # fmt: skip
-            alert = {"id": 1, "bed": "A-01", "ward": "A", "kind": "news2", "priority": "medium", "state": "active", "title": "NEWS2 5", "detail": ""}
-            await store.save_alert(alert, "raised", None, now - 400)
+            alert = {"id": "01a22779-41cc-7000-8c85-278f4dca60fd", "bed": "A-01", "ward": "A", "kind": "news2", "priority": "medium", "state": "active", "title": "NEWS2 5", "detail": ""}
+            store.record_alarm_event(alert, "raised", None, now - 400)
             # the hub's GET /api/unmapped, answered from InfluxDB
             assert await store.unmapped_codes("gw-1", 10) == [
                 {"device": "gw-1", "system": "MDC", "code": "150457", "count": 1,
@@ -319,7 +335,7 @@ def test_the_store_starts_while_influxdb_is_down_and_writes_once_it_is_up(tmp_pa
             assert not fut.done() and store.stats()["influx_up"] == 0
             await asyncio.to_thread(influx.start)
             await asyncio.wait_for(fut, 30)
-            assert store.stats()["influx_up"] == 1 and await store.last_seqs() == {("e", 1): 1}
+            assert store.stats()["influx_up"] == 1 and await store.state.last_seqs() == {("e", 1): 1}
         finally:
             await store.stop()
 

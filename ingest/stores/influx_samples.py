@@ -1,6 +1,7 @@
-"""The InfluxDB time-series store: numerics and waveform chunks to InfluxDB, state to SQLite.
+"""The InfluxDB sample store: vitals, waveform chunks, unmapped observations, scores and alarm events.
 
-Implements ``ingest.store.Store``. ``submit`` encodes a batch to line protocol
+Implements ``ingest.stores.base.SampleStore``; the hub's state (alarms, audit,
+watermarks) lives in the SQLite state store it is given. ``submit`` encodes a batch to line protocol
 (``ingest.influx_schema``) and queues it in a bounded buffer, counted in lines;
 when the buffer is full ``submit`` waits, so the hub stops reading edge sockets
 and stops acknowledging instead of growing memory. One writer task sends the
@@ -8,9 +9,8 @@ buffer in requests of up to ``batch_lines`` lines / ``batch_bytes`` bytes, or
 whatever is there after ``flush_ms``, gzip-compressed, in order:
 
 - 2xx: written. The batches' durable watermarks (``Batch.mark`` per agent and
-  epoch) are then committed to the composed SQLite store (alerts, alert audit and
-  sequence marks stay there), and only then do the batches' futures complete,
-  i.e. the hub acknowledges them.
+  epoch) are then committed to the state store, and only then do the batches'
+  futures complete, i.e. the hub acknowledges them.
   A crash between the two re-sends frames whose points are already stored: they
   overwrite (same tags, same device time), so replays never duplicate.
 - connection error, timeout, 5xx, 429, 401/403/404: retried with exponential
@@ -50,8 +50,7 @@ from ingest.influx_config import InfluxConfig, duration_ms
 from ingest.influx_http import InfluxHttp, Outcome, QueryError, WriteResult
 from ingest.line_protocol import LineProtocolError, unquote_tag_value
 from ingest.score_log import ScoreRecord
-from ingest.sqlite_store import SQLiteStore
-from ingest.store import Batch, StoreError, TrendPoint
+from ingest.stores.base import Batch, StateStore, StoreError, TrendPoint
 from wire.clock import wall_ms
 
 log = logging.getLogger(__name__)
@@ -76,11 +75,11 @@ class _Entry:
     queued_at: float = field(default_factory=time.monotonic)
 
 
-class InfluxStore:
-    def __init__(self, cfg: InfluxConfig, *, clock=wall_ms) -> None:
+class InfluxSampleStore:
+    def __init__(self, cfg: InfluxConfig, state: StateStore, *, clock=wall_ms) -> None:
         self.cfg = cfg
         self.clock = clock
-        self.state = SQLiteStore(cfg.state)
+        self.state = state  # where the batches' watermarks go once their lines are written
         self._http: InfluxHttp | None = None
         self._buffer: deque[_Entry] = deque()
         self._buffered_lines = 0
@@ -102,9 +101,8 @@ class InfluxStore:
     # --- lifecycle ---------------------------------------------------------------
 
     async def start(self) -> None:
-        """Open the SQLite state and start the writer. Does not wait for InfluxDB: the hub serves live
+        """Start the writer (the state store is already open). Does not wait for InfluxDB: the hub serves live
         data while InfluxDB is away, and the writer sets the database up once it answers."""
-        await self.state.start()
         self._http = InfluxHttp(self.cfg)
         self._writer = asyncio.create_task(self._run(), name="influx-writer")
         self._writer.add_done_callback(self._writer_done)
@@ -171,7 +169,6 @@ class InfluxStore:
         if self._http is not None:
             await self._http.aclose()
             self._http = None
-        await self.state.stop()
 
     @property
     def error(self) -> str | None:
@@ -267,6 +264,14 @@ class InfluxStore:
                              lambda r=r: f"{r.score} of bed {r.bed} at {r.t}")  # fmt: skip
         if self._enqueue_nowait(lines, "scores"):
             self.counters["scores_queued"] += len(lines)
+
+    def record_alarm_event(self, alert: dict, event: str, by: str | None, at: int) -> None:
+        """An ``alarm_event`` point for dashboards (the audit trail itself is in the state store)."""
+        lines: list[str] = []
+        self._encode_one(lines, "alarm_events_dropped", lambda: schema.alarm_event_line(self._place(str(alert.get("bed") or "")), alert, event, by, at),
+                         lambda: f"alarm event {event} of alarm {alert.get('id')}")  # fmt: skip
+        if self._enqueue_nowait(lines, "alarm_events"):
+            self.counters["alarm_events_queued"] += 1
 
     def _enqueue_nowait(self, lines: list[str], what: str) -> bool:
         """Queue derived lines (scores, alarm events) without waiting: if the buffer is full or the writer
@@ -445,8 +450,7 @@ class InfluxStore:
         error: BaseException | None = None
         if marks:
             try:
-                futs = [await self.state.submit(Batch(agent=a, epoch=e, seq=0, mark=m)) for (a, e), m in marks.items()]
-                await asyncio.gather(*futs)
+                await self.state.save_marks(marks)
             except StoreError as exc:
                 error = exc
                 self.counters["state_errors"] += 1
@@ -558,50 +562,6 @@ class InfluxStore:
                                  "status": row["status"], "bed": unquote_tag_value(row["bed"] or "")}})  # fmt: skip
         out.sort(key=lambda r: (r["device"], r["system"], r["code"]))
         return out[:limit]
-
-    async def last_seqs(self) -> dict[tuple[str, int], int]:
-        return await self.state.last_seqs()
-
-    # Alarms, their audit, data gaps, known agents and sequence marks live in the SQLite state store.
-
-    async def save_alert(self, alert: dict, event: str, by: str | None, at: int, note: str | None = None) -> None:
-        """The audit trail (SQLite state) first; then the event as an ``alarm_event`` point for dashboards."""
-        await self.state.save_alert(alert, event, by, at, note)
-        lines: list[str] = []
-        self._encode_one(lines, "alarm_events_dropped", lambda: schema.alarm_event_line(self._place(str(alert.get("bed") or "")), alert, event, by, at),
-                         lambda: f"alarm event {event} of alarm {alert.get('id')}")  # fmt: skip
-        if self._enqueue_nowait(lines, "alarm_events"):
-            self.counters["alarm_events_queued"] += 1
-
-    async def open_alerts(self) -> list[dict]:
-        return await self.state.open_alerts()
-
-    async def alert_history(self, alert_id: int) -> list[dict]:
-        return await self.state.alert_history(alert_id)
-
-    async def alerts(self, state: str | None, limit: int) -> list[dict]:
-        return await self.state.alerts(state, limit)
-
-    async def audit_between(self, since: int, until: int) -> list[tuple[int, int, str, str]]:
-        return await self.state.audit_between(since, until)
-
-    async def save_gap(self, bed: str, start: int, end: int) -> None:
-        await self.state.save_gap(bed, start, end)
-
-    async def gaps(self, since: int, until: int, bed: str | None = None) -> list[dict]:
-        return await self.state.gaps(since, until, bed)
-
-    async def max_alert_id(self) -> int:
-        return await self.state.max_alert_id()
-
-    async def save_agent(self, agent: str, ward: str, beds: list[str]) -> None:
-        await self.state.save_agent(agent, ward, beds)
-
-    async def forget_agent(self, agent: str) -> None:
-        await self.state.forget_agent(agent)
-
-    async def known_agents(self) -> list[tuple[str, str, list[str]]]:
-        return await self.state.known_agents()
 
     def stats(self) -> dict[str, int]:
         out = {

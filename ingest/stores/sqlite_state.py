@@ -1,0 +1,106 @@
+"""The hub's state store in SQLite: alarms and their audit trail, data gaps, known agents, durable watermarks.
+
+It shares its ``SQLiteDatabase`` (file and writer thread) with the embedded
+sample store, or stands alone beside InfluxDB (``teleicu-influx-state.sqlite3``
+in the hub's data directory). Every write is an insert or upsert keyed by its
+row (see ``sqlite_db``): forgetting an agent writes a tombstone rather than a
+delete, so a save and a forget of one agent in the same commit keep their order.
+"""
+
+from __future__ import annotations
+
+import json
+
+from ingest.stores.base import Marks
+from ingest.stores.sqlite_db import SQLiteDatabase
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS agent_seq (
+    agent TEXT NOT NULL, epoch INTEGER NOT NULL, last_seq INTEGER NOT NULL,
+    PRIMARY KEY (agent, epoch)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS alerts (id TEXT PRIMARY KEY, state TEXT NOT NULL, body TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS alert_audit (
+    alert_id TEXT NOT NULL, at INTEGER NOT NULL, event TEXT NOT NULL, by TEXT, note TEXT, body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS alert_audit_at ON alert_audit (at);
+CREATE INDEX IF NOT EXISTS alert_audit_id ON alert_audit (alert_id, at);
+CREATE TABLE IF NOT EXISTS data_gaps (bed TEXT NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL, PRIMARY KEY (bed, start)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS agents (
+    agent TEXT PRIMARY KEY, ward TEXT NOT NULL, beds TEXT NOT NULL, forgotten INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+"""
+
+MARK_SQL = "INSERT INTO agent_seq VALUES (?,?,?) ON CONFLICT(agent, epoch) DO UPDATE SET last_seq=max(last_seq, excluded.last_seq)"
+ALERT_SQL = "INSERT OR REPLACE INTO alerts VALUES (?,?,?)"
+AUDIT_SQL = "INSERT INTO alert_audit VALUES (?,?,?,?,?,?)"
+GAP_SQL = "INSERT OR REPLACE INTO data_gaps VALUES (?,?,?)"
+AGENT_SQL = "INSERT OR REPLACE INTO agents VALUES (?,?,?,?)"
+
+
+class SQLiteStateStore:
+    def __init__(self, db: SQLiteDatabase) -> None:
+        self.db = db
+
+    async def start(self) -> None:
+        await self.db.start()
+
+    async def stop(self) -> None:
+        await self.db.stop()
+
+    # --- writing -----------------------------------------------------------------
+
+    async def save_marks(self, marks: Marks) -> None:
+        await self.db.write([(MARK_SQL, [(a, e, m) for (a, e), m in marks.items()])])
+
+    async def save_alert(self, alert: dict, event: str, by: str | None, at: int, note: str | None = None) -> None:
+        body = json.dumps(alert)
+        await self.db.write([(ALERT_SQL, [(alert["id"], alert["state"], body)]), (AUDIT_SQL, [(alert["id"], at, event, by, note, body)])])
+
+    async def save_gap(self, bed: str, start: int, end: int) -> None:
+        await self.db.write([(GAP_SQL, [(bed, start, end)])])
+
+    async def save_agent(self, agent: str, ward: str, beds: list[str]) -> None:
+        await self.db.write([(AGENT_SQL, [(agent, ward, json.dumps(beds), 0)])])
+
+    async def forget_agent(self, agent: str) -> None:
+        await self.db.write([(AGENT_SQL, [(agent, "", "[]", 1)])])
+
+    # --- reading -----------------------------------------------------------------
+
+    async def last_seqs(self) -> Marks:
+        rows = await self.db.read("SELECT agent, epoch, last_seq FROM agent_seq")
+        return {(a, e): s for a, e, s in rows}
+
+    async def open_alerts(self) -> list[dict]:
+        rows = await self.db.read("SELECT body FROM alerts WHERE state != 'resolved' ORDER BY id")
+        return [json.loads(body) for (body,) in rows]
+
+    async def alert_history(self, alert_id: str) -> list[dict]:
+        rows = await self.db.read("SELECT at, event, by, note, body FROM alert_audit WHERE alert_id=? ORDER BY rowid", (alert_id,))
+        return [{"at": at, "event": ev, "by": by, "note": note, "alert": json.loads(body)} for at, ev, by, note, body in rows]
+
+    async def alerts(self, state: str | None, limit: int) -> list[dict]:
+        sql = "SELECT body FROM alerts" + (" WHERE state=?" if state else "") + " ORDER BY id DESC LIMIT ?"
+        rows = await self.db.read(sql, (state, limit) if state else (limit,))
+        return [json.loads(body) for (body,) in rows]
+
+    async def audit_between(self, since: int, until: int) -> list[tuple[str, int, str, str]]:
+        return await self.db.read(  # type: ignore[return-value]
+            "SELECT alert_id, at, event, body FROM alert_audit WHERE at>=? AND at<=? ORDER BY at, rowid", (since, until)
+        )
+
+    async def gaps(self, since: int, until: int, bed: str | None = None) -> list[dict]:
+        sql = "SELECT bed, start, end FROM data_gaps WHERE end >= ? AND start <= ?" + (" AND bed = ?" if bed else "") + " ORDER BY start"
+        rows = await self.db.read(sql, (since, until, bed) if bed else (since, until))
+        return [{"bed": b, "start": st, "end": en} for b, st, en in rows]
+
+    async def known_agents(self) -> list[tuple[str, str, list[str]]]:
+        rows = await self.db.read("SELECT agent, ward, beds FROM agents WHERE forgotten = 0 ORDER BY agent")
+        return [(a, w, json.loads(b)) for a, w, b in rows]
+
+    async def count(self, table: str) -> int:
+        if table not in ("alerts", "alert_audit", "data_gaps", "agents"):
+            raise ValueError(table)
+        rows = await self.db.read(f"SELECT count(*) FROM {table}")
+        return int(rows[0][0])
