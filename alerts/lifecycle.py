@@ -31,20 +31,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
-from enum import IntEnum
 
+from alerts.kinds import family_of
+from alerts.priority import Priority as Priority  # re-exported: the lifecycle speaks in these priorities
 from wire.ids import new_id
-
-
-class Priority(IntEnum):
-    LOW = 1
-    MEDIUM = 2
-    HIGH = 3
-
-    @property
-    def code(self) -> str:
-        """FHIR DeviceAlert priority code."""
-        return self.name.lower()
 
 
 ACTIVE, ACKNOWLEDGED, RESOLVED = "active", "acknowledged", "resolved"
@@ -86,7 +76,7 @@ class Alert:
 
     @property
     def family(self) -> str:
-        return self.kind.split(":", 1)[0]
+        return family_of(self.kind)
 
 
 @dataclass(frozen=True, slots=True)

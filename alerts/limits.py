@@ -14,11 +14,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from alerts.kinds import limit_kind
 from alerts.lifecycle import Condition, Priority
 from alerts.policy import Limit
 from wire.vocabulary import BY_KEY, COLUMN
 
-FAMILY = "limit"
 NONE = np.iinfo(np.int64).max  # "not beyond the limit": now - NONE is negative, never past a delay
 
 
@@ -87,7 +87,7 @@ class LimitTracker:
             prio = self.prio_lo if side == "lo" else self.prio_hi
             for i, j in zip(*np.nonzero(on), strict=True):
                 p = self.params[j]
-                kind = f"{FAMILY}:{p}_{word}"
+                kind = limit_kind(p, word)
                 value = inputs[i, self.cols[j]]
                 shown = "signal lost" if np.isnan(value) else f"{value:g} {BY_KEY[p].ucum}"
                 title = f"{p.upper()} {word}: {shown} (limit {limit[i, j]:g})"

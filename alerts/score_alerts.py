@@ -17,11 +17,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from alerts.kinds import NEWS2
 from alerts.lifecycle import Condition, Priority
 from alerts.news2 import COMPONENTS, DEFAULT_TABLES, News2Result
 from alerts.policy import News2Bands
 
-KIND = "news2"
+KIND = NEWS2
 BAND_LOW_MEDIUM, BAND_MEDIUM, BAND_HIGH = 1, 2, 3  # codes of alerts.news2.BAND_LABELS
 
 

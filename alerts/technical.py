@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from alerts.kinds import technical_kind
 from alerts.lifecycle import Condition
 from alerts.policy import WardPolicy
 from wire.vocabulary import COLUMN, Flag
 
-FAMILY = "technical"
 
 
 @dataclass
@@ -72,7 +72,7 @@ class TechnicalTracker:
         out: dict[tuple[str, str], Condition] = {}
 
         def add(subject: str, bed: str, ward: str, what: str, title: str, detail: str, pol: WardPolicy) -> None:
-            kind = f"{FAMILY}:{what}"
+            kind = technical_kind(what)
             out[(subject, kind)] = Condition(subject, bed, ward, kind, pol.technical_priority[what], title, detail, "technical")
 
         if n:

@@ -19,10 +19,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from alerts.kinds import NEWS2_RISE, SPO2_FALL
 from alerts.lifecycle import Condition
 from alerts.policy import TrendRule
 
-FAMILY = "trend"
 MAX_WINDOW_MIN = 240
 
 
@@ -120,7 +120,7 @@ class TrendTracker:
                 held = up & (now - since >= rise_rule.persist_s * 1000)
                 for j in np.flatnonzero(held):
                     i = idx[j]
-                    key = (beds[i], f"{FAMILY}:news2_rise")
+                    key = (beds[i], NEWS2_RISE)
                     out[key] = Condition(beds[i], beds[i], wards[i], key[1], rise_rule.priority,
                                        f"NEWS2 rising: up {int(rise[j])} to {int(total[i])} within {rise_rule.window_min} min",
                                        "a rise of 2 or more within an hour calls for review even below the alert bands")  # fmt: skip
@@ -128,7 +128,7 @@ class TrendTracker:
                 fall = self.spo2_fall(now, n, fall_rule)[idx]
                 for j in np.flatnonzero(fall >= fall_rule.points):
                     i = idx[j]
-                    key = (beds[i], f"{FAMILY}:spo2_fall")
+                    key = (beds[i], SPO2_FALL)
                     out[key] = Condition(beds[i], beds[i], wards[i], key[1], fall_rule.priority,
                                        f"SpO2 falling: {fall[j]:.1f} points below its peak for {fall_rule.sustain_min} min",
                                        f"one-minute means compared with the highest in the previous {fall_rule.window_min} min")  # fmt: skip

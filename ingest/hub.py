@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from alerts.engine import AlarmEngine, ScoreFlags
+from alerts.kinds import AGENT_OFFLINE, UNDELIVERED
 from alerts.lifecycle import AlarmBook, AlertError, AlertEvent
 from alerts.mews import MewsResult, mews
 from alerts.news2 import News2Result, news2
@@ -128,7 +129,7 @@ class Hub:
         self.engine = AlarmEngine(self.policy, self.book)
         now = self.clock()
         self._grace_until = now + RESTART_GRACE_MS
-        already_offline = {a.subject.removeprefix("agent:"): a.raised for a in self.book.open.values() if a.kind == "technical:agent_offline"}
+        already_offline = {a.subject.removeprefix("agent:"): a.raised for a in self.book.open.values() if a.kind == AGENT_OFFLINE}
         for agent, ward, beds in await self.state_store.known_agents():  # expected back: offline until they say hello
             self.known_agents[agent] = (ward, tuple(beds))
             self.agent_wards[agent] = ward
@@ -441,7 +442,7 @@ class Hub:
         limit_ms = self.policy.defaults.undelivered_s * 1000
         for alert_id, t in self.pending_delivery.items():
             a = self.book.by_id.get(alert_id)
-            if a is not None and now - t >= limit_ms and a.kind != "technical:undelivered":
+            if a is not None and now - t >= limit_ms and a.kind != UNDELIVERED:
                 undelivered[a.bed or a.subject] = (a.ward, a.id, a.title)
         return TechnicalView(
             now=now,

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 
+from alerts.kinds import family_of
 from alerts.lifecycle import AlertError
 from alerts.stats import alarm_stats
 from ingest.routes import HubDep, time_range
@@ -48,7 +49,7 @@ async def list_alerts(
         return (
             (ward is None or a["ward"] == ward)
             and (bed is None or a["bed"] == bed)
-            and (kind is None or a["kind"] == kind or a["kind"].split(":", 1)[0] == kind)
+            and (kind is None or a["kind"] == kind or family_of(a["kind"]) == kind)
             and (priority is None or a["priority"] == priority)
             and (category is None or a["category"] == category)
         )
