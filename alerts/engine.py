@@ -10,31 +10,21 @@ escalate. The engine holds no I/O; the hub persists and pushes the events.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
+from alerts.kinds import MEWS, NEWS2, QSOFA
 from alerts.lifecycle import AlarmBook, AlertEvent, Condition, Priority, Rules
 from alerts.limits import LimitTracker
-from alerts.news2 import News2Result
 from alerts.policy import AlarmPolicy, Limit, PolicyError, WardPolicy
-from alerts.score_alerts import news2_conditions
+from alerts.score_alerts import news2_conditions, trigger_conditions
+from alerts.score_tables import ScoreTables
+from alerts.scoring import Scores
 from alerts.technical import TechnicalTracker, TechnicalView
 from alerts.trends import TrendTracker
 from wire.vocabulary import COLUMN
 
 _SPO2 = COLUMN["spo2"]
-
-
-@dataclass(frozen=True, slots=True)
-class ScoreFlags:
-    """A score that only needs a yes/no per bed for its alarm (MEWS triggered, qSOFA positive)."""
-
-    name: str
-    on: np.ndarray  # bool per bed: proven to be at or above the trigger
-    partial: np.ndarray
-    incomplete: np.ndarray
-    label: str  # e.g. "MEWS >= 5"
 
 
 def rules_from_policy(policy: AlarmPolicy) -> Rules:
@@ -63,9 +53,10 @@ class BedPolicies:
 
 
 class AlarmEngine:
-    def __init__(self, policy: AlarmPolicy, book: AlarmBook) -> None:
+    def __init__(self, policy: AlarmPolicy, book: AlarmBook, tables: ScoreTables) -> None:
         self.policy = policy
         self.book = book
+        self.tables = tables  # band edges and triggers, for the score alarms' titles
         book.rules = rules_from_policy(policy)
         params = sorted({p for w in [policy.defaults, *policy.wards.values()] for p in w.limits})
         self.limits = LimitTracker(params)
@@ -119,9 +110,7 @@ class AlarmEngine:
         now: int,
         beds: Sequence[str],
         wards: Sequence[str],
-        inputs: np.ndarray,
-        news2: News2Result,
-        extra_scores: Sequence[ScoreFlags],
+        scores: Scores,
         tech: TechnicalView,
     ) -> list[AlertEvent]:
         n = len(beds)
@@ -132,6 +121,7 @@ class AlarmEngine:
             self._limits_key = key
         bp = self.bed_policies
         pols = bp.per_bed
+        inputs, news2 = scores.inputs, scores.news2
         self.limits.update(inputs, now)
         self.trends.update(now, news2.total, inputs[:, _SPO2])
         events: list[AlertEvent] = []
@@ -140,19 +130,10 @@ class AlarmEngine:
             "trend": self.trends.conditions(now, beds, wards, news2.total, bp.trend_rules),
             "technical": self.technical.conditions(tech, pols, bp.no_data_ms, bp.probe_delay_ms),
         }
-        families["news2"] = news2_conditions(news2, beds, wards, self.policy.defaults.news2, bp.news2_enabled)
-        for score in extra_scores:
-            fam: dict[tuple[str, str], Condition] = {}
-            for i in np.flatnonzero(score.on):
-                alarm = getattr(pols[i], score.name)
-                if not alarm.enabled:
-                    continue
-                shown = f"≥{int(score.partial[i])} (incomplete)" if score.incomplete[i] else f"{int(score.partial[i])}"
-                fam[(beds[i], score.name)] = Condition(beds[i], beds[i], wards[i], score.name, alarm.priority,
-                                                       f"{score.name.upper()} {shown}: {score.label}", "")  # fmt: skip
-            families[score.name] = fam
-        unknown = {"news2": news2.incomplete, "trend": np.isnan(news2.total)}
-        unknown.update({score.name: score.incomplete for score in extra_scores})
+        families[NEWS2] = news2_conditions(news2, beds, wards, self.policy.defaults.news2, self.tables, bp.news2_enabled)
+        families.update(trigger_conditions(scores.mews, scores.qsofa, beds, wards, pols, self.tables))
+        # missing inputs are no evidence of recovery: these families hold their alarms while the score is unknown
+        unknown = {NEWS2: news2.incomplete, "trend": np.isnan(news2.total), MEWS: scores.mews.incomplete, QSOFA: scores.qsofa.incomplete}
         if tech.hold:
             self._hold_returning(families["technical"], tech.hold)
         for family, fam_conds in families.items():

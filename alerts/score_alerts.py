@@ -1,10 +1,14 @@
-"""NEWS2 response bands turned into alarm conditions (shared/clinical/alarms.md).
+"""Scores turned into alarm conditions (shared/clinical/alarms.md).
+
+NEWS2 response bands:
 
 - a single parameter scoring 3 (band low-medium): low priority ("urgent ward-based response");
 - band medium (total 5-6): medium;
 - band high (7 or more): high.
 
-The band edges are the score's own, from ``config/scores.yaml`` (one place).
+MEWS at or above its trigger, and a positive qSOFA, raise one alarm each at the
+priority the ward's policy gives. The band edges and triggers are the scores'
+own tables (``config/scores.yaml``, one place), passed in by the caller.
 
 An incomplete score can still prove a band: sub-scores are never negative, so
 a partial sum of 5 already means the total is at least 5. Such an alarm says
@@ -19,8 +23,12 @@ import numpy as np
 
 from alerts.kinds import NEWS2
 from alerts.lifecycle import Condition, Priority
-from alerts.news2 import COMPONENTS, DEFAULT_TABLES, News2Result
-from alerts.policy import News2Bands
+from alerts.kinds import MEWS, QSOFA
+from alerts.mews import MewsResult
+from alerts.news2 import COMPONENTS, News2Result
+from alerts.policy import News2Bands, WardPolicy
+from alerts.qsofa import QsofaResult
+from alerts.score_tables import ScoreTables
 
 KIND = NEWS2
 BAND_LOW_MEDIUM, BAND_MEDIUM, BAND_HIGH = 1, 2, 3  # codes of alerts.news2.BAND_LABELS
@@ -41,8 +49,9 @@ def news2_priorities(res: News2Result, policy: News2Bands, enabled: np.ndarray |
 
 
 def news2_conditions(
-    res: News2Result, beds: Sequence[str], wards: Sequence[str], policy: News2Bands, enabled: np.ndarray | None = None
-) -> dict[tuple[str, str], Condition]:
+    res: News2Result, beds: Sequence[str], wards: Sequence[str], policy: News2Bands, tables: ScoreTables,
+    enabled: np.ndarray | None = None,
+) -> dict[tuple[str, str], Condition]:  # fmt: skip
     prio = news2_priorities(res, policy, enabled)
     out: dict[tuple[str, str], Condition] = {}
     for i in np.flatnonzero(prio):
@@ -58,13 +67,35 @@ def news2_conditions(
         if p == Priority.LOW:
             title = f"NEWS2: a single parameter scores 3 ({', '.join(threes)})"
         elif p == Priority.MEDIUM:
-            title = f"NEWS2 ≥{DEFAULT_TABLES.medium}: medium clinical risk"
+            title = f"NEWS2 ≥{tables.news2.medium}: medium clinical risk"
         else:
-            title = f"NEWS2 ≥{DEFAULT_TABLES.high}: high clinical risk"
+            title = f"NEWS2 ≥{tables.news2.high}: high clinical risk"
         sub = ", ".join(
             f"{name} {'—' if np.isnan(s) else int(s)}" for name, s in zip(COMPONENTS, res.subscores[i], strict=True)
         )
         out[(beds[i], KIND)] = Condition(
             subject=beds[i], bed=beds[i], ward=wards[i], kind=KIND, priority=p, title=title, detail=f"{score}; sub-scores: {sub}"
         )
+    return out
+
+
+def trigger_conditions(
+    mews: MewsResult, qsofa: QsofaResult, beds: Sequence[str], wards: Sequence[str], policies: Sequence[WardPolicy],
+    tables: ScoreTables,
+) -> dict[str, dict[tuple[str, str], Condition]]:  # fmt: skip
+    """MEWS triggered and qSOFA positive, per bed whose ward enables the alarm: one family each.
+
+    An incomplete score alarms only when its known part already reaches the trigger ("≥N (incomplete)")."""
+    out: dict[str, dict[tuple[str, str], Condition]] = {}
+    scores = ((MEWS, mews.triggered, mews, f"MEWS ≥ {tables.mews.trigger}"),
+              (QSOFA, qsofa.positive, qsofa, f"qSOFA positive (≥ {tables.qsofa.trigger})"))  # fmt: skip
+    for kind, on, res, label in scores:
+        family: dict[tuple[str, str], Condition] = {}
+        for i in np.flatnonzero(on):
+            alarm = getattr(policies[i], kind)
+            if not alarm.enabled:
+                continue
+            shown = f"≥{int(res.partial[i])} (incomplete)" if res.incomplete[i] else f"{int(res.partial[i])}"
+            family[(beds[i], kind)] = Condition(beds[i], beds[i], wards[i], kind, alarm.priority, f"{kind.upper()} {shown}: {label}", "")
+        out[kind] = family
     return out

@@ -89,6 +89,7 @@ from alerts import qsofa as qsofa_module
 from alerts.mews import MewsResult, mews
 from alerts.news2 import BAND_LABELS, News2Result, news2
 from alerts.qsofa import QsofaResult, qsofa
+from alerts.score_inputs import score_inputs
 from alerts.score_tables import ScoreTables, default_score_tables
 from wire.vocabulary import ACVPU, BY_KEY, O2
 
@@ -246,21 +247,14 @@ def _score(rows: list[list[str]], position: dict[str, int], errors: _RowErrors, 
     o2 = _parse_codes("o2", cells("o2"), n, errors, _O2_WORDS, "is not air, oxygen, 0 or 1")
     acvpu = _parse_codes("acvpu", cells("acvpu"), n, errors, _ACVPU_LETTERS, "is not one of A, C, V, P, U")
     scale2, scale_known = _parse_scale(cells(SCALE_COLUMN), n, errors)
-    spo2 = np.where(scale_known, numbers["spo2"], np.nan)
-    rr, temp = numbers["rr"], numbers["temp"]
-    sbp = _first_present(numbers["nibp_sys"], numbers["abp_sys"])
-    hr = _first_present(numbers["hr"], numbers["pr"])
+    numbers["spo2"] = np.where(scale_known, numbers["spo2"], np.nan)
+    x = score_inputs(numbers | {"o2": o2, "acvpu": acvpu})  # HR from pulse rate, SBP from ABP, as the hub does
     return _Scores(
-        news2=news2(
-            rr=rr, spo2=spo2, o2=o2, sbp=sbp, hr=hr, acvpu=acvpu, temp=temp, scale2=scale2, tables=tables.news2
-        ),
-        mews=mews(sbp=sbp, hr=hr, rr=rr, temp=temp, acvpu=acvpu, tables=tables.mews),
-        qsofa=qsofa(rr=rr, sbp=sbp, acvpu=acvpu, tables=tables.qsofa),
+        news2=news2(rr=x["rr"], spo2=x["spo2"], o2=x["o2"], sbp=x["sbp"], hr=x["hr"], acvpu=x["acvpu"], temp=x["temp"],
+                    scale2=scale2, tables=tables.news2),  # fmt: skip
+        mews=mews(sbp=x["sbp"], hr=x["hr"], rr=x["rr"], temp=x["temp"], acvpu=x["acvpu"], tables=tables.mews),
+        qsofa=qsofa(rr=x["rr"], sbp=x["sbp"], acvpu=x["acvpu"], tables=tables.qsofa),
     )
-
-
-def _first_present(primary: npt.NDArray[np.float64], fallback: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    return np.where(np.isnan(primary), fallback, primary)
 
 
 def _parse_numbers(name: str, cells: list[str] | None, n: int, errors: _RowErrors) -> npt.NDArray[np.float64]:

@@ -48,6 +48,13 @@ class TechnicalView:
     hold: frozenset[str] = frozenset()  # beds and "agent:<id>" subjects whose open alarms hold (agents not yet back after a restart)
 
 
+AGENT_SUBJECT = "agent:"  # alarms about an edge agent have the subject "agent:<id>"
+
+
+def agent_subject(agent: str) -> str:
+    return AGENT_SUBJECT + agent
+
+
 class TechnicalTracker:
     def __init__(self) -> None:
         self.probe_since = np.zeros(0, dtype=np.int64)
@@ -110,7 +117,7 @@ class TechnicalTracker:
         for agent, (ward, since) in v.agents_offline.items():
             pol = by_ward.get(ward, policy[0]) if policy else None
             if pol is not None and now - since >= pol.agent_offline_s * 1000:
-                add(f"agent:{agent}", "", ward, "agent_offline", f"Edge agent {agent} offline",
+                add(agent_subject(agent), "", ward, "agent_offline", f"Edge agent {agent} offline",
                     f"no connection from the gateway of ward {ward} since {(now - since) // 1000} s ago: its beds are not being watched", pol)  # fmt: skip
         for bed, (ward, devices, detail) in v.devices_down.items():
             pol = by_ward.get(ward, policy[0]) if policy else None
@@ -121,7 +128,7 @@ class TechnicalTracker:
         for agent, (ward, dropped) in v.spool_dropping.items():
             pol = by_ward.get(ward, policy[0]) if policy else None
             if pol is not None:
-                add(f"agent:{agent}", "", ward, "spool_dropping", f"Edge agent {agent} is dropping data",
+                add(agent_subject(agent), "", ward, "spool_dropping", f"Edge agent {agent} is dropping data",
                     f"its store-and-forward spool is full: {dropped} frames dropped so far (waveforms first)", pol)  # fmt: skip
         if v.store_error and policy:
             add("hub", "", "", "store_unreachable", "Time-series store unreachable",

@@ -34,9 +34,10 @@ import numpy as np
 import numpy.typing as npt
 
 from alerts.bands import BandTable
-from alerts.mews import MewsResult, mews
-from alerts.news2 import News2Result, news2
-from alerts.qsofa import QsofaResult, qsofa
+from alerts.mews import MewsResult
+from alerts.news2 import News2Result
+from alerts.qsofa import QsofaResult
+from alerts.scoring import score_beds
 from alerts.score_tables import CategoryTable, ScoreTables, default_score_tables
 from wire.vocabulary import COLUMN, O2, PARAMETERS
 
@@ -88,25 +89,8 @@ BY_RANGE: dict[str, tuple[float, float]] = {p.key: (p.lo, p.hi) for p in PARAMET
 
 
 def vectorised_pass(m: Matrix, scale2: npt.NDArray[np.bool_], tables: ScoreTables) -> Pass:
-    c = COLUMN
-    sbp = np.where(np.isnan(m[:, c["nibp_sys"]]), m[:, c["abp_sys"]], m[:, c["nibp_sys"]])
-    hr = np.where(np.isnan(m[:, c["hr"]]), m[:, c["pr"]], m[:, c["hr"]])
-    rr, temp, acvpu = m[:, c["rr"]], m[:, c["temp"]], m[:, c["acvpu"]]
-    return (
-        news2(
-            rr=rr,
-            spo2=m[:, c["spo2"]],
-            o2=m[:, c["o2"]],
-            sbp=sbp,
-            hr=hr,
-            acvpu=acvpu,
-            temp=temp,
-            scale2=scale2,
-            tables=tables.news2,
-        ),
-        mews(sbp=sbp, hr=hr, rr=rr, temp=temp, acvpu=acvpu, tables=tables.mews),
-        qsofa(rr=rr, sbp=sbp, acvpu=acvpu, tables=tables.qsofa),
-    )
+    sc = score_beds(m, scale2, tables)  # the hub's own pass (alerts.scoring): inputs and fallbacks as the hub has them
+    return sc.news2, sc.mews, sc.qsofa
 
 
 def vectorised_rows(result: Pass) -> list[BedScores]:

@@ -12,20 +12,19 @@ import asyncio
 import logging
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from alerts.engine import AlarmEngine, ScoreFlags
+from alerts.engine import AlarmEngine
 from alerts.kinds import AGENT_OFFLINE, UNDELIVERED
 from alerts.lifecycle import AlarmBook, AlertError, AlertEvent
-from alerts.mews import MewsResult, mews
-from alerts.news2 import News2Result, news2
-from alerts.qsofa import QsofaResult, qsofa
-from alerts.score_tables import default_score_tables
 from alerts.policy import AlarmPolicy, load_policy
-from alerts.technical import TechnicalView
+from alerts.score_tables import ScoreTables, default_score_tables
+from alerts.scoring import Scores, score_beds
+from alerts.technical import AGENT_SUBJECT, TechnicalView
+from ingest.agents import AgentRegistry
+from ingest.audit_writer import AuditWriter, DataGap
 from ingest.bed_state import BedState
 from ingest.console_feed import ConsoleFeed
 from ingest.dedup import SeqTracker
@@ -33,92 +32,57 @@ from ingest.hub_config import HubConfig
 from ingest.latency import LatencyRecorder
 from ingest.resends import LastStored
 from ingest.score_log import ScoreLog
-from ingest.unmapped_counts import UnmappedCounts
 from ingest.stores.base import Batch, StoreError, Stores
+from ingest.unmapped_counts import UnmappedCounts
+from wire.clock import wall_ms
 from wire.messages import Hello, ObsFrame, Observation, Status, WaveChunk
 from wire.screen import screen
-from wire.vocabulary import COLUMN, LEAD_BY_KEY
-from wire.clock import wall_ms
+from wire.vocabulary import LEAD_BY_KEY
 
 log = logging.getLogger(__name__)
 
-
-DEFAULT_SCORE_TABLES = default_score_tables()
-RESTART_GRACE_MS = 15_000  # after the hub starts, agents get this long (the edge's longest reconnect backoff) on top
-# of agent_offline_s to come back before an agent-offline alarm: a hub restart alone raises none
-MAX_DEVICE_CONDITIONS = 20_000  # non-ok device conditions kept across all agents (free-text subjects are bounded)
-SPOOL_DROP_HOLD_MS = 60_000  # a spool-dropping alarm holds this long after the last reported drop
 NEEDS_DELIVERY = frozenset({"raised", "priority_raised", "escalated", "unsilenced"})
 STOP_FLUSH_S = 5.0  # on stop, watermarks and queued audit events get this long (a dead InfluxDB must not hang it)
-AUDIT_RETRY_S = (0.5, 10.0)  # a failed audit write is retried after 0.5 s, doubling up to 10 s, until it succeeds
-
-
-@dataclass(frozen=True, slots=True)
-class AgentRecord:
-    """An edge agent to remember (or, with ``forget``, to stop expecting) across hub restarts."""
-
-    agent: str
-    ward: str = ""
-    beds: tuple[str, ...] = ()
-    forget: bool = False
-
-
-Persisted = AlertEvent | AgentRecord | tuple[str, int, int]  # what the audit writer saves, in order; a tuple is a data gap
-
-
-@dataclass(frozen=True, slots=True)
-class Scores:
-    inputs: np.ndarray  # the bed-state matrix with stale, flagged and missing values as NaN
-    news2: News2Result
-    mews: MewsResult
-    qsofa: QsofaResult
 
 
 class Hub:
     def __init__(
-        self, cfg: HubConfig, stores: Stores, clock: Callable[[], int] = wall_ms, policy: AlarmPolicy | None = None
-    ) -> None:
+        self, cfg: HubConfig, stores: Stores, clock: Callable[[], int] = wall_ms, policy: AlarmPolicy | None = None,
+        tables: ScoreTables | None = None,
+    ) -> None:  # fmt: skip
         self.cfg = cfg
         self.stores = stores
         self.store = stores.samples  # the time series: what edge frames become
         self.state_store = stores.state  # alarms, audit, gaps, agents, watermarks
         self.clock = clock
         self.policy = policy or load_policy()
+        self.tables = tables or default_score_tables()
+        self.counters: Counter[str] = Counter()
         self.state = BedState()
         self.book = AlarmBook()
-        self.engine = AlarmEngine(self.policy, self.book)
-        self.agent_wards: dict[str, str] = {}  # every agent seen since start -> its ward
-        self.agent_offline_since: dict[str, int] = {}
+        self.engine = AlarmEngine(self.policy, self.book, self.tables)
+        self.agents = AgentRegistry(self.counters)
+        self.audit = AuditWriter(self.state_store, self.store, self.counters)
         self.watched_since: dict[int, int] = {}  # bed row -> when its agent last connected
         self.pending_delivery: dict[str, int] = {}  # alert id -> when the event needing delivery was pushed
-        self.device_status: dict[tuple[str, str, str], dict] = {}  # (bed, device, subject) -> non-ok status
-        self.spool: dict[str, tuple[dict, int, int]] = {}  # agent -> (latest spool report, when, when drops last grew)
         self.feed = ConsoleFeed()
         self.seqs = SeqTracker()
         self.last_stored = LastStored()  # tells a device's re-send of a stored sample from a new one
         self.unmapped = UnmappedCounts()
         self.score_log = ScoreLog()  # which beds' scores go to the time-series store on each tick
-        self.counters: Counter[str] = Counter()
         self.raised_by_kind: Counter[str] = Counter()
         self.push_latency = LatencyRecorder()  # hub arrival -> queued to consoles, ms
-        self.agents_online: Counter[str] = Counter()
         self._staleness_ms = cfg.staleness_ms()
         self._pending_since: dict[int, int] = {}  # bed row -> earliest hub arrival not yet pushed
         self._dirty: set[int] = set()  # bed rows to push for other reasons (agent came or went)
         self._last_scores: tuple[np.ndarray, ...] | None = None
         self._wake = asyncio.Event()
-        self._alert_log: asyncio.Queue[Persisted] = asyncio.Queue(maxsize=10_000)  # alarm events, data gaps, agents
-        self._audit_in_hand: Persisted | None = None  # taken from the log, not yet written
-        self.known_agents: dict[str, tuple[str, tuple[str, ...]]] = {}  # agent -> (ward, beds), as remembered
         self._started = False
-        self._grace_until = 0  # hub time before which no agent counts as offline (set at start)
-        self._returning: set[str] = set()  # remembered agents not yet back since the hub started
-        self._no_grace: dict[str, int] = {}  # remembered agents whose offline alarm was open: offline since (ms)
 
     # --- lifecycle ---------------------------------------------------------------
 
     async def start(self) -> None:
-        """Open the store and restore state from it; a second call does nothing. Raises ``StoreError``."""
+        """Open the stores and restore state from them; a second call does nothing. Raises ``StoreError``."""
         if self._started:
             return
         await self.stores.start()
@@ -126,28 +90,22 @@ class Hub:
         self.seqs = SeqTracker(await self.state_store.last_seqs())
         self.book = AlarmBook()
         self.book.restore(await self.state_store.open_alerts())
-        self.engine = AlarmEngine(self.policy, self.book)
-        now = self.clock()
-        self._grace_until = now + RESTART_GRACE_MS
-        already_offline = {a.subject.removeprefix("agent:"): a.raised for a in self.book.open.values() if a.kind == AGENT_OFFLINE}
-        for agent, ward, beds in await self.state_store.known_agents():  # expected back: offline until they say hello
-            self.known_agents[agent] = (ward, tuple(beds))
-            self.agent_wards[agent] = ward
-            self.agent_offline_since[agent] = now
-            if agent in already_offline:  # its alarm was open before the restart: it carries on, no grace
-                self._no_grace[agent] = already_offline[agent] - self.policy.for_ward(ward).agent_offline_s * 1000
-            self._returning.add(agent)
+        self.engine = AlarmEngine(self.policy, self.book, self.tables)
+        offline_alarms = {a.subject.removeprefix(AGENT_SUBJECT): a.raised for a in self.book.open.values() if a.kind == AGENT_OFFLINE}
+        remembered = await self.state_store.known_agents()
+        self.agents.restore(remembered, offline_alarms, lambda ward: int(self.policy.for_ward(ward).agent_offline_s * 1000), self.clock())
+        for agent, ward, beds in remembered:  # their beds are on the census, shown offline, until the agent is back
             for bed in beds:
                 self.state.row(bed, ward=ward, agent=agent)
 
     async def run(self) -> None:
-        """Run the tick loop and the alert persister until cancelled."""
+        """Run the tick loop and the audit writer until cancelled."""
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._tick_loop(), name="hub-ticks")
-            tg.create_task(self._persist_alerts(), name="hub-alert-log")
+            tg.create_task(self.audit.run(), name="hub-audit-writer")
 
     async def stop(self) -> None:
-        """Save the latest watermarks and the queued audit events, then close the store.
+        """Save the latest watermarks and the queued audit events, then close the stores.
 
         A failing store does not stop the shutdown: what could not be saved is
         logged (the watermarks saved with each batch stay valid, so agents only
@@ -155,20 +113,12 @@ class Hub:
         """
         try:
             async with asyncio.timeout(STOP_FLUSH_S):
-                await self._flush_for_stop()
+                await self.state_store.save_marks({key: m.floor for key, m in self.seqs.durable.items()})
+                await self.audit.flush()
         except (StoreError, TimeoutError) as exc:
-            lost = self._alert_log.qsize() + (self._audit_in_hand is not None)
-            log.error("stopping with the store failing (%s): %d alarm audit events not saved", str(exc) or f"no answer in {STOP_FLUSH_S:g} s", lost)
+            log.error("stopping with the store failing (%s): %d alarm audit events not saved",
+                      str(exc) or f"no answer in {STOP_FLUSH_S:g} s", self.audit.waiting)  # fmt: skip
         await self.stores.stop()
-
-    async def _flush_for_stop(self) -> None:
-        await self.state_store.save_marks({key: m.floor for key, m in self.seqs.durable.items()})  # the latest watermarks
-        if self._audit_in_hand is not None:  # the persister was cancelled while writing it (if that write had
-            # already reached the store, the event is audited twice: a duplicate is better than a loss)
-            await self._save(self._audit_in_hand)
-            self._audit_in_hand = None
-        while not self._alert_log.empty():
-            await self._save(self._alert_log.get_nowait())
 
     async def _tick_loop(self) -> None:
         min_s, max_s = self.cfg.min_tick_ms / 1000, self.cfg.max_tick_ms / 1000
@@ -181,35 +131,6 @@ class Hub:
             self.tick()
             await asyncio.sleep(min_s)
 
-    async def _persist_alerts(self) -> None:
-        """Write alarm events and data gaps in order; a failed write is retried until it succeeds."""
-        while True:
-            self._audit_in_hand = ev = await self._alert_log.get()
-            delay, max_delay = AUDIT_RETRY_S
-            while True:
-                try:
-                    await self._save(ev)
-                    break
-                except StoreError as exc:
-                    self.counters["audit_write_retries"] += 1
-                    log.error("alarm audit write failed (%s); %d events waiting, retrying in %.1f s", exc, self._alert_log.qsize() + 1, delay)
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, max_delay)
-            self._audit_in_hand = None
-
-    async def _save(self, ev: Persisted) -> None:
-        if isinstance(ev, tuple):
-            await self.state_store.save_gap(*ev)
-        elif isinstance(ev, AgentRecord):
-            if ev.forget:
-                await self.state_store.forget_agent(ev.agent)
-            else:
-                await self.state_store.save_agent(ev.agent, ev.ward, list(ev.beds))
-        else:
-            body = ev.alert.to_json()
-            await self.state_store.save_alert(body, ev.event, ev.by, ev.alert.updated, ev.note)
-            self.store.record_alarm_event(body, ev.event, ev.by, ev.alert.updated)
-
     # --- edge input --------------------------------------------------------------
 
     def hello(self, h: Hello) -> int:
@@ -221,27 +142,14 @@ class Hub:
             self.watched_since[row] = now
             self.store.set_bed_tags(bed, ward=h.ward)
         self.seqs.raise_floor(h.agent, h.epoch, h.floor)
-        # the agent re-sends its whole device picture after every hello: forget the old one, or a restarted
-        # agent's stale conditions would never clear
-        beds = set(h.beds)
-        for key in [k for k in self.device_status if k[0] in beds]:
-            del self.device_status[key]
-        self._returning.discard(h.agent)
-        self._no_grace.pop(h.agent, None)
-        self.agents_online[h.agent] += 1
-        self.agent_wards[h.agent] = h.ward
-        self.agent_offline_since.pop(h.agent, None)
-        if self.known_agents.get(h.agent) != (h.ward, tuple(h.beds)):
-            self.known_agents[h.agent] = (h.ward, tuple(h.beds))
-            self._persist(AgentRecord(h.agent, h.ward, tuple(h.beds)))
+        record = self.agents.hello(h)
+        if record is not None:
+            self.audit.persist(record)
         self._wake.set()
         return self.seqs.last_durable(h.agent, h.epoch)
 
     def goodbye(self, h: Hello) -> None:
-        self.agents_online[h.agent] -= 1
-        if self.agents_online[h.agent] <= 0:
-            del self.agents_online[h.agent]
-            self.agent_offline_since[h.agent] = self.clock()
+        self.agents.goodbye(h, self.clock())
         self._dirty.update(self.state.index[bed] for bed in h.beds)
         self._wake.set()
 
@@ -250,60 +158,21 @@ class Hub:
 
         Raises ``KeyError`` for an agent the hub does not know and ``ValueError`` for one that is connected.
         """
-        if agent not in self.known_agents and agent not in self.agent_wards:
-            raise KeyError(agent)
-        if agent in self.agents_online:
-            raise ValueError(f"agent {agent!r} is connected")
-        self.known_agents.pop(agent, None)
-        self.agent_wards.pop(agent, None)
-        self.agent_offline_since.pop(agent, None)
-        self.spool.pop(agent, None)
-        self._returning.discard(agent)
-        self._no_grace.pop(agent, None)
-        for row, info in enumerate(self.state.beds):
-            if info.agent == agent:  # its beds stay on the census with no agent: nothing watches them, nothing alarms
-                info.agent = ""
-                self._dirty.add(row)
-                for key in [k for k in self.device_status if k[0] == info.bed]:
-                    del self.device_status[key]
-        self._persist(AgentRecord(agent, forget=True))
+        rows = [row for row, info in enumerate(self.state.beds) if info.agent == agent]
+        self.audit.persist(self.agents.forget(agent, [self.state.beds[row].bed for row in rows]))
+        for row in rows:  # its beds stay on the census with no agent: nothing watches them, nothing alarms
+            self.state.beds[row].agent = ""
+            self._dirty.add(row)
         self._wake.set()
 
     def agents_json(self) -> list[dict[str, Any]]:
-        """Every agent the hub expects or has seen: ward, beds, connected, offline since (ms, or None)."""
-        names = sorted(set(self.known_agents) | set(self.agent_wards))
-        return [{"agent": a, "ward": self.agent_wards.get(a, self.known_agents.get(a, ("", ()))[0]),
-                 "beds": list(self.known_agents.get(a, ("", ()))[1]), "online": a in self.agents_online,
-                 "offline_since": self.agent_offline_since.get(a)} for a in names]  # fmt: skip
-
-    def _persist(self, item: Persisted) -> None:
-        try:
-            self._alert_log.put_nowait(item)
-        except asyncio.QueueFull:
-            self.counters["alert_log_overflow"] += 1
-            log.error("audit queue full: %r not persisted", item)
+        return self.agents.json()
 
     def agent_status(self, h: Hello, status: Status) -> None:
-        """An agent's report: device conditions, and its spool (drops raise a technical alarm)."""
-        now = self.clock()
-        for d in status.devices:
-            if h.beds and d["bed"] not in h.beds:
-                continue
-            key = (d["bed"], d["device"], d["detail"])  # a device reports conditions per subject (group, parameter)
-            if d["status"] == "ok":
-                self.device_status.pop(key, None)
-            elif key in self.device_status or len(self.device_status) < MAX_DEVICE_CONDITIONS:
-                self.device_status[key] = d | {"ward": h.ward}
-            else:
-                self.counters["device_conditions_refused"] += 1
-        if status.spool is not None:
-            self.seqs.raise_floor(h.agent, h.epoch, status.spool.get("floor", 0))
-            prev = self.spool.get(h.agent)
-            grew = prev[2] if prev else 0
-            if status.spool.get("dropped_frames", 0) > (prev[0].get("dropped_frames", 0) if prev else 0):
-                grew = now
-            self.spool[h.agent] = (status.spool, now, grew)
-        self.counters["agent_status_reports"] += 1
+        """An agent's report: device conditions, and its spool (drops raise a technical alarm; its floor is final)."""
+        floor = self.agents.status(h, status, self.clock())
+        if floor is not None:
+            self.seqs.raise_floor(h.agent, h.epoch, floor)
 
     def take_frame(self, h: Hello, msg: ObsFrame | WaveChunk, t_hub: int) -> tuple[Batch | None, list[dict[str, Any]]]:
         """Screen a decoded data frame. Returns the batch to store (None for a duplicate) and rejections."""
@@ -359,7 +228,7 @@ class Hub:
         self.state.beds[i].last_rx = t_hub  # the gap is recorded once, even if older values follow
         self.counters["data_gaps"] += 1
         self.feed.publish({"type": "gap", "bed": bed, "ward": ward, "start": prev, "end": t_hub}, ward=ward or None)
-        self._persist((bed, prev, t_hub))
+        self.audit.persist(DataGap(bed, prev, t_hub))
 
     def _screen_common(self, h: Hello, bed: str, t_dev: int, t_hub: int) -> str | None:
         if h.beds and bed not in h.beds:
@@ -393,19 +262,7 @@ class Hub:
 
     def score(self, now: int) -> Scores:
         """NEWS2, MEWS and qSOFA for every bed, each one vectorised pass over the bed-state matrix."""
-        n = self.state.n
-        v = self.state.inputs_at(now, self._staleness_ms)
-        c = COLUMN
-        sbp = np.where(np.isnan(v[:, c["nibp_sys"]]), v[:, c["abp_sys"]], v[:, c["nibp_sys"]])
-        hr = np.where(np.isnan(v[:, c["hr"]]), v[:, c["pr"]], v[:, c["hr"]])
-        rr, acvpu = v[:, c["rr"]], v[:, c["acvpu"]]
-        return Scores(
-            inputs=v,
-            news2=news2(rr=rr, spo2=v[:, c["spo2"]], o2=v[:, c["o2"]], sbp=sbp, hr=hr, acvpu=acvpu,
-                        temp=v[:, c["temp"]], scale2=self.state.scale2[:n]),  # fmt: skip
-            mews=mews(sbp=sbp, hr=hr, rr=rr, temp=v[:, c["temp"]], acvpu=acvpu),
-            qsofa=qsofa(rr=rr, sbp=sbp, acvpu=acvpu),
-        )
+        return score_beds(self.state.inputs_at(now, self._staleness_ms), self.state.scale2[: self.state.n], self.tables)
 
     def tick(self) -> None:
         now = self.clock()
@@ -413,11 +270,7 @@ class Hub:
         n = self.state.n
         beds = self.state.beds
         names, wards = [b.bed for b in beds], [b.ward for b in beds]
-        extra = [
-            ScoreFlags("mews", sc.mews.triggered, sc.mews.partial, sc.mews.incomplete, f"MEWS ≥ {DEFAULT_SCORE_TABLES.mews.trigger}"),
-            ScoreFlags("qsofa", sc.qsofa.positive, sc.qsofa.partial, sc.qsofa.incomplete, "qSOFA positive (≥ 2)"),
-        ]
-        for ev in self.engine.evaluate(now, names, wards, sc.inputs, sc.news2, extra, self._technical_view(now, names, wards)):
+        for ev in self.engine.evaluate(now, names, wards, sc, self._technical_view(now, names, wards)):
             self._alert_event(ev)
         verdicts = {"news2": (sc.news2, sc.news2.band), "mews": (sc.mews, sc.mews.triggered), "qsofa": (sc.qsofa, sc.qsofa.positive)}
         records = self.score_log.due(now, names, wards, verdicts, np.where(self.state.scale2[:n], 2, 1))
@@ -438,7 +291,7 @@ class Hub:
         n = len(names)
         last_rx = np.array([b.last_rx or 0 for b in self.state.beds], dtype=np.int64)
         watched = np.array([self.watched_since.get(i, 0) for i in range(n)], dtype=np.int64)
-        undelivered: dict[str, tuple[str, int, str]] = {}
+        undelivered: dict[str, tuple[str, str, str]] = {}
         limit_ms = self.policy.defaults.undelivered_s * 1000
         for alert_id, t in self.pending_delivery.items():
             a = self.book.by_id.get(alert_id)
@@ -452,33 +305,13 @@ class Hub:
             last_rx=last_rx,
             watched_since=watched,
             flags=self.state.flags[:n],
-            agents_offline={a: (self.agent_wards.get(a, ""), self._no_grace.get(a, max(t, self._grace_until)))
-                            for a, t in self.agent_offline_since.items()},  # fmt: skip
+            agents_offline=self.agents.offline(),
             store_error=self.store.error,
             undelivered=undelivered,
-            devices_down=self._devices_down(),
-            hold=self._restart_hold(now),
-            spool_dropping={
-                a: (self.agent_wards.get(a, ""), rep.get("dropped_frames", 0))
-                for a, (rep, _t, grew) in self.spool.items()
-                if grew and now - grew < SPOOL_DROP_HOLD_MS
-            },
+            devices_down=self.agents.devices_down(),
+            hold=self.agents.restart_hold(now),
+            spool_dropping=self.agents.spool_dropping(now),
         )
-
-    def _restart_hold(self, now: int) -> frozenset[str]:
-        """Beds and agent subjects whose technical alarms hold: agents not yet back, during the restart grace."""
-        if now >= self._grace_until or not self._returning:
-            return frozenset()
-        return frozenset(x for a in self._returning for x in (f"agent:{a}", *self.known_agents.get(a, ("", ()))[1]))
-
-    def _devices_down(self) -> dict[str, tuple[str, tuple[str, ...], str]]:
-        """Per bed: (ward, the devices reported disconnected, "device: subject, ...; device: ...")."""
-        down: dict[str, tuple[str, dict[str, list[str]]]] = {}
-        for (bed, device, subject), d in self.device_status.items():
-            if d["status"] == "disconnected":
-                down.setdefault(bed, (d["ward"], {}))[1].setdefault(device, []).append(subject or "device")
-        return {bed: (ward, tuple(sorted(devs)), "; ".join(f"{dev}: {', '.join(sorted(subj))}" for dev, subj in sorted(devs.items())))
-                for bed, (ward, devs) in down.items()}  # fmt: skip
 
     def _scores_changed(self, sc: Scores) -> np.ndarray:
         res = sc.news2
@@ -497,7 +330,7 @@ class Hub:
             "bed": info.bed,
             "ward": info.ward,
             "agent": info.agent,
-            "online": info.agent in self.agents_online,
+            "online": info.agent in self.agents.online,
             "last_rx": info.last_rx,
             "settings": {"spo2_scale": info.spo2_scale},
             "vitals": self.state.vitals_of(i, now),
@@ -526,7 +359,7 @@ class Hub:
         elif ev.event == "resolved":
             self.pending_delivery.pop(a.id, None)
         self.feed.publish({"type": "alert", "event": ev.event, "alert": a.to_json()}, ward=a.ward or None)
-        self._persist(ev)
+        self.audit.persist(ev)
 
     def delivered(self, alert_ids: list[str]) -> None:
         """A console confirmed it received (and shows) these alarms."""
@@ -556,7 +389,7 @@ class Hub:
         return {
             "counters": dict(self.counters),
             "beds": self.state.n,
-            "agents_online": sorted(self.agents_online),
+            "agents_online": sorted(self.agents.online),
             "alerts_open": len(self.book.open),
             "push_latency_ms": self.push_latency.percentiles(),
             "consoles": len(self.feed.subscribers),

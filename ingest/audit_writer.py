@@ -1,0 +1,104 @@
+"""The hub's audit writer: alarm events, data gaps and agent records, saved in order to the state store.
+
+The tick and the edge endpoint never wait on the store: they ``persist`` items
+into a bounded queue (an overflow is counted and logged, never silent) and one
+task writes them in order. A failed write is retried with backoff until it
+succeeds, so an alarm raised while the disk is full is audited late, never lost.
+On stop, ``flush`` writes what is left, including the item that was in hand
+when the writer was cancelled (a duplicate audit line is better than a loss).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from dataclasses import dataclass
+
+from alerts.lifecycle import AlertEvent
+from ingest.stores.base import SampleStore, StateStore, StoreError
+
+log = logging.getLogger(__name__)
+
+MAX_QUEUED = 10_000
+RETRY_S = (0.5, 10.0)  # a failed write is retried after 0.5 s, doubling up to 10 s, until it succeeds
+
+
+@dataclass(frozen=True, slots=True)
+class AgentRecord:
+    """An edge agent to remember (or, with ``forget``, to stop expecting) across hub restarts."""
+
+    agent: str
+    ward: str = ""
+    beds: tuple[str, ...] = ()
+    forget: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DataGap:
+    """No data reached the hub from ``bed`` between ``start`` and ``end`` (hub time, ms)."""
+
+    bed: str
+    start: int
+    end: int
+
+
+Persisted = AlertEvent | AgentRecord | DataGap
+
+
+class AuditWriter:
+    def __init__(self, state: StateStore, samples: SampleStore, counters: Counter[str]) -> None:
+        self.state = state
+        self.samples = samples  # gets a time-series copy of each alarm event (InfluxDB dashboards)
+        self.counters = counters
+        self._queue: asyncio.Queue[Persisted] = asyncio.Queue(maxsize=MAX_QUEUED)
+        self._in_hand: Persisted | None = None  # taken from the queue, not yet written
+
+    def persist(self, item: Persisted) -> None:
+        """Queue an item for the writer; never waits."""
+        try:
+            self._queue.put_nowait(item)
+        except asyncio.QueueFull:
+            self.counters["alert_log_overflow"] += 1
+            log.error("audit queue full: %r not persisted", item)
+
+    @property
+    def waiting(self) -> int:
+        return self._queue.qsize() + (self._in_hand is not None)
+
+    async def run(self) -> None:
+        """Write items in order until cancelled; a failed write is retried until it succeeds."""
+        while True:
+            self._in_hand = item = await self._queue.get()
+            delay, max_delay = RETRY_S
+            while True:
+                try:
+                    await self._save(item)
+                    break
+                except StoreError as exc:
+                    self.counters["audit_write_retries"] += 1
+                    log.error("alarm audit write failed (%s); %d events waiting, retrying in %.1f s", exc, self.waiting, delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, max_delay)
+            self._in_hand = None
+
+    async def flush(self) -> None:
+        """Write what the cancelled writer left: the item in hand, then the queue. Raises ``StoreError``."""
+        if self._in_hand is not None:
+            await self._save(self._in_hand)
+            self._in_hand = None
+        while not self._queue.empty():
+            await self._save(self._queue.get_nowait())
+
+    async def _save(self, item: Persisted) -> None:
+        if isinstance(item, DataGap):
+            await self.state.save_gap(item.bed, item.start, item.end)
+        elif isinstance(item, AgentRecord):
+            if item.forget:
+                await self.state.forget_agent(item.agent)
+            else:
+                await self.state.save_agent(item.agent, item.ward, list(item.beds))
+        else:
+            body = item.alert.to_json()
+            await self.state.save_alert(body, item.event, item.by, item.alert.updated, item.note)
+            self.samples.record_alarm_event(body, item.event, item.by, item.alert.updated)
