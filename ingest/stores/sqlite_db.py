@@ -9,7 +9,10 @@ queued, merges the rows of identical statements (first seen first, rows in
 submission order, so a later write of the same key wins) and commits them in
 one transaction. Statements must therefore be order-independent between
 different statements: inserts and upserts keyed by their row, never a DELETE
-that a later INSERT in the same commit must follow.
+that a later INSERT in the same commit must follow. Work that must read
+before it writes (appending to the audit chain, counting failed sign-ins) is a
+function given to ``call``: it runs in the same transaction, after the merged
+statements, in submission order, and its result completes the future.
 
 Readers use their own connection (WAL: they never block the writer). The file
 carries ``PRAGMA user_version``; ``MIGRATIONS`` bring an older file up to date
@@ -25,12 +28,14 @@ import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from ingest.stores.base import StoreError
 
 log = logging.getLogger(__name__)
 
 Statement = tuple[str, list[tuple]]
+T = TypeVar("T")
 _STOP = object()
 
 
@@ -143,6 +148,24 @@ class SQLiteDatabase:
     async def write(self, statements: list[Statement]) -> None:
         await (await self.submit(statements))
 
+    async def call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(conn)`` in the writer's transaction and return its result once committed."""
+        fut = self._future()
+        await self._slots.acquire()
+        fut.add_done_callback(lambda _f: self._slots.release())
+        self._queue.put((fn, fut))
+        return await fut  # type: ignore[return-value]
+
+    async def read_with(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` on the reader connection, in a worker thread."""
+        def run() -> T:
+            if self._reader is None:
+                raise StoreError(f"embedded store {self.path} is not running")
+            with self._read_lock:
+                return fn(self._reader)
+
+        return await asyncio.to_thread(run)
+
     def _future(self) -> asyncio.Future[None]:
         if self._loop is None or self._thread is None:
             raise StoreError(f"embedded store {self.path} is not running")
@@ -172,16 +195,32 @@ class SQLiteDatabase:
         finally:
             conn.close()
 
-    def _commit(self, conn: sqlite3.Connection, items: list[tuple[list[Statement], asyncio.Future[None]]]) -> None:
+    def _commit(self, conn: sqlite3.Connection, items: list[tuple[list[Statement] | Callable, asyncio.Future]]) -> None:
         merged: dict[str, list[tuple]] = {}
-        for statements, _fut in items:
-            for sql, rows in statements:
+        calls: list[tuple[Callable, asyncio.Future]] = []
+        for work, fut in items:
+            if callable(work):
+                calls.append((work, fut))
+                continue
+            for sql, rows in work:
                 merged.setdefault(sql, []).extend(rows)
         error: BaseException | None = None
+        results: dict[int, object] = {}
+        refused: dict[int, BaseException] = {}  # a call that raised: its own writes are rolled back, the others commit
         try:
-            conn.execute("BEGIN")
+            conn.execute("BEGIN IMMEDIATE")
             for sql, rows in merged.items():
                 conn.executemany(sql, rows)
+            for fn, fut in calls:
+                conn.execute("SAVEPOINT call")
+                try:
+                    results[id(fut)] = fn(conn)
+                except sqlite3.Error:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - the caller's own refusal (e.g. a name already taken)
+                    conn.execute("ROLLBACK TO call")
+                    refused[id(fut)] = exc
+                conn.execute("RELEASE call")
             conn.execute("COMMIT")
             self.error = None
             self.counters["commits"] += 1
@@ -196,9 +235,11 @@ class SQLiteDatabase:
             except sqlite3.Error:
                 pass
         assert self._loop is not None
-        for _statements, fut in items:
-            if error is None:
-                self._loop.call_soon_threadsafe(_set_result, fut)
+        for _work, fut in items:
+            if error is None and id(fut) in refused:
+                self._loop.call_soon_threadsafe(_set_exception, fut, refused[id(fut)])
+            elif error is None:
+                self._loop.call_soon_threadsafe(_set_result, fut, results.get(id(fut)))
             else:
                 self._loop.call_soon_threadsafe(_set_exception, fut, StoreError(str(error)))
 
@@ -219,9 +260,9 @@ class SQLiteDatabase:
         return self._queue.qsize()
 
 
-def _set_result(fut: asyncio.Future[None]) -> None:
+def _set_result(fut: asyncio.Future, result: object = None) -> None:
     if not fut.done():
-        fut.set_result(None)
+        fut.set_result(result)
 
 
 def _set_exception(fut: asyncio.Future[None], exc: BaseException) -> None:
