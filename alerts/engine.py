@@ -19,8 +19,10 @@ from alerts.limits import LimitTracker
 from alerts.news2 import News2Result
 from alerts.policy import AlarmPolicy, Limit, PolicyError, WardPolicy
 from alerts.score_alerts import news2_conditions
+from alerts.score_tables import ScoreTables
 from alerts.technical import TechnicalTracker, TechnicalView
 from alerts.trends import TrendTracker
+from wire.config import validate
 from wire.vocabulary import COLUMN
 
 _SPO2 = COLUMN["spo2"]
@@ -63,8 +65,11 @@ class BedPolicies:
 
 
 class AlarmEngine:
-    def __init__(self, policy: AlarmPolicy, book: AlarmBook) -> None:
+    """The alarm rules of ``policy`` over scores computed with ``tables``, reconciled into ``book``."""
+
+    def __init__(self, policy: AlarmPolicy, book: AlarmBook, tables: ScoreTables) -> None:
         self.policy = policy
+        self.tables = tables
         self.book = book
         book.rules = rules_from_policy(policy)
         params = sorted({p for w in [policy.defaults, *policy.wards.values()] for p in w.limits})
@@ -83,7 +88,8 @@ class AlarmEngine:
             raise PolicyError("give a low or a high limit")
         if low is not None and high is not None and low >= high:
             raise PolicyError(f"low {low:g} must be below high {high:g}")
-        lim = Limit(param, low, high, base.delay_s, base.hysteresis, base.priority)
+        spec = {"param": param, "low": low, "high": high, "delay_s": base.delay_s, "hysteresis": base.hysteresis, "priority": base.priority}
+        lim = validate(Limit, spec, f"bed {bed}: limits.{param}", PolicyError)
         self.bed_limits.setdefault(bed, {})[param] = lim
         self._limits_key = ()
         return lim
@@ -140,7 +146,8 @@ class AlarmEngine:
             "trend": self.trends.conditions(now, beds, wards, news2.total, bp.trend_rules),
             "technical": self.technical.conditions(tech, pols, bp.no_data_ms, bp.probe_delay_ms),
         }
-        families["news2"] = news2_conditions(news2, beds, wards, self.policy.defaults.news2, bp.news2_enabled)
+        families["news2"] = news2_conditions(news2, beds, wards, self.policy.defaults.news2, self.tables.news2,
+                                              bp.news2_enabled)  # fmt: skip
         for score in extra_scores:
             fam: dict[tuple[str, str], Condition] = {}
             for i in np.flatnonzero(score.on):

@@ -4,7 +4,7 @@
 - band medium (total 5-6): medium;
 - band high (7 or more): high.
 
-The band edges are the score's own, from ``config/scores.yaml`` (one place).
+The band edges are the score's own: the NEWS2 tables the caller scored with (one place).
 
 An incomplete score can still prove a band: sub-scores are never negative, so
 a partial sum of 5 already means the total is at least 5. Such an alarm says
@@ -18,8 +18,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from alerts.lifecycle import Condition, Priority
-from alerts.news2 import COMPONENTS, DEFAULT_TABLES, News2Result
+from alerts.news2 import COMPONENTS, News2Result
 from alerts.policy import News2Bands
+from alerts.score_tables import News2Tables
 
 KIND = "news2"
 BAND_LOW_MEDIUM, BAND_MEDIUM, BAND_HIGH = 1, 2, 3  # codes of alerts.news2.BAND_LABELS
@@ -40,8 +41,10 @@ def news2_priorities(res: News2Result, policy: News2Bands, enabled: np.ndarray |
 
 
 def news2_conditions(
-    res: News2Result, beds: Sequence[str], wards: Sequence[str], policy: News2Bands, enabled: np.ndarray | None = None
+    res: News2Result, beds: Sequence[str], wards: Sequence[str], policy: News2Bands, tables: News2Tables,
+    enabled: np.ndarray | None = None,
 ) -> dict[tuple[str, str], Condition]:
+    """One condition per bed whose band raises an alarm; ``tables`` (those ``res`` was scored with) name the bands."""
     prio = news2_priorities(res, policy, enabled)
     out: dict[tuple[str, str], Condition] = {}
     for i in np.flatnonzero(prio):
@@ -57,9 +60,9 @@ def news2_conditions(
         if p == Priority.LOW:
             title = f"NEWS2: a single parameter scores 3 ({', '.join(threes)})"
         elif p == Priority.MEDIUM:
-            title = f"NEWS2 ≥{DEFAULT_TABLES.medium}: medium clinical risk"
+            title = f"NEWS2 ≥{tables.medium}: medium clinical risk"
         else:
-            title = f"NEWS2 ≥{DEFAULT_TABLES.high}: high clinical risk"
+            title = f"NEWS2 ≥{tables.high}: high clinical risk"
         sub = ", ".join(
             f"{name} {'—' if np.isnan(s) else int(s)}" for name, s in zip(COMPONENTS, res.subscores[i], strict=True)
         )

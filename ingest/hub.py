@@ -22,8 +22,8 @@ from alerts.lifecycle import AlarmBook, AlertError, AlertEvent
 from alerts.mews import MewsResult, mews
 from alerts.news2 import News2Result, news2
 from alerts.qsofa import QsofaResult, qsofa
-from alerts.score_tables import default_score_tables
-from alerts.policy import AlarmPolicy, load_policy
+from alerts.score_tables import ScoreTables
+from alerts.policy import AlarmPolicy
 from alerts.technical import TechnicalView
 from ingest.bed_state import BedState
 from ingest.console_feed import ConsoleFeed
@@ -42,7 +42,6 @@ from wire.clock import wall_ms
 log = logging.getLogger(__name__)
 
 
-DEFAULT_SCORE_TABLES = default_score_tables()
 RESTART_GRACE_MS = 15_000  # after the hub starts, agents get this long (the edge's longest reconnect backoff) on top
 # of agent_offline_s to come back before an agent-offline alarm: a hub restart alone raises none
 MAX_DEVICE_CONDITIONS = 20_000  # non-ok device conditions kept across all agents (free-text subjects are bounded)
@@ -75,15 +74,16 @@ class Scores:
 
 class Hub:
     def __init__(
-        self, cfg: HubConfig, store: Store, clock: Callable[[], int] = wall_ms, policy: AlarmPolicy | None = None
+        self, cfg: HubConfig, store: Store, clock: Callable[[], int] = wall_ms, *, policy: AlarmPolicy, tables: ScoreTables
     ) -> None:
         self.cfg = cfg
         self.store = store
         self.clock = clock
-        self.policy = policy or load_policy()
+        self.policy = policy
+        self.tables = tables  # the score tables every tick scores with
         self.state = BedState()
         self.book = AlarmBook()
-        self.engine = AlarmEngine(self.policy, self.book)
+        self.engine = AlarmEngine(self.policy, self.book, self.tables)
         self.agent_wards: dict[str, str] = {}  # every agent seen since start -> its ward
         self.agent_offline_since: dict[str, int] = {}
         self.watched_since: dict[int, int] = {}  # bed row -> when its agent last connected
@@ -123,7 +123,7 @@ class Hub:
         self.seqs = SeqTracker(await self.store.last_seqs())
         self.book = AlarmBook(next_id=await self.store.max_alert_id() + 1)
         self.book.restore(await self.store.open_alerts())
-        self.engine = AlarmEngine(self.policy, self.book)
+        self.engine = AlarmEngine(self.policy, self.book, self.tables)
         now = self.clock()
         self._grace_until = now + RESTART_GRACE_MS
         already_offline = {a.subject.removeprefix("agent:"): a.raised for a in self.book.open.values() if a.kind == "technical:agent_offline"}
@@ -400,9 +400,9 @@ class Hub:
         return Scores(
             inputs=v,
             news2=news2(rr=rr, spo2=v[:, c["spo2"]], o2=v[:, c["o2"]], sbp=sbp, hr=hr, acvpu=acvpu,
-                        temp=v[:, c["temp"]], scale2=self.state.scale2[:n]),  # fmt: skip
-            mews=mews(sbp=sbp, hr=hr, rr=rr, temp=v[:, c["temp"]], acvpu=acvpu),
-            qsofa=qsofa(rr=rr, sbp=sbp, acvpu=acvpu),
+                        temp=v[:, c["temp"]], scale2=self.state.scale2[:n], tables=self.tables.news2),  # fmt: skip
+            mews=mews(sbp=sbp, hr=hr, rr=rr, temp=v[:, c["temp"]], acvpu=acvpu, tables=self.tables.mews),
+            qsofa=qsofa(rr=rr, sbp=sbp, acvpu=acvpu, tables=self.tables.qsofa),
         )
 
     def tick(self) -> None:
@@ -412,8 +412,8 @@ class Hub:
         beds = self.state.beds
         names, wards = [b.bed for b in beds], [b.ward for b in beds]
         extra = [
-            ScoreFlags("mews", sc.mews.triggered, sc.mews.partial, sc.mews.incomplete, f"MEWS ≥ {DEFAULT_SCORE_TABLES.mews.trigger}"),
-            ScoreFlags("qsofa", sc.qsofa.positive, sc.qsofa.partial, sc.qsofa.incomplete, "qSOFA positive (≥ 2)"),
+            ScoreFlags("mews", sc.mews.triggered, sc.mews.partial, sc.mews.incomplete, f"MEWS ≥ {self.tables.mews.trigger}"),
+            ScoreFlags("qsofa", sc.qsofa.positive, sc.qsofa.partial, sc.qsofa.incomplete, f"qSOFA positive (≥ {self.tables.qsofa.trigger})"),
         ]
         for ev in self.engine.evaluate(now, names, wards, sc.inputs, sc.news2, extra, self._technical_view(now, names, wards)):
             self._alert_event(ev)
