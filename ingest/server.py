@@ -29,7 +29,7 @@ from ingest.app import create_app
 from ingest.hub import Hub
 from ingest.hub_config import HubConfig
 from ingest.store import StoreError
-from ingest.store_url import open_store
+from ingest.store_url import StoreUrlError, open_store
 
 log = logging.getLogger(__name__)
 
@@ -82,5 +82,9 @@ def hub_main(args: argparse.Namespace, cfg: HubConfig, policy: AlarmPolicy, tabl
     """``teleicu hub``: the options in ``args`` (host, port, store, data directory, log level), the configuration loaded."""
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s hub %(levelname)s %(name)s: %(message)s")
     store = args.store or str(args.db or args.data_dir / "teleicu.sqlite3")
-    server = build_server(args.host, args.port, store, cfg, policy, tables, args.log_level, args.data_dir)
+    try:
+        server = build_server(args.host, args.port, store, cfg, policy, tables, args.log_level, args.data_dir)
+    except StoreUrlError as exc:
+        log.critical("cannot start: %s", exc)
+        return 2
     return asyncio.run(server.serve(f"teleicu hub on http://{args.host}:{args.port}/  (edge: ws://{args.host}:{args.port}/ws/edge)"))

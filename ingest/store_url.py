@@ -16,12 +16,13 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from ingest.store import Store
+from wire.config import ConfigError
 
 INFLUX_SCHEMES = ("influxdb", "influxdbs", "influxdb2", "influxdb2s")
 
 
-class StoreUrlError(ValueError):
-    pass
+class StoreUrlError(ConfigError):
+    """A store URL that names no usable store (its scheme, path or options)."""
 
 
 def open_store(url: str, data_dir: Path = Path("var")) -> Store:
