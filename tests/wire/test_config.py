@@ -92,6 +92,18 @@ def test_the_error_carries_source_and_problems_and_can_be_a_subclass() -> None:
     assert caught.value.source == "gw.yaml" and caught.value.problems == (("ratio", "must be a finite number, not 'x'"),)
 
 
+def test_every_config_error_class_is_one_family() -> None:
+    from alerts.policy import PolicyError
+    from alerts.score_tables import ScoreConfigError
+    from edge_agent.config import EdgeConfigError
+    from ingest.hub_config import HubConfigError
+    from ingest.influx_config import InfluxConfigError
+    from ingest.store_url import StoreUrlError
+
+    for cls in (PolicyError, ScoreConfigError, EdgeConfigError, HubConfigError, InfluxConfigError, StoreUrlError):
+        assert issubclass(cls, ConfigError), cls
+
+
 def test_format_path() -> None:
     assert format_path(("devices", 2, "baud")) == "devices[2].baud"
     assert format_path(()) == ""
