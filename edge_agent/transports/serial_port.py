@@ -29,6 +29,7 @@ import asyncio
 import errno
 import logging
 import os
+import termios
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -121,7 +122,9 @@ class SerialPort:
         while True:
             try:
                 ser = serial.Serial(self.port, self.baud, timeout=0, write_timeout=0, **self._serial_options)
-            except (serial.SerialException, OSError, ValueError) as exc:
+            except (serial.SerialException, OSError, ValueError, termios.error) as exc:
+                # termios.error: pyserial configures the line with tcsetattr, which fails (EINVAL) on a
+                # pty whose other end has just gone; it is one more port that cannot be opened yet
                 # say it once per outage, not every retry
                 level = logging.WARNING if self.open_failures == 0 else logging.DEBUG
                 log.log(level, "serial %s: cannot open: %s; retrying every %.1f s", self.port, exc, self.reopen_delay_s)
