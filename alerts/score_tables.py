@@ -231,6 +231,10 @@ class O2Scores(_Categories):
     oxygen: int
 
 
+# a category's score is looked up by its code, so the fields must be in the vocabulary's code order
+assert tuple(AcvpuScores.model_fields) == _ACVPU_LABELS and tuple(O2Scores.model_fields) == _O2_LABELS
+
+
 class News2Trigger(ConfigModel):
     medium: int  # a total from here is medium risk
     high: int  # a total from here is high risk
