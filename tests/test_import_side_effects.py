@@ -1,4 +1,4 @@
-"""Importing teleicu reads no configuration: every module of every package imports with YAML files out of reach.
+"""Importing teleicu reads no configuration, and the edge role loads without the hub's web stack.
 
 Configuration is loaded by the command line and handed down (``teleicu.config_files``);
 a module that read a file at import would break an installed wheel whose files
@@ -41,3 +41,28 @@ def test_no_module_reads_configuration_at_import() -> None:
     r = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=120, cwd=REPO)
     assert r.returncode == 0, r.stderr[-3000:]
     assert int(r.stdout.strip()) > 60  # every module was imported
+
+
+EDGE_SCRIPT = r"""
+import sys
+for name in ("fastapi", "starlette", "uvicorn", "httpx"):
+    sys.modules[name] = None  # as on a gateway installed with teleicu[edge]: importing them fails
+import pkgutil, importlib
+import edge_agent, edge_agent.agent, edge_agent.config
+from teleicu.cli import build_parser
+for info in pkgutil.walk_packages(edge_agent.__path__, "edge_agent."):
+    importlib.import_module(info.name)
+cfg = edge_agent.config.parse_edge_config({
+    "agent": {"id": "edge-A", "ward": "A"}, "hub": {"url": "ws://127.0.0.1:9/ws/edge"},
+    "devices": [{"id": "m", "driver": "s5", "bed": "A-01", "port": "/dev/null", "options": {"tx_interval_s": 1}}],
+})
+build_parser().parse_args(["edge", "--config", "edge.yaml"])
+print(cfg.devices[0].driver)
+"""
+
+
+def test_the_edge_role_needs_no_hub_stack() -> None:
+    """An edge gateway (``teleicu[edge]``) loads and checks its configuration without FastAPI, uvicorn or httpx."""
+    r = subprocess.run([sys.executable, "-c", EDGE_SCRIPT], capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.strip() == "s5"
