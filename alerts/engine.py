@@ -22,6 +22,7 @@ from alerts.score_tables import ScoreTables
 from alerts.scoring import Scores
 from alerts.technical import TechnicalTracker, TechnicalView
 from alerts.trends import TrendTracker
+from wire.config import validate
 from wire.vocabulary import COLUMN
 
 _SPO2 = COLUMN["spo2"]
@@ -53,6 +54,8 @@ class BedPolicies:
 
 
 class AlarmEngine:
+    """The alarm rules of ``policy`` over scores computed with ``tables``, reconciled into ``book``."""
+
     def __init__(self, policy: AlarmPolicy, book: AlarmBook, tables: ScoreTables) -> None:
         self.policy = policy
         self.book = book
@@ -74,7 +77,8 @@ class AlarmEngine:
             raise PolicyError("give a low or a high limit")
         if low is not None and high is not None and low >= high:
             raise PolicyError(f"low {low:g} must be below high {high:g}")
-        lim = Limit(param, low, high, base.delay_s, base.hysteresis, base.priority)
+        spec = {"param": param, "low": low, "high": high, "delay_s": base.delay_s, "hysteresis": base.hysteresis, "priority": base.priority}
+        lim = validate(Limit, spec, f"bed {bed}: limits.{param}", PolicyError)
         self.bed_limits.setdefault(bed, {})[param] = lim
         self._limits_key = ()
         return lim

@@ -5,8 +5,8 @@ missing value: systolic BP, heart rate, respiration rate, temperature and the
 ACVPU code (0..4 = A, C, V, P, U; MEWS scores AVPU, and "C", new confusion,
 scores like Voice by default). Each number is rounded half up to the chart's
 precision (temperature 0.1 °C, the rest whole numbers), then banded with the
-tables of ``config/scores.yaml`` (``alerts.score_tables``), so a hospital's
-local MEWS variant is a change of data, not code.
+caller's tables (``alerts.score_tables``; the defaults are ``config/scores.yaml``),
+so a hospital's local MEWS variant is a change of data, not code.
 
 A missing input gives a missing sub-score and an *incomplete* total: the total
 is then NaN and only the partial sum of the known sub-scores is reported, with
@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from alerts.score_result import ScoreResult
-from alerts.score_tables import MewsTables, default_score_tables
+from alerts.score_tables import MewsTables
 
 COMPONENTS: tuple[str, ...] = ("sbp", "hr", "rr", "temp", "avpu")
 
@@ -47,14 +47,13 @@ def mews(
     rr: npt.ArrayLike,
     temp: npt.ArrayLike,
     acvpu: npt.ArrayLike,
-    tables: MewsTables | None = None,
+    tables: MewsTables,
 ) -> MewsResult:
     """Score MEWS for all beds. Each argument is a 1-D array of the same length.
 
-    ``tables`` defaults to the MEWS tables of ``config/scores.yaml``.
+    ``tables`` are the MEWS tables to score with.
     Raises ``ValueError`` for mismatched shapes or an ACVPU code outside 0..4.
     """
-    t = default_score_tables().mews if tables is None else tables
     given = {"sbp": sbp, "hr": hr, "rr": rr, "temp": temp, "acvpu": acvpu}
     inputs = {name: np.asarray(value, dtype=np.float64) for name, value in given.items()}
     n = len(inputs["sbp"]) if inputs["sbp"].ndim == 1 else -1
@@ -65,11 +64,11 @@ def mews(
             raise ValueError(f"mews: {name} has {len(column)} values but sbp has {n}")
     by_component = np.stack(
         [
-            t.sbp.score(inputs["sbp"]),
-            t.hr.score(inputs["hr"]),
-            t.rr.score(inputs["rr"]),
-            t.temp.score(inputs["temp"]),
-            t.avpu.score(inputs["acvpu"]),
+            tables.sbp.score(inputs["sbp"]),
+            tables.hr.score(inputs["hr"]),
+            tables.rr.score(inputs["rr"]),
+            tables.temp.score(inputs["temp"]),
+            tables.avpu.score(inputs["acvpu"]),
         ]
     ).reshape(len(COMPONENTS), n)  # one row per component: sums run along contiguous memory
     missing = np.isnan(by_component)
@@ -80,5 +79,5 @@ def mews(
         partial=partial,
         total=np.where(incomplete, np.nan, partial.astype(np.float64)),
         incomplete=incomplete,
-        triggered=partial >= t.trigger,
+        triggered=partial >= tables.trigger,
     )

@@ -7,9 +7,8 @@ and an *incomplete* total: the total is then NaN and only the partial sum of
 the known sub-scores is reported, together with the names of what is missing.
 
 The band tables, the category scores and the totals where medium and high risk
-start come from ``config/scores.yaml`` (``alerts.score_tables``); pass
-``tables=`` to score with other tables. The module constants ``RR``,
-``SPO2_SCALE1``, ... are the default tables, as loaded at import.
+start are the caller's ``tables=`` (``alerts.score_tables``; the defaults are
+``config/scores.yaml``, loaded by the command line, never at import).
 
 The clinical-risk band of a complete total is low (below medium), low-medium
 (below medium with some single sub-score of 3), medium (5-6 by default) or high
@@ -30,20 +29,11 @@ import numpy as np
 import numpy.typing as npt
 
 from alerts.score_result import ScoreResult
-from alerts.score_tables import News2Tables, default_score_tables
+from alerts.score_tables import News2Tables
 from wire.vocabulary import O2
 
 COMPONENTS: tuple[str, ...] = ("rr", "spo2", "o2", "sbp", "hr", "acvpu", "temp")
 BAND_LABELS: dict[int, str] = {-1: "unknown", 0: "low", 1: "low-medium", 2: "medium", 3: "high"}
-
-DEFAULT_TABLES: News2Tables = default_score_tables().news2
-RR = DEFAULT_TABLES.rr
-SPO2_SCALE1 = DEFAULT_TABLES.spo2_scale1
-SPO2_SCALE2_AIR = DEFAULT_TABLES.spo2_scale2_air
-SPO2_SCALE2_OXYGEN = DEFAULT_TABLES.spo2_scale2_oxygen
-SBP = DEFAULT_TABLES.sbp
-HR = DEFAULT_TABLES.hr
-TEMP = DEFAULT_TABLES.temp
 
 #: a single sub-score of this (the chart's highest) makes the risk at least low-medium
 _SINGLE_PARAMETER = 3
@@ -73,17 +63,16 @@ def news2(
     acvpu: npt.ArrayLike,
     temp: npt.ArrayLike,
     scale2: npt.ArrayLike,
-    tables: News2Tables | None = None,
+    tables: News2Tables,
 ) -> News2Result:
     """Score NEWS2 for all beds. Each argument is a 1-D array of the same length.
 
     ``o2`` holds ``O2`` codes (0 air, 1 oxygen), ``acvpu`` holds ``ACVPU`` codes
     (0..4 = A, C, V, P, U), both NaN when missing; ``scale2`` is a bool array,
     True where a clinician has chosen SpO2 scale 2 for that bed. ``tables``
-    defaults to the NEWS2 tables of ``config/scores.yaml``.
+    are the NEWS2 tables to score with.
     Raises ``ValueError`` for mismatched shapes or an invalid category code.
     """
-    t = DEFAULT_TABLES if tables is None else tables
     given = {"rr": rr, "spo2": spo2, "o2": o2, "sbp": sbp, "hr": hr, "acvpu": acvpu, "temp": temp}
     inputs = {name: _column(name, value) for name, value in given.items()}
     n = len(inputs["rr"])
@@ -91,22 +80,22 @@ def news2(
         if len(column) != n:
             raise ValueError(f"news2: {name} has {len(column)} values but rr has {n}")
     on_scale2 = _flags("scale2", scale2, n)
-    o2_score = t.o2.score(inputs["o2"])  # validates the codes
-    acvpu_score = t.acvpu.score(inputs["acvpu"])
+    o2_score = tables.o2.score(inputs["o2"])  # validates the codes
+    acvpu_score = tables.acvpu.score(inputs["acvpu"])
 
     # One row per component, so that the sums over components run along contiguous memory.
     by_component = np.stack(
         [
-            t.rr.score(inputs["rr"]),
-            _spo2_subscore(t, inputs["spo2"], inputs["o2"], on_scale2),
+            tables.rr.score(inputs["rr"]),
+            _spo2_subscore(tables, inputs["spo2"], inputs["o2"], on_scale2),
             o2_score,
-            t.sbp.score(inputs["sbp"]),
-            t.hr.score(inputs["hr"]),
+            tables.sbp.score(inputs["sbp"]),
+            tables.hr.score(inputs["hr"]),
             acvpu_score,
-            t.temp.score(inputs["temp"]),
+            tables.temp.score(inputs["temp"]),
         ]
     ).reshape(len(COMPONENTS), n)
-    return _summarise(by_component, t)
+    return _summarise(by_component, tables)
 
 
 def _column(name: str, value: npt.ArrayLike) -> npt.NDArray[np.float64]:

@@ -1,92 +1,237 @@
-"""Alarm policy: schema, defaults from ``config/alarms.yaml``, per-ward overrides, validation.
+"""Alarm policy: the schema of an alarm policy file (``config/alarms.yaml``), per-ward overrides, validation.
 
 A ward's policy is the ``defaults`` block with that ward's block under
 ``wards:`` merged over it key by key. Everything is checked when loaded: a
 limit with low above high, a negative delay, an unknown priority or key is a
-start-up error naming the file and the key, never a silent default.
+start-up error naming the file and the key path (``PolicyError``, a
+``wire.config.ConfigError``), never a silent default. Nothing is loaded at
+import: the command line loads the file and hands the policy to the hub.
+
+The models mirror the file; ``WardPolicy`` also offers the flat names the
+alarm engine reads (``no_data_s``, ``tiers``, ``news2_rise`` ...).
 """
 
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-import yaml
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from alerts.lifecycle import Priority
-from teleicu.paths import CONFIG_DIR
+from wire.config import ConfigError, ConfigModel, Expect, Problem, check_keys, load, unknown_keys, validate
 from wire.vocabulary import BY_KEY
 
-DEFAULT_FILE = CONFIG_DIR / "alarms.yaml"
 ALARM_KINDS = ("limit", "news2", "mews", "qsofa", "trend", "technical")
 TECHNICAL = ("no_data", "probe_off", "leads_off", "device_disconnected", "agent_offline", "spool_dropping", "store_unreachable", "undelivered")
+SILENCE_MAX_S = 900  # a silence may last at most 15 minutes
 
 
-class PolicyError(ValueError):
-    pass
+class PolicyError(ConfigError):
+    """An alarm policy (or a per-bed limit) that cannot be used."""
 
 
-@dataclass(frozen=True, slots=True)
-class Limit:
-    param: str
-    low: float | None
-    high: float | None
-    delay_s: float
-    hysteresis: float
-    priority: Priority
+def _priority(value: Any) -> Any:
+    if isinstance(value, Priority):
+        return value
+    if not isinstance(value, str) or value.upper() not in Priority.__members__:
+        raise ValueError(f"must be high, medium or low, not {value!r}")
+    return Priority[value.upper()]
 
 
-@dataclass(frozen=True, slots=True)
-class ScoreAlarm:
+def _keys_exactly(expected: tuple[str, ...]) -> BeforeValidator:
+    """A mapping with exactly the ``expected`` keys (anything else is left to the type's own check)."""
+
+    def check(raw: Any) -> Any:
+        if isinstance(raw, dict):
+            check_keys(raw, expected)
+        return raw
+
+    return BeforeValidator(check)
+
+
+PriorityName = Annotated[Priority, BeforeValidator(_priority)]
+Seconds = Annotated[float, Field(ge=0)]
+
+
+class Limit(ConfigModel):
+    """A physiological limit of one parameter: ``low`` and/or ``high``, held ``delay_s``, cleared ``hysteresis`` inside."""
+
+    param: str  # the vocabulary key (the key under ``limits:``)
+    low: float | None = None
+    high: float | None = None
+    delay_s: Seconds
+    hysteresis: Annotated[float, Field(ge=0)]
+    priority: PriorityName
+
+    @model_validator(mode="after")
+    def _one_side_at_least(self) -> Limit:
+        if self.low is None and self.high is None:
+            raise ValueError("needs a low or a high limit")
+        if self.low is not None and self.high is not None and self.low >= self.high:
+            raise ValueError(f"low {self.low:g} must be below high {self.high:g}")
+        return self
+
+
+class ScoreAlarm(ConfigModel):
     enabled: bool
-    priority: Priority = Priority.MEDIUM
+    priority: PriorityName = Priority.MEDIUM
 
 
-@dataclass(frozen=True, slots=True)
-class News2Bands:
+class News2Bands(ConfigModel):
     """Whether NEWS2 bands raise alarms; the band edges themselves are the score's (config/scores.yaml)."""
 
     enabled: bool
     single_three: bool = True
 
 
-@dataclass(frozen=True, slots=True)
-class TrendRule:
+class TrendRule(ConfigModel):
     enabled: bool
-    points: float
-    window_min: int
-    priority: Priority
-    sustain_min: int = 1
-    persist_s: float = 0.0
+    points: Annotated[float, Field(ge=1)]
+    window_min: Annotated[int, Field(ge=1)]
+    priority: PriorityName
+    sustain_min: Annotated[int, Field(ge=1)] = 1
+    persist_s: Seconds = 0.0
+
+    @model_validator(mode="after")
+    def _windows(self) -> TrendRule:
+        if self.window_min > 240 or self.sustain_min > self.window_min:
+            raise ValueError("window_min must be at most 240 and sustain_min at most window_min")
+        return self
 
 
-@dataclass(frozen=True, slots=True)
-class WardPolicy:
-    limits: dict[str, Limit]
+class ScoreAlarms(ConfigModel):
     news2: News2Bands
     mews: ScoreAlarm
     qsofa: ScoreAlarm
+
+
+class TrendRules(ConfigModel):
     news2_rise: TrendRule
     spo2_fall: TrendRule
-    no_data_s: float
-    probe_off_delay_s: float
-    agent_offline_s: float
-    undelivered_s: float
-    technical_priority: dict[str, Priority]
-    latching: dict[str, bool]
-    clear_delay_s: dict[str, float]
-    tiers: tuple[str, ...]
-    escalate_after_s: dict[Priority, float]
-    silence_max_s: float
 
 
-@dataclass(frozen=True)
-class AlarmPolicy:
+class TechnicalRules(ConfigModel):
+    no_data_s: Annotated[float, Field(ge=1)]
+    probe_off_delay_s: Seconds
+    agent_offline_s: Seconds
+    undelivered_s: Annotated[float, Field(ge=0.5)]
+    priority: Annotated[dict[str, PriorityName], _keys_exactly(TECHNICAL)]
+
+
+class Escalation(ConfigModel):
+    tiers: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1), Expect("a non-empty list of role names")]
+    after_s: dict[PriorityName, Annotated[float, Field(ge=1)]]
+
+
+class WardPolicy(ConfigModel):
+    """One ward's alarm policy, as in the file; the properties are the flat names the engine reads."""
+
+    limits: dict[str, Limit]
+    scores: ScoreAlarms
+    trends: TrendRules
+    technical: TechnicalRules
+    latching: Annotated[dict[str, bool], _keys_exactly(ALARM_KINDS)]
+    clear_delay_s: Annotated[dict[str, Seconds], _keys_exactly(ALARM_KINDS)]
+    escalation: Escalation
+    silence_max_s: Annotated[float, Field(ge=1)]
+
+    @field_validator("limits", mode="before")
+    @classmethod
+    def _name_limits(cls, raw: Any) -> Any:
+        """Each limit gets its parameter from its key, which must be in the vocabulary."""
+        if not isinstance(raw, dict):
+            return raw
+        check_keys(raw, tuple(BY_KEY), required=False)
+        for key, spec in raw.items():
+            if isinstance(spec, dict) and "param" in spec:  # not a key of the file: the parameter is the key above
+                raise Problem(unknown_keys(["param"], [k for k in Limit.model_fields if k != "param"]), key)
+        return {key: {"param": key, **spec} if isinstance(spec, dict) else spec for key, spec in raw.items()}
+
+    @field_validator("limits")
+    @classmethod
+    def _measurable(cls, limits: dict[str, Limit]) -> dict[str, Limit]:
+        for key, lim in limits.items():
+            p = BY_KEY[key]
+            for side, value in (("low", lim.low), ("high", lim.high)):
+                if value is not None and not p.lo <= value <= p.hi:
+                    raise Problem(f"{value:g} is outside what {key} can measure [{p.lo:g}, {p.hi:g}]", (key, side))
+        return limits
+
+    @field_validator("silence_max_s")
+    @classmethod
+    def _silence(cls, value: float) -> float:
+        if value > SILENCE_MAX_S:
+            raise ValueError(f"a silence may last at most 15 minutes ({SILENCE_MAX_S} s)")
+        return value
+
+    @property
+    def news2(self) -> News2Bands:
+        return self.scores.news2
+
+    @property
+    def mews(self) -> ScoreAlarm:
+        return self.scores.mews
+
+    @property
+    def qsofa(self) -> ScoreAlarm:
+        return self.scores.qsofa
+
+    @property
+    def news2_rise(self) -> TrendRule:
+        return self.trends.news2_rise
+
+    @property
+    def spo2_fall(self) -> TrendRule:
+        return self.trends.spo2_fall
+
+    @property
+    def no_data_s(self) -> float:
+        return self.technical.no_data_s
+
+    @property
+    def probe_off_delay_s(self) -> float:
+        return self.technical.probe_off_delay_s
+
+    @property
+    def agent_offline_s(self) -> float:
+        return self.technical.agent_offline_s
+
+    @property
+    def undelivered_s(self) -> float:
+        return self.technical.undelivered_s
+
+    @property
+    def technical_priority(self) -> dict[str, Priority]:
+        return self.technical.priority
+
+    @property
+    def tiers(self) -> tuple[str, ...]:
+        return tuple(self.escalation.tiers)
+
+    @property
+    def escalate_after_s(self) -> dict[Priority, float]:
+        return self.escalation.after_s
+
+
+class AlarmPolicy(ConfigModel):
+    """An alarm policy file: ``defaults``, and per-ward overrides merged over them key by key."""
+
     defaults: WardPolicy
-    wards: dict[str, WardPolicy]
-    raw: dict[str, Any]
+    wards: dict[str, WardPolicy] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _merge_wards(cls, raw: Any) -> Any:
+        if not isinstance(raw, dict) or not isinstance(raw.get("defaults"), dict):
+            return raw
+        wards = raw.get("wards") or {}
+        if not isinstance(wards, dict):
+            return raw  # refused by the type check, with the key named
+        merged = {str(ward): _merge(raw["defaults"], over or {}) if isinstance(over or {}, dict) else over for ward, over in wards.items()}
+        return {**raw, "wards": merged}
 
     def for_ward(self, ward: str) -> WardPolicy:
         return self.wards.get(ward, self.defaults)
@@ -99,123 +244,11 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _keys(d: Any, allowed: set[str], where: str, required: set[str] = frozenset()) -> dict[str, Any]:  # type: ignore[assignment]
-    if not isinstance(d, dict):
-        raise PolicyError(f"{where}: expected a mapping, got {d!r}")
-    unknown = set(d) - allowed
-    if unknown:
-        raise PolicyError(f"{where}: unknown keys {sorted(unknown)}; allowed {sorted(allowed)}")
-    missing = required - set(d)
-    if missing:
-        raise PolicyError(f"{where}: missing keys {sorted(missing)}")
-    return d
-
-
-def _num(v: Any, where: str, *, lo: float = 0.0) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or v < lo:
-        raise PolicyError(f"{where}: expected a number >= {lo:g}, got {v!r}")
-    return float(v)
-
-
-def _prio(v: Any, where: str) -> Priority:
-    if not isinstance(v, str) or v.upper() not in Priority.__members__:
-        raise PolicyError(f"{where}: priority must be high, medium or low, got {v!r}")
-    return Priority[v.upper()]
-
-
-def _ward(raw: dict[str, Any], where: str) -> WardPolicy:
-    sections = {"limits", "scores", "trends", "technical", "latching", "clear_delay_s", "escalation", "silence_max_s"}
-    top = _keys(raw, sections, where, sections)
-    limits: dict[str, Limit] = {}
-    for param, spec in _keys(top["limits"], set(BY_KEY), f"{where}.limits").items():
-        w = f"{where}.limits.{param}"
-        spec = _keys(spec, {"low", "high", "delay_s", "hysteresis", "priority"}, w, {"delay_s", "hysteresis", "priority"})
-        low = None if spec.get("low") is None else _num(spec["low"], f"{w}.low", lo=-1e9)
-        high = None if spec.get("high") is None else _num(spec["high"], f"{w}.high", lo=-1e9)
-        if low is None and high is None:
-            raise PolicyError(f"{w}: needs a low or a high limit")
-        if low is not None and high is not None and low >= high:
-            raise PolicyError(f"{w}: low {low:g} must be below high {high:g}")
-        p = BY_KEY[param]
-        for name, v in (("low", low), ("high", high)):
-            if v is not None and not p.lo <= v <= p.hi:
-                raise PolicyError(f"{w}.{name} = {v:g} is outside what {param} can measure [{p.lo:g}, {p.hi:g}]")
-        limits[param] = Limit(param, low, high, _num(spec["delay_s"], f"{w}.delay_s"), _num(spec["hysteresis"], f"{w}.hysteresis"),
-                              _prio(spec["priority"], f"{w}.priority"))  # fmt: skip
-    scores = _keys(top["scores"], {"news2", "mews", "qsofa"}, f"{where}.scores", {"news2", "mews", "qsofa"})
-
-    def score(name: str) -> ScoreAlarm:
-        s = _keys(scores[name], {"enabled", "priority"}, f"{where}.scores.{name}", {"enabled"})
-        if not isinstance(s["enabled"], bool):
-            raise PolicyError(f"{where}.scores.{name}.enabled must be true or false")
-        return ScoreAlarm(s["enabled"], _prio(s.get("priority", "medium"), f"{where}.scores.{name}.priority"))
-
-    nb = _keys(scores["news2"], {"enabled", "single_three"}, f"{where}.scores.news2", {"enabled"})
-    news2 = News2Bands(enabled=bool(nb["enabled"]), single_three=bool(nb.get("single_three", True)))
-    trends = _keys(top["trends"], {"news2_rise", "spo2_fall"}, f"{where}.trends", {"news2_rise", "spo2_fall"})
-
-    def trend(name: str) -> TrendRule:
-        w = f"{where}.trends.{name}"
-        t = _keys(trends[name], {"enabled", "points", "window_min", "sustain_min", "persist_s", "priority"}, w,
-                  {"enabled", "points", "window_min", "priority"})  # fmt: skip
-        window = int(_num(t["window_min"], f"{w}.window_min", lo=1))
-        sustain = int(_num(t.get("sustain_min", 1), f"{w}.sustain_min", lo=1))
-        if window > 240 or sustain > window:
-            raise PolicyError(f"{w}: window_min must be at most 240 and sustain_min at most window_min")
-        persist = _num(t.get("persist_s", 0), f"{w}.persist_s")
-        return TrendRule(bool(t["enabled"]), _num(t["points"], f"{w}.points", lo=1), window, _prio(t["priority"], f"{w}.priority"),
-                         sustain, persist)  # fmt: skip
-
-    tech = _keys(top["technical"], {"no_data_s", "probe_off_delay_s", "agent_offline_s", "undelivered_s", "priority"}, f"{where}.technical",
-                 {"no_data_s", "probe_off_delay_s", "agent_offline_s", "undelivered_s", "priority"})  # fmt: skip
-    tprio = _keys(tech["priority"], set(TECHNICAL), f"{where}.technical.priority", set(TECHNICAL))
-    latching = _keys(top["latching"], set(ALARM_KINDS), f"{where}.latching", set(ALARM_KINDS))
-    if not all(isinstance(v, bool) for v in latching.values()):
-        raise PolicyError(f"{where}.latching: values must be true or false")
-    clear = _keys(top["clear_delay_s"], set(ALARM_KINDS), f"{where}.clear_delay_s", set(ALARM_KINDS))
-    clear_delay = {k: _num(v, f"{where}.clear_delay_s.{k}") for k, v in clear.items()}
-    esc = _keys(top["escalation"], {"tiers", "after_s"}, f"{where}.escalation", {"tiers", "after_s"})
-    tiers = esc["tiers"]
-    if not isinstance(tiers, list) or not tiers or not all(isinstance(t, str) and t for t in tiers):
-        raise PolicyError(f"{where}.escalation.tiers must be a non-empty list of role names")
-    after = {_prio(k, f"{where}.escalation.after_s"): _num(v, f"{where}.escalation.after_s.{k}", lo=1) for k, v in esc["after_s"].items()}
-    silence = _num(top["silence_max_s"], f"{where}.silence_max_s", lo=1)
-    if silence > 900:
-        raise PolicyError(f"{where}.silence_max_s: a silence may last at most 15 minutes (900 s)")
-    return WardPolicy(
-        limits=limits,
-        news2=news2,
-        mews=score("mews"),
-        qsofa=score("qsofa"),
-        news2_rise=trend("news2_rise"),
-        spo2_fall=trend("spo2_fall"),
-        no_data_s=_num(tech["no_data_s"], f"{where}.technical.no_data_s", lo=1),
-        probe_off_delay_s=_num(tech["probe_off_delay_s"], f"{where}.technical.probe_off_delay_s"),
-        agent_offline_s=_num(tech["agent_offline_s"], f"{where}.technical.agent_offline_s"),
-        undelivered_s=_num(tech["undelivered_s"], f"{where}.technical.undelivered_s", lo=0.5),
-        technical_priority={k: _prio(v, f"{where}.technical.priority.{k}") for k, v in tprio.items()},
-        latching=dict(latching),
-        clear_delay_s=clear_delay,
-        tiers=tuple(tiers),
-        escalate_after_s=after,
-        silence_max_s=silence,
-    )
-
-
 def parse_policy(raw: Any, where: str = "alarm policy") -> AlarmPolicy:
-    top = _keys(raw, {"defaults", "wards"}, where, {"defaults"})
-    defaults = _ward(top["defaults"], f"{where}: defaults")
-    wards_raw = top.get("wards") or {}
-    if not isinstance(wards_raw, dict):
-        raise PolicyError(f"{where}: wards must be a mapping of ward -> overrides")
-    wards = {str(w): _ward(_merge(top["defaults"], o or {}), f"{where}: wards.{w}") for w, o in wards_raw.items()}
-    return AlarmPolicy(defaults=defaults, wards=wards, raw=raw)
+    """Validate an already-parsed policy; ``where`` names it in error messages."""
+    return validate(AlarmPolicy, raw, where, PolicyError)
 
 
-def load_policy(path: Path | None = None) -> AlarmPolicy:
-    path = path or DEFAULT_FILE
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise PolicyError(f"{path}: cannot read alarm policy: {exc}") from None
-    return parse_policy(raw, str(path))
+def load_policy(path: Path | Traversable) -> AlarmPolicy:
+    """Read and validate an alarm policy file."""
+    return load(AlarmPolicy, path, "alarm policy", PolicyError)

@@ -2,8 +2,8 @@
 
 One point each for respiration rate >= 22/min, systolic BP <= 100 mmHg and
 altered mentation (any ACVPU level other than Alert); a total of 2 or more is
-positive. The thresholds, the levels counted as altered and the trigger come
-from ``config/scores.yaml`` (``alerts.score_tables``).
+positive. The thresholds, the levels counted as altered and the trigger are the
+caller's tables (``alerts.score_tables``; the defaults are ``config/scores.yaml``).
 
 Inputs are rounded like every other score's (scores.md: "Input precision"
 applies to every score): RR and SBP are rounded half up to whole numbers
@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from alerts.score_result import ScoreResult
-from alerts.score_tables import QsofaTables, default_score_tables
+from alerts.score_tables import QsofaTables
 
 COMPONENTS: tuple[str, ...] = ("rr", "sbp", "mentation")
 
@@ -46,15 +46,14 @@ def qsofa(
     rr: npt.ArrayLike,
     sbp: npt.ArrayLike,
     acvpu: npt.ArrayLike,
-    tables: QsofaTables | None = None,
+    tables: QsofaTables,
 ) -> QsofaResult:
     """Score qSOFA for all beds. Each argument is a 1-D array of the same length.
 
-    ``acvpu`` holds ``ACVPU`` codes (0..4 = A, C, V, P, U). ``tables`` defaults
-    to the qSOFA tables of ``config/scores.yaml``.
+    ``acvpu`` holds ``ACVPU`` codes (0..4 = A, C, V, P, U). ``tables`` are the
+    qSOFA tables to score with.
     Raises ``ValueError`` for mismatched shapes or an ACVPU code outside 0..4.
     """
-    t = default_score_tables().qsofa if tables is None else tables
     given = {"rr": rr, "sbp": sbp, "acvpu": acvpu}
     inputs = {name: np.asarray(value, dtype=np.float64) for name, value in given.items()}
     n = len(inputs["rr"]) if inputs["rr"].ndim == 1 else -1
@@ -64,7 +63,7 @@ def qsofa(
         if len(column) != n:
             raise ValueError(f"qsofa: {name} has {len(column)} values but rr has {n}")
     by_component = np.stack(
-        [t.rr.score(inputs["rr"]), t.sbp.score(inputs["sbp"]), t.mentation.score(inputs["acvpu"])]
+        [tables.rr.score(inputs["rr"]), tables.sbp.score(inputs["sbp"]), tables.mentation.score(inputs["acvpu"])]
     ).reshape(len(COMPONENTS), n)  # one row per component: sums run along contiguous memory
     missing = np.isnan(by_component)
     partial = np.where(missing, 0.0, by_component).sum(axis=0).astype(np.int64)
@@ -74,5 +73,5 @@ def qsofa(
         partial=partial,
         total=np.where(incomplete, np.nan, partial.astype(np.float64)),
         incomplete=incomplete,
-        positive=partial >= t.trigger,
+        positive=partial >= tables.trigger,
     )

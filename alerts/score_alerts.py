@@ -21,9 +21,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from alerts.kinds import NEWS2
+from alerts.kinds import MEWS, NEWS2, QSOFA
 from alerts.lifecycle import Condition, Priority
-from alerts.kinds import MEWS, QSOFA
 from alerts.mews import MewsResult
 from alerts.news2 import COMPONENTS, News2Result
 from alerts.policy import News2Bands, WardPolicy

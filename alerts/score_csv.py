@@ -29,9 +29,9 @@ missing for that row, for every score that uses it, and is explained in
 leaves the NEWS2 SpO2 sub-score missing, since the scale to use is unknown.
 On scale 2 an SpO2 of 93 or more scores only when `o2` is known. For every
 score, values are rounded half up to the chart's precision before scoring
-(see `shared/clinical/scores.md`). The band tables and triggers come from
-`config/scores.yaml` (or the tables passed in); the ranges and triggers
-below are those of the default tables.
+(see `shared/clinical/scores.md`). The band tables and triggers are the
+tables passed in (`teleicu score` passes `config/scores.yaml`, or the file of
+`--scores`); the ranges and triggers below are those of the default tables.
 
 The output is every input column in input order, followed by:
 
@@ -90,7 +90,7 @@ from alerts.mews import MewsResult, mews
 from alerts.news2 import BAND_LABELS, News2Result, news2
 from alerts.qsofa import QsofaResult, qsofa
 from alerts.score_inputs import score_inputs
-from alerts.score_tables import ScoreTables, default_score_tables
+from alerts.score_tables import ScoreTables
 from wire.vocabulary import ACVPU, BY_KEY, O2
 
 MAX_ROWS = 1_000_000
@@ -158,16 +158,17 @@ class _RowErrors:
         return "; ".join(self.by_row.get(row, ()))
 
 
-def score_csv(src: TextIO, dst: TextIO, *, tables: ScoreTables | None = None) -> ScoreCsvReport:
+def score_csv(src: TextIO, dst: TextIO, *, tables: ScoreTables) -> ScoreCsvReport:
     """Read observations from ``src``, write them with NEWS2, MEWS and qSOFA columns to ``dst``.
 
-    ``tables`` defaults to ``config/scores.yaml``. Everything is read and
+    ``tables`` are the score tables to use (``teleicu score`` loads ``config/scores.yaml``
+    unless given ``--scores``). Everything is read and
     checked before anything is written, so a ``ScoreCsvError`` leaves ``dst``
     untouched.
     """
     header, rows, errors = _read(src)
     position = {name.strip(): i for i, name in enumerate(header)}
-    scores = _score(rows, position, errors, default_score_tables() if tables is None else tables)
+    scores = _score(rows, position, errors, tables)
     _write(dst, header, rows, scores, errors)
     incomplete = int(scores.news2.incomplete.sum())
     return ScoreCsvReport(

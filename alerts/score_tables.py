@@ -1,12 +1,12 @@
-"""Early-warning score tables: ``config/scores.yaml`` loaded, validated and typed.
+"""Early-warning score tables: a score table file (``config/scores.yaml``) validated and compiled for NumPy.
 
 Every band table of NEWS2, MEWS and qSOFA is data, so a hospital can adopt a
 local MEWS variant by editing the YAML, or by loading its own copy with
-``load_score_tables(path)``. The score functions (``alerts.news2``,
-``alerts.mews``, ``alerts.qsofa``) take the typed tables as ``tables=`` and use
-``default_score_tables()`` when none are given.
+``load_score_tables(path)``. Nothing is loaded at import: the caller (the
+command line, ``teleicu.config_files``) loads the tables and hands them to the
+score functions (``alerts.news2``, ``alerts.mews``, ``alerts.qsofa``) as ``tables=``.
 
-The file has three sections, each with exactly these keys:
+The file has three sections, each with exactly these keys (``ScoresFile``):
 
 - ``news2``: band tables ``rr``, ``spo2_scale1``, ``spo2_scale2_air``,
   ``spo2_scale2_oxygen``, ``sbp``, ``hr``, ``temp``; category scores ``o2``
@@ -22,36 +22,30 @@ A band table is a list of ``{min, max, score}`` rows as ``BandTable.from_rows``
 reads them. Inputs are rounded half up to the chart precision in ``PRECISION``
 before banding (``shared/clinical/scores.md``), so edges must lie on that grid.
 
-Anything wrong raises ``ScoreConfigError`` (a ``ValueError``) whose message
-names the file, then ``score.parameter``, then the row where there is one, e.g.
+Anything wrong raises ``ScoreConfigError`` (a ``wire.config.ConfigError``) whose
+message names the file, then ``score.parameter``, then the row where there is one, e.g.
 ``config/scores.yaml: mews.hr: row 2: gap between previous max 40.0 and min 42``.
-Refused: unreadable or non-YAML files, files over ``MAX_FILE_BYTES``, duplicate
-YAML keys, unknown or missing keys, wrong types, gaps, overlaps, edges out of
-order or off the precision grid, scores outside 0..3, and triggers that no
-total can reach.
+Refused: unreadable or non-YAML files, files over ``wire.config.MAX_FILE_BYTES``,
+duplicate YAML keys, unknown or missing keys, wrong types, gaps, overlaps, edges
+out of order or off the precision grid, scores outside 0..3, and triggers that
+no total can reach.
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from numbers import Integral, Real
+from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
-import yaml
+from pydantic import ConfigDict, ValidationInfo, field_validator, model_validator
 
 from alerts.bands import BandTable
-from teleicu.paths import CONFIG_DIR
+from wire.config import ConfigError, ConfigModel, Problem, kind, load, validate
 from wire.vocabulary import ACVPU, O2
-
-DEFAULT_FILE = CONFIG_DIR / "scores.yaml"
-
-#: a score table file is small; anything bigger is refused unread
-MAX_FILE_BYTES = 1 << 20
 
 #: every sub-score of every table lies in 0..MAX_SUBSCORE
 MAX_SUBSCORE = 3
@@ -73,15 +67,9 @@ _NEWS2_BANDS: dict[str, str] = {
     "temp": "temp",
 }
 _MEWS_BANDS: dict[str, str] = {"sbp": "sbp", "hr": "hr", "rr": "rr", "temp": "temp"}
-_SECTIONS: dict[str, tuple[str, ...]] = {
-    "news2": (*_NEWS2_BANDS, "o2", "acvpu", "trigger"),
-    "mews": (*_MEWS_BANDS, "avpu", "trigger"),
-    "qsofa": ("rr_at_least", "sbp_at_most", "altered_mentation", "trigger"),
-}
-_NEWS2_TRIGGER_KEYS: tuple[str, ...] = ("medium", "high")
 
 
-class ScoreConfigError(ValueError):
+class ScoreConfigError(ConfigError):
     """A score table file that cannot be used; the message says where and why."""
 
 
@@ -173,190 +161,202 @@ class ScoreTables:
     source: str
 
 
-def load_score_tables(path: Path | str | None = None) -> ScoreTables:
-    """Read and validate a score table file (default ``config/scores.yaml``)."""
-    path = DEFAULT_FILE if path is None else Path(path)
-    try:
-        with path.open("rb") as file:
-            data = file.read(MAX_FILE_BYTES + 1)
-    except OSError as exc:
-        raise ScoreConfigError(f"{path}: cannot read score tables: {exc.strerror or exc}") from None
-    if len(data) > MAX_FILE_BYTES:
-        raise ScoreConfigError(f"{path}: larger than {MAX_FILE_BYTES} bytes; not a score table file")
-    try:
-        raw = yaml.load(data, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        raise ScoreConfigError(f"{path}: not valid YAML: {_yaml_problem(exc)}") from None
-    return parse_score_tables(raw, str(path))
-
-
-@functools.cache
-def default_score_tables() -> ScoreTables:
-    """The tables of ``config/scores.yaml``, loaded once."""
-    return load_score_tables(DEFAULT_FILE)
+def load_score_tables(path: Path | str | Traversable) -> ScoreTables:
+    """Read and validate a score table file."""
+    path = Path(path) if isinstance(path, str) else path
+    return load(ScoresFile, path, "score tables", ScoreConfigError).tables(str(path))
 
 
 def parse_score_tables(raw: Any, source: str = "score tables") -> ScoreTables:
     """Validate already-parsed YAML; ``source`` names it in error messages."""
-    sections = _keys(source, "", raw, tuple(_SECTIONS))
-    parsed = {score: _keys(source, score, sections[score], keys) for score, keys in _SECTIONS.items()}
-    return ScoreTables(
-        news2=_news2(source, parsed["news2"]),
-        mews=_mews(source, parsed["mews"]),
-        qsofa=_qsofa(source, parsed["qsofa"]),
-        source=source,
-    )
+    return validate(ScoresFile, raw, source, ScoreConfigError).tables(source)
 
 
-# --- sections ----------------------------------------------------------------------------------
+# --- the file ----------------------------------------------------------------------------------
 
 
-def _news2(source: str, raw: Mapping[str, Any]) -> News2Tables:
-    bands = {key: _bands(source, "news2", key, raw[key], given) for key, given in _NEWS2_BANDS.items()}
-    o2 = _categories(source, "news2", "o2", raw["o2"], "o2", _O2_LABELS)
-    acvpu = _categories(source, "news2", "acvpu", raw["acvpu"], "acvpu", _ACVPU_LABELS)
-    spo2_max = max(max(bands[key].scores) for key in ("spo2_scale1", "spo2_scale2_air", "spo2_scale2_oxygen"))
-    highest = spo2_max + max(o2.scores) + max(acvpu.scores)
-    highest += sum(max(bands[key].scores) for key in ("rr", "sbp", "hr", "temp"))
-    trigger = _keys(source, "news2.trigger", raw["trigger"], _NEWS2_TRIGGER_KEYS)
-    medium = _trigger(source, "news2.trigger.medium", trigger["medium"], highest)
-    high = _trigger(source, "news2.trigger.high", trigger["high"], highest)
-    if not medium < high:
-        raise ScoreConfigError(f"{source}: news2.trigger: medium ({medium}) must be below high ({high})")
-    return News2Tables(**bands, o2=o2, acvpu=acvpu, medium=medium, high=high)
+class _Section(ConfigModel):
+    """A score's section: band tables (compiled by ``BandTable.from_rows``) and category scores."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+    SCORE: ClassVar[str]
+    BANDS: ClassVar[dict[str, str]]  # band table key -> the input it bands
+
+    @classmethod
+    def _band_table(cls, rows: Any, info: ValidationInfo) -> BandTable:
+        name = f"{cls.SCORE}.{info.field_name}"
+        try:
+            table = BandTable.from_rows(name, PRECISION[cls.BANDS[str(info.field_name)]], rows)
+        except ValueError as exc:
+            raise Problem(str(exc).removeprefix(f"{name}: ")) from None
+        for i, value in enumerate(table.scores):
+            if not 0 <= value <= MAX_SUBSCORE:
+                raise Problem(f"row {i + 1}: score {value} is outside 0..{MAX_SUBSCORE}")
+        return table
+
+    def _check_trigger(self, at: str | tuple[str, ...], value: int, highest: int) -> None:
+        if not 1 <= value <= highest:
+            raise Problem(f"{value} is outside 1..{highest}, the totals these tables can reach", at)
 
 
-def _mews(source: str, raw: Mapping[str, Any]) -> MewsTables:
-    bands = {key: _bands(source, "mews", key, raw[key], given) for key, given in _MEWS_BANDS.items()}
-    avpu = _categories(source, "mews", "avpu", raw["avpu"], "acvpu", _ACVPU_LABELS)
-    highest = sum(max(table.scores) for table in bands.values()) + max(avpu.scores)
-    trigger = _trigger(source, "mews.trigger", raw["trigger"], highest)
-    return MewsTables(**bands, avpu=avpu, trigger=trigger)
+class _Categories(ConfigModel):
+    """Scores per category label; compiled into a ``CategoryTable``."""
+
+    INPUT: ClassVar[str]
+
+    @model_validator(mode="after")
+    def _in_range(self) -> _Categories:
+        for label, value in self:
+            if not 0 <= value <= MAX_SUBSCORE:
+                raise Problem(f"score {value} is outside 0..{MAX_SUBSCORE}", label)
+        return self
+
+    def table(self, name: str) -> CategoryTable:
+        labels = tuple(type(self).model_fields)
+        return CategoryTable(name, self.INPUT, labels, tuple(getattr(self, label) for label in labels))
 
 
-def _qsofa(source: str, raw: Mapping[str, Any]) -> QsofaTables:
-    rr_at_least = _on_grid(source, "qsofa.rr_at_least", raw["rr_at_least"], PRECISION["rr"])
-    sbp_at_most = _on_grid(source, "qsofa.sbp_at_most", raw["sbp_at_most"], PRECISION["sbp"])
-    step = 10.0 ** -PRECISION["rr"]
-    rr = BandTable("qsofa.rr", PRECISION["rr"], (rr_at_least - step,), (0, 1))
-    sbp = BandTable("qsofa.sbp", PRECISION["sbp"], (sbp_at_most,), (1, 0))
-    mentation = _altered_mentation(source, raw["altered_mentation"])
-    trigger = _trigger(source, "qsofa.trigger", raw["trigger"], 1 + 1 + max(mentation.scores))
-    return QsofaTables(
-        rr=rr, sbp=sbp, mentation=mentation, rr_at_least=rr_at_least, sbp_at_most=sbp_at_most, trigger=trigger
-    )
+class AcvpuScores(_Categories):
+    INPUT = "acvpu"
+    A: int
+    C: int
+    V: int
+    P: int
+    U: int
 
 
-# --- pieces ------------------------------------------------------------------------------------
+class O2Scores(_Categories):
+    INPUT = "o2"
+    air: int
+    oxygen: int
 
 
-def _keys(source: str, where: str, raw: Any, expected: tuple[str, ...]) -> Mapping[str, Any]:
-    """``raw`` as a mapping with exactly the ``expected`` keys."""
-    at = f"{source}: {where}" if where else source
-    if not isinstance(raw, Mapping):
-        raise ScoreConfigError(f"{at}: expected a mapping with keys {', '.join(expected)}, not {_kind(raw)}")
-    unknown = [str(key) for key in raw if key not in expected]
-    if unknown:
-        raise ScoreConfigError(f"{at}: unknown keys {unknown}; expected {', '.join(expected)}")
-    missing = [key for key in expected if key not in raw]
-    if missing:
-        raise ScoreConfigError(f"{at}: missing {', '.join(missing)}")
-    return raw
+# a category's score is looked up by its code, so the fields must be in the vocabulary's code order
+assert tuple(AcvpuScores.model_fields) == _ACVPU_LABELS and tuple(O2Scores.model_fields) == _O2_LABELS
 
 
-def _bands(source: str, score: str, key: str, rows: Any, given: str) -> BandTable:
-    name = f"{score}.{key}"
-    try:
-        table = BandTable.from_rows(name, PRECISION[given], rows)
-    except ValueError as exc:
-        raise ScoreConfigError(f"{source}: {exc}") from None
-    for i, value in enumerate(table.scores):
-        if not 0 <= value <= MAX_SUBSCORE:
-            raise ScoreConfigError(f"{source}: {name}: row {i + 1}: score {value} is outside 0..{MAX_SUBSCORE}")
-    return table
+class News2Trigger(ConfigModel):
+    medium: int  # a total from here is medium risk
+    high: int  # a total from here is high risk
 
 
-def _categories(source: str, score: str, key: str, raw: Any, given: str, labels: tuple[str, ...]) -> CategoryTable:
-    name = f"{score}.{key}"
-    table = _keys(source, name, raw, labels)
-    scores = []
-    for label in labels:
-        value = table[label]
-        if isinstance(value, bool) or not isinstance(value, Integral):
-            raise ScoreConfigError(f"{source}: {name}: {label}: score must be a whole number, not {value!r}")
-        if not 0 <= value <= MAX_SUBSCORE:
-            raise ScoreConfigError(f"{source}: {name}: {label}: score {value} is outside 0..{MAX_SUBSCORE}")
-        scores.append(int(value))
-    return CategoryTable(name, given, labels, tuple(scores))
+class News2Section(_Section):
+    SCORE = "news2"
+    BANDS = _NEWS2_BANDS
+    rr: BandTable
+    spo2_scale1: BandTable
+    spo2_scale2_air: BandTable
+    spo2_scale2_oxygen: BandTable
+    sbp: BandTable
+    hr: BandTable
+    temp: BandTable
+    o2: O2Scores
+    acvpu: AcvpuScores
+    trigger: News2Trigger
+
+    @field_validator(*_NEWS2_BANDS, mode="plain")
+    @classmethod
+    def _bands(cls, rows: Any, info: ValidationInfo) -> BandTable:
+        return cls._band_table(rows, info)
+
+    @model_validator(mode="after")
+    def _triggers(self) -> News2Section:
+        spo2_max = max(max(table.scores) for table in (self.spo2_scale1, self.spo2_scale2_air, self.spo2_scale2_oxygen))
+        highest = spo2_max + max(self.o2.air, self.o2.oxygen) + max(self.acvpu.model_dump().values())
+        highest += sum(max(table.scores) for table in (self.rr, self.sbp, self.hr, self.temp))
+        self._check_trigger(("trigger", "medium"), self.trigger.medium, highest)
+        self._check_trigger(("trigger", "high"), self.trigger.high, highest)
+        if not self.trigger.medium < self.trigger.high:
+            raise Problem(f"medium ({self.trigger.medium}) must be below high ({self.trigger.high})", "trigger")
+        return self
+
+    def tables(self) -> News2Tables:
+        bands = {key: getattr(self, key) for key in _NEWS2_BANDS}
+        return News2Tables(**bands, o2=self.o2.table("news2.o2"), acvpu=self.acvpu.table("news2.acvpu"),
+                           medium=self.trigger.medium, high=self.trigger.high)  # fmt: skip
 
 
-def _altered_mentation(source: str, raw: Any) -> CategoryTable:
-    name = "qsofa.altered_mentation"
-    if isinstance(raw, (str, bytes)) or not isinstance(raw, Sequence):
-        raise ScoreConfigError(
-            f"{source}: {name}: expected a list of ACVPU levels such as [C, V, P, U], not {_kind(raw)}"
-        )
-    altered: set[str] = set()
-    for i, level in enumerate(raw):
-        if level not in _ACVPU_LABELS:
-            raise ScoreConfigError(
-                f"{source}: {name}: item {i + 1}: {level!r} is not one of {', '.join(_ACVPU_LABELS)}"
-            )
-        if level in altered:
-            raise ScoreConfigError(f"{source}: {name}: item {i + 1}: {level} is listed twice")
-        if level == ACVPU.A.name:
-            raise ScoreConfigError(f"{source}: {name}: item {i + 1}: A (alert) cannot count as altered mentation")
-        altered.add(level)
-    if not altered:
-        raise ScoreConfigError(f"{source}: {name}: must list at least one ACVPU level")
-    return CategoryTable(name, "acvpu", _ACVPU_LABELS, tuple(int(label in altered) for label in _ACVPU_LABELS))
+class MewsSection(_Section):
+    SCORE = "mews"
+    BANDS = _MEWS_BANDS
+    sbp: BandTable
+    hr: BandTable
+    rr: BandTable
+    temp: BandTable
+    avpu: AcvpuScores
+    trigger: int  # a total from here triggers
+
+    @field_validator(*_MEWS_BANDS, mode="plain")
+    @classmethod
+    def _bands(cls, rows: Any, info: ValidationInfo) -> BandTable:
+        return cls._band_table(rows, info)
+
+    @model_validator(mode="after")
+    def _reachable(self) -> MewsSection:
+        highest = sum(max(getattr(self, key).scores) for key in _MEWS_BANDS) + max(self.avpu.model_dump().values())
+        self._check_trigger("trigger", self.trigger, highest)
+        return self
+
+    def tables(self) -> MewsTables:
+        bands = {key: getattr(self, key) for key in _MEWS_BANDS}
+        return MewsTables(**bands, avpu=self.avpu.table("mews.avpu"), trigger=self.trigger)
 
 
-def _trigger(source: str, where: str, value: Any, highest: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        raise ScoreConfigError(f"{source}: {where}: must be a whole number, not {value!r}")
-    if not 1 <= value <= highest:
-        raise ScoreConfigError(f"{source}: {where}: {value} is outside 1..{highest}, the totals these tables can reach")
-    return int(value)
+class QsofaSection(_Section):
+    SCORE = "qsofa"
+    BANDS = {}
+    rr_at_least: float
+    sbp_at_most: float
+    altered_mentation: CategoryTable
+    trigger: int
+
+    @field_validator("rr_at_least", "sbp_at_most")
+    @classmethod
+    def _on_grid(cls, value: float, info: ValidationInfo) -> float:
+        precision = PRECISION[str(info.field_name).split("_")[0]]
+        units = value * 10.0**precision
+        if abs(units - round(units)) > 1e-6:
+            raise ValueError(f"{value:g} is finer than the input precision ({precision} decimals)")
+        return value
+
+    @field_validator("altered_mentation", mode="plain")
+    @classmethod
+    def _altered_mentation(cls, raw: Any) -> CategoryTable:
+        if isinstance(raw, (str, bytes)) or not isinstance(raw, Sequence):
+            raise ValueError(f"expected a list of ACVPU levels such as [C, V, P, U], not {kind(raw)}")
+        altered: set[str] = set()
+        for i, level in enumerate(raw):
+            if level not in _ACVPU_LABELS:
+                raise ValueError(f"item {i + 1}: {level!r} is not one of {', '.join(_ACVPU_LABELS)}")
+            if level in altered:
+                raise ValueError(f"item {i + 1}: {level} is listed twice")
+            if level == ACVPU.A.name:
+                raise ValueError(f"item {i + 1}: A (alert) cannot count as altered mentation")
+            altered.add(level)
+        if not altered:
+            raise ValueError("must list at least one ACVPU level")
+        return CategoryTable("qsofa.altered_mentation", "acvpu", _ACVPU_LABELS,
+                             tuple(int(label in altered) for label in _ACVPU_LABELS))  # fmt: skip
+
+    @model_validator(mode="after")
+    def _reachable(self) -> QsofaSection:
+        self._check_trigger("trigger", self.trigger, 1 + 1 + max(self.altered_mentation.scores))
+        return self
+
+    def tables(self) -> QsofaTables:
+        step = 10.0 ** -PRECISION["rr"]
+        rr = BandTable("qsofa.rr", PRECISION["rr"], (self.rr_at_least - step,), (0, 1))
+        sbp = BandTable("qsofa.sbp", PRECISION["sbp"], (self.sbp_at_most,), (1, 0))
+        return QsofaTables(rr=rr, sbp=sbp, mentation=self.altered_mentation, rr_at_least=self.rr_at_least,
+                           sbp_at_most=self.sbp_at_most, trigger=self.trigger)  # fmt: skip
 
 
-def _on_grid(source: str, where: str, value: Any, precision: int) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real) or not np.isfinite(float(value)):
-        raise ScoreConfigError(f"{source}: {where}: must be a finite number, not {value!r}")
-    units = float(value) * 10.0**precision
-    if abs(units - round(units)) > 1e-6:
-        raise ScoreConfigError(f"{source}: {where}: {value} is finer than the input precision ({precision} decimals)")
-    return float(value)
+class ScoresFile(ConfigModel):
+    """A score table file: one section per score."""
 
+    news2: News2Section
+    mews: MewsSection
+    qsofa: QsofaSection
 
-def _yaml_problem(exc: yaml.YAMLError) -> str:
-    """A one-line account of a YAML error: what, and at which line and column."""
-    if not isinstance(exc, yaml.MarkedYAMLError) or not exc.problem:
-        return str(exc)
-    context = f"{exc.context}: " if exc.context else ""
-    mark = exc.problem_mark
-    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-    return f"{context}{exc.problem}{where}"
-
-
-def _kind(value: Any) -> str:
-    return "nothing" if value is None else f"{type(value).__name__} {value!r}"[:80]
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """YAML's safe loader, refusing a key given twice in one mapping (YAML would keep the last silently)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
-            try:
-                duplicate = key in seen
-            except TypeError:  # an unhashable key: the safe loader reports it below
-                continue
-            if duplicate:
-                raise yaml.constructor.ConstructorError(
-                    "while reading a mapping", node.start_mark, f"found key {key!r} twice", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
+    def tables(self, source: str) -> ScoreTables:
+        return ScoreTables(news2=self.news2.tables(), mews=self.mews.tables(), qsofa=self.qsofa.tables(), source=source)

@@ -28,6 +28,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,8 +38,9 @@ from alerts.bands import BandTable
 from alerts.mews import MewsResult
 from alerts.news2 import News2Result
 from alerts.qsofa import QsofaResult
+from alerts.score_tables import CategoryTable, ScoreTables
 from alerts.scoring import score_beds
-from alerts.score_tables import CategoryTable, ScoreTables, default_score_tables
+from teleicu import config_files
 from wire.vocabulary import COLUMN, O2, PARAMETERS
 
 #: one bed's scores: NEWS2 (subscores, partial, total, band), MEWS (..., triggered), qSOFA (..., positive);
@@ -279,8 +281,9 @@ def main() -> int:
     ap.add_argument("--beds", type=int, nargs="+", default=[100, 1_000, 10_000])
     ap.add_argument("--repeats", type=int, default=11, help="timed runs per size and method (median reported)")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--scores", type=Path, default=None, help="score tables YAML (default: the packaged config/scores.yaml)")
     args = ap.parse_args()
-    tables = default_score_tables()
+    tables = config_files.score_tables(args.scores)
     loop = LoopScorer(tables)
     rng = np.random.default_rng(args.seed)
     print(

@@ -12,26 +12,35 @@ Example::
 A single-bed device names its ``bed``; a multi-bed device (a gateway or a topic
 tree) maps the device's own bed identifiers to ours with ``beds`` (a list means
 the identifiers are already ours). The keys a device may carry besides
-``id, driver, bed/beds, options, scenario`` are its transport's settings
-(``edge_agent.transports``). Unknown keys are refused, so a typo is an error at
-start-up, not a silent default.
+``id, driver, bed/beds, options, scenario`` are its transport's settings, as
+its transport declares them (``edge_agent.transports``); ``options`` are the
+driver's, as the driver declares them (``DriverSpec.options``). Everything is
+checked when the file is loaded: a typo or a bad value is an ``EdgeConfigError``
+(a ``wire.config.ConfigError``) naming the file, the key path and the problem,
+e.g. ``edge-A.yaml: devices[2].baud: must be a whole number, not '9600'``,
+never a silent default or a failure when the device starts.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-import yaml
+from pydantic import AfterValidator, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from edge_agent.drivers import get_driver
-from edge_agent.transports import transport_spec
+from edge_agent.transports import transport_settings
 from wire.codec import MAX_ID_LEN
+from wire.config import ConfigError, ConfigModel, Expect, Problem, load, problems, unknown_keys, validate
+
+IDENT = f"a non-empty string of at most {MAX_ID_LEN} characters"
+Ident = Annotated[str, Field(min_length=1, max_length=MAX_ID_LEN), Expect(IDENT)]
 
 
-class EdgeConfigError(ValueError):
-    pass
+class EdgeConfigError(ConfigError):
+    """An edge agent configuration that cannot be used."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,16 +57,28 @@ class DeviceConfig:
         return (self.bed,) if self.bed else tuple(self.beds.values())
 
 
-@dataclass(frozen=True, slots=True)
-class UplinkConfig:
-    url: str
-    flush_ms: int = 250
+def _ws_url(url: str) -> str:
+    if not url.startswith(("ws://", "wss://")):
+        raise ValueError(f"must be a ws:// or wss:// URL, not {url!r}")
+    return url
+
+
+class UplinkSettings(ConfigModel):
+    """The ``uplink:`` section (optional, every key has a default)."""
+
+    flush_ms: Annotated[int, Field(ge=10, le=5000)] = 250
     spool: str | None = None  # spool file; default <config dir>/<agent id>.spool.sqlite3
-    spool_max_mb: int = 512
-    backlog_rate: int = 200  # backlog frames per second after an outage, behind live data
-    backoff_initial_s: float = 0.25
-    backoff_max_s: float = 15.0
-    status_s: float = 5.0  # a status report (device conditions, spool and its floor) at least this often
+    spool_max_mb: Annotated[int, Field(ge=1)] = 512
+    backlog_rate: Annotated[int, Field(ge=1)] = 200  # backlog frames per second after an outage, behind live data
+    backoff_initial_s: Annotated[float, Field(gt=0)] = 0.25
+    backoff_max_s: Annotated[float, Field(gt=0)] = 15.0
+    status_s: Annotated[float, Field(ge=0.05, le=60)] = 5.0  # a status report (device conditions, spool and its floor) at least this often
+
+
+class UplinkConfig(UplinkSettings):
+    """The uplink's settings: the ``uplink:`` section and the hub's URL."""
+
+    url: Annotated[str, AfterValidator(_ws_url)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,113 +89,129 @@ class EdgeConfig:
     devices: tuple[DeviceConfig, ...]
 
 
-def _ident(v: Any, where: str) -> str:
-    if not isinstance(v, str) or not 0 < len(v) <= MAX_ID_LEN:
-        raise EdgeConfigError(f"{where} must be a non-empty string of at most {MAX_ID_LEN} characters, got {v!r}")
-    return v
+# --- the file ----------------------------------------------------------------------------------
 
 
-def _port(v: Any, where: str) -> str:
-    if not isinstance(v, str) or not 0 < len(v) <= 1024:
-        raise EdgeConfigError(f"{where} must be a device path or URL, got {v!r}")
-    return v
+class AgentSection(ConfigModel):
+    id: Ident
+    ward: Ident
 
 
-def _only(d: Any, keys: set[str], where: str) -> dict[str, Any]:
-    if not isinstance(d, dict):
-        raise EdgeConfigError(f"{where} must be a mapping")
-    unknown = set(d) - keys
-    if unknown:
-        raise EdgeConfigError(f"{where}: unknown keys {sorted(unknown)}; allowed: {sorted(keys)}")
-    return d
+class HubSection(ConfigModel):
+    url: Annotated[str, AfterValidator(_ws_url)]
+
+
+def _known_driver(name: str) -> str:
+    try:
+        get_driver(name)
+    except KeyError as exc:
+        raise ValueError(exc.args[0]) from None
+    return name
+
+
+class DeviceEntry(ConfigModel):
+    """One device: these keys, the transport's settings beside them, the driver's options under ``options``."""
+
+    model_config = ConfigDict(extra="allow")  # the transport's settings: checked against its model below
+    id: Ident
+    driver: Annotated[str, AfterValidator(_known_driver)]
+    bed: Any = None  # single-bed drivers
+    beds: Any = None  # multi-bed drivers: a mapping of the device's bed ids to ours, or a list of ours
+    options: dict[str, Any] | None = None
+    scenario: str | None = None  # what a simulator plays on this bed (written by ``teleicu sim``; not used here)
+    _device: DeviceConfig = PrivateAttr()
+
+    @model_validator(mode="after")
+    def _driver_and_transport(self) -> DeviceEntry:
+        spec = get_driver(self.driver)
+        settings = self._settings(spec.name, spec.transport)
+        options = dict(self.options or {})
+        try:
+            spec.options.model_validate(options)
+        except ValidationError as exc:
+            raise Problem.many((("options", *at), text) for at, text in problems(exc, spec.options)) from None
+        bed, beds = self._beds(spec.name, spec.multi_bed)
+        self._device = DeviceConfig(id=self.id, driver=spec.name, bed=bed, beds=beds, settings=settings, options=options)
+        return self
+
+    def _settings(self, driver: str, transport: str) -> dict[str, Any]:
+        model = transport_settings(transport)
+        given = dict(self.model_extra or {})
+        unknown = [key for key in given if key not in model.model_fields]
+        if unknown:
+            raise Problem(unknown_keys(unknown, [*type(self).model_fields, *model.model_fields]))
+        missing = sorted(name for name, f in model.model_fields.items() if f.is_required() and name not in given)
+        if missing:
+            raise Problem(f"driver {driver!r} ({transport}) needs {missing}")
+        try:
+            settings = model.model_validate(given)
+        except ValidationError as exc:
+            raise Problem.many(problems(exc, model)) from None
+        return settings.model_dump(exclude_unset=True, exclude_none=True)
+
+    def _beds(self, driver: str, multi_bed: bool) -> tuple[str | None, dict[str, str]]:
+        if not multi_bed:
+            if self.beds is not None:
+                raise Problem(f"driver {driver!r} serves one bed: give 'bed', not 'beds'")
+            return _ident(self.bed, "bed"), {}
+        if self.bed is not None or not self.beds:
+            raise Problem(f"driver {driver!r} serves several beds: give 'beds' (a mapping or list), not 'bed'")
+        beds = {b: b for b in self.beds} if isinstance(self.beds, list) else self.beds
+        if not isinstance(beds, dict):
+            raise Problem("must be a mapping of device bed id to bed id, or a list of bed ids", "beds")
+        return None, {str(k): _ident(v, ("beds", str(k))) for k, v in beds.items()}
+
+    @property
+    def device(self) -> DeviceConfig:
+        return self._device
+
+
+def _ident(value: Any, at: str | tuple[str, ...]) -> str:
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_ID_LEN:
+        raise Problem(f"must be {IDENT}, not {value!r}", at)
+    return value
+
+
+class EdgeFile(ConfigModel):
+    """An edge agent's YAML file."""
+
+    agent: AgentSection
+    hub: HubSection
+    uplink: UplinkSettings = UplinkSettings()
+    devices: Annotated[list[DeviceEntry], Field(min_length=1)]
+
+    @field_validator("uplink", mode="before")
+    @classmethod
+    def _uplink_may_be_empty(cls, raw: Any) -> Any:
+        return {} if raw is None else raw
+
+    @model_validator(mode="after")
+    def _one_device_per_id_and_bed(self) -> EdgeFile:
+        seen: set[str] = set()
+        for n, dev in enumerate(self.devices):
+            if dev.id in seen:
+                raise Problem(f"device id {dev.id!r} used twice", ("devices", n))
+            seen.add(dev.id)
+        served = Counter(bed for dev in self.devices for bed in dev.device.served_beds)
+        dupes = sorted(bed for bed, count in served.items() if count > 1)
+        if dupes:
+            raise Problem(f"beds served by more than one device: {dupes}", "devices")
+        return self
+
+    def config(self) -> EdgeConfig:
+        uplink = UplinkConfig(url=self.hub.url, **self.uplink.model_dump())
+        return EdgeConfig(agent_id=self.agent.id, ward=self.agent.ward, uplink=uplink,
+                          devices=tuple(dev.device for dev in self.devices))  # fmt: skip
 
 
 def parse_edge_config(raw: Any, where: str = "edge config") -> EdgeConfig:
-    top = _only(raw, {"agent", "hub", "uplink", "devices"}, where)
-    agent = _only(top.get("agent"), {"id", "ward"}, f"{where}: agent")
-    hub = _only(top.get("hub"), {"url"}, f"{where}: hub")
-    url = hub.get("url")
-    if not isinstance(url, str) or not url.startswith(("ws://", "wss://")):
-        raise EdgeConfigError(f"{where}: hub.url must be a ws:// or wss:// URL, got {url!r}")
-    up = _only(top.get("uplink") or {}, {"flush_ms", "spool", "spool_max_mb", "backlog_rate", "backoff_initial_s", "backoff_max_s", "status_s"},
-               f"{where}: uplink")  # fmt: skip
-    uplink = UplinkConfig(url=url, **up)
-    if not 10 <= uplink.flush_ms <= 5000 or uplink.spool_max_mb < 1 or uplink.backlog_rate < 1 or not 0.05 <= uplink.status_s <= 60:
-        raise EdgeConfigError(f"{where}: uplink.flush_ms must be 10..5000, spool_max_mb >= 1, backlog_rate >= 1 and status_s 0.05..60")
-    devs = top.get("devices")
-    if not isinstance(devs, list) or not devs:
-        raise EdgeConfigError(f"{where}: devices must be a non-empty list")
-    devices: list[DeviceConfig] = []
-    seen: set[str] = set()
-    for n, d in enumerate(devs):
-        dev = _device(d, f"{where}: devices[{n}]")
-        if dev.id in seen:
-            raise EdgeConfigError(f"{where}: devices[{n}]: device id {dev.id!r} used twice")
-        seen.add(dev.id)
-        devices.append(dev)
-    all_beds = [b for d in devices for b in d.served_beds]
-    dupes = sorted({b for b in all_beds if all_beds.count(b) > 1})
-    if dupes:
-        raise EdgeConfigError(f"{where}: beds served by more than one device: {dupes}")
-    return EdgeConfig(
-        agent_id=_ident(agent.get("id"), f"{where}: agent.id"),
-        ward=_ident(agent.get("ward"), f"{where}: agent.ward"),
-        uplink=uplink,
-        devices=tuple(devices),
-    )
-
-
-_COMMON_KEYS = {"id", "driver", "bed", "beds", "options", "scenario"}
-
-
-def _device(d: Any, w: str) -> DeviceConfig:
-    if not isinstance(d, dict):
-        raise EdgeConfigError(f"{w} must be a mapping")
-    try:
-        spec = get_driver(_ident(d.get("driver"), f"{w}.driver"))
-        tspec = transport_spec(spec.transport)
-    except KeyError as exc:
-        raise EdgeConfigError(f"{w}: {exc.args[0]}") from None
-    allowed = _COMMON_KEYS | tspec.required | tspec.optional
-    _only(d, allowed, w)
-    missing = sorted(tspec.required - set(d))
-    if missing:
-        raise EdgeConfigError(f"{w}: driver {spec.name!r} ({spec.transport}) needs {missing}")
-    bed, beds = d.get("bed"), d.get("beds")
-    if spec.multi_bed:
-        if bed is not None or not beds:
-            raise EdgeConfigError(f"{w}: driver {spec.name!r} serves several beds: give 'beds' (a mapping or list), not 'bed'")
-        if isinstance(beds, list):
-            beds = {b: b for b in beds}
-        if not isinstance(beds, dict):
-            raise EdgeConfigError(f"{w}.beds must be a mapping of device bed id to bed id, or a list of bed ids")
-        bed_map = {str(k): _ident(v, f"{w}.beds[{k!r}]") for k, v in beds.items()}
-        bed_id = None
-    else:
-        if beds is not None:
-            raise EdgeConfigError(f"{w}: driver {spec.name!r} serves one bed: give 'bed', not 'beds'")
-        bed_id, bed_map = _ident(bed, f"{w}.bed"), {}
-    if "port" in d:
-        _port(d["port"], f"{w}.port")
-    options = d.get("options") or {}
-    if not isinstance(options, dict):
-        raise EdgeConfigError(f"{w}.options must be a mapping")
-    return DeviceConfig(
-        id=_ident(d.get("id"), f"{w}.id"),
-        driver=spec.name,
-        bed=bed_id,
-        beds=bed_map,
-        settings={k: d[k] for k in tspec.required | tspec.optional if k in d},
-        options=dict(options),
-    )
+    """Validate an already-parsed edge configuration; ``where`` names it in error messages."""
+    return validate(EdgeFile, raw, where, EdgeConfigError).config()
 
 
 def load_edge_config(path: Path) -> EdgeConfig:
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise EdgeConfigError(f"{path}: cannot read: {exc}") from None
-    cfg = parse_edge_config(raw, str(path))
+    """Read and validate an edge agent's YAML file; the spool defaults to ``<agent id>.spool.sqlite3`` beside it."""
+    cfg = load(EdgeFile, path, "edge config", EdgeConfigError).config()
     if cfg.uplink.spool is None:  # keep the spool next to the config, named for the agent
-        cfg = replace(cfg, uplink=replace(cfg.uplink, spool=str(path.parent / f"{cfg.agent_id}.spool.sqlite3")))
+        cfg = replace(cfg, uplink=cfg.uplink.model_copy(update={"spool": str(path.parent / f"{cfg.agent_id}.spool.sqlite3")}))
     return cfg

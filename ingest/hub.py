@@ -19,8 +19,8 @@ import numpy as np
 from alerts.engine import AlarmEngine
 from alerts.kinds import AGENT_OFFLINE, UNDELIVERED
 from alerts.lifecycle import AlarmBook, AlertError, AlertEvent
-from alerts.policy import AlarmPolicy, load_policy
-from alerts.score_tables import ScoreTables, default_score_tables
+from alerts.policy import AlarmPolicy
+from alerts.score_tables import ScoreTables
 from alerts.scoring import Scores, score_beds
 from alerts.technical import AGENT_SUBJECT, TechnicalView
 from ingest.agents import AgentRegistry
@@ -47,16 +47,15 @@ STOP_FLUSH_S = 5.0  # on stop, watermarks and queued audit events get this long 
 
 class Hub:
     def __init__(
-        self, cfg: HubConfig, stores: Stores, clock: Callable[[], int] = wall_ms, policy: AlarmPolicy | None = None,
-        tables: ScoreTables | None = None,
-    ) -> None:  # fmt: skip
+        self, cfg: HubConfig, stores: Stores, clock: Callable[[], int] = wall_ms, *, policy: AlarmPolicy, tables: ScoreTables
+    ) -> None:
         self.cfg = cfg
         self.stores = stores
         self.store = stores.samples  # the time series: what edge frames become
         self.state_store = stores.state  # alarms, audit, gaps, agents, watermarks
         self.clock = clock
-        self.policy = policy or load_policy()
-        self.tables = tables or default_score_tables()
+        self.policy = policy
+        self.tables = tables  # the score tables every tick scores with
         self.counters: Counter[str] = Counter()
         self.state = BedState()
         self.book = AlarmBook()

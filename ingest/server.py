@@ -5,6 +5,9 @@ exceeds ``WS_HARD_LIMIT`` (4 MiB, close code 1009); below that, the codec's
 own limits (256 KiB text, 64 KiB binary) reject a frame with an error message
 and keep the connection open.
 
+The hub is handed its configuration (hub settings, alarm policy, score tables)
+already loaded: ``teleicu hub`` loads it from its files or the packaged defaults.
+
 The store is opened before the port is bound, so a store that cannot be opened
 (unwritable path, full disk, InfluxDB refusing) ends ``teleicu hub`` at once
 with one clear line and exit status 2. A hub core that fails later shuts the
@@ -20,11 +23,12 @@ from pathlib import Path
 
 import uvicorn
 
-from alerts.policy import load_policy
+from alerts.policy import AlarmPolicy
+from alerts.score_tables import ScoreTables
 from ingest.app import create_app
 from ingest.hub import Hub
-from ingest.hub_config import load_hub_config
-from ingest.stores import open_stores
+from ingest.hub_config import HubConfig
+from ingest.stores import StoreUrlError, open_stores
 from ingest.stores.base import StoreError
 
 log = logging.getLogger(__name__)
@@ -57,10 +61,10 @@ class HubServer:
 
 
 def build_server(
-    host: str, port: int, store: str, config: Path | None = None, log_level: str = "warning", alarms: Path | None = None,
+    host: str, port: int, store: str, cfg: HubConfig, policy: AlarmPolicy, tables: ScoreTables, log_level: str = "warning",
     data_dir: Path = Path("var"),
 ) -> HubServer:  # fmt: skip
-    hub = Hub(load_hub_config(config), open_stores(store, data_dir), policy=load_policy(alarms))
+    hub = Hub(cfg, open_stores(store, data_dir), policy=policy, tables=tables)
     return HubServer(hub, dict(
         host=host,
         port=port,
@@ -74,8 +78,13 @@ def build_server(
     ))
 
 
-def hub_main(args: argparse.Namespace) -> int:
+def hub_main(args: argparse.Namespace, cfg: HubConfig, policy: AlarmPolicy, tables: ScoreTables) -> int:
+    """``teleicu hub``: the options in ``args`` (host, port, store, data directory, log level), the configuration loaded."""
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s hub %(levelname)s %(name)s: %(message)s")
     store = args.store or str(args.db or args.data_dir / "teleicu.sqlite3")
-    server = build_server(args.host, args.port, store, args.config, args.log_level, args.alarms, args.data_dir)
+    try:
+        server = build_server(args.host, args.port, store, cfg, policy, tables, args.log_level, args.data_dir)
+    except StoreUrlError as exc:
+        log.critical("cannot start: %s", exc)
+        return 2
     return asyncio.run(server.serve(f"teleicu hub on http://{args.host}:{args.port}/  (edge: ws://{args.host}:{args.port}/ws/edge)"))

@@ -2,6 +2,9 @@
 
 Imports for each role happen inside its subcommand, so an edge gateway
 (installed with ``teleicu[edge]``) never imports the hub's FastAPI stack.
+Configuration is loaded here (``teleicu.config_files``: the file given, else the
+packaged default) and handed to the role; a file that cannot be used ends the
+command with its problems (file, key, problem) and exit status 2.
 """
 
 from __future__ import annotations
@@ -10,18 +13,22 @@ import argparse
 import sys
 from pathlib import Path
 
+from teleicu import config_files
+from wire.config import ConfigError
+
 
 def _score(args: argparse.Namespace) -> int:
     from alerts.score_csv import ScoreCsvError, score_csv
 
     try:
+        tables = config_files.score_tables(args.scores)
         with open(args.file, newline="", encoding="utf-8") as src:
             if args.output:
                 with open(args.output, "w", newline="", encoding="utf-8") as dst:
-                    report = score_csv(src, dst)
+                    report = score_csv(src, dst, tables=tables)
             else:
-                report = score_csv(src, sys.stdout)
-    except (OSError, ScoreCsvError) as exc:
+                report = score_csv(src, sys.stdout, tables=tables)
+    except (OSError, ScoreCsvError, ConfigError) as exc:
         print(f"teleicu score: {exc}", file=sys.stderr)
         return 2
     print(
@@ -47,8 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="where the hub keeps its files: the embedded store, InfluxDB's state file (default ./var)")  # fmt: skip
     hub.add_argument("--db", type=Path, default=None, help="embedded store file (SQLite, WAL; default <data-dir>/teleicu.sqlite3)")
     hub.add_argument("--store", default=None, help="store URL (overrides --db); see ingest/stores/__init__.py")
-    hub.add_argument("--config", type=Path, default=None, help="hub YAML (default: config/hub.yaml)")
-    hub.add_argument("--alarms", type=Path, default=None, help="alarm policy YAML (default: config/alarms.yaml)")
+    config_files.add_hub_arguments(hub)
     hub.add_argument("--log-level", default="warning")
 
     edge = sub.add_parser("edge", help="run an edge agent from its YAML config")
@@ -65,7 +71,21 @@ def build_parser() -> argparse.ArgumentParser:
     score = sub.add_parser("score", help="re-score a CSV of observations with NEWS2, MEWS and qSOFA (audit tool)")
     score.add_argument("file", type=Path)
     score.add_argument("-o", "--output", type=Path, default=None, help="write here instead of standard output")
+    score.add_argument("--scores", type=Path, default=None, help="score tables YAML (default: the packaged config/scores.yaml)")
     return ap
+
+
+def _hub(args: argparse.Namespace) -> int:
+    try:
+        cfg = config_files.hub_config(args.config)
+        policy = config_files.alarm_policy(args.alarms)
+        tables = config_files.score_tables(args.scores)
+    except ConfigError as exc:
+        print(f"teleicu hub: {exc}", file=sys.stderr)
+        return 2
+    from ingest.server import hub_main
+
+    return hub_main(args, cfg, policy, tables)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,13 +96,15 @@ def main(argv: list[str] | None = None) -> int:
         return ward_main(argv[1:]) or 0
     args = build_parser().parse_args(argv)
     if args.command == "hub":
-        from ingest.server import hub_main
-
-        return hub_main(args)
+        return _hub(args)
     if args.command == "edge":
         from edge_agent.agent import edge_main
 
-        return edge_main(args)
+        try:
+            return edge_main(args)
+        except ConfigError as exc:  # the gateway's YAML: every problem named, nothing started
+            print(f"teleicu edge: {exc}", file=sys.stderr)
+            return 2
     if args.command == "score":
         return _score(args)
     if args.command == "demo":

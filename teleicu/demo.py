@@ -25,6 +25,7 @@ from pathlib import Path
 
 
 from ingest.latency import LatencyRecorder
+from teleicu import config_files
 
 WARD_NAMES = "ABCDEFGHJKLMNPQRSTUVWXYZ"
 
@@ -44,6 +45,7 @@ def add_demo_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--store", default=None, help="hub store URL (default: SQLite in the data dir)")
     ap.add_argument("--data-dir", type=Path, default=None, help="where the store and logs go (default: a new temp dir)")
     ap.add_argument("--json", action="store_true", help="print the summary as JSON")
+    config_files.add_hub_arguments(ap)  # handed to the hub when given
 
 
 @dataclass
@@ -154,7 +156,8 @@ async def run_demo(args: argparse.Namespace) -> dict:
     scenarios: dict[str, str] = {}
     try:
         store = args.store or str(data_dir / "store.sqlite3")
-        hub = await children.start("hub", "hub", "--host", host, "--port", str(port), "--store", store, "--data-dir", str(data_dir))
+        hub = await children.start("hub", "hub", "--host", host, "--port", str(port), "--store", store, "--data-dir", str(data_dir),
+                                   *config_files.hub_arguments(args))  # fmt: skip
         await _wait_for(lambda: _get_json(base + "/healthz")["ok"], "the hub", 30, [hub])
         edge_configs = []
         for w in range(n_wards):
@@ -264,6 +267,13 @@ def _print_summary(s: dict) -> None:
 
 
 def demo_main(args: argparse.Namespace) -> int:
+    from wire.config import ConfigError
+
+    try:  # the hub's files are checked here, so a mistake is named before anything starts
+        config_files.hub_config(args.config), config_files.alarm_policy(args.alarms), config_files.score_tables(args.scores)
+    except ConfigError as exc:
+        print(f"teleicu demo: {exc}", file=sys.stderr)
+        return 2
     try:
         summary = asyncio.run(run_demo(args))
     except RuntimeError as exc:

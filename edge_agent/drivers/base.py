@@ -12,6 +12,11 @@ and then, for every chunk of bytes it receives::
     events = parser.feed(chunk)          # -> list[DriverEvent]
     to_send = parser.bytes_to_send()     # requests, ACKs: written back to the device
 
+``options`` are the device entry's ``options:`` mapping. Each driver declares
+them as a model (``DriverSpec.options``, a ``wire.config.ConfigModel``): the
+edge configuration is checked against it when the file is loaded, and the
+parser validates the same mapping with ``parser_options`` when it is built.
+
 The transport also calls ``bytes_to_send()`` about once a second, so a parser
 can re-send a request on its own schedule (it keeps its own clock).
 ``feed`` never raises on bad input: garbage becomes ``ParseError`` events and
@@ -25,9 +30,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from edge_agent.events import DriverEvent, ParseError
+from wire.config import ConfigModel, validate
+
+O = TypeVar("O", bound=ConfigModel)
 
 
 class Parser(Protocol):
@@ -37,6 +45,18 @@ class Parser(Protocol):
 
 
 ParserFactory = Callable[..., Parser]
+
+
+class NoOptions(ConfigModel):
+    """The options of a driver that has none: any key under ``options:`` is refused."""
+
+
+def parser_options(model: type[O], options: Mapping[str, Any], driver: str) -> O:
+    """A parser's keyword options checked against its driver's model.
+
+    Raises ``wire.config.ConfigError`` (a ``ValueError``) naming the driver, the option and the problem.
+    """
+    return validate(model, dict(options), driver)
 
 
 class ErrorAccounting:
@@ -82,3 +102,4 @@ class DriverSpec:
     default_baud: int = 115200
     serial_options: Mapping[str, Any] = field(default_factory=dict)  # parity, rtscts... for pyserial
     description: str = ""
+    options: type[ConfigModel] = NoOptions  # what the device entry's ``options:`` may hold

@@ -100,15 +100,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from enum import Enum
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, Field
 
 from edge_agent.drivers import register
-from edge_agent.drivers.base import DriverSpec, ErrorAccounting
+from edge_agent.drivers.base import DriverSpec, ErrorAccounting, parser_options
 from edge_agent.events import DriverEvent
 from wire.codec import clip
 from wire.messages import Observation, UnmappedObservation
 from wire.screen import screen
 from wire.vocabulary import BY_MDC, Flag, Parameter
 from wire.clock import wall_ms
+from wire.config import ConfigModel
 
 VT, FS, CR = 0x0B, 0x1C, 0x0D
 START_BLOCK, END_BLOCK = b"\x0b", b"\x1c\x0d"
@@ -312,6 +316,18 @@ class _State(Enum):
     SKIP_END = 4  # saw 0x1C of an oversized block, expecting 0x0D
 
 
+def _timezone(spec: str) -> str:
+    parse_timezone(spec)  # raises ValueError naming the problem
+    return spec
+
+
+class Pcd01Options(ConfigModel):
+    """``options:`` of an ``hl7_pcd01`` device entry."""
+
+    timezone: Annotated[str, AfterValidator(_timezone)] = "UTC"  # of HL7 times sent without an offset
+    max_message: Annotated[int, Field(ge=MIN_MAX_MESSAGE, le=MAX_MAX_MESSAGE)] = MAX_MESSAGE  # bytes of one message
+
+
 class Pcd01Parser(ErrorAccounting):
     """Sans-I/O HL7 PCD-01 receiver for one MLLP connection (see the module docstring).
 
@@ -324,20 +340,13 @@ class Pcd01Parser(ErrorAccounting):
     GARBAGE_CHUNK = GARBAGE_REPORT
 
     def __init__(
-        self,
-        beds: Mapping[str, str],
-        device: str,
-        *,
-        timezone: str = "UTC",
-        max_message: int = MAX_MESSAGE,
-        clock_ms: Callable[[], int] = wall_ms,
+        self, beds: Mapping[str, str], device: str, *, clock_ms: Callable[[], int] = wall_ms, **options: Any
     ) -> None:
-        if not isinstance(max_message, int) or not MIN_MAX_MESSAGE <= max_message <= MAX_MAX_MESSAGE:
-            raise ValueError(f"max_message must be an integer from {MIN_MAX_MESSAGE} to {MAX_MAX_MESSAGE}, got {max_message!r}")
+        opts = parser_options(Pcd01Options, options, "hl7_pcd01")
         self.beds = dict(beds)
         self.device = device
-        self.max_message = max_message
-        self._tz = parse_timezone(str(timezone))
+        self.max_message = opts.max_message
+        self._tz = parse_timezone(opts.timezone)
         self._clock_ms = clock_ms
         self._t0 = clock_ms()
         self._state = _State.HUNT
@@ -767,6 +776,7 @@ register(
         transport="tcp_listen",
         parser=Pcd01Parser,
         multi_bed=True,
+        options=Pcd01Options,
         description="HL7 v2 ORU^R01 (IHE PCD-01) over MLLP from monitor gateways; every message is ACKed",
     )
 )

@@ -45,13 +45,17 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
 
 from edge_agent.drivers import register
-from edge_agent.drivers.base import DriverSpec, ErrorAccounting
+from edge_agent.drivers.base import DriverSpec, ErrorAccounting, parser_options
 from edge_agent.events import DeviceStatus, DriverEvent
 from wire.messages import Observation
 from wire.vocabulary import BY_KEY, Flag
 from wire.clock import wall_ms
+from wire.config import ConfigModel
 
 FRAME_LEN = 5
 PACKET_FRAMES = 25
@@ -71,33 +75,25 @@ def frame_ok(b: bytes | bytearray, i: int) -> bool:
     return b[i] == START and b[i + 1] & STATUS_ALWAYS != 0 and (b[i] + b[i + 1] + b[i + 2] + b[i + 3]) & 0xFF == b[i + 4]
 
 
-class NoninParser(ErrorAccounting):
-    """Sans-I/O Nonin format-2 parser for one oximeter on one bed.
+class NoninOptions(ConfigModel):
+    """``options:`` of a ``nonin`` device entry."""
 
-    Options: ``report_every`` (packets between reports, default 3),
-    ``hr_key`` (vocabulary key of the oximeter's heart rate, default ``pr``).
-    """
+    report_every: Annotated[int, Field(ge=1, le=75)] = 3  # packets between reports (a packet is 1/3 s)
+    hr_key: Literal["pr", "hr"] = "pr"  # vocabulary key of the oximeter's heart rate
+
+
+class NoninParser(ErrorAccounting):
+    """Sans-I/O Nonin format-2 parser for one oximeter on one bed; ``options`` as in ``NoninOptions``."""
 
     GARBAGE_DETAIL = "bytes outside a packet"
     GARBAGE_CHUNK = MAX_GARBAGE
 
-    def __init__(
-        self,
-        bed: str,
-        device: str,
-        *,
-        report_every: int = 3,
-        hr_key: str = "pr",
-        clock_ms: Callable[[], int] = wall_ms,
-    ) -> None:
-        if not isinstance(report_every, int) or isinstance(report_every, bool) or not 1 <= report_every <= 75:
-            raise ValueError(f"nonin: report_every must be a whole number of packets, 1..75, got {report_every!r}")
-        if hr_key not in ("pr", "hr"):
-            raise ValueError(f"nonin: hr_key must be 'pr' or 'hr', got {hr_key!r}")
+    def __init__(self, bed: str, device: str, *, clock_ms: Callable[[], int] = wall_ms, **options: Any) -> None:
+        opts = parser_options(NoninOptions, options, "nonin")
         self.bed = bed
         self.device = device
-        self.report_every = report_every
-        self.hr_key = hr_key
+        self.report_every = opts.report_every
+        self.hr_key = opts.hr_key
         self._clock_ms = clock_ms
         self._buf = bytearray()  # bytes not yet examined (fewer than a frame after each feed)
         self._frames: list[tuple[int, int]] = []  # (status, data) of the packet in progress
@@ -207,6 +203,7 @@ register(
         parser=NoninParser,
         default_baud=9600,
         serial_options={"parity": "N", "bytesize": 8, "stopbits": 1},
+        options=NoninOptions,
         description="Nonin OEM III pulse oximeter, data format 2 (HR and SpO2 from 25-frame packets)",
     )
 )

@@ -59,16 +59,20 @@ from __future__ import annotations
 import struct
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, Field, model_validator
 
 from edge_agent.drivers import register
-from edge_agent.drivers.base import DriverSpec, ErrorAccounting
+from edge_agent.drivers.base import DriverSpec, ErrorAccounting, parser_options
 from edge_agent.events import DeviceStatus, DriverEvent
 from wire.messages import Observation
 from wire.vocabulary import BY_KEY, Flag
 from wire.clock import wall_ms
+from wire.config import ConfigModel
 
 FLAG = 0x7E
 ESC = 0x7D
@@ -195,6 +199,38 @@ class _State(Enum):
     OVERSIZED = 2  # skipping to the next flag
 
 
+def _mask(v: int) -> int:
+    if v & (STATUS_EXISTS | STATUS_ACTIVE):
+        raise ValueError("must not include bits 0-1 (group exists / active)")
+    return v
+
+
+StatusMask = Annotated[int, Field(ge=0, le=0xFFFFFFFF), AfterValidator(_mask)]
+
+
+class S5Options(ConfigModel):
+    """``options:`` of an ``s5`` device entry; each is explained in ``S5Parser``."""
+
+    pressures: dict[str, str | None] | None = None  # None: DEFAULT_PRESSURES
+    temperature: str | None = "t1"
+    rr_source: str = "co2"
+    leads_off_mask: StatusMask = 0
+    probe_off_mask: StatusMask = 0
+    tx_interval_s: Annotated[int, Field(ge=1, le=3600)] = 5
+    record_type: str = "displayed"
+    class_bf: Annotated[int, Field(ge=0, le=0xFFFFFFFF)] = CLASS_BASIC_EXT1_3
+    dri_levels: Annotated[list[Annotated[int, Field(ge=0, le=255)]], Field(min_length=1)] = list(DRI_LEVELS)
+    retry_s: Annotated[float, Field(gt=0)] | None = None  # None: tx_interval_s + 2
+    timeout_s: Annotated[float, Field(gt=0)] | None = None  # None: 3 * tx_interval_s + 2
+
+    @model_validator(mode="after")
+    def _consistent(self) -> S5Options:
+        if self.record_type not in RECORD_TYPES:
+            raise ValueError(f"record_type must be one of {sorted(RECORD_TYPES)}, got {self.record_type!r}")
+        _plan(self.pressures, self.temperature, self.rr_source)  # raises for an impossible mapping
+        return self
+
+
 class S5Parser(ErrorAccounting):
     """Sans-I/O S/5 computer-interface client for one monitor on one bed.
 
@@ -223,46 +259,27 @@ class S5Parser(ErrorAccounting):
         bed: str,
         device: str,
         *,
-        pressures: Mapping[str, str | None] | None = None,
-        temperature: str | None = "t1",
-        rr_source: str = "co2",
-        leads_off_mask: int = 0,
-        probe_off_mask: int = 0,
-        tx_interval_s: int = 5,
-        record_type: str = "displayed",
-        class_bf: int = CLASS_BASIC_EXT1_3,
-        dri_levels: Iterable[int] = DRI_LEVELS,
-        retry_s: float | None = None,
-        timeout_s: float | None = None,
         clock_ms: Callable[[], int] = wall_ms,
         monotonic: Callable[[], float] = time.monotonic,
+        **options: Any,
     ) -> None:
+        opts = parser_options(S5Options, options, "s5")
         self.bed = bed
         self.device = device
         self._clock_ms = clock_ms
         self._monotonic = monotonic
-        self._targets, self._unmapped = _plan(pressures, temperature, rr_source)
+        self._targets, self._unmapped = _plan(opts.pressures, opts.temperature, opts.rr_source)
         wanted = {t.group for t in self._targets} | {"co2"}  # co2: etco2 is always reported
         self._mapped_groups = tuple(g for g, _ in BASIC_GROUPS if g in wanted)
-        self.leads_off_mask = _mask(leads_off_mask, "leads_off_mask")
-        self.probe_off_mask = _mask(probe_off_mask, "probe_off_mask")
-        if record_type not in RECORD_TYPES:
-            raise ValueError(f"s5: record_type must be one of {sorted(RECORD_TYPES)}, got {record_type!r}")
-        if not isinstance(tx_interval_s, int) or isinstance(tx_interval_s, bool) or not 1 <= tx_interval_s <= 3600:
-            raise ValueError(f"s5: tx_interval_s must be a whole number of seconds, 1..3600, got {tx_interval_s!r}")
-        if not isinstance(class_bf, int) or isinstance(class_bf, bool) or not 0 <= class_bf <= 0xFFFFFFFF:
-            raise ValueError(f"s5: class_bf must be a 32-bit class mask, got {class_bf!r}")
-        levels = tuple(dri_levels)
-        if not levels or not all(isinstance(v, int) and 0 <= v <= 255 for v in levels):
-            raise ValueError(f"s5: dri_levels must be a non-empty list of byte values, got {levels!r}")
-        self.dri_levels = levels
-        self.retry_s = float(retry_s) if retry_s is not None else tx_interval_s + 2.0
-        self.timeout_s = float(timeout_s) if timeout_s is not None else 3.0 * tx_interval_s + 2.0
-        if self.retry_s <= 0 or self.timeout_s <= 0:
-            raise ValueError("s5: retry_s and timeout_s must be positive")
+        self.leads_off_mask = opts.leads_off_mask
+        self.probe_off_mask = opts.probe_off_mask
+        tx_interval_s = opts.tx_interval_s
+        self.dri_levels = tuple(opts.dri_levels)
+        self.retry_s = opts.retry_s if opts.retry_s is not None else tx_interval_s + 2.0
+        self.timeout_s = opts.timeout_s if opts.timeout_s is not None else 3.0 * tx_interval_s + 2.0
         self._requests = {
-            lvl: build_request(lvl, record_type=RECORD_TYPES[record_type], tx_interval_s=tx_interval_s, class_bf=class_bf)
-            for lvl in levels
+            lvl: build_request(lvl, record_type=RECORD_TYPES[opts.record_type], tx_interval_s=tx_interval_s, class_bf=opts.class_bf)
+            for lvl in self.dri_levels
         }
         # deframing
         self._state = _State.HUNT
@@ -582,31 +599,23 @@ def _subrecords(rec: bytes) -> list[tuple[int, int, int]] | None:
     return out
 
 
-def _mask(v: object, name: str) -> int:
-    if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= 0xFFFFFFFF:
-        raise ValueError(f"s5: {name} must be a 32-bit status mask (integer), got {v!r}")
-    if v & (STATUS_EXISTS | STATUS_ACTIVE):
-        raise ValueError(f"s5: {name} must not include bits 0-1 (group exists / active)")
-    return v
-
-
 def _plan(
     pressures: Mapping[str, str | None] | None, temperature: str | None, rr_source: str
 ) -> tuple[list[_Target], list[tuple[str, str]]]:
     """Which basic-class fields become which vocabulary keys, and which fields stay unmapped."""
     press = dict(DEFAULT_PRESSURES if pressures is None else pressures)
     if not isinstance(press, dict) or not set(press) <= set(PRESSURE_CHANNELS):
-        raise ValueError(f"s5: pressures must map channels {PRESSURE_CHANNELS} to a vocabulary prefix, got {pressures!r}")
+        raise ValueError(f"pressures must map channels {PRESSURE_CHANNELS} to a vocabulary prefix, got {pressures!r}")
     prefixes = [p for p in press.values() if p is not None]
     for prefix in prefixes:
         if prefix == "nibp" or not all(f"{prefix}_{s}" in BY_KEY for s in ("sys", "dia", "mean")):
-            raise ValueError(f"s5: pressures: {prefix!r} is not an invasive-pressure prefix of the vocabulary (e.g. 'abp')")
+            raise ValueError(f"pressures: {prefix!r} is not an invasive-pressure prefix of the vocabulary (e.g. 'abp')")
     if len(prefixes) != len(set(prefixes)):
-        raise ValueError(f"s5: pressures: two channels map to the same parameter: {press!r}")
+        raise ValueError(f"pressures: two channels map to the same parameter: {press!r}")
     if temperature is not None and temperature not in TEMP_CHANNELS:
-        raise ValueError(f"s5: temperature must be one of {TEMP_CHANNELS} or null, got {temperature!r}")
+        raise ValueError(f"temperature must be one of {TEMP_CHANNELS} or null, got {temperature!r}")
     if rr_source not in ("co2", "impedance"):
-        raise ValueError(f"s5: rr_source must be 'co2' or 'impedance', got {rr_source!r}")
+        raise ValueError(f"rr_source must be 'co2' or 'impedance', got {rr_source!r}")
 
     targets = [_Target("ecg", "hr", "hr", 1.0)]
     if rr_source == "impedance":
@@ -633,6 +642,7 @@ register(
         parser=S5Parser,
         default_baud=19200,
         serial_options={"parity": "E", "bytesize": 8, "stopbits": 1, "rtscts": True},
+        options=S5Options,
         description="GE Datex-Ohmeda S/5 computer interface: displayed values, basic physiological class",
     )
 )

@@ -1,6 +1,11 @@
 """Transports: the thin I/O layers that carry a driver's bytes (serial, TCP, MQTT).
 
-Each transport is ``async def run(dev, spec, route)``: it builds the driver's
+Each transport is a module with ``async def run(dev, spec, route)`` and the
+model of its device settings (the keys of a device entry beyond ``id, driver,
+bed/beds, options, scenario``; a ``wire.config.ConfigModel``), both named in
+``TRANSPORTS``. The module is imported when a configuration first names the
+transport (a serial-only gateway never imports aiomqtt), and the settings are
+checked against the model when the file is loaded. ``run`` builds the driver's
 parser(s), moves bytes between the device and the parser, hands every batch of
 events to ``route``, and runs until cancelled (re-raising ``CancelledError``),
 recovering by itself from unplugged cables and dropped connections.
@@ -31,6 +36,7 @@ from typing import TYPE_CHECKING
 from edge_agent.drivers.base import DriverSpec
 from edge_agent.events import DeviceStatus, DriverEvent
 from wire.clock import wall_ms
+from wire.config import ConfigModel
 
 if TYPE_CHECKING:
     from edge_agent.config import DeviceConfig
@@ -65,31 +71,27 @@ class LinkReporter:
 
 @dataclass(frozen=True, slots=True)
 class TransportSpec:
-    target: str  # "module:function", imported on first use (a serial-only gateway needs no aiomqtt)
-    required: frozenset[str]  # device settings keys the transport needs
-    optional: frozenset[str] = frozenset()
+    module: str  # imported on first use (a serial-only gateway needs no aiomqtt)
+    run: str  # its ``async def run(dev, spec, route)``
+    settings: str  # its ``ConfigModel`` of a device entry's settings
 
 
 TRANSPORTS: dict[str, TransportSpec] = {
-    "serial": TransportSpec(
-        "edge_agent.transports.serial_port:run_serial_device", frozenset({"port"}), frozenset({"baud", "serial"})
-    ),
-    "tcp_listen": TransportSpec(
-        "edge_agent.transports.tcp_listen:run_tcp_listen_device",
-        frozenset({"listen"}),
-        frozenset({"max_connections", "idle_timeout_s"}),
-    ),
-    "mqtt": TransportSpec(
-        "edge_agent.transports.mqtt:run_mqtt_device",
-        frozenset({"broker"}),
-        frozenset({"topic_prefix", "client_id", "username", "password"}),
-    ),
+    "serial": TransportSpec("edge_agent.transports.serial_port", "run_serial_device", "SerialSettings"),
+    "tcp_listen": TransportSpec("edge_agent.transports.tcp_listen", "run_tcp_listen_device", "TcpListenSettings"),
+    "mqtt": TransportSpec("edge_agent.transports.mqtt", "run_mqtt_device", "MqttSettings"),
 }
 
 
 def get_transport(name: str) -> TransportRun:
-    module, func = transport_spec(name).target.split(":")
-    return getattr(importlib.import_module(module), func)
+    spec = transport_spec(name)
+    return getattr(importlib.import_module(spec.module), spec.run)
+
+
+def transport_settings(name: str) -> type[ConfigModel]:
+    """The model of the device settings the transport ``name`` takes."""
+    spec = transport_spec(name)
+    return getattr(importlib.import_module(spec.module), spec.settings)
 
 
 def transport_spec(name: str) -> TransportSpec:
@@ -100,4 +102,4 @@ def transport_spec(name: str) -> TransportSpec:
 
 
 __all__ = ["LINK", "LinkReporter", "Route", "TransportRun", "TransportSpec", "TRANSPORTS", "DriverSpec", "get_transport",
-           "link_events", "transport_spec"]
+           "link_events", "transport_settings", "transport_spec"]

@@ -65,14 +65,17 @@ import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlsplit
 
 import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from pydantic import AfterValidator, Field
 
+from edge_agent.drivers.mqtt_json import DEFAULT_PREFIX, check_prefix
 from edge_agent.transports import LinkReporter
+from wire.config import ConfigModel
 
 if TYPE_CHECKING:
     from edge_agent.config import DeviceConfig
@@ -82,7 +85,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 1883
-DEFAULT_PREFIX = "teleicu"
 SUBSCRIBE_QOS = 1
 SESSION_EXPIRY_S = 3600
 KEEPALIVE_S = 15  # a silent network partition is noticed within 1.5x this
@@ -116,6 +118,21 @@ def parse_broker_url(url: str) -> BrokerAddress:
     if parts.scheme != "mqtt" or not parts.hostname or parts.path not in ("", "/") or parts.query or parts.username:
         raise BrokerUrlError(f"broker must be mqtt://host[:port] (no path, credentials go in username/password), got {url!r}")
     return BrokerAddress(parts.hostname, port)
+
+
+def _broker(url: str) -> str:
+    parse_broker_url(url)  # raises BrokerUrlError (a ValueError) with the reason
+    return url
+
+
+class MqttSettings(ConfigModel):
+    """The ``mqtt`` transport's device settings."""
+
+    broker: Annotated[str, AfterValidator(_broker)]  # mqtt://host[:port]
+    topic_prefix: Annotated[str, AfterValidator(check_prefix)] = DEFAULT_PREFIX
+    client_id: Annotated[str, Field(min_length=1)] | None = None  # None: teleicu-<device id>
+    username: str | None = None
+    password: str | None = None
 
 
 def _size(item: aiomqtt.Message) -> int:

@@ -10,6 +10,10 @@ USB adapter, closed pty) is logged, closed and reopened after
 ``reopen_delay_s``, for ever, until the task is cancelled. Cancellation removes
 the reader/writer, closes the port and propagates ``CancelledError``.
 
+Settings of a device entry (``SerialSettings``): ``port`` (required), ``baud``
+(default: the driver's) and ``serial`` (pyserial line settings over the
+driver's own, ``SerialLine``).
+
 Link status: ``run_serial_device`` reports the port through ``route``
 (``edge_agent.transports.LinkReporter``): ``disconnected`` with detail
 ``link`` for the device's bed when the port is lost, or when the first attempt
@@ -25,12 +29,15 @@ import asyncio
 import errno
 import logging
 import os
+import termios
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import serial
+from pydantic import Field
 
 from edge_agent.transports import LinkReporter
+from wire.config import ConfigModel, Expect
 
 if TYPE_CHECKING:
     from edge_agent.config import DeviceConfig
@@ -41,6 +48,25 @@ log = logging.getLogger(__name__)
 
 READ_SIZE = 65536
 MAX_PENDING_WRITE = 64 * 1024  # bytes queued for the device before writes are dropped
+
+
+class SerialLine(ConfigModel):
+    """pyserial line settings a device entry may set (``serial:``), over its driver's own."""
+
+    parity: Literal["N", "E", "O", "M", "S"] | None = None
+    bytesize: Literal[5, 6, 7, 8] | None = None
+    stopbits: Literal[1, 1.5, 2] | None = None
+    rtscts: bool | None = None
+    dsrdtr: bool | None = None
+    xonxoff: bool | None = None
+
+
+class SerialSettings(ConfigModel):
+    """The ``serial`` transport's device settings."""
+
+    port: Annotated[str, Field(min_length=1, max_length=1024), Expect("a device path or URL")]
+    baud: Annotated[int, Field(ge=50, le=4_000_000)] | None = None  # None: the driver's default_baud
+    serial: SerialLine | None = None
 
 
 class PortLost(Exception):
@@ -96,7 +122,9 @@ class SerialPort:
         while True:
             try:
                 ser = serial.Serial(self.port, self.baud, timeout=0, write_timeout=0, **self._serial_options)
-            except (serial.SerialException, OSError, ValueError) as exc:
+            except (serial.SerialException, OSError, ValueError, termios.error) as exc:
+                # termios.error: pyserial configures the line with tcsetattr, which fails (EINVAL) on a
+                # pty whose other end has just gone; it is one more port that cannot be opened yet
                 # say it once per outage, not every retry
                 level = logging.WARNING if self.open_failures == 0 else logging.DEBUG
                 log.log(level, "serial %s: cannot open: %s; retrying every %.1f s", self.port, exc, self.reopen_delay_s)

@@ -36,7 +36,11 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
+
+from pydantic import AfterValidator, Field
+
+from wire.config import ConfigModel
 
 if TYPE_CHECKING:
     from edge_agent.config import DeviceConfig
@@ -63,6 +67,19 @@ def parse_listen(text: Any) -> tuple[str, int]:
     if not host or not port_text.isascii() or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
         raise ValueError(f"listen must be 'host:port' with a port 0-65535, got {text!r}")
     return host, int(port_text)
+
+
+def _listen(text: str) -> str:
+    parse_listen(text)  # raises ValueError with the reason
+    return text
+
+
+class TcpListenSettings(ConfigModel):
+    """The ``tcp_listen`` transport's device settings."""
+
+    listen: Annotated[str, AfterValidator(_listen)]  # "host:port"
+    max_connections: Annotated[int, Field(ge=1)] = MAX_CONNECTIONS
+    idle_timeout_s: Annotated[float, Field(gt=0)] = IDLE_TIMEOUT_S
 
 
 class TcpListener:

@@ -17,12 +17,13 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from ingest.stores.base import Stores
+from wire.config import ConfigError
 
 INFLUX_SCHEMES = ("influxdb", "influxdbs", "influxdb2", "influxdb2s")
 
 
-class StoreUrlError(ValueError):
-    pass
+class StoreUrlError(ConfigError):
+    """A store URL that names no usable store (its scheme, path or options)."""
 
 
 def sqlite_stores(path: Path | str) -> Stores:

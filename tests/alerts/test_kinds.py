@@ -1,9 +1,9 @@
 """The alarm-kind table covers every kind the rules and the policy name, and refuses a name it does not hold."""
 
 import pytest
+from config_support import alarm_policy
 
 from alerts.kinds import BY_KEY, FAMILIES, KINDS, TECHNICAL, kind, limit_kind, technical_kind
-from alerts.policy import load_policy
 from wire.vocabulary import PARAMETERS
 
 
@@ -15,7 +15,7 @@ def test_every_kind_is_once_in_the_table_with_a_clinician_label() -> None:
 
 
 def test_the_policy_names_only_kinds_and_families_of_the_table() -> None:
-    policy = load_policy()
+    policy = alarm_policy()
     for ward in (policy.defaults, *policy.wards.values()):
         for what in ward.technical_priority:
             technical_kind(what)

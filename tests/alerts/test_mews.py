@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from alerts.mews import COMPONENTS, MewsResult, mews
+from config_support import score_tables
 
 NAN = math.nan
 A, C, V, P, U = 0.0, 1.0, 2.0, 3.0, 4.0
@@ -23,9 +24,11 @@ A, C, V, P, U = 0.0, 1.0, 2.0, 3.0, 4.0
 #: a bed scoring 0 on every MEWS parameter
 NORMAL: dict[str, float] = {"sbp": 120.0, "hr": 80.0, "rr": 12.0, "temp": 37.0, "acvpu": A}
 
+TABLES = score_tables().mews  # the published MEWS (config/scores.yaml)
+
 
 def score_beds(beds: list[dict[str, float]]) -> MewsResult:
-    return mews(**{key: np.array([bed[key] for bed in beds], dtype=np.float64) for key in NORMAL})
+    return mews(**{key: np.array([bed[key] for bed in beds], dtype=np.float64) for key in NORMAL}, tables=TABLES)
 
 
 def score_one(**changes: float) -> MewsResult:
@@ -227,7 +230,7 @@ def test_row_is_json_ready() -> None:
 
 def test_no_beds() -> None:
     empty = np.array([], dtype=np.float64)
-    result = mews(sbp=empty, hr=empty, rr=empty, temp=empty, acvpu=empty)
+    result = mews(sbp=empty, hr=empty, rr=empty, temp=empty, acvpu=empty, tables=TABLES)
     assert result.subscores.shape == (0, 5)
     for array in (result.partial, result.total, result.incomplete, result.triggered):
         assert array.shape == (0,)
@@ -254,7 +257,7 @@ def columns(n: int) -> dict[str, Any]:
 )
 def test_bad_inputs_raise(changes: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        mews(**(columns(2) | changes))
+        mews(**(columns(2) | changes), tables=TABLES)
 
 
 # --- property: vectorised == one bed at a time -------------------------------------------------

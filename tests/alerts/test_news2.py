@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from alerts.news2 import BAND_LABELS, COMPONENTS, News2Result, news2
+from config_support import score_tables
 
 NAN = math.nan
 AIR, OXYGEN = 0.0, 1.0
@@ -35,9 +36,11 @@ NORMAL: dict[str, Any] = {
 }
 
 
+TABLES = score_tables().news2  # the published NEWS2 chart (config/scores.yaml)
+
 def score_beds(beds: list[dict[str, Any]]) -> News2Result:
     columns = {key: np.array([bed[key] for bed in beds], dtype=np.float64) for key in NORMAL if key != "scale2"}
-    return news2(**columns, scale2=np.array([bed["scale2"] for bed in beds], dtype=bool))
+    return news2(**columns, scale2=np.array([bed["scale2"] for bed in beds], dtype=bool), tables=TABLES)
 
 
 def score_one(**changes: Any) -> News2Result:
@@ -171,7 +174,7 @@ def test_scale2_examples(changes: dict[str, Any], spo2_score: int, total: int, b
 
 
 def test_scale2_accepts_zero_and_one() -> None:
-    result = news2(**(columns(2) | {"spo2": np.array([95.0, 95.0]), "scale2": np.array([0, 1])}))
+    result = news2(**(columns(2) | {"spo2": np.array([95.0, 95.0]), "scale2": np.array([0, 1])}), tables=TABLES)
     np.testing.assert_array_equal(result.subscores[:, COMPONENTS.index("spo2")], [1, 0])
 
 
@@ -410,7 +413,7 @@ def test_row_is_json_ready() -> None:
 def test_no_beds() -> None:
     empty = np.array([], dtype=np.float64)
     result = news2(rr=empty, spo2=empty, o2=empty, sbp=empty, hr=empty, acvpu=empty, temp=empty,
-                   scale2=np.array([], dtype=bool))  # fmt: skip
+                   scale2=np.array([], dtype=bool), tables=TABLES)  # fmt: skip
     assert result.subscores.shape == (0, 7)
     for array in (result.partial, result.total, result.incomplete, result.any_three, result.band):
         assert array.shape == (0,)
@@ -429,6 +432,7 @@ def test_ten_thousand_beds_quickly() -> None:
         acvpu=rng.integers(0, 5, n).astype(float),
         temp=rng.uniform(33, 41, n),
         scale2=rng.random(n) < 0.1,
+        tables=TABLES,
     )
     assert time.perf_counter() - started < 1.0
     assert result.total.shape == (n,)
@@ -459,7 +463,7 @@ def columns(n: int) -> dict[str, Any]:
 )
 def test_bad_inputs_raise(changes: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        news2(**(columns(2) | changes))
+        news2(**(columns(2) | changes), tables=TABLES)
 
 
 # --- property: vectorised == one bed at a time ------------------------------------------------

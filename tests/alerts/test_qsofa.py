@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from alerts.qsofa import COMPONENTS, QsofaResult, qsofa
+from config_support import score_tables
 
 NAN = math.nan
 A, C, V, P, U = 0.0, 1.0, 2.0, 3.0, 4.0
@@ -24,9 +25,11 @@ A, C, V, P, U = 0.0, 1.0, 2.0, 3.0, 4.0
 #: a bed scoring no qSOFA point
 NORMAL: dict[str, float] = {"rr": 16.0, "sbp": 120.0, "acvpu": A}
 
+TABLES = score_tables().qsofa  # the published qSOFA (config/scores.yaml)
+
 
 def score_beds(beds: list[dict[str, float]]) -> QsofaResult:
-    return qsofa(**{key: np.array([bed[key] for bed in beds], dtype=np.float64) for key in NORMAL})
+    return qsofa(**{key: np.array([bed[key] for bed in beds], dtype=np.float64) for key in NORMAL}, tables=TABLES)
 
 
 def score_one(**changes: float) -> QsofaResult:
@@ -185,7 +188,7 @@ def test_row_is_json_ready() -> None:
 
 def test_no_beds() -> None:
     empty = np.array([], dtype=np.float64)
-    result = qsofa(rr=empty, sbp=empty, acvpu=empty)
+    result = qsofa(rr=empty, sbp=empty, acvpu=empty, tables=TABLES)
     assert result.subscores.shape == (0, 3)
     for array in (result.partial, result.total, result.incomplete, result.positive):
         assert array.shape == (0,)
@@ -209,7 +212,7 @@ def columns(n: int) -> dict[str, Any]:
 )
 def test_bad_inputs_raise(changes: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        qsofa(**(columns(2) | changes))
+        qsofa(**(columns(2) | changes), tables=TABLES)
 
 
 # --- property: vectorised == one bed at a time -------------------------------------------------

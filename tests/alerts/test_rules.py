@@ -7,15 +7,15 @@ import pytest
 
 from alerts.lifecycle import Priority
 from alerts.limits import LimitTracker
-from alerts.policy import Limit, PolicyError, load_policy, parse_policy
+from alerts.policy import Limit, PolicyError, parse_policy
 from alerts.technical import TechnicalTracker, TechnicalView
 from alerts.trends import TrendTracker
-from teleicu.paths import CONFIG_DIR
+from config_support import alarm_policy, default_raw
 from wire.vocabulary import COLUMN, PARAMETERS, Flag
 
 S = 1000
-SPO2 = Limit("spo2", 88, None, delay_s=15, hysteresis=2, priority=Priority.HIGH)
-HR = Limit("hr", 40, 140, delay_s=10, hysteresis=5, priority=Priority.MEDIUM)
+SPO2 = Limit(param="spo2", low=88, high=None, delay_s=15, hysteresis=2, priority=Priority.HIGH)
+HR = Limit(param="hr", low=40, high=140, delay_s=10, hysteresis=5, priority=Priority.MEDIUM)
 
 
 def matrix(n: int, **cols: list[float]) -> np.ndarray:
@@ -68,7 +68,7 @@ def test_lost_signal_cancels_a_pending_delay_but_does_not_clear_a_raised_alarm()
 
 
 def test_news2_rise_must_hold_and_spo2_fall_must_be_sustained() -> None:
-    pol = load_policy().defaults
+    pol = alarm_policy().defaults
     t = TrendTracker()
     rules = [(pol.news2_rise, pol.spo2_fall)]
     beds, wards = ["B0"], ["A"]
@@ -92,7 +92,7 @@ def test_news2_rise_must_hold_and_spo2_fall_must_be_sustained() -> None:
 
 
 def test_technical_conditions() -> None:
-    pol = load_policy().defaults
+    pol = alarm_policy().defaults
     n, now = 5, 1_000_000
     flags = np.zeros((n, len(PARAMETERS)), dtype=np.int16)
     flags[1, COLUMN["spo2"]] = Flag.PROBE_OFF
@@ -127,16 +127,14 @@ def test_technical_conditions() -> None:
         ({"limits": {"hr": {"low": 150, "high": 140}}}, "must be below high"),
         ({"limits": {"spo2": {"low": 120}}}, "outside what spo2 can measure"),
         ({"limits": {"heart": {"low": 40, "delay_s": 1, "hysteresis": 1, "priority": "high"}}}, "unknown keys"),
-        ({"limits": {"hr": {"priority": "urgent"}}}, "priority must be"),
+        ({"limits": {"hr": {"priority": "urgent"}}}, "limits.hr.priority: must be high, medium or low, not 'urgent'"),
         ({"silence_max_s": 1800}, "at most 15 minutes"),
         ({"escalation": {"tiers": []}}, "non-empty list"),
         ({"scores": {"news2": {"medium_total": 8}}}, "unknown keys ['medium_total']"),
     ],
 )
 def test_invalid_ward_policies_are_refused(patch: dict, words: str) -> None:
-    import yaml
-
-    raw = yaml.safe_load((CONFIG_DIR / "alarms.yaml").read_text())
+    raw = default_raw("alarms.yaml")
     raw["wards"] = {"X": patch}
     with pytest.raises(PolicyError) as info:
         parse_policy(raw, "test")
@@ -144,9 +142,7 @@ def test_invalid_ward_policies_are_refused(patch: dict, words: str) -> None:
 
 
 def test_ward_override_merges_over_defaults() -> None:
-    import yaml
-
-    raw = yaml.safe_load((CONFIG_DIR / "alarms.yaml").read_text())
+    raw = default_raw("alarms.yaml")
     raw["wards"] = {"COPD": {"limits": {"spo2": {"low": 85}}}}
     pol = parse_policy(raw)
     assert pol.for_ward("COPD").limits["spo2"].low == 85 and pol.for_ward("COPD").limits["spo2"].delay_s == 15

@@ -11,12 +11,13 @@ import yaml
 
 from alerts import score_csv as score_csv_module
 from alerts.score_csv import OUTPUT_COLUMNS, ScoreCsvError, ScoreCsvReport, score_csv
-from alerts.score_tables import DEFAULT_FILE, load_score_tables
+from alerts.score_tables import load_score_tables
+from config_support import default_raw, score_tables
 
 
 def run(text: str) -> tuple[list[dict[str, str]], ScoreCsvReport]:
     dst = io.StringIO()
-    report = score_csv(io.StringIO(text, newline=""), dst)
+    report = score_csv(io.StringIO(text, newline=""), dst, tables=score_tables())
     return list(csv.DictReader(io.StringIO(dst.getvalue(), newline=""))), report
 
 
@@ -60,7 +61,7 @@ def test_round_trip() -> None:
         "0,0,2,0,0,2,2,false,false,,1,0,0,1,1,false,false,\n"
     )
     dst = io.StringIO()
-    report = score_csv(io.StringIO(src, newline=""), dst)
+    report = score_csv(io.StringIO(src, newline=""), dst, tables=score_tables())
     assert dst.getvalue() == expected
     assert report == ScoreCsvReport(rows=4, scored_complete=3, incomplete=1, rows_with_errors=1)
 
@@ -206,7 +207,7 @@ def test_whitespace_around_numbers() -> None:
 
 def test_header_only() -> None:
     dst = io.StringIO()
-    report = score_csv(io.StringIO("bed,rr\n"), dst)
+    report = score_csv(io.StringIO("bed,rr\n"), dst, tables=score_tables())
     assert dst.getvalue() == "bed,rr," + ",".join(OUTPUT_COLUMNS) + "\n"
     assert report == ScoreCsvReport(rows=0, scored_complete=0, incomplete=0, rows_with_errors=0)
 
@@ -233,7 +234,7 @@ def test_short_row_is_padded_and_noted() -> None:
 
 def test_trailing_blank_cells_are_trimmed() -> None:
     dst = io.StringIO()
-    score_csv(io.StringIO("bed,rr\n1,25,,\n"), dst)
+    score_csv(io.StringIO("bed,rr\n1,25,,\n"), dst, tables=score_tables())
     assert dst.getvalue().splitlines()[1].startswith("1,25,3,")
 
 
@@ -265,7 +266,7 @@ def test_line_at_the_limit_is_accepted() -> None:
 def test_file_errors(text: str, message: str) -> None:
     dst = io.StringIO()
     with pytest.raises(ScoreCsvError, match=message):
-        score_csv(io.StringIO(text, newline=""), dst)
+        score_csv(io.StringIO(text, newline=""), dst, tables=score_tables())
     assert dst.getvalue() == ""  # nothing is written before the whole file is checked
 
 
@@ -276,7 +277,7 @@ def test_row_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     assert report.rows == 3
     dst = io.StringIO()
     with pytest.raises(ScoreCsvError, match="more than 3 data rows"):
-        score_csv(io.StringIO("rr\n1\n2\n3\n4\n"), dst)
+        score_csv(io.StringIO("rr\n1\n2\n3\n4\n"), dst, tables=score_tables())
     assert dst.getvalue() == ""
 
 
@@ -351,12 +352,12 @@ def test_unreadable_cell_is_missing_for_every_score() -> None:
 def test_mews_columns_in_the_header_are_refused() -> None:
     dst = io.StringIO()
     with pytest.raises(ScoreCsvError, match=r"already has output columns \['mews_total'\]"):
-        score_csv(io.StringIO("rr,mews_total\n16,1\n", newline=""), dst)
+        score_csv(io.StringIO("rr,mews_total\n16,1\n", newline=""), dst, tables=score_tables())
     assert dst.getvalue() == ""
 
 
 def test_local_tables(tmp_path: Path) -> None:
-    raw = yaml.safe_load(DEFAULT_FILE.read_text(encoding="utf-8"))
+    raw = default_raw("scores.yaml")
     raw["mews"]["trigger"] = 3
     raw["qsofa"]["rr_at_least"] = 20
     path = tmp_path / "local.yaml"

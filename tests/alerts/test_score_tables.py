@@ -7,6 +7,7 @@ tests check the shipped YAML, not only the loader.
 from __future__ import annotations
 
 import copy
+import inspect
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -16,28 +17,29 @@ import numpy as np
 import pytest
 import yaml
 
-from alerts import news2 as news2_module
 from alerts.bands import BandTable
 from alerts.mews import mews
 from alerts.news2 import BAND_LABELS, news2
 from alerts.qsofa import qsofa
+from alerts.score_csv import score_csv
 from alerts.score_tables import (
-    DEFAULT_FILE,
     CategoryTable,
     ScoreConfigError,
     ScoreTables,
-    default_score_tables,
     load_score_tables,
     parse_score_tables,
 )
-from teleicu.paths import CONFIG_DIR
+from config_support import default_text, score_tables
+from teleicu.config_files import SCORES_FILE, default_file
+
+REPO = Path(__file__).resolve().parents[2]
 
 NAN = np.nan
 A, C, V, P, U = 0.0, 1.0, 2.0, 3.0, 4.0
 
 
 def default_raw() -> dict[str, Any]:
-    raw = yaml.safe_load(DEFAULT_FILE.read_text(encoding="utf-8"))
+    raw = yaml.safe_load(default_text(SCORES_FILE))
     assert isinstance(raw, dict)
     return raw
 
@@ -52,21 +54,20 @@ def write(tmp_path: Path, raw: Any, name: str = "local.yaml") -> Path:
 
 
 def test_default_file_is_config_scores_yaml() -> None:
-    assert DEFAULT_FILE == CONFIG_DIR / "scores.yaml"
-    tables = default_score_tables()
-    assert tables.source == str(DEFAULT_FILE)
-    assert default_score_tables() is tables  # loaded once
+    packaged = default_file(SCORES_FILE)
+    assert packaged.read_bytes() == (REPO / "config" / "scores.yaml").read_bytes()  # the package ships config/
+    assert score_tables().source == str(packaged)
 
 
 def test_default_file_names_its_sources() -> None:
-    head = DEFAULT_FILE.read_text(encoding="utf-8").split("\nnews2:")[0]
+    head = default_text(SCORES_FILE).split("\nnews2:")[0]
     for source in ("Royal College of Physicians", "National Early Warning Score (NEWS) 2", "2017",
                    "Subbe", "QJM 2001", "Sepsis-3", "JAMA 2016"):  # fmt: skip
         assert source in head
 
 
 def test_news2_tables_match_scores_md() -> None:
-    t = default_score_tables().news2
+    t = score_tables().news2
     assert t.rr == BandTable("news2.rr", 0, (8, 11, 20, 24), (3, 1, 0, 2, 3))
     assert t.spo2_scale1 == BandTable("news2.spo2_scale1", 0, (91, 93, 95), (3, 2, 1, 0))
     assert t.spo2_scale2_air == BandTable("news2.spo2_scale2_air", 0, (83, 85, 87), (3, 2, 1, 0))
@@ -81,19 +82,14 @@ def test_news2_tables_match_scores_md() -> None:
     assert (t.medium, t.high) == (5, 7)
 
 
-def test_news2_module_constants_are_the_yaml_tables() -> None:
-    t = default_score_tables().news2
-    assert news2_module.RR is t.rr
-    assert news2_module.SPO2_SCALE1 is t.spo2_scale1
-    assert news2_module.SPO2_SCALE2_AIR is t.spo2_scale2_air
-    assert news2_module.SPO2_SCALE2_OXYGEN is t.spo2_scale2_oxygen
-    assert news2_module.SBP is t.sbp
-    assert news2_module.HR is t.hr
-    assert news2_module.TEMP is t.temp
+def test_every_scorer_is_handed_its_tables() -> None:
+    """No score has tables of its own (none are loaded at import): the caller always passes them."""
+    for scorer in (news2, mews, qsofa, score_csv):
+        assert inspect.signature(scorer).parameters["tables"].default is inspect.Parameter.empty, scorer
 
 
 def test_mews_tables_match_scores_md() -> None:
-    t = default_score_tables().mews
+    t = score_tables().mews
     assert t.sbp == BandTable("mews.sbp", 0, (70, 80, 100, 199), (3, 2, 1, 0, 2))
     assert t.hr == BandTable("mews.hr", 0, (40, 50, 100, 110, 129), (2, 1, 0, 1, 2, 3))
     assert t.rr == BandTable("mews.rr", 0, (8, 14, 20, 29), (2, 0, 1, 2, 3))
@@ -103,7 +99,7 @@ def test_mews_tables_match_scores_md() -> None:
 
 
 def test_qsofa_tables_match_scores_md() -> None:
-    t = default_score_tables().qsofa
+    t = score_tables().qsofa
     assert (t.rr_at_least, t.sbp_at_most, t.trigger) == (22, 100, 2)
     assert t.rr == BandTable("qsofa.rr", 0, (21,), (0, 1))
     assert t.sbp == BandTable("qsofa.sbp", 0, (100,), (1, 0))
@@ -111,8 +107,8 @@ def test_qsofa_tables_match_scores_md() -> None:
 
 
 def test_loading_twice_gives_equal_tables() -> None:
-    assert load_score_tables() == load_score_tables(DEFAULT_FILE)
-    assert load_score_tables(str(DEFAULT_FILE)).mews == default_score_tables().mews
+    assert load_score_tables(default_file(SCORES_FILE)) == load_score_tables(default_file(SCORES_FILE))
+    assert load_score_tables(str(REPO / "config" / "scores.yaml")).mews == score_tables().mews
 
 
 # --- invalid tables are refused with a clear message -----------------------------------------
@@ -151,11 +147,11 @@ INVALID: list[tuple[str, Callable[[dict[str, Any]], object], str]] = [
     ("negative score", lambda r: r["news2"]["temp"][0].update(score=-1), "news2.temp: row 1: score -1 is outside 0..3"),
     ("score as text", lambda r: r["mews"]["rr"][0].update(score="2"), "mews.rr: row 1: score must be a whole number"),
     ("fractional score", lambda r: r["mews"]["rr"][0].update(score=1.5), "mews.rr: row 1: score must be a whole number"),
-    ("category score too high", lambda r: r["mews"]["avpu"].update(U=4), "mews.avpu: U: score 4 is outside 0..3"),
+    ("category score too high", lambda r: r["mews"]["avpu"].update(U=4), "mews.avpu.U: score 4 is outside 0..3"),
     ("category score as text", lambda r: r["news2"]["o2"].update(oxygen="2"),
-     "news2.o2: oxygen: score must be a whole number, not '2'"),
+     "news2.o2.oxygen: must be a whole number, not '2'"),
     ("category score as bool", lambda r: r["mews"]["avpu"].update(A=False),
-     "mews.avpu: A: score must be a whole number, not False"),
+     "mews.avpu.A: must be a whole number, not False"),
     # unknown keys
     ("unknown row key", lambda r: r["mews"]["hr"][0].update(colour="red"),
      "mews.hr: row 1: unknown keys ['colour']; use min, max, score"),
@@ -245,7 +241,7 @@ def test_invalid_files_are_refused(tmp_path: Path, text: str, message: str) -> N
 
 
 def test_a_duplicate_key_deep_in_a_table_is_refused(tmp_path: Path) -> None:
-    text = DEFAULT_FILE.read_text(encoding="utf-8").replace("  trigger: 5 ", "  trigger: 5\n  trigger: 4 ", 1)
+    text = default_text(SCORES_FILE).replace("  trigger: 5 ", "  trigger: 5\n  trigger: 4 ", 1)
     assert text.count("trigger: 4") == 1
     path = tmp_path / "twice.yaml"
     path.write_text(text, encoding="utf-8")
@@ -290,10 +286,10 @@ def local_mews(raw: dict[str, Any]) -> None:
 
 def test_local_mews_variant_changes_the_result(tmp_path: Path) -> None:
     local = load_score_tables(write(tmp_path, mutated(local_mews)))
-    assert local.news2 == default_score_tables().news2  # the rest is untouched
+    assert local.news2 == score_tables().news2  # the rest is untouched
     beds = {"sbp": np.array([120.0, 120.0]), "hr": np.array([125.0, 80.0]), "rr": np.array([16.0, 12.0]),
             "temp": np.array([38.2, 38.0]), "acvpu": np.array([A, A])}  # fmt: skip
-    published = mews(**beds)
+    published = mews(**beds, tables=score_tables().mews)
     variant = mews(**beds, tables=local.mews)
     # published: hr 125 -> 2, rr 16 -> 1, temp 38.2 -> 0: 3, not triggered; hr 80, rr 12, temp 38.0: 0
     np.testing.assert_array_equal(published.subscores, [[0, 2, 1, 0, 0], [0, 0, 0, 0, 0]])
@@ -312,7 +308,7 @@ def test_local_trigger_on_an_incomplete_score(tmp_path: Path) -> None:
     assert not mews(**beds, tables=local).triggered[0]
     beds["sbp"] = [75.0]  # sbp 2: 4 known, already the local trigger, still below the published one
     assert mews(**beds, tables=local).triggered[0]
-    assert not mews(**beds).triggered[0]
+    assert not mews(**beds, tables=score_tables().mews).triggered[0]
 
 
 def test_local_news2_and_qsofa_variants(tmp_path: Path) -> None:
@@ -325,17 +321,17 @@ def test_local_news2_and_qsofa_variants(tmp_path: Path) -> None:
     # NEWS2 4: rr 22 -> 2, hr 45 -> 1, temp 38.5 -> 1; published low, local medium
     bed = {"rr": [22.0], "spo2": [98.0], "o2": [0.0], "sbp": [120.0], "hr": [45.0], "acvpu": [A], "temp": [38.5],
            "scale2": [False]}  # fmt: skip
-    assert BAND_LABELS[int(news2(**bed).band[0])] == "low"
+    assert BAND_LABELS[int(news2(**bed, tables=score_tables().news2).band[0])] == "low"
     assert BAND_LABELS[int(news2(**bed, tables=local.news2).band[0])] == "medium"
     # qSOFA: rr 20 scores locally; C is not altered locally
-    published = qsofa(rr=[20.0, 16.0], sbp=[120.0, 120.0], acvpu=[A, C])
+    published = qsofa(rr=[20.0, 16.0], sbp=[120.0, 120.0], acvpu=[A, C], tables=score_tables().qsofa)
     variant = qsofa(rr=[20.0, 16.0], sbp=[120.0, 120.0], acvpu=[A, C], tables=local.qsofa)
     np.testing.assert_array_equal(published.subscores, [[0, 0, 0], [0, 0, 1]])
     np.testing.assert_array_equal(variant.subscores, [[1, 0, 0], [0, 0, 0]])
 
 
 def test_score_tables_type() -> None:
-    assert isinstance(default_score_tables(), ScoreTables)
+    assert isinstance(score_tables(), ScoreTables)
 
 
 # --- CategoryTable -----------------------------------------------------------------------------

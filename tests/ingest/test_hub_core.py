@@ -7,8 +7,8 @@ import json
 import sqlite3
 from pathlib import Path
 
+from config_support import alarm_policy, hub_config, score_tables
 from ingest.hub import Hub
-from ingest.hub_config import load_hub_config
 from ingest.stores import sqlite_stores
 from wire.messages import Hello, ObsFrame, Observation, UnmappedObservation
 
@@ -33,7 +33,7 @@ def run(coro):
 
 
 async def _hub(tmp: Path, clock: Clock) -> Hub:
-    hub = Hub(load_hub_config(), sqlite_stores(tmp / "s.sqlite3"), clock=clock)
+    hub = Hub(hub_config(), sqlite_stores(tmp / "s.sqlite3"), clock=clock, policy=alarm_policy(), tables=score_tables())
     await hub.start()
     hub.hello(HELLO)
     return hub
@@ -181,7 +181,7 @@ def test_technical_alarms_of_an_absent_agent_carry_over_a_restart(tmp_path: Path
         await hub.stop()
 
         clock.t += 5_000
-        again = Hub(load_hub_config(), sqlite_stores(tmp_path / "s.sqlite3"), clock=clock)
+        again = Hub(hub_config(), sqlite_stores(tmp_path / "s.sqlite3"), clock=clock, policy=alarm_policy(), tables=score_tables())
         await again.start()  # the agent does not come back
         _tick_for(again, clock, 60)  # through the restart grace and beyond
         still = [a for a in again.book.open.values() if a.kind == "technical:agent_offline"]

@@ -9,8 +9,8 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
+from config_support import alarm_policy, hub_config, score_tables
 from ingest.hub import Hub
-from ingest.hub_config import load_hub_config
 from ingest.prometheus import metric_name, render
 from ingest.stores import sqlite_stores
 from wire.messages import Hello, Observation, ObsFrame
@@ -49,7 +49,8 @@ def parse_exposition(text: str) -> dict[str, tuple[str, list[tuple[str, float]]]
 
 def real_hub_stats(tmp: Path) -> dict:
     async def go() -> dict:
-        hub = Hub(load_hub_config(), sqlite_stores(tmp / "s.sqlite3"), clock=lambda: 1_800_000_000_000)
+        hub = Hub(hub_config(), sqlite_stores(tmp / "s.sqlite3"), clock=lambda: 1_800_000_000_000, policy=alarm_policy(),
+                  tables=score_tables())  # fmt: skip
         await hub.start()
         hello = Hello("edge-T", 1, "T", ("T-01",))
         hub.hello(hello)

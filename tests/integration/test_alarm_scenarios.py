@@ -17,9 +17,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from config_support import default_raw
 from support import HubProcess, get_json, post_json, start_hub, wait_until
-
-from teleicu.paths import CONFIG_DIR
 
 pytestmark = pytest.mark.integration
 BEDS = 8
@@ -35,7 +34,7 @@ def one(hub: HubProcess, bed: str, kind: str, **query: str) -> dict | None:
 
 
 def test_alarm_scenarios_end_to_end(tmp_path: Path) -> None:
-    policy = yaml.safe_load((CONFIG_DIR / "alarms.yaml").read_text())
+    policy = default_raw("alarms.yaml")
     policy["defaults"]["escalation"]["after_s"] = {"high": 5, "medium": 5}
     policy_file = tmp_path / "alarms.yaml"
     policy_file.write_text(yaml.safe_dump(policy))

@@ -7,9 +7,17 @@ import io
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+import yaml
+from config_support import default_raw
+from support import get_json, start_hub, wait_until
+from websockets.sync.client import connect
+
+from wire.codec import decode_hub, encode_edge
+from wire.messages import Hello, ObsFrame, Observation
 
 pytestmark = pytest.mark.integration
 
@@ -66,3 +74,49 @@ def test_score_refuses_a_file_without_known_columns(tmp_path: Path) -> None:
     src.write_text("a,b\n1,2\n")
     r = teleicu("score", str(src))
     assert r.returncode == 2 and "teleicu score:" in r.stderr
+
+
+def bad_copy(tmp_path: Path, name: str, change) -> Path:  # noqa: ANN001 - a callable changing the parsed file
+    raw = default_raw(name)
+    change(raw)
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def test_a_config_file_that_cannot_be_used_stops_each_command_naming_file_key_and_problem(tmp_path: Path) -> None:
+    alarms = bad_copy(tmp_path, "alarms.yaml", lambda r: r["defaults"].update(silence_max_s=1800))
+    hub_cfg = bad_copy(tmp_path, "hub.yaml", lambda r: r.update(min_tick_ms="25"))
+    scores = bad_copy(tmp_path, "scores.yaml", lambda r: r["mews"]["hr"][1].update(min=42))
+    edge = tmp_path / "edge.yaml"
+    edge.write_text("agent: {id: e, ward: A}\nhub: {url: 'ws://127.0.0.1:9/ws/edge'}\n"
+                    "devices:\n  - {id: m, driver: tsp, bed: A-01, port: /dev/null, baud: '9600'}\n")  # fmt: skip
+    (tmp_path / "chart.csv").write_text("bed,rr\nA-01,16\n")
+    cases = [
+        (("hub", "--port", "0", "--alarms", str(alarms)), f"{alarms}: defaults.silence_max_s: a silence may last at most 15 minutes (900 s)"),
+        (("hub", "--port", "0", "--config", str(hub_cfg)), f"{hub_cfg}: min_tick_ms: must be a whole number, not '25'"),
+        (("hub", "--port", "0", "--scores", str(scores)), f"{scores}: mews.hr: row 2: gap between previous max 40.0 and min 42.0"),
+        (("demo", "--duration", "1", "--port", "0", "--scores", str(scores)), f"{scores}: mews.hr: row 2: gap"),
+        (("score", str(tmp_path / "chart.csv"), "--scores", str(scores)), f"{scores}: mews.hr: row 2: gap"),
+        (("edge", "--config", str(edge)), f"{edge}: devices[0].baud: must be a whole number, not '9600'"),
+    ]
+    for args, problem in cases:
+        r = teleicu(*args, timeout=60)
+        assert r.returncode == 2, (args, r.stdout, r.stderr)
+        assert f"teleicu {args[0]}: {problem}" in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
+
+
+def test_the_hub_scores_with_the_tables_it_is_given(tmp_path: Path) -> None:
+    local = bad_copy(tmp_path, "scores.yaml", lambda r: r["qsofa"].update(rr_at_least=16))  # a (made-up) local qSOFA
+    hub = start_hub(tmp_path, extra=("--scores", str(local)))
+    try:
+        with connect(hub.edge_url) as ws:
+            ws.send(encode_edge(Hello(agent="edge-T", epoch=1, ward="T", beds=("T-01",))).decode())
+            decode_hub(ws.recv(timeout=5))
+            t = time.time_ns() // 1_000_000
+            ws.send(encode_edge(ObsFrame(1, (Observation("T-01", "rr", 18, t, t, "m"),))).decode())
+            bed = wait_until(lambda: (b := get_json(f"{hub.base}/api/beds/T-01"))["vitals"] and b, "the bed's vitals")
+        # RR 18 scores a qSOFA point only with the local threshold (the published one is 22)
+        assert bed["qsofa"]["subscores"]["rr"] == 1
+    finally:
+        hub.stop()

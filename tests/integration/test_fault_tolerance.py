@@ -22,11 +22,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from config_support import default_text
 from support import get_json, post_json, start_hub, wait_alarm, wait_alarm_cleared, wait_audit_resolved, wait_until
 from ward_support import BEDS, Ward
 
 pytestmark = pytest.mark.integration
-REPO = Path(__file__).resolve().parents[2]
 
 
 def count_recorded_lines(ward: Ward) -> int:
@@ -167,7 +167,7 @@ def test_hub_refuses_to_start_on_an_unwritable_store(tmp_path: Path) -> None:
 def test_hub_restart_remembers_agents_and_alarms_for_one_that_never_returns(tmp_path: Path) -> None:
     """A gateway that dies while the hub is down is not forgotten: the restarted hub expects it and raises agent_offline."""
     alarms = tmp_path / "alarms.yaml"
-    alarms.write_text(re.sub(r"agent_offline_s: *\d+", "agent_offline_s: 2", (REPO / "config" / "alarms.yaml").read_text()))
+    alarms.write_text(re.sub(r"agent_offline_s: *\d+", "agent_offline_s: 2", default_text("alarms.yaml")))
     hub = start_hub(tmp_path, extra=("--alarms", str(alarms)))
     ward = Ward(tmp_path, hub)
     try:

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from config_support import default_raw
 from support import HubProcess, get_json, start_hub, wait_until
 from websockets.sync.client import connect
 
-from teleicu.paths import CONFIG_DIR
 from wire.codec import decode_hub, encode_edge
 from wire.messages import Ack, ErrorReport, Hello, ObsFrame, Observation, WaveChunk
 
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 
 
 def hub_with(tmp: Path, **overrides) -> HubProcess:
-    cfg = yaml.safe_load((CONFIG_DIR / "hub.yaml").read_text()) | overrides
+    cfg = default_raw("hub.yaml") | overrides
     path = tmp / "hub.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return start_hub(tmp, extra=("--config", str(path)))

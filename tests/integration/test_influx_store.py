@@ -21,6 +21,7 @@ from ingest.stores.sqlite_state import SQLiteStateStore
 from ingest.line_protocol import unquote_tag_value
 from ingest.score_log import ScoreRecord
 from ingest.stores.base import Batch
+from teleicu import config_files
 from wire.messages import Observation, UnmappedObservation, WaveChunk
 
 pytestmark = pytest.mark.integration
@@ -277,7 +278,7 @@ def test_grafana_dashboard_queries_run_on_the_schema(influx: Influxd, tmp_path: 
             await store.stop()
 
     asyncio.run(run())
-    dash = json.loads((Path(__file__).resolve().parents[2] / "config" / "grafana" / "teleicu.json").read_text())
+    dash = json.loads(config_files.default_file(config_files.GRAFANA_DASHBOARD).read_text())  # as shipped
     queries = [t["query"] for p in dash["panels"] for t in p["targets"]]
     queries += [v["query"] for v in dash["templating"]["list"]] + [a["query"] for a in dash["annotations"]["list"]]
     subs = {"$timeFilter": f"time >= {now - 3_600_000}ms", "$__interval": "1m", "$bed": "A-01", "$ward": "A", "$hospital": "H1"}

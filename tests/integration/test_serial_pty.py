@@ -11,6 +11,7 @@ import asyncio
 import functools
 import itertools
 import os
+import termios
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -22,7 +23,7 @@ from edge_agent.config import DeviceConfig
 from edge_agent.drivers import get_driver
 from edge_agent.drivers.tsp import TspParser
 from edge_agent.events import DeviceStatus, DriverEvent, ParseError, WaveSegment
-from edge_agent.transports import LINK
+from edge_agent.transports import LINK, serial_port
 from edge_agent.transports.serial_port import SerialPort, read_serial, run_serial_device
 from simulators.scenarios import Scenario, get_scenario
 from simulators.serial_monitor import SerialMonitor, run_monitors
@@ -159,6 +160,35 @@ async def test_reader_reconnects_after_unplug_and_cleans_up_on_cancel(tmp_path: 
             await task
     assert not port.connected and not sink.of(ParseError)
     assert states == [False, True, False, True]  # cancelling reports nothing
+
+
+def test_a_line_that_cannot_be_configured_is_retried_like_one_that_cannot_be_opened(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pyserial sets the line up with tcsetattr, which raises termios.error (EINVAL) on a pty being torn down."""
+    real = serial_port.serial.Serial
+    calls = itertools.count()
+
+    def flaky(*args: Any, **kwargs: Any) -> Any:
+        if next(calls) == 0:
+            raise termios.error(22, "Invalid argument")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(serial_port.serial, "Serial", flaky)
+
+    @run_async
+    async def scenario() -> None:
+        states: list[bool] = []
+        with SerialMonitor("B-01", "stable", 5) as mon:
+            port = SerialPort(mon.port, 115200, lambda data: None, reopen_delay_s=0.05, on_state=states.append)
+            task = asyncio.create_task(port.run())
+            try:
+                await wait_for(lambda: port.connected, "the port to open on the second attempt")
+                assert states == [False, True] and port.opens == 1
+            finally:
+                task.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+
+    scenario()
 
 
 @run_async

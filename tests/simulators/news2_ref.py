@@ -12,6 +12,7 @@ import numpy as np
 
 try:
     from alerts.news2 import news2 as _alerts_news2
+    from config_support import score_tables
 except ImportError:  # pragma: no cover - depends on what is checked in
     _alerts_news2 = None
 
@@ -45,7 +46,7 @@ def news2_totals(rows: list[dict[str, float]]) -> tuple[np.ndarray, np.ndarray]:
     keys = ("rr", "spo2", "o2", "sbp", "hr", "acvpu", "temp")
     cols = {k: np.array([r[k] for r in rows], dtype=float) for k in keys}
     if _alerts_news2 is not None:
-        res = _alerts_news2(**cols, scale2=np.zeros(len(rows), dtype=bool))
+        res = _alerts_news2(**cols, scale2=np.zeros(len(rows), dtype=bool), tables=score_tables().news2)
         assert not res.incomplete.any()
         return res.total.astype(int), res.any_three
     totals = np.array([reference_news2(**{k: r[k] for k in keys}) for r in rows])  # type: ignore[arg-type]
