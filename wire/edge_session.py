@@ -249,7 +249,7 @@ class EdgeSession:
         if upto > top or any(s > top for s in also):  # frames never numbered: the hub's memory is not ours
             self.counters["acks_beyond_sequence"] += 1
             log.error("the hub acknowledges frames up to %d, but only %d were ever numbered in epoch %d",
-                      max(upto, *also), top, self.epoch)  # fmt: skip
+                      max((upto, *also)), top, self.epoch)  # fmt: skip
             upto = min(upto, top)
         self.acked = max(self.acked, upto)
         runs = self._spooled.remove_upto(upto)

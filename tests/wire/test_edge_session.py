@@ -170,6 +170,8 @@ def test_acknowledgements_of_frames_never_numbered_are_ignored_and_counted() -> 
     assert deleted(hub_says(s, Ack(50, (60,)))) == [1, 2, 3]
     assert s.floor == 3 and s.acked == 3 and s.counters["acks_beyond_sequence"] == 1
     assert spool(s, 1) == [4] and s.floor == 3
+    assert deleted(hub_says(s, Ack(9))) == [4] and s.counters["acks_beyond_sequence"] == 2
+    assert s.hello.floor == 4
 
 
 def test_frames_the_spool_dropped_are_not_sent_and_the_floor_moves_over_them() -> None:
