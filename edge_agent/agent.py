@@ -96,7 +96,7 @@ class EdgeAgent:
         return {
             "agent": dict(self.counters),
             "uplink": dict(self.uplink.counters),
-            "spool": self.uplink.spool.report(),
+            "spool": self.uplink.report(),
             "acked_seq": self.uplink.acked,
         }
 

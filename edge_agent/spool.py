@@ -7,14 +7,16 @@ deletion lost to a crash only re-sends a frame the hub drops as a duplicate).
 The agent's epoch and next sequence number live here too, so a restarted agent
 continues its sequence and the hub's deduplication still holds.
 
-Sequence numbers are handed out here and nowhere else: ``append`` takes frames
-that continue the sequence exactly (the first at ``next_seq``, no gap) and
-advances ``next_seq`` only once they are on disk. So the invariant behind the
-floor is structural: every sequence number below ``next_seq`` belongs to a
-frame that is in the spool, or was acknowledged by the hub, or was dropped by
-the size policy. ``floor()`` (the lowest spooled frame minus one, or
-``next_seq - 1`` when the spool is empty) therefore never covers a frame that
-is still waiting to be written or to be acknowledged.
+Sequence numbers are taken here: ``append`` takes frames that continue the
+sequence exactly (the first at ``next_seq``, no gap) and advances ``next_seq``
+only once they are on disk. So the invariant behind the floor is structural:
+every sequence number below ``next_seq`` belongs to a frame that is in the
+spool, or was acknowledged by the hub, or was dropped by the size policy. The
+edge session (``wire.edge_session``) is built from ``epoch``, ``next_seq`` and
+``runs()`` and keeps the same account as frames are appended, dropped
+(``append`` returns them) and deleted; its floor (the lowest spooled frame
+minus one, or ``next_seq - 1`` when the spool is empty) therefore never covers
+a frame that is still waiting to be written or to be acknowledged.
 
 Size limit (``max_bytes``), with an explicit policy when it is reached:
 waveform frames go first, oldest first; numerics only when no waveform is
@@ -25,6 +27,7 @@ the counts to the hub, which raises a technical alarm.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,13 +76,14 @@ class Spool:
         self.next_seq: int = max(meta.get("next_seq", 1), last + 1)
         self._db.execute("INSERT OR REPLACE INTO meta VALUES ('epoch', ?)", (self.epoch,))
 
-    def append(self, frames: list[tuple[int, int, bytes]]) -> None:
+    def append(self, frames: list[tuple[int, int, bytes]]) -> list[int]:
         """Write ``(seq, kind, data)`` frames durably, in one transaction, then apply the size limit.
 
         The frames must continue the sequence: ``next_seq``, ``next_seq + 1``, ... (``SpoolError`` otherwise);
-        ``next_seq`` moves past them only when the transaction has committed."""
+        ``next_seq`` moves past them only when the transaction has committed. Returns the frames the size
+        limit dropped (these or older ones)."""
         if not frames:
-            return
+            return []
         expected = list(range(self.next_seq, self.next_seq + len(frames)))
         if [s for s, _k, _d in frames] != expected:
             raise SpoolError(f"spool {self.path}: frames must continue the sequence at {self.next_seq} without gaps")
@@ -92,12 +96,13 @@ class Spool:
             self.stats.frames += len(frames)
             self.stats.bytes += sum(len(d) for _s, _k, d in frames)
             db.execute("INSERT OR REPLACE INTO meta VALUES ('next_seq', ?)", (expected[-1] + 1,))
-            self._enforce_limit()
+            dropped = self._enforce_limit()
             db.execute("COMMIT")
         except sqlite3.Error as exc:
             self._rollback()
             raise SpoolError(f"spool {self.path}: write failed: {exc}") from None
         self.next_seq = expected[-1] + 1
+        return dropped
 
     def _rollback(self) -> None:
         if self._db.in_transaction:
@@ -112,11 +117,12 @@ class Spool:
         self.stats.dropped_wave_frames = meta.get("dropped_wave", 0)
         self.stats.dropped_obs_frames = meta.get("dropped_obs", 0)
 
-    def _enforce_limit(self) -> None:
+    def _enforce_limit(self) -> list[int]:
         """Inside the append transaction: drop waveforms, then numerics, oldest first, until under the limit."""
+        dropped: list[int] = []
         for kind in (KIND_WAVE, KIND_OBS):
             if self.stats.bytes <= self.max_bytes:
-                return
+                break
             doomed: list[int] = []
             freed = 0
             for seq, n in self._db.execute("SELECT seq, length(data) FROM frames WHERE kind=? ORDER BY seq", (kind,)):
@@ -127,6 +133,7 @@ class Spool:
             if not doomed:
                 continue
             self._db.executemany("DELETE FROM frames WHERE seq=?", [(q,) for q in doomed])
+            dropped.extend(doomed)
             self.stats.frames -= len(doomed)
             self.stats.bytes -= freed
             if kind == KIND_WAVE:
@@ -135,26 +142,32 @@ class Spool:
             else:
                 self.stats.dropped_obs_frames += len(doomed)
                 self._db.execute("INSERT OR REPLACE INTO meta VALUES ('dropped_obs', ?)", (self.stats.dropped_obs_frames,))
+        return dropped
 
-    def acknowledge(self, upto: int, also: tuple[int, ...] = ()) -> None:
-        """The hub holds every frame up to ``upto`` and those in ``also``: forget them."""
+    def delete(self, runs: Iterable[tuple[int, int]]) -> int:
+        """The hub holds the frames in these inclusive runs ``(first, last)``: forget them. Returns how many went."""
         db = self._db
+        n = size = 0
         try:
             db.execute("PRAGMA synchronous=OFF")
             db.execute("BEGIN")
-            n, size = db.execute("SELECT count(*), coalesce(sum(length(data)), 0) FROM frames WHERE seq <= ?", (upto,)).fetchone()
-            db.execute("DELETE FROM frames WHERE seq <= ?", (upto,))
-            for seq in also:
-                row = db.execute("SELECT length(data) FROM frames WHERE seq = ?", (seq,)).fetchone()
-                if row:
-                    n, size = n + 1, size + row[0]
-                    db.execute("DELETE FROM frames WHERE seq = ?", (seq,))
+            for lo, hi in runs:
+                k, b = db.execute("SELECT count(*), coalesce(sum(length(data)), 0) FROM frames WHERE seq BETWEEN ? AND ?",
+                                  (lo, hi)).fetchone()  # fmt: skip
+                if k:
+                    db.execute("DELETE FROM frames WHERE seq BETWEEN ? AND ?", (lo, hi))
+                    n, size = n + k, size + b
             db.execute("COMMIT")
         except sqlite3.Error as exc:
             self._rollback()
             raise SpoolError(f"spool {self.path}: delete failed: {exc}") from None
         self.stats.frames -= n
         self.stats.bytes -= size
+        return n
+
+    def acknowledge(self, upto: int, also: tuple[int, ...] = ()) -> int:
+        """The hub holds every frame up to ``upto`` and those in ``also`` (an ``Ack`` as sent): forget them."""
+        return self.delete([(0, upto), *((s, s) for s in also)])
 
     def read(self, after: int, before: int, limit: int) -> list[tuple[int, bytes]]:
         """Up to ``limit`` frames with ``after < seq < before``, in order."""
@@ -162,12 +175,16 @@ class Spool:
             "SELECT seq, data FROM frames WHERE seq > ? AND seq < ? ORDER BY seq LIMIT ?", (after, before, limit)
         ).fetchall()
 
-    def floor(self) -> int:
-        """Every frame up to here has been acknowledged or dropped: none of them will be sent again.
+    def get(self, seq: int) -> bytes | None:
+        row = self._db.execute("SELECT data FROM frames WHERE seq = ?", (seq,)).fetchone()
+        return row[0] if row else None
 
-        Frames not yet appended have no sequence number yet (they get ``next_seq`` onwards), so they are above it."""
-        lowest = self._db.execute("SELECT min(seq) FROM frames").fetchone()[0]
-        return (lowest - 1) if lowest is not None else self.next_seq - 1
+    def runs(self) -> list[tuple[int, int]]:
+        """The sequence numbers held, as inclusive runs ``(first, last)`` in order."""
+        return self._db.execute(
+            "SELECT min(seq), max(seq) FROM (SELECT seq, seq - row_number() OVER (ORDER BY seq) AS run FROM frames) "
+            "GROUP BY run ORDER BY 1"
+        ).fetchall()
 
     def oldest_t(self) -> int:
         return int(self._db.execute("SELECT coalesce(min(t), 0) FROM frames").fetchone()[0])
@@ -181,7 +198,6 @@ class Spool:
             "dropped_wave_frames": s.dropped_wave_frames,
             "dropped_obs_frames": s.dropped_obs_frames,
             "oldest_t": self.oldest_t(),
-            "floor": self.floor(),
         }
 
     def close(self) -> None:

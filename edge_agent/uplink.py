@@ -1,4 +1,4 @@
-"""The edge agent's single WebSocket to the hub: sequencing, durable spool, live-first sending, reconnect.
+"""The edge agent's single WebSocket to the hub: an asyncio shell around ``wire.edge_session.EdgeSession``.
 
 Numerics are gathered for ``flush_ms`` and become one JSON frame; each waveform
 segment becomes one binary chunk (several per second per lead). Every
@@ -6,16 +6,13 @@ segment becomes one binary chunk (several per second per lead). Every
 written to the spool (``edge_agent.spool``, fsynced) in one step, before they
 are sent; a frame is deleted only when the hub acknowledges it.
 
-After a reconnect the hub's ``welcome`` says what it already holds. From then
-on, live frames go out as soon as they are spooled, and the backlog (frames
-spooled before the reconnect and not yet acknowledged) drains behind them at
-``backlog_rate`` frames per second and at most ``BACKLOG_WINDOW`` unacknowledged
-frames at a time, so an outage never delays current vitals.
-The hub accepts frames out of order and acknowledges them individually.
-
-Reconnects back off exponentially with full jitter, so a hub restart is not
-met by every gateway at the same instant. Device status changes and the
-spool's health are reported to the hub in unsequenced ``status`` messages.
+The protocol itself (numbering, the floor, hello and welcome, live frames
+first and the backlog behind them, ack-clocked and paced, status reports, the
+reconnect backoff) is decided by the session; this module only produces the
+frames, keeps the spool and the device picture, and moves bytes: it tells the
+session what was spooled and what the hub said, and sends what the session
+says to send. Reconnects back off exponentially with full jitter, so a hub
+restart is not met by every gateway at the same instant.
 """
 
 from __future__ import annotations
@@ -24,9 +21,9 @@ import asyncio
 import logging
 import random
 import time
-from collections import Counter, deque
-from dataclasses import replace
+from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import websockets
@@ -35,16 +32,15 @@ from websockets.asyncio.client import ClientConnection, connect
 from edge_agent.config import UplinkConfig
 from edge_agent.events import DeviceStatus, WaveSegment
 from edge_agent.spool import KIND_OBS, KIND_WAVE, Spool
-from wire.codec import MAX_OBS_PER_FRAME, MAX_SAMPLES_PER_CHUNK, WireError, decode_hub, encode_edge
-from wire.messages import Ack, ErrorReport, Hello, ObsFrame, Observation, Status, UnmappedObservation, WaveChunk, Welcome
+from wire.codec import MAX_OBS_PER_FRAME, MAX_SAMPLES_PER_CHUNK, WireError, encode_edge
+from wire.edge_session import BacklogFrame, DeleteFrames, EdgeEvent, EdgeSession, HubError, LiveFrame, Welcomed
+from wire.messages import ObsFrame, Observation, UnmappedObservation, WaveChunk
 
 log = logging.getLogger(__name__)
 
-BACKLOG_WINDOW = 16  # backlog frames sent but not yet acknowledged: the backlog is ack-clocked, so it never
-# fills the socket's buffers ahead of live frames (which would delay them however they are ordered here)
 MAX_DEVICE_CONDITIONS = 256  # (bed, device, subject) conditions remembered and re-sent (at most ~100 KB a status
 # message, well inside the codec's 256 KiB); beyond it the oldest "ok" is forgotten first
-MAX_LIVE_QUEUE = 10_000  # frames waiting to go out live; beyond it they wait in the spool as backlog
+WELCOME_TIMEOUT_S = 10.0
 
 
 class Uplink:
@@ -52,22 +48,27 @@ class Uplink:
                  rng: random.Random | None = None) -> None:  # fmt: skip
         self.cfg = cfg
         self.spool = Spool(spool_path, max_bytes=cfg.spool_max_mb * 1024 * 1024)
-        self.hello = Hello(agent=agent, epoch=self.spool.epoch, ward=ward, beds=tuple(beds))
         self.counters: Counter[str] = Counter()
-        self._rng = rng or random.Random()
+        self.session = EdgeSession(agent=agent, ward=ward, beds=beds, epoch=self.spool.epoch, next_seq=self.spool.next_seq,
+                                   spooled=self.spool.runs(), backlog_rate=cfg.backlog_rate, status_s=cfg.status_s,
+                                   backoff=(cfg.backoff_initial_s, cfg.backoff_max_s), rng=rng, counters=self.counters)  # fmt: skip
         self._pending_obs: list[Observation] = []
         self._pending_unmapped: list[UnmappedObservation] = []
         # produced, not yet on disk and not yet numbered: (kind, frame with seq 0), numbered by commit
         self._unspooled: list[tuple[int, ObsFrame | WaveChunk]] = []
         self.recorder: Callable[[list[Observation | UnmappedObservation | WaveChunk]], None] | None = None  # sees every sample once spooled
-        self._live: deque[tuple[int, bytes]] = deque()  # spooled, to send now
-        self._backlog_after = 0  # backlog cursor: highest seq of the backlog already sent (this connection)
-        self._live_from = 0  # frames from this seq on are live on this connection
         self._wake = asyncio.Event()
         self._devices: dict[tuple[str, str, str], dict] = {}  # (bed, device, detail) -> latest reported status
-        self._devices_changed = False
         self.connected = asyncio.Event()
-        self.acked = 0
+
+    @property
+    def acked(self) -> int:
+        """The highest cumulative acknowledgement from the hub."""
+        return self.session.acked
+
+    def report(self) -> dict[str, int]:
+        """The spool's report with the floor, as status reports carry it."""
+        return self.session.report(self.spool.report())
 
     # --- producer side (called by drivers) ----------------------------------------
 
@@ -105,7 +106,7 @@ class Uplink:
                     self.counters["device_conditions_forgotten"] += 1
                     log.error("more than %d device conditions: forgetting %s", MAX_DEVICE_CONDITIONS, victim)
                 del self._devices[victim]
-            self._devices_changed = True
+            self.session.status_changed()
             self._wake.set()
 
     def flush_observations(self) -> None:
@@ -121,15 +122,15 @@ class Uplink:
         """Number what was produced since the last flush, write it to the spool, then release it for sending.
 
         Sequence numbers are taken here, in the same step that makes the frames durable, so a status
-        report's floor (``Spool.floor``) can never cover a frame still waiting in memory. If the spool
-        write fails, nothing is numbered or lost: the frames stay queued for the next commit."""
+        report's floor can never cover a frame still waiting in memory. If the spool write fails, nothing
+        is numbered or lost: the frames stay queued for the next commit."""
         self.flush_observations()
         if not self._unspooled:
             return
         frames: list[tuple[int, int, bytes]] = []
         numbered: list[Observation | UnmappedObservation | WaveChunk] = []
         for kind, body in self._unspooled:
-            seq = self.spool.next_seq + len(frames)
+            seq = self.session.next_seq + len(frames)
             msg = replace(body, seq=seq)
             try:
                 data = encode_edge(msg)
@@ -143,15 +144,12 @@ class Uplink:
                 numbered.extend(msg.unmapped)
             else:
                 numbered.append(msg)
-        self.spool.append(frames)
+        dropped = self.spool.append(frames)
         self._unspooled = []
+        self.session.spooled([(seq, data) for seq, _kind, data in frames], dropped)
         if self.recorder is not None:
             self.recorder(numbered)
-        if self.connected.is_set():
-            for seq, _kind, data in frames:
-                if len(self._live) < MAX_LIVE_QUEUE:
-                    self._live.append((seq, data))
-                # else: it stays in the spool and goes out with the backlog
+        if self.session.connected:
             self._wake.set()
 
     @property
@@ -172,98 +170,74 @@ class Uplink:
             self.commit()
 
     async def _connection_loop(self) -> None:
-        attempt = 0
         while True:
             try:
                 async with connect(self.cfg.url, max_size=4 * 1024 * 1024, open_timeout=10, ping_interval=10) as ws:
-                    attempt = 0
-                    await self._session(ws)
+                    await self._connection(ws)
             except* (OSError, websockets.WebSocketException, TimeoutError, WireError) as group:
-                # a dropped link surfaces bare (connect) or grouped (from the session's TaskGroup)
+                # a dropped link surfaces bare (connect) or grouped (from the connection's TaskGroup)
                 self.counters["disconnects"] += 1
                 log.warning("uplink to %s lost: %s", self.cfg.url, group.exceptions[0])
             finally:
                 self.connected.clear()
-                self._live.clear()  # unsent live frames are in the spool: next time they are backlog
-            delay = min(self.cfg.backoff_max_s, self.cfg.backoff_initial_s * 2**attempt)
-            attempt = min(attempt + 1, 30)
-            await asyncio.sleep(self._rng.uniform(0, delay))
+                self.session.connection_lost()  # unsent live frames are in the spool: next time they are backlog
+            await asyncio.sleep(self.session.reconnect_delay())
 
-    async def _session(self, ws: ClientConnection) -> None:
+    async def _connection(self, ws: ClientConnection) -> None:
         self.commit()
-        self.hello = replace(self.hello, floor=self.spool.floor())
-        await ws.send(encode_edge(self.hello).decode())
-        welcome = decode_hub(await asyncio.wait_for(ws.recv(), timeout=10))
-        if not isinstance(welcome, Welcome):
-            raise WireError("protocol", f"expected welcome, got {type(welcome).__name__}")
-        self.commit()
-        self._acknowledge(welcome.last_seq, ())
-        self._backlog_after = welcome.last_seq
-        self._live_from = self.spool.next_seq  # everything before is backlog, everything after is live
-        self._live.clear()
-        self._devices_changed = True  # tell the new hub connection the device picture
+        await ws.send(self.session.connect().decode())
+        welcome = await asyncio.wait_for(ws.recv(), timeout=WELCOME_TIMEOUT_S)
+        self.commit()  # frames spooled before the welcome are backlog
+        self.receive(welcome)
         self.connected.set()
-        self.counters["connects"] += 1
-        log.info("uplink connected to %s; hub holds up to seq %d; backlog %d frames", self.cfg.url, welcome.last_seq, self.spool.stats.frames)
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._sender(ws))
             tg.create_task(self._receiver(ws))
 
     async def _sender(self, ws: ClientConnection) -> None:
-        """Live frames first; the backlog behind them, at most ``backlog_rate`` frames a second."""
-        tick = 0.1
-        per_tick = max(1, int(self.cfg.backlog_rate * tick))
-        last_status = 0.0
+        """Send what the session says, then wait for new frames, acknowledgements or its next deadline."""
+        session = self.session
         while True:
             self._wake.clear()  # before the work: a frame released meanwhile sets it again
-            while self._live:
-                seq, data = self._live.popleft()
-                await self._send(ws, data)
-                self.counters["frames_sent_live"] += 1
-            window = BACKLOG_WINDOW - max(0, self._backlog_after - self.acked)
-            backlog = self.spool.read(self._backlog_after, self._live_from, min(per_tick, window)) if window > 0 else []
-            for seq, data in backlog:
-                await self._send(ws, data)
-                self._backlog_after = seq
-                self.counters["frames_sent_backlog"] += 1
-                if self._live:  # live data waiting: it goes first
-                    break
-            now = time.monotonic()
-            if self._devices_changed or now - last_status >= self.cfg.status_s:
-                self._devices_changed, last_status = False, now
-                devices = tuple(d for d in self._devices.values())
-                await ws.send(encode_edge(Status(devices=devices, spool=self.spool.report())).decode())
-            if self._live:
-                continue
-            if backlog or (window <= 0 and self._backlog_after < self._live_from - 1):
-                await asyncio.sleep(tick)  # pace the backlog (and wait for acknowledgements to open the window)
-            else:
-                try:
-                    await asyncio.wait_for(self._wake.wait(), self.cfg.status_s)
-                except TimeoutError:
-                    pass
+            while (item := session.next_send(time.monotonic())) is not None:
+                if isinstance(item, LiveFrame):
+                    await self._send(ws, item.data)
+                elif isinstance(item, BacklogFrame):
+                    data = self.spool.get(item.seq)
+                    if data is None:  # the session and the spool disagree: the frame cannot be sent again
+                        log.error("backlog frame %d is missing from the spool", item.seq)
+                        session.dropped([item.seq])
+                        continue
+                    await self._send(ws, data)
+                else:
+                    await ws.send(session.status_message(list(self._devices.values()), self.spool.report()).decode())
+            try:
+                await asyncio.wait_for(self._wake.wait(), session.timeout(time.monotonic()))
+            except TimeoutError:
+                pass
 
     async def _send(self, ws: ClientConnection, data: bytes) -> None:
         await ws.send(data if data[:2] == b"TW" else data.decode())
-        self.counters["frames_sent"] += 1
 
     async def _receiver(self, ws: ClientConnection) -> None:
         async for raw in ws:
-            msg = decode_hub(raw)
-            if isinstance(msg, Ack):
-                self._acknowledge(msg.seq, msg.also)
-            elif isinstance(msg, ErrorReport):
-                self.counters[f"hub_error_{msg.code}"] += 1
-                log.warning("hub reports %s (seq %s): %s %s", msg.code, msg.seq, msg.detail, list(msg.rejected)[:5])
+            self.receive(raw)
+            self._wake.set()  # an acknowledgement may open the backlog window
 
-    def _acknowledge(self, seq: int, also: tuple[int, ...]) -> None:
-        if seq > self.acked or also:
-            self.acked = max(self.acked, seq)
-            before = self.spool.stats.frames
-            self.spool.acknowledge(seq, also)
-            self.counters["frames_acked"] += before - self.spool.stats.frames
+    def receive(self, raw: bytes | str) -> None:
+        """One message from the hub: let the session decide, then delete what it says the hub holds."""
+        self._apply(self.session.receive_data(raw))
+
+    def _apply(self, events: list[EdgeEvent]) -> None:
+        for ev in events:
+            if isinstance(ev, DeleteFrames):
+                self.spool.delete(ev.runs)
+            elif isinstance(ev, HubError):
+                r = ev.report
+                log.warning("hub reports %s (seq %s): %s %s", r.code, r.seq, r.detail, list(r.rejected)[:5])
+            elif isinstance(ev, Welcomed):
+                log.info("uplink connected to %s; hub holds up to seq %d; backlog %d frames", self.cfg.url, ev.last_seq, ev.backlog)
 
     def close(self) -> None:
         self.commit()
         self.spool.close()
-

@@ -1,21 +1,23 @@
-"""The edge agents' WebSocket endpoint (``/ws/edge``): a thin asyncio layer over ``Hub``.
+"""The edge agents' WebSocket endpoint (``/ws/edge``): an asyncio shell around ``wire.hub_session.HubSession``.
+
+The session decides every protocol answer (welcome, refusals, rate-limit
+notices, acknowledgements, the hold, when to close); this module reads the
+socket, asks the hub core (``Hub``: registration, screening, deduplication)
+and the store, tells the session what they said and sends what it queues.
 
 Per connection, a reader task decodes and screens frames and hands batches to
 the store; an acker task waits for each batch to be durable, in order, and
-sends cumulative acknowledgements. A bad frame gets an error message and the
-connection stays open. The number of frames waiting for the store is bounded,
-so a slow store stops the reader (backpressure) instead of growing memory.
+reports the verdicts, on which the session acknowledges. The number of frames
+waiting for the store is bounded (``max_inflight_frames``), so a slow store
+stops the reader (backpressure) instead of growing memory.
 
 If the store fails a write, or says it is failing (``store.error``: InfluxDB
-unreachable, its writer retrying), the connection *holds*: it tells the agent
-(``store_unavailable``), stops submitting, acknowledges only what was already
-submitted and becomes durable, but keeps taking live frames into the bed
-state, so consoles keep seeing the patients while the frames wait in the
-agent's spool (not in the hub's memory, and without stalling the reader behind
-a full store queue). It retries one held batch (the failed one, or the first
-not submitted) with backoff (``HOLD_RETRY_S``); once the store takes it, the
-hub closes the connection with code 1013 and the agent reconnects and re-sends
-everything unacknowledged. Any other failure closes the connection with 1011.
+unreachable, its writer retrying), the connection *holds* (see the session):
+live frames still reach the bed state, so consoles keep seeing the patients
+while the frames wait in the agent's spool; one held batch is retried with
+backoff and, once the store takes it, the hub closes the connection with
+code 1013 and the agent re-sends everything unacknowledged. Any other
+failure closes the connection with 1011.
 """
 
 from __future__ import annotations
@@ -27,48 +29,61 @@ import logging
 from fastapi import WebSocket, WebSocketDisconnect
 
 from ingest.hub import Hub
-from ingest.rate_limit import TokenBucket
 from ingest.stores.base import Batch, StoreError
-from wire.codec import WireError, decode_edge, encode_hub
-from wire.messages import Ack, ErrorReport, Hello, HubMessage, Status, Welcome
+from wire.hub_session import (
+    CLOSE_HUB_ERROR,
+    CLOSE_STORE_RECOVERED,
+    FrameReceived,
+    FrameRefused,
+    HelloReceived,
+    HubSession,
+    StatusReceived,
+)
+from wire.messages import ObsFrame, WaveChunk
 
 log = logging.getLogger(__name__)
 
-ACK_EVERY = 64  # under sustained load, acknowledge at least this often
-HOLD_RETRY_S = (0.5, 5.0)  # while holding, the failed batch is retried after 0.5 s, doubling up to 5 s
-CLOSE_STORE_RECOVERED = 1013  # "try again later": reconnect now and re-send what is unacknowledged
+_WAKE = (None, None, None)  # wakes the acker when a hold starts while nothing is in flight
 
 
-class UnknownAgent(Exception):
-    pass
+class SessionClosed(Exception):
+    """The session asks for the connection to close (unknown agent, store recovered)."""
 
-
-class StoreRecovered(Exception):
-    """The store took the held batch again: the agent must reconnect and re-send what was not stored."""
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(f"{code} {reason}")
+        self.code = code
+        self.reason = reason
 
 
 class _Connection:
     def __init__(self, hub: Hub, ws: WebSocket) -> None:
         self.hub = hub
         self.ws = ws
-        self.hello: Hello | None = None
-        # (seq, durability future, batch); seq None only wakes the acker when a hold starts
-        self.inflight: asyncio.Queue[tuple[int | None, asyncio.Future[None] | None, Batch | None]] = asyncio.Queue(
-            maxsize=hub.cfg.max_inflight_frames
+        cfg = hub.cfg
+        self.session: HubSession[Batch] = HubSession(
+            hub.seqs,
+            max_frames_per_s=cfg.max_frames_per_s,
+            max_bytes_per_s=cfg.max_bytes_per_s,
+            allowed_agents=cfg.allowed_agents,
+            counters=hub.counters,
+            now=asyncio.get_running_loop().time(),
         )
-        self.holding = False  # the store is failing: frames feed the live view only and stay unacknowledged
-        self.held_batch: Batch | None = None  # the batch to retry until the store takes it
+        # (seq, durability future, batch) in submission order; seq None only wakes the acker (_WAKE)
+        self.inflight: asyncio.Queue[tuple[int | None, asyncio.Future[None] | None, Batch | None]] = asyncio.Queue(
+            maxsize=cfg.max_inflight_frames
+        )
         self._send_lock = asyncio.Lock()
-        self.frames = TokenBucket(hub.cfg.max_frames_per_s, hub.cfg.max_frames_per_s)
-        self.bytes = TokenBucket(hub.cfg.max_bytes_per_s, hub.cfg.max_bytes_per_s)
-        self._last_rate_notice = 0.0
 
-    async def send(self, msg: HubMessage) -> None:
-        data = encode_hub(msg).decode()
+    async def flush(self) -> None:
+        """Send what the session queued, in order; raise ``SessionClosed`` once it asks to close."""
         async with self._send_lock:
-            await self.ws.send_text(data)
+            for data in self.session.data_to_send():
+                await self.ws.send_text(data.decode())
+        if self.session.close_code is not None:
+            raise SessionClosed(self.session.close_code, self.session.close_reason)
 
     async def reader(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             message = await self.ws.receive()
             if message["type"] == "websocket.disconnect":
@@ -76,84 +91,53 @@ class _Connection:
             data = message.get("bytes")
             if data is None:
                 data = (message.get("text") or "").encode()
-            await self.throttle(len(data))
+            wait = self.session.throttle(len(data), loop.time())
+            if wait > 0:
+                await self.flush()
+                await asyncio.sleep(wait)
             await self.on_frame(data)
 
-    async def throttle(self, size: int) -> None:
-        wait = max(self.frames.delay_for(1), self.bytes.delay_for(size))
-        if wait <= 0:
-            return
-        self.hub.counters["rate_limited_waits"] += 1
-        now = asyncio.get_running_loop().time()
-        if now - self._last_rate_notice >= 1.0:
-            self._last_rate_notice = now
-            await self.send(ErrorReport("rate_limited", f"more than {self.hub.cfg.max_frames_per_s:g} frames/s or "
-                                        f"{self.hub.cfg.max_bytes_per_s:g} bytes/s: reading slowed down, nothing dropped"))  # fmt: skip
-        await asyncio.sleep(min(wait, 5.0))
-
     async def on_frame(self, data: bytes) -> None:
-        hub = self.hub
+        hub, session = self.hub, self.session
         t_hub = hub.clock()
-        try:
-            msg = decode_edge(data)
-        except WireError as exc:
-            hub.frame_rejected()
-            await self.send(ErrorReport(exc.code, exc.detail, exc.seq))
-            if exc.seq is not None and self.hello is not None and not self.holding:
-                await self.inflight.put((exc.seq, None, None))  # a rejected frame is handled: acknowledge it
-            return
-        if isinstance(msg, Status):
-            if self.hello is None:
+        for ev in session.receive_data(data):
+            if isinstance(ev, FrameRefused):
                 hub.frame_rejected()
-                await self.send(ErrorReport("protocol", "send hello before status"))
-            else:
-                hub.agent_status(self.hello, msg)
-            return
-        if isinstance(msg, Hello):
-            if self.hello is not None:
-                hub.frame_rejected()
-                await self.send(ErrorReport("protocol", "hello was already sent on this connection"))
-                return
-            allowed = hub.cfg.allowed_agents
-            if allowed is not None and msg.agent not in allowed:
-                hub.counters["unknown_agents"] += 1
-                await self.send(ErrorReport("unknown_agent", f"agent {msg.agent!r} is not allowed to connect to this hub"))
-                raise UnknownAgent(msg.agent)
-            self.hello = msg
-            last = hub.hello(msg)
-            await self.send(Welcome(last_seq=last))
-            return
-        if self.hello is None:
-            hub.frame_rejected()
-            await self.send(ErrorReport("protocol", "send hello before data frames", msg.seq))
-            return
-        batch, rejected = hub.take_frame(self.hello, msg, t_hub)
-        if rejected:
-            await self.send(
-                ErrorReport("rejected", f"{len(rejected)} value(s) rejected, the rest of the frame was kept", msg.seq, tuple(rejected))
-            )
-        if not self.holding and hub.store.error is not None:
-            await self.begin_hold()
-        if self.holding:
-            hub.counters["frames_held_unstored"] += 1
-            if self.held_batch is None and batch is not None and (batch.obs or batch.waves or batch.unmapped):
-                self.held_batch = batch
-            return
-        fut = await hub.store.submit(batch) if batch is not None else None
-        await self.inflight.put((msg.seq, fut, batch))
+                await self.flush()
+                if ev.settle is not None:  # refused for good: acknowledged in turn
+                    await self.inflight.put((ev.settle, None, None))
+            elif isinstance(ev, HelloReceived):
+                session.welcome(hub.hello(ev.hello))
+            elif isinstance(ev, StatusReceived):
+                assert session.hello is not None
+                hub.agent_status(session.hello, ev.status)
+            elif isinstance(ev, FrameReceived):
+                await self.take(ev.frame, t_hub)
+        await self.flush()
+
+    async def take(self, msg: ObsFrame | WaveChunk, t_hub: int) -> None:
+        hub, session = self.hub, self.session
+        assert session.hello is not None
+        batch, rejected = hub.take_frame(session.hello, msg, t_hub)
+        was_holding = session.holding
+        storable = batch is not None and bool(batch.obs or batch.waves or batch.unmapped)
+        submit = session.frame_taken(msg.seq, batch, rejected, storable=storable, store_error=hub.store.error)
+        if session.holding and not was_holding and self.inflight.empty():
+            self.inflight.put_nowait(_WAKE)
+        await self.flush()
+        if submit:
+            fut = await hub.store.submit(batch) if batch is not None else None
+            await self.inflight.put((msg.seq, fut, batch))
 
     async def acker(self) -> None:
-        """Acknowledge durable frames: the contiguous watermark, plus those stored above it."""
-        hub = self.hub
-        unacked = 0
-        also: list[int] = []
+        """Report each verdict in order; once holding with nothing in flight, retry the held batch."""
+        hub, session = self.hub, self.session
         while True:
-            if self.holding and self.inflight.empty():  # what was submitted before the hold is acknowledged
-                if also and self.hello is not None:
-                    mark = hub.seqs.last_durable(self.hello.agent, self.hello.epoch)
-                    await self.send(Ack(mark, tuple(sorted(s for s in also if s > mark))))
-                await self.hold()
-                raise StoreRecovered
+            if session.holding and self.inflight.empty():  # what was submitted before the hold is acknowledged
+                session.hold_drained()
+                await self.flush()
+                await self.retry_held()
+                await self.flush()  # raises SessionClosed: the store recovered
             seq, fut, batch = await self.inflight.get()
             if seq is None:
                 continue
@@ -161,45 +145,29 @@ class _Connection:
                 try:
                     await fut
                 except StoreError:
-                    if self.held_batch is None:
-                        self.held_batch = batch
-                    if not self.holding:
-                        await self.begin_hold()
+                    session.store_failed(batch, hub.store.error)
                     self.discard_inflight()  # unblocks a reader waiting for room; those frames stay unacknowledged
+                    await self.flush()
                     continue
-            assert self.hello is not None
-            h = self.hello
-            hub.handled(h, seq, batch)
-            also.append(seq)
-            unacked += 1
-            if self.inflight.empty() or unacked >= ACK_EVERY:
-                mark = hub.seqs.last_durable(h.agent, h.epoch)
-                await self.send(Ack(mark, tuple(sorted(s for s in also if s > mark))))
-                unacked, also = 0, []
+            assert session.hello is not None
+            hub.handled(session.hello, seq, batch)
+            session.frame_handled(seq, idle=self.inflight.empty())
+            await self.flush()
 
-    async def begin_hold(self) -> None:
-        """From now on frames feed the live view only; wake the acker if it is idle, and tell the agent."""
-        self.holding = True
-        if self.inflight.empty():
-            self.inflight.put_nowait((None, None, None))
-        error = self.hub.store.error or "a write failed"
-        self.hub.counters["store_holds"] += 1
-        log.error("store failing (%s): holding agent %s's frames in its spool", error, self.hello.agent if self.hello else "?")
-        await self.send(ErrorReport("store_unavailable", f"the hub cannot store data ({error}); keep sending: live data is "
-                                    "shown, nothing more is acknowledged, and you will be asked to re-send once the store recovers"))  # fmt: skip
-
-    async def hold(self) -> None:
-        """Retry the held batch until the store takes it (returns then)."""
-        delay, max_delay = HOLD_RETRY_S
-        while True:
-            await asyncio.sleep(delay)
-            if self.held_batch is None:  # no data frame since the hold began: nothing to try yet
+    async def retry_held(self) -> None:
+        """Retry the held batch with the session's backoff until the store takes it (the session then closes)."""
+        session = self.session
+        while session.close_code is None:
+            await asyncio.sleep(session.retry_delay)
+            batch = session.retry_tick(self.hub.store.error)
+            if batch is None:
                 continue
             try:
-                await self.hub.store.write(self.held_batch)
-                return
+                await self.hub.store.write(batch)
             except StoreError:
-                delay = min(delay * 2, max_delay)
+                session.retry_failed()
+            else:
+                session.store_recovered()
 
     def discard_inflight(self) -> None:
         """Forget what is still in flight (it stays unacknowledged), retrieving the store's verdicts."""
@@ -223,17 +191,18 @@ async def serve_edge(hub: Hub, ws: WebSocket) -> None:
             tg.create_task(conn.acker())
     except* WebSocketDisconnect:
         pass
-    except* UnknownAgent:
-        await ws.close(code=1008, reason="unknown agent")
-    except* StoreRecovered:
-        log.info("store recovered: asking agent %s to re-send", conn.hello.agent if conn.hello else "?")
+    except* SessionClosed as group:
+        closed = group.exceptions[0]
+        assert isinstance(closed, SessionClosed)
+        if closed.code == CLOSE_STORE_RECOVERED:
+            log.info("store recovered: asking agent %s to re-send", conn.session.hello.agent if conn.session.hello else "?")
         with contextlib.suppress(Exception):  # the agent may have gone meanwhile
-            await ws.close(code=CLOSE_STORE_RECOVERED, reason="store recovered: reconnect and re-send")
+            await ws.close(code=closed.code, reason=closed.reason)
     except* Exception as group:
         log.error("edge connection closed after error: %s", group.exceptions[0])
         with contextlib.suppress(Exception):  # the socket may already be gone
-            await ws.close(code=1011, reason="hub error; reconnect and re-send")
+            await ws.close(code=CLOSE_HUB_ERROR, reason="hub error; reconnect and re-send")
     finally:
         conn.discard_inflight()
-        if conn.hello is not None:
-            hub.goodbye(conn.hello)
+        if conn.session.hello is not None:
+            hub.goodbye(conn.session.hello)

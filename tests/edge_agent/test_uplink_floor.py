@@ -1,8 +1,8 @@
 """The floor an agent reports never covers a frame the hub has not acknowledged (the wave-1 ECG loss).
 
 Chunks and numerics are queued, committed to the spool, acknowledged by a
-model hub in any order, and status reports (which carry ``Spool.floor``) are
-taken at any moment between. Every frame numbered after a report must be
+model hub in any order, and status reports (which carry the session's floor,
+``Uplink.report``) are taken at any moment between. Every frame numbered after a report must be
 numbered above that report's floor, and every frame at or below a floor must
 have been acknowledged: otherwise the hub raises its watermark over it, takes
 it for a duplicate when it arrives and never stores it.
@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from edge_agent.config import UplinkConfig
 from edge_agent.events import WaveSegment
 from edge_agent.uplink import Uplink
-from wire.codec import decode_edge
-from wire.messages import Observation, WaveChunk
+from wire.codec import decode_edge, encode_hub
+from wire.messages import Ack, Observation, WaveChunk
 
 OPS = st.lists(
     st.one_of(
@@ -59,7 +59,7 @@ def test_status_floor_never_covers_a_queued_or_unacknowledged_frame(ops: list[tu
                     assert decode_edge(data).seq == seq
                 known |= new
             elif op == "status":
-                reported = up.spool.report()["floor"]
+                reported = up.report()["floor"]
                 assert reported >= floor, "the floor moved backwards"
                 unacked = sorted(s for s in known if s <= reported and s not in acked)
                 assert not unacked, f"floor {reported} covers unacknowledged frames {unacked}"
@@ -68,7 +68,7 @@ def test_status_floor_never_covers_a_queued_or_unacknowledged_frame(ops: list[tu
                 waiting = sorted(known - acked)
                 if waiting:
                     seq = waiting[n % len(waiting)]
-                    up.spool.acknowledge(0, (seq,))
+                    up.receive(encode_hub(Ack(0, (seq,))))
                     acked.add(seq)
         up.close()
 
@@ -79,7 +79,7 @@ def test_recorder_sees_waveform_chunks_with_their_numbers_once_spooled(tmp_path:
     up.recorder = seen.extend
     up.add_wave(WaveSegment("T-1", "ecg_ii", 5_000, 250, 0.005, tuple(range(100))))
     up.add_observation(Observation("T-1", "hr", 72.0, 5_000, 5_001, "mon", 0))
-    assert seen == [] and up.spool.report()["floor"] == 0  # queued, not spooled: no number, under no floor
+    assert seen == [] and up.report()["floor"] == 0  # queued, not spooled: no number, under no floor
     up.commit()
     [chunk, obs] = seen
     assert isinstance(chunk, WaveChunk) and chunk.seq == 1 and chunk.samples == tuple(range(100))

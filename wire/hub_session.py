@@ -1,0 +1,258 @@
+"""The hub's side of one edge connection, without I/O: hello/welcome, refusals, pacing, acknowledgements, the hold.
+
+``HubSession`` decodes what an agent sends and decides every protocol answer;
+the asyncio shell (``ingest.edge_endpoint``) reads the socket, asks the hub
+core (screening, bed state, deduplication) and the store, and tells the
+session what they said, in the manner of the sans-I/O protocols of
+``websockets`` and ``h11``:
+
+* ``throttle(size, now)`` before handling a frame: how long to wait first
+  (frames and bytes per second; an agent over its rate is read more slowly
+  and told so, at most once a second; nothing is dropped);
+* ``receive_data(data)`` returns events: ``HelloReceived`` (the shell
+  registers the agent and answers ``welcome(last_seq)``), ``StatusReceived``,
+  ``FrameReceived`` (the shell screens it and reports ``frame_taken``), and
+  ``FrameRefused`` (counted by the hub; ``settle`` names a frame refused for
+  good, to be acknowledged in turn);
+* verdicts, in the order frames were submitted: ``frame_handled`` (durable,
+  a duplicate, or refused for good) or ``store_failed``;
+* the hold: once the store fails, nothing more is submitted or acknowledged
+  (the frames still reach the bed state); when every frame submitted before
+  is settled (``hold_drained``), one held batch is retried every
+  ``retry_delay`` seconds (``retry_tick``, ``retry_failed``); when the store
+  takes it, the session closes with ``CLOSE_STORE_RECOVERED`` and the agent
+  re-sends everything unacknowledged;
+* ``data_to_send()``: the messages for the agent, encoded; ``close_code``:
+  set once the connection must close.
+
+Acknowledgements are cumulative: ``Ack(mark, also)`` where ``mark`` is the
+agent's contiguous durable watermark in the hub-wide ``SeqTracker`` (which the
+hub core updates) and ``also`` the frames handled above it, sent every
+``ACK_EVERY`` frames or as soon as no verdict is pending.
+
+The session is generic in the store's batch type ``B``, which it only holds.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import Counter
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from wire.codec import WireError, decode_edge, encode_hub
+from wire.dedup import SeqTracker
+from wire.messages import Ack, ErrorReport, Hello, HubMessage, ObsFrame, Status, WaveChunk, Welcome
+from wire.token_bucket import TokenBucket
+
+log = logging.getLogger(__name__)
+
+ACK_EVERY = 64  # under sustained load, acknowledge at least this often
+HOLD_RETRY_S = (0.5, 5.0)  # while holding, the held batch is retried after 0.5 s, doubling up to 5 s
+MAX_THROTTLE_S = 5.0  # the longest single wait before reading the next frame
+RATE_NOTICE_S = 1.0  # an agent over its rate is told at most this often
+CLOSE_UNKNOWN_AGENT = 1008
+CLOSE_HUB_ERROR = 1011  # any other hub error: reconnect and re-send
+CLOSE_STORE_RECOVERED = 1013  # "try again later": reconnect now and re-send what is unacknowledged
+
+B = TypeVar("B")
+
+
+@dataclass(frozen=True, slots=True)
+class HelloReceived:
+    """A new agent connection: register it, then answer ``HubSession.welcome(last durable seq)``."""
+
+    hello: Hello
+
+
+@dataclass(frozen=True, slots=True)
+class StatusReceived:
+    status: Status
+
+
+@dataclass(frozen=True, slots=True)
+class FrameReceived:
+    """A data frame from a welcomed agent: screen it, then report ``HubSession.frame_taken``."""
+
+    frame: ObsFrame | WaveChunk
+
+
+@dataclass(frozen=True, slots=True)
+class FrameRefused:
+    """A frame was refused (the agent is told why). ``settle``: its number when it is refused for good, to be
+    acknowledged after the frames before it (``frame_handled``), like a stored one."""
+
+    settle: int | None = None
+
+
+HubEvent = HelloReceived | StatusReceived | FrameReceived | FrameRefused
+
+
+class HubSession(Generic[B]):
+    def __init__(
+        self,
+        seqs: SeqTracker,
+        *,
+        max_frames_per_s: float,
+        max_bytes_per_s: float,
+        now: float,
+        allowed_agents: Collection[str] | None = None,
+        counters: Counter[str] | None = None,
+    ) -> None:
+        self.seqs = seqs
+        self.counters: Counter[str] = counters if counters is not None else Counter()
+        self.hello: Hello | None = None
+        self.holding = False  # the store is failing: frames feed the live view only and stay unacknowledged
+        self.held_batch: B | None = None  # the batch to retry until the store takes it
+        self.close_code: int | None = None
+        self.close_reason = ""
+        self._allowed = allowed_agents
+        self._out: list[HubMessage] = []
+        self._also: list[int] = []  # handled since the last acknowledgement
+        self._retry_delay = HOLD_RETRY_S[0]
+        self._max_frames_per_s = max_frames_per_s
+        self._max_bytes_per_s = max_bytes_per_s
+        self._frames = TokenBucket(max_frames_per_s, max_frames_per_s, now)
+        self._bytes = TokenBucket(max_bytes_per_s, max_bytes_per_s, now)
+        self._last_rate_notice = -math.inf
+
+    # --- reading -------------------------------------------------------------------
+
+    def throttle(self, size: int, now: float) -> float:
+        """A frame of ``size`` bytes arrived at ``now``: seconds to wait before handling it (0: at once)."""
+        wait = max(self._frames.delay_for(1, now), self._bytes.delay_for(size, now))
+        if wait <= 0:
+            return 0.0
+        self.counters["rate_limited_waits"] += 1
+        if now - self._last_rate_notice >= RATE_NOTICE_S:
+            self._last_rate_notice = now
+            self._send(ErrorReport("rate_limited", f"more than {self._max_frames_per_s:g} frames/s or "
+                                   f"{self._max_bytes_per_s:g} bytes/s: reading slowed down, nothing dropped"))  # fmt: skip
+        return min(wait, MAX_THROTTLE_S)
+
+    def receive_data(self, data: bytes | str) -> list[HubEvent]:
+        """One WebSocket message from the agent (text or binary)."""
+        if self.close_code is not None:
+            return []
+        try:
+            msg = decode_edge(data)
+        except WireError as exc:
+            self._send(ErrorReport(exc.code, exc.detail, exc.seq))
+            settle = exc.seq if exc.seq is not None and self.hello is not None and not self.holding else None
+            return [FrameRefused(settle)]
+        if isinstance(msg, Status):
+            if self.hello is None:
+                return self._refuse("send hello before status")
+            return [StatusReceived(msg)]
+        if isinstance(msg, Hello):
+            if self.hello is not None:
+                return self._refuse("hello was already sent on this connection")
+            if self._allowed is not None and msg.agent not in self._allowed:
+                self.counters["unknown_agents"] += 1
+                self._send(ErrorReport("unknown_agent", f"agent {msg.agent!r} is not allowed to connect to this hub"))
+                self._close(CLOSE_UNKNOWN_AGENT, "unknown agent")
+                return []
+            self.hello = msg
+            return [HelloReceived(msg)]
+        if self.hello is None:
+            return self._refuse("send hello before data frames", msg.seq)
+        return [FrameReceived(msg)]
+
+    def _refuse(self, detail: str, seq: int | None = None) -> list[HubEvent]:
+        self._send(ErrorReport("protocol", detail, seq))
+        return [FrameRefused()]
+
+    def welcome(self, last_seq: int) -> None:
+        """The hub registered the agent and holds every frame of its epoch up to ``last_seq``."""
+        self._send(Welcome(last_seq=last_seq))
+
+    def frame_taken(self, seq: int, batch: B | None, rejected: Sequence[dict[str, Any]], *, storable: bool,
+                    store_error: str | None) -> bool:  # fmt: skip
+        """The hub screened frame ``seq``: ``batch`` to store (None for a duplicate), ``rejected`` values, whether
+        the batch holds rows (``storable``) and the store's current error. Returns True when the shell is to submit
+        the batch (if any) and report its verdict; False while holding (the frame stays unacknowledged)."""
+        if rejected:
+            self._send(ErrorReport("rejected", f"{len(rejected)} value(s) rejected, the rest of the frame was kept",
+                                   seq, tuple(rejected)))  # fmt: skip
+        if not self.holding and store_error is not None:
+            self._begin_hold(store_error)
+        if self.holding:
+            self.counters["frames_held_unstored"] += 1
+            if self.held_batch is None and storable:
+                self.held_batch = batch
+            return False
+        return True
+
+    # --- verdicts ------------------------------------------------------------------
+
+    def frame_handled(self, seq: int, *, idle: bool) -> None:
+        """Frame ``seq`` is durable (or a duplicate, or refused for good) and the hub core has recorded it;
+        ``idle``: no other verdict is pending, so acknowledge now."""
+        self._also.append(seq)
+        if idle or len(self._also) >= ACK_EVERY:
+            self._acknowledge()
+
+    def _acknowledge(self) -> None:
+        if self.hello is None:
+            return
+        mark = self.seqs.last_durable(self.hello.agent, self.hello.epoch)
+        self._send(Ack(mark, tuple(sorted(s for s in self._also if s > mark))))
+        self._also = []
+
+    def store_failed(self, batch: B | None, error: str | None) -> None:
+        """The store failed to write ``batch``: hold. Verdicts still pending are dropped by the shell (those
+        frames stay unacknowledged)."""
+        if self.held_batch is None:
+            self.held_batch = batch
+        if not self.holding:
+            self._begin_hold(error)
+
+    def _begin_hold(self, error: str | None) -> None:
+        self.holding = True
+        self.counters["store_holds"] += 1
+        error = error or "a write failed"
+        log.error("store failing (%s): holding agent %s's frames in its spool", error, self.hello.agent if self.hello else "?")
+        self._send(ErrorReport("store_unavailable", f"the hub cannot store data ({error}); keep sending: live data is "
+                               "shown, nothing more is acknowledged, and you will be asked to re-send once the store recovers"))  # fmt: skip
+
+    # --- the hold --------------------------------------------------------------------
+
+    def hold_drained(self) -> None:
+        """Holding, and every frame submitted before the hold has its verdict: acknowledge what became durable."""
+        if self._also:
+            self._acknowledge()
+
+    @property
+    def retry_delay(self) -> float:
+        """Seconds to wait before the next ``retry_tick``."""
+        return self._retry_delay
+
+    def retry_tick(self, store_error: str | None) -> B | None:
+        """The retry timer fired: the batch to write now, if any. With no batch held (no data since the hold
+        began) a store that no longer reports an error counts as recovered."""
+        if self.held_batch is None and store_error is None:
+            self.store_recovered()
+        return self.held_batch
+
+    def retry_failed(self) -> None:
+        self._retry_delay = min(self._retry_delay * 2, HOLD_RETRY_S[1])
+
+    def store_recovered(self) -> None:
+        """The store took the held batch: the agent must reconnect and re-send what was not acknowledged."""
+        self._close(CLOSE_STORE_RECOVERED, "store recovered: reconnect and re-send")
+
+    # --- output ----------------------------------------------------------------------
+
+    def _send(self, msg: HubMessage) -> None:
+        self._out.append(msg)
+
+    def _close(self, code: int, reason: str) -> None:
+        if self.close_code is None:
+            self.close_code, self.close_reason = code, reason
+
+    def data_to_send(self) -> list[bytes]:
+        """The messages for the agent since the last call, encoded (JSON text frames), in order."""
+        out, self._out = self._out, []
+        return [encode_hub(m) for m in out]
