@@ -16,16 +16,19 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from console import STATIC_DIR
 from ingest.hub import Hub
-from ingest.routes import agents, alerts, beds, console, edge, stats
+from ingest.routes import agents, alerts, audit, auth, beds, console, edge, stats
+from ingest.security_headers import SecurityHeaders
+from ingest.stores.base import StoreError
 
 log = logging.getLogger(__name__)
 
-ROUTERS = (beds.router, alerts.router, agents.router, stats.router, edge.router, console.router)
+ROUTERS = (auth.router, beds.router, alerts.router, agents.router, audit.router, stats.router, edge.router, console.router)
 
 
 def create_app(hub: Hub, on_core_failure: Callable[[BaseException], None] | None = None) -> FastAPI:
@@ -50,9 +53,18 @@ def create_app(hub: Hub, on_core_failure: Callable[[BaseException], None] | None
             await asyncio.wait([runner])  # its failure, if any, was reported by core_done
             await hub.stop()
 
-    app = FastAPI(title="teleicu hub", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(title="teleicu hub", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.hub = hub
+    app.state.auth = hub.auth
+    app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for router in ROUTERS:
         app.include_router(router)
+
+    @app.exception_handler(StoreError)
+    async def store_unavailable(_request: Request, exc: StoreError) -> JSONResponse:
+        """A request that needs the store while it fails: say so (503), as the store-unreachable alarm does."""
+        return JSONResponse({"detail": f"the hub's store is unavailable, try again shortly: {exc}"}, status_code=503,
+                            headers={"Retry-After": "5"})  # fmt: skip
+
     return app

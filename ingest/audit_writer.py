@@ -1,4 +1,4 @@
-"""The hub's audit writer: alarm events, data gaps and agent records, saved in order to the state store.
+"""The hub's audit writer: alarm events, data gaps, agent records and audit-log entries, saved in order to the state store.
 
 The tick and the edge endpoint never wait on the store: they ``persist`` items
 into a bounded queue (an overflow is counted and logged, never silent) and one
@@ -16,6 +16,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from alerts.lifecycle import AlertEvent
+from ingest.auth.audit_log import AuditEntry
 from ingest.stores.base import SampleStore, StateStore, StoreError
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ class DataGap:
     end: int
 
 
-Persisted = AlertEvent | AgentRecord | DataGap
+Persisted = AlertEvent | AgentRecord | DataGap | AuditEntry
 
 
 class AuditWriter:
@@ -91,7 +92,9 @@ class AuditWriter:
             await self._save(self._queue.get_nowait())
 
     async def _save(self, item: Persisted) -> None:
-        if isinstance(item, DataGap):
+        if isinstance(item, AuditEntry):
+            await self.state.append_audit([item])
+        elif isinstance(item, DataGap):
             await self.state.save_gap(item.bed, item.start, item.end)
         elif isinstance(item, AgentRecord):
             if item.forget:

@@ -15,7 +15,11 @@ from typing import Any
 
 @dataclass(eq=False)
 class Subscriber:
-    ward: str | None = None  # None: all wards
+    wards: frozenset[str] | None = None  # None: all wards
+
+    def sees(self, ward: str | None) -> bool:
+        """Messages of no ward (hub-wide technical alarms) go to every console."""
+        return self.wards is None or ward is None or ward in self.wards
     queue: asyncio.Queue[str | None] = field(default_factory=lambda: asyncio.Queue(maxsize=512))
     overflowed: bool = False
 
@@ -25,8 +29,8 @@ class ConsoleFeed:
         self.subscribers: set[Subscriber] = set()
         self.dropped_consoles = 0
 
-    def subscribe(self, ward: str | None = None) -> Subscriber:
-        sub = Subscriber(ward=ward)
+    def subscribe(self, wards: frozenset[str] | None = None) -> Subscriber:
+        sub = Subscriber(wards=wards)
         self.subscribers.add(sub)
         return sub
 
@@ -39,9 +43,8 @@ class ConsoleFeed:
             return
         text = json.dumps(msg, separators=(",", ":"))
         for sub in list(self.subscribers):
-            if ward is not None and sub.ward is not None and sub.ward != ward:
-                continue
-            self._offer(sub, text)
+            if sub.sees(ward):
+                self._offer(sub, text)
 
     def publish_beds(self, now: int, beds: list[dict[str, Any]]) -> None:
         """Push changed beds; each console gets only the beds of the ward it watches."""
@@ -49,12 +52,12 @@ class ConsoleFeed:
             return
         everything = None
         for sub in list(self.subscribers):
-            if sub.ward is None:
+            if sub.wards is None:
                 if everything is None:
                     everything = json.dumps({"type": "beds", "now": now, "beds": beds}, separators=(",", ":"))
                 self._offer(sub, everything)
             else:
-                mine = [b for b in beds if b["ward"] == sub.ward]
+                mine = [b for b in beds if b["ward"] in sub.wards]
                 if mine:
                     self._offer(sub, json.dumps({"type": "beds", "now": now, "beds": mine}, separators=(",", ":")))
 

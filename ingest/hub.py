@@ -25,6 +25,7 @@ from alerts.scoring import Scores, score_beds
 from alerts.technical import AGENT_SUBJECT, TechnicalView
 from ingest.agents import AgentRegistry
 from ingest.audit_writer import AuditWriter, DataGap
+from ingest.auth.service import AuthService
 from ingest.bed_state import BedState
 from ingest.console_feed import ConsoleFeed
 from ingest.dedup import SeqTracker
@@ -62,6 +63,7 @@ class Hub:
         self.engine = AlarmEngine(self.policy, self.book, self.tables)
         self.agents = AgentRegistry(self.counters)
         self.audit = AuditWriter(self.state_store, self.store, self.counters)
+        self.auth = AuthService(stores.state.db, self.audit.persist, clock, self.counters)
         self.watched_since: dict[int, int] = {}  # bed row -> when its agent last connected
         self.pending_delivery: dict[str, int] = {}  # alert id -> when the event needing delivery was pushed
         self.feed = ConsoleFeed()
@@ -99,9 +101,12 @@ class Hub:
 
     async def run(self) -> None:
         """Run the tick loop and the audit writer until cancelled."""
+        seq, digest = await self.state_store.audit_head()
+        log.info("audit log head: entry %d, hash %s (keep it: a log cut back from its end is found against it)", seq, digest)
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._tick_loop(), name="hub-ticks")
             tg.create_task(self.audit.run(), name="hub-audit-writer")
+            tg.create_task(self.auth.watch(), name="hub-auth-watch")
 
     async def stop(self) -> None:
         """Save the latest watermarks and the queued audit events, then close the stores.
@@ -341,10 +346,16 @@ class Hub:
             out["rx_hub"] = rx_hub
         return out
 
-    def beds_json(self, ward: str | None = None) -> list[dict[str, Any]]:
+    def beds_json(self, wards: frozenset[str] | None = None) -> list[dict[str, Any]]:
+        """Every bed (of ``wards``, when given) with its vitals and scores now."""
         now = self.clock()
         sc = self.score(now)
-        return [self.bed_json(i, now, sc) for i, b in enumerate(self.state.beds) if ward is None or b.ward == ward]
+        return [self.bed_json(i, now, sc) for i, b in enumerate(self.state.beds) if wards is None or b.ward in wards]
+
+    def ward_of(self, bed: str) -> str | None:
+        """The ward of a bed on the census, or None for a bed the hub does not know."""
+        i = self.state.index.get(bed)
+        return None if i is None else self.state.beds[i].ward
 
     # --- alerts --------------------------------------------------------------------
 

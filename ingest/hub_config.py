@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
-from wire.config import ConfigError, ConfigModel, Expect, check_keys, load, validate
+from wire.config import ConfigError, ConfigModel, check_keys, load, validate
 from wire.vocabulary import PARAMETERS
 
 Positive = Annotated[float, Field(gt=0)]
@@ -23,6 +23,15 @@ Positive = Annotated[float, Field(gt=0)]
 
 class HubConfigError(ConfigError):
     """A hub configuration that cannot be used."""
+
+
+class TlsSettings(ConfigModel):
+    """TLS for the hub itself: its certificate chain and key (PEM files); with ``client_ca``, every client must also
+    present a certificate that CA signed (mutual TLS; edge agents still present their secrets)."""
+
+    cert: Annotated[str, Field(min_length=1)]
+    key: Annotated[str, Field(min_length=1)]
+    client_ca: str | None = None
 
 
 class HubConfig(ConfigModel):
@@ -33,9 +42,7 @@ class HubConfig(ConfigModel):
     max_inflight_frames: Annotated[int, Field(ge=1)] = 2000
     max_frames_per_s: Positive = 2000
     max_bytes_per_s: Positive = 8 * 1024 * 1024
-    allowed_agents: Annotated[
-        frozenset[Annotated[str, Field(min_length=1, strict=True)]] | None, Field(strict=False), Expect("null or a list of agent ids")
-    ] = None
+    tls: TlsSettings | None = None  # None: plain HTTP (behind a TLS-terminating reverse proxy, or on loopback)
     gap_s: Positive = 30
 
     @field_validator("staleness_s", mode="before")

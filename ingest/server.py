@@ -7,6 +7,8 @@ and keep the connection open.
 
 The hub is handed its configuration (hub settings, alarm policy, score tables)
 already loaded: ``teleicu hub`` loads it from its files or the packaged defaults.
+With ``tls`` in the hub file uvicorn serves HTTPS and WSS (TLS 1.2 or later),
+and with ``tls.client_ca`` it requires a client certificate from that CA.
 
 The store is opened before the port is bound, so a store that cannot be opened
 (unwritable path, full disk, InfluxDB refusing) ends ``teleicu hub`` at once
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import ssl
 from pathlib import Path
 
 import uvicorn
@@ -65,7 +68,13 @@ def build_server(
     data_dir: Path = Path("var"),
 ) -> HubServer:  # fmt: skip
     hub = Hub(cfg, open_stores(store, data_dir), policy=policy, tables=tables)
+    tls: dict[str, object] = {}
+    if cfg.tls is not None:
+        tls = {"ssl_certfile": cfg.tls.cert, "ssl_keyfile": cfg.tls.key}
+        if cfg.tls.client_ca is not None:
+            tls |= {"ssl_ca_certs": cfg.tls.client_ca, "ssl_cert_reqs": ssl.CERT_REQUIRED}
     return HubServer(hub, dict(
+        **tls,
         host=host,
         port=port,
         log_level=log_level,
@@ -87,4 +96,5 @@ def hub_main(args: argparse.Namespace, cfg: HubConfig, policy: AlarmPolicy, tabl
     except StoreUrlError as exc:
         log.critical("cannot start: %s", exc)
         return 2
-    return asyncio.run(server.serve(f"teleicu hub on http://{args.host}:{args.port}/  (edge: ws://{args.host}:{args.port}/ws/edge)"))
+    http, ws = ("https", "wss") if cfg.tls is not None else ("http", "ws")
+    return asyncio.run(server.serve(f"teleicu hub on {http}://{args.host}:{args.port}/  (edge: {ws}://{args.host}:{args.port}/ws/edge)"))

@@ -55,8 +55,7 @@ def entry_hash(seq: int, fields: tuple[int, str, str, str, str, str], prev: str)
 
 def append(conn: sqlite3.Connection, entries: Iterable[AuditEntry]) -> None:
     """Append entries after the chain's head; the caller holds the write transaction (the head cannot move)."""
-    head = conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
-    seq, prev = head if head else (0, GENESIS)
+    seq, prev = head(conn)
     for e in entries:
         seq += 1
         fields = e.row_fields()
@@ -90,6 +89,12 @@ def verify(rows: Iterable[tuple]) -> tuple[int, Break | None]:
             return ok, Break(seq, "its content does not match its hash (the entry was changed)")
         ok, expected_seq, prev = ok + 1, seq + 1, digest
     return ok, None
+
+
+def head(conn: sqlite3.Connection) -> tuple[int, str]:
+    """The newest entry's ``(seq, hash)``; ``(0, GENESIS)`` for an empty log."""
+    row = conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+    return (row[0], row[1]) if row else (0, GENESIS)
 
 
 def rows(conn: sqlite3.Connection) -> Iterator[tuple]:

@@ -1,11 +1,14 @@
-"""Sign-in sessions: short-lived access tokens with a refresh token, stored only as hashes, revocable.
+"""Sign-in sessions as stored: short-lived access tokens with a refresh token, kept only as hashes, revocable.
 
 A session has an access token (``ACCESS_S``, 15 minutes: the console's cookie or
 an API client's bearer token) and a refresh token (``REFRESH_S``, 12 hours: one
 shift) that buys a new pair and retires the old one (rotation: a refresh token
-works once). Signing out revokes the session; disabling a user or changing a
-password revokes all of theirs. The tokens are 256-bit random values; the
-database keeps their SHA-256 only, so a copy of it lets nobody in.
+works once; the old session names its ``successor``, so a long-lived connection
+opened under it can follow). Signing out revokes the session; disabling a user
+or changing a password revokes all of theirs (``ingest.auth.accounts``). The
+tokens are 256-bit random values; the database keeps their SHA-256 only, so a
+copy of it lets nobody in. The running hub's view of them is
+``ingest.auth.session_book``.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ TOKEN_PREFIX = "tia_"  # access tokens start with this, refresh tokens with "tir
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
     id TEXT PRIMARY KEY, username TEXT NOT NULL, created INTEGER NOT NULL, expires INTEGER NOT NULL,
-    refresh TEXT NOT NULL, refresh_expires INTEGER NOT NULL, revoked INTEGER NOT NULL DEFAULT 0, source TEXT NOT NULL
+    refresh TEXT NOT NULL, refresh_expires INTEGER NOT NULL, revoked INTEGER NOT NULL DEFAULT 0, source TEXT NOT NULL,
+    successor TEXT
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS sessions_refresh ON sessions (refresh);
 CREATE INDEX IF NOT EXISTS sessions_user ON sessions (username);
@@ -35,6 +39,8 @@ def token_hash(token: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Tokens:
+    """What the signed-in client holds (once: the hub keeps hashes)."""
+
     access: str
     refresh: str
     access_expires: int  # ms
@@ -42,35 +48,70 @@ class Tokens:
     session: str  # the session id: the access token's hash
 
 
-def open_session(conn: sqlite3.Connection, username: str, now: int, source: str) -> Tokens:
+@dataclass(slots=True)
+class Session:
+    """One session as the hub knows it: no token, only hashes."""
+
+    sid: str
+    username: str
+    created: int  # ms
+    expires: int  # ms: the access token's end
+    refresh_hash: str
+    refresh_expires: int  # ms
+    source: str
+    revoked: bool = False
+    successor: str | None = None  # the session its refresh token was traded for
+
+    def live(self, now: int) -> bool:
+        return not self.revoked and self.expires > now
+
+    def refreshable(self, now: int) -> bool:
+        return not self.revoked and self.refresh_expires > now
+
+
+def issue(username: str, now: int, source: str) -> tuple[Tokens, Session]:
+    """New random tokens for ``username`` and the session they open (not yet stored)."""
     access, refresh = TOKEN_PREFIX + secrets.token_urlsafe(32), "tir_" + secrets.token_urlsafe(32)
-    sid = token_hash(access)
-    t = Tokens(access, refresh, now + ACCESS_S * 1000, now + REFRESH_S * 1000, sid)
-    conn.execute("INSERT INTO sessions VALUES (?,?,?,?,?,?,0,?)",
-                 (sid, username, now, t.access_expires, token_hash(refresh), t.refresh_expires, source[:100]))  # fmt: skip
-    return t
+    t = Tokens(access, refresh, now + ACCESS_S * 1000, now + REFRESH_S * 1000, token_hash(access))
+    return t, Session(t.session, username, now, t.access_expires, token_hash(refresh), t.refresh_expires, source[:100])
 
 
-def refresh_session(conn: sqlite3.Connection, refresh: str, now: int, source: str) -> tuple[str, Tokens] | None:
-    """Trade a live refresh token for a new pair (the old session ends); None when it is unknown, used or expired."""
-    row = conn.execute(
-        "SELECT id, username FROM sessions WHERE refresh = ? AND revoked = 0 AND refresh_expires > ?", (token_hash(refresh), now)
-    ).fetchone()
-    if row is None:
-        return None
-    sid, username = row
-    conn.execute("UPDATE sessions SET revoked = 1 WHERE id = ?", (sid,))
-    return username, open_session(conn, username, now, source)
+_COLUMNS = "id, username, created, expires, refresh, refresh_expires, source, revoked, successor"
+
+
+def save(conn: sqlite3.Connection, s: Session) -> None:
+    conn.execute(f"INSERT OR REPLACE INTO sessions ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",
+                 (s.sid, s.username, s.created, s.expires, s.refresh_hash, s.refresh_expires, s.source, int(s.revoked), s.successor))  # fmt: skip
+
+
+def open_session(conn: sqlite3.Connection, username: str, now: int, source: str) -> Tokens:
+    """Issue and store a session at once (tools and tests; the hub goes through its session book)."""
+    tokens, s = issue(username, now, source)
+    save(conn, s)
+    return tokens
+
+
+def mark_rotated(conn: sqlite3.Connection, old: str, new: str) -> None:
+    conn.execute("UPDATE sessions SET revoked = 1, successor = ? WHERE id = ?", (new, old))
 
 
 def revoke(conn: sqlite3.Connection, sid: str) -> bool:
     return conn.execute("UPDATE sessions SET revoked = 1 WHERE id = ? AND revoked = 0", (sid,)).rowcount > 0
 
 
-def session_user(conn: sqlite3.Connection, sid: str, now: int) -> tuple[str, int] | None:
-    """The user of a live session and when its access token expires (ms); None when unknown, revoked or expired."""
-    row = conn.execute("SELECT username, expires FROM sessions WHERE id = ? AND revoked = 0 AND expires > ?", (sid, now)).fetchone()
-    return (row[0], row[1]) if row else None
+def _row(row: tuple | None) -> Session | None:
+    if row is None:
+        return None
+    sid, username, created, expires, refresh, refresh_expires, source, revoked, successor = row
+    return Session(sid, username, created, expires, refresh, refresh_expires, source, bool(revoked), successor)
+
+
+def load(conn: sqlite3.Connection, sid: str) -> Session | None:
+    return _row(conn.execute(f"SELECT {_COLUMNS} FROM sessions WHERE id = ?", (sid,)).fetchone())
+
+
+def load_by_refresh(conn: sqlite3.Connection, refresh_hash: str) -> Session | None:
+    return _row(conn.execute(f"SELECT {_COLUMNS} FROM sessions WHERE refresh = ?", (refresh_hash,)).fetchone())
 
 
 def purge(conn: sqlite3.Connection, now: int) -> int:

@@ -1,24 +1,26 @@
-"""Edge agents and their devices: who is expected and connected, forgetting a gateway, and unmapped codes."""
+"""Edge agents and their devices, for hospital IT (admins): who is expected and connected, forgetting a gateway, unmapped codes."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
 
-from ingest.routes import HubDep
+from ingest.auth.audit_log import AuditEntry
+from ingest.auth.guards import AgentAdmin, client_address
+from ingest.routes import GUARDED, HubDep, errors
 
-router = APIRouter(prefix="/api", tags=["agents"])
+router = APIRouter(prefix="/api", tags=["agents"], responses=GUARDED)
 
 
 @router.get("/agents")
-async def list_agents(hub: HubDep) -> dict[str, Any]:
+async def list_agents(hub: HubDep, _admin: AgentAdmin) -> dict[str, Any]:
     """Edge agents the hub expects (remembered across restarts) or has seen, and whether they are connected."""
     return {"now": hub.clock(), "agents": hub.agents_json()}
 
 
-@router.delete("/agents/{agent}")
-async def forget_agent(hub: HubDep, agent: str) -> dict[str, Any]:
+@router.delete("/agents/{agent}", responses=errors(404, 409))
+async def forget_agent(hub: HubDep, admin: AgentAdmin, request: Request, agent: str) -> dict[str, Any]:
     """Stop expecting a gateway taken out of service: its agent-offline alarm clears and stays cleared."""
     try:
         hub.forget_agent(agent)
@@ -26,12 +28,14 @@ async def forget_agent(hub: HubDep, agent: str) -> dict[str, Any]:
         raise HTTPException(404, f"unknown agent {agent!r}") from None
     except ValueError as exc:
         raise HTTPException(409, f"{exc}: stop it first") from None
+    hub.audit.persist(AuditEntry(hub.clock(), admin.username, "agent.forget", f"agent:{agent}", None, client_address(request)))
     return {"forgotten": agent}
 
 
 @router.get("/unmapped")
 async def unmapped_codes(
     hub: HubDep,
+    _admin: AgentAdmin,
     device: str | None = Query(None, max_length=64, description="one device id; default every device"),
     limit: int = Query(1000, ge=1, le=10_000),
 ) -> dict[str, Any]:

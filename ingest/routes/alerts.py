@@ -1,35 +1,52 @@
-"""Alarms: the list, acknowledge, silence (with a reason), each alarm's audited history, and alarm statistics."""
+"""Alarms: the list, acknowledge, silence (with a reason), each alarm's audited history, and alarm statistics.
+
+Who acknowledges or silences is the signed-in user, never a name in the request.
+A ward nurse sees and acts on her wards' alarms only (403 for another ward's);
+alarms about the hub itself (no ward) are shown to every clinician.
+"""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
 from alerts.kinds import family_of
 from alerts.lifecycle import AlertError
 from alerts.stats import alarm_stats
-from ingest.routes import HubDep, time_range
+from ingest.auth.audit_log import AuditEntry
+from ingest.auth.guards import AlarmActor, Clinician, KpiReader, check_ward, client_address, wards_for
+from ingest.auth.roles import Principal
+from ingest.hub import Hub
+from ingest.routes import GUARDED, HubDep, epoch_ms, errors, time_range
 
-router = APIRouter(prefix="/api", tags=["alerts"])
-
-
-class AckBody(BaseModel):
-    by: str = Field(min_length=1, max_length=80, description="name of the person acknowledging")
-    role: str | None = Field(None, max_length=40, description="e.g. bedside_nurse, teleicu_nurse, intensivist")
-    ward: str | None = Field(None, max_length=64, description="the ward of a bedside nurse's console")
+router = APIRouter(prefix="/api", tags=["alerts"], responses=GUARDED)
 
 
 class SilenceBody(BaseModel):
-    by: str = Field(min_length=1, max_length=80)
     reason: str = Field(min_length=1, max_length=200, description="why the alarm is silenced")
     seconds: float = Field(gt=0, le=900, description="at most 15 minutes")
+
+
+def _open_alarm_ward(hub: Hub, principal: Principal, alert_id: str) -> None:
+    """403 for an open alarm of another ward (an unknown or resolved id is for the book to refuse, 409)."""
+    a = hub.book.by_id.get(alert_id)
+    if a is not None and a.ward:
+        check_ward(principal, a.ward, f"alarm {alert_id}")
+
+
+def _audit(hub: Hub, request: Request, principal: Principal, action: str, alert: dict[str, Any], detail: dict[str, Any]) -> None:
+    target = f"bed:{alert['bed']}" if alert.get("bed") else str(alert.get("subject", ""))
+    entry = AuditEntry(hub.clock(), principal.username, action, target, {"alert": alert["id"], "kind": alert["kind"], **detail},
+                       client_address(request))  # fmt: skip
+    hub.audit.persist(entry)
 
 
 @router.get("/alerts")
 async def list_alerts(
     hub: HubDep,
+    principal: Clinician,
     state: Literal["open", "active", "acknowledged", "resolved", "all"] = "open",
     ward: str | None = None,
     bed: str | None = None,
@@ -38,6 +55,7 @@ async def list_alerts(
     category: Literal["physiological", "technical"] | None = None,
     limit: int = Query(500, ge=1, le=10_000),
 ) -> dict[str, Any]:
+    wards = wards_for(principal, ward)
     if state in ("resolved", "all"):
         alerts = await hub.state_store.alerts(None if state == "all" else "resolved", limit)
     else:
@@ -47,7 +65,7 @@ async def list_alerts(
 
     def keep(a: dict[str, Any]) -> bool:
         return (
-            (ward is None or a["ward"] == ward)
+            (wards is None or a["ward"] in wards or (not a["ward"] and ward is None))
             and (bed is None or a["bed"] == bed)
             and (kind is None or a["kind"] == kind or family_of(a["kind"]) == kind)
             and (priority is None or a["priority"] == priority)
@@ -57,40 +75,44 @@ async def list_alerts(
     return {"alerts": [a for a in alerts if keep(a)][:limit]}
 
 
-@router.post("/alerts/{alert_id}/ack")
-async def ack_alert(hub: HubDep, alert_id: str, body: AckBody) -> dict[str, Any]:
-    a = hub.book.by_id.get(alert_id)
-    if a is not None and body.role == "bedside_nurse" and body.ward != a.ward:
-        raise HTTPException(403, f"a bedside nurse of ward {body.ward!r} cannot acknowledge an alarm of ward {a.ward!r}")
+@router.post("/alerts/{alert_id}/ack", responses=errors(409))
+async def ack_alert(hub: HubDep, principal: AlarmActor, request: Request, alert_id: str) -> dict[str, Any]:
+    _open_alarm_ward(hub, principal, alert_id)
     try:
-        return hub.acknowledge(alert_id, body.by)
+        alert = hub.acknowledge(alert_id, principal.display_name)
     except AlertError as exc:
         raise HTTPException(409, str(exc)) from None
+    _audit(hub, request, principal, "alarm.acknowledge", alert, {})
+    return alert
 
 
-@router.post("/alerts/{alert_id}/silence")
-async def silence_alert(hub: HubDep, alert_id: str, body: SilenceBody) -> dict[str, Any]:
+@router.post("/alerts/{alert_id}/silence", responses=errors(400, 409))
+async def silence_alert(hub: HubDep, principal: AlarmActor, request: Request, alert_id: str, body: SilenceBody) -> dict[str, Any]:
+    _open_alarm_ward(hub, principal, alert_id)
     try:
-        return hub.silence(alert_id, body.by, body.reason, body.seconds)
+        alert = hub.silence(alert_id, principal.display_name, body.reason, body.seconds)
     except AlertError as exc:
         raise HTTPException(409, str(exc)) from None
+    _audit(hub, request, principal, "alarm.silence", alert, {"reason": body.reason, "seconds": body.seconds})
+    return alert
 
 
-@router.get("/alerts/{alert_id}/history")
-async def alert_history(hub: HubDep, alert_id: str) -> dict[str, Any]:
+@router.get("/alerts/{alert_id}/history", responses=errors(404))
+async def alert_history(hub: HubDep, principal: Clinician, alert_id: str) -> dict[str, Any]:
     events = await hub.state_store.alert_history(alert_id)
-    if not events:
+    if not events or not (principal.sees_ward(events[-1]["alert"].get("ward") or "") or not events[-1]["alert"].get("ward")):
         raise HTTPException(404, f"no alarm {alert_id}")
     return {"alert": events[-1]["alert"], "events": [{k: e[k] for k in ("at", "event", "by", "note")} for e in events]}
 
 
-@router.get("/alarm-stats")
+@router.get("/alarm-stats", responses=errors(400))
 async def alarm_statistics(
     hub: HubDep,
-    since: int | None = Query(None, description="ms; default 24 h before until"),
-    until: int | None = Query(None, description="ms; default now"),
+    _reader: KpiReader,
+    since: int | None = epoch_ms("ms; default 24 h before until"),
+    until: int | None = epoch_ms("ms; default now"),
 ) -> dict[str, Any]:
     since, until = time_range(hub, since, until, 86_400_000)
     if since >= until:
-        raise HTTPException(422, "since must be before until")
+        raise HTTPException(400, "since must be before until")
     return alarm_stats(await hub.state_store.audit_between(since, until), since, until, hub.state.n)

@@ -1,17 +1,28 @@
-"""Beds: the census with latest vitals and scores, per-bed settings and limits, trends and data gaps."""
+"""Beds: the census with latest vitals and scores, per-bed settings and limits, trends and data gaps.
+
+Clinicians see the beds of the wards they may see; a bed outside them is
+answered like an unknown bed (404). Limits and the SpO2 scale are clinical
+settings (intensivists), audited with who changed them from where.
+"""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
 from alerts.policy import PolicyError
-from ingest.routes import HubDep, time_range
+from ingest.auth.audit_log import AuditEntry
+from ingest.auth.guards import Clinician, Prescriber, client_address, wards_for
+from ingest.auth.roles import Principal
+from ingest.hub import Hub
+from ingest.routes import GUARDED, HubDep, epoch_ms, errors, time_range
 from wire.vocabulary import BY_KEY
 
-router = APIRouter(prefix="/api", tags=["beds"])
+router = APIRouter(prefix="/api", tags=["beds"], responses=GUARDED)
+
+Param = Literal[tuple(BY_KEY)]  # type: ignore[valid-type]  # a parameter of the vocabulary (422 otherwise)
 
 
 class LimitBody(BaseModel):
@@ -24,58 +35,65 @@ class SettingsBody(BaseModel):
     spo2_scale: Literal[1, 2] = Field(description="NEWS2 SpO2 scale; 2 only for confirmed hypercapnic respiratory failure")
 
 
-@router.get("/beds")
-async def list_beds(hub: HubDep, ward: str | None = None) -> dict[str, Any]:
-    return {"now": hub.clock(), "beds": hub.beds_json(ward)}
-
-
-@router.get("/beds/{bed}")
-async def get_bed(hub: HubDep, bed: str) -> dict[str, Any]:
+def visible_bed(hub: Hub, principal: Principal, bed: str) -> int:
+    """The bed's row, if it is on the census and in one of the principal's wards; 404 otherwise (no probing)."""
     i = hub.state.index.get(bed)
-    if i is None:
+    if i is None or not principal.sees_ward(hub.state.beds[i].ward):
         raise HTTPException(404, f"unknown bed {bed!r}")
+    return i
+
+
+def audit(hub: Hub, request: Request, principal: Principal, action: str, bed: str, detail: dict[str, Any] | None = None) -> None:
+    hub.audit.persist(AuditEntry(hub.clock(), principal.username, action, f"bed:{bed}", detail, client_address(request)))
+
+
+@router.get("/beds")
+async def list_beds(hub: HubDep, principal: Clinician, ward: str | None = None) -> dict[str, Any]:
+    return {"now": hub.clock(), "beds": hub.beds_json(wards_for(principal, ward))}
+
+
+@router.get("/beds/{bed}", responses=errors(404))
+async def get_bed(hub: HubDep, principal: Clinician, request: Request, bed: str) -> dict[str, Any]:
+    i = visible_bed(hub, principal, bed)
+    audit(hub, request, principal, "bed.view", bed)
     now = hub.clock()
     return hub.bed_json(i, now, hub.score(now))
 
 
-@router.put("/beds/{bed}/settings")
-async def put_settings(hub: HubDep, bed: str, body: SettingsBody) -> dict[str, Any]:
-    try:
-        hub.set_spo2_scale(bed, body.spo2_scale)
-    except KeyError:
-        raise HTTPException(404, f"unknown bed {bed!r}") from None
+@router.put("/beds/{bed}/settings", responses=errors(400, 404))
+async def put_settings(hub: HubDep, principal: Prescriber, request: Request, bed: str, body: SettingsBody) -> dict[str, Any]:
+    visible_bed(hub, principal, bed)
+    hub.set_spo2_scale(bed, body.spo2_scale)
+    audit(hub, request, principal, "bed.settings", bed, {"spo2_scale": body.spo2_scale})
     return {"bed": bed, "settings": {"spo2_scale": body.spo2_scale}}
 
 
-@router.put("/beds/{bed}/limits")
-async def put_limit(hub: HubDep, bed: str, body: LimitBody) -> dict[str, Any]:
-    i = hub.state.index.get(bed)
-    if i is None:
-        raise HTTPException(404, f"unknown bed {bed!r}")
+@router.put("/beds/{bed}/limits", responses=errors(400, 404))
+async def put_limit(hub: HubDep, principal: Prescriber, request: Request, bed: str, body: LimitBody) -> dict[str, Any]:
+    i = visible_bed(hub, principal, bed)
     try:
         lim = hub.engine.set_bed_limit(bed, hub.state.beds[i].ward, body.param, body.low, body.high)
     except PolicyError as exc:
-        raise HTTPException(422, str(exc)) from None
+        raise HTTPException(400, str(exc)) from None
+    audit(hub, request, principal, "bed.limits", bed, {"param": lim.param, "low": lim.low, "high": lim.high})
     return {"bed": bed, "param": lim.param, "low": lim.low, "high": lim.high, "delay_s": lim.delay_s,
             "hysteresis": lim.hysteresis, "priority": lim.priority.code}  # fmt: skip
 
 
-@router.get("/beds/{bed}/trend")
+@router.get("/beds/{bed}/trend", responses=errors(400, 404))
 async def trend(
     hub: HubDep,
+    principal: Clinician,
     bed: str,
-    param: str,
-    since: int | None = Query(None, description="ms since epoch; default one hour before until"),
-    until: int | None = Query(None, description="ms since epoch; default now"),
+    param: Param,
+    since: int | None = epoch_ms("ms since epoch; default one hour before until"),
+    until: int | None = epoch_ms("ms since epoch; default now"),
     limit: int = Query(20_000, ge=1, le=200_000),
 ) -> dict[str, Any]:
-    if param not in BY_KEY:
-        raise HTTPException(422, f"unknown parameter {param!r}")
-    if bed not in hub.state.index:
-        raise HTTPException(404, f"unknown bed {bed!r}")
+    visible_bed(hub, principal, bed)
     since, until = time_range(hub, since, until, 3_600_000)
     if since > until:
-        raise HTTPException(422, "since must not be after until")
+        raise HTTPException(400, "since must not be after until")
     points = await hub.store.trend(bed, param, since, until, limit)
     return {
         "bed": bed,
@@ -87,13 +105,17 @@ async def trend(
     }
 
 
-@router.get("/gaps")
+@router.get("/gaps", responses=errors(404))
 async def data_gaps(
     hub: HubDep,
+    principal: Clinician,
     bed: str | None = None,
-    since: int | None = Query(None, description="ms; default 24 h before until"),
-    until: int | None = Query(None, description="ms; default now"),
+    since: int | None = epoch_ms("ms; default 24 h before until"),
+    until: int | None = epoch_ms("ms; default now"),
 ) -> dict[str, Any]:
     """Outages: periods in which no data reached the hub from a bed (backfill may have filled them since)."""
+    if bed is not None:
+        visible_bed(hub, principal, bed)
     since, until = time_range(hub, since, until, 86_400_000)
-    return {"gaps": await hub.state_store.gaps(since, until, bed)}
+    gaps = await hub.state_store.gaps(since, until, bed)
+    return {"gaps": [g for g in gaps if principal.sees_ward(hub.ward_of(g["bed"]) or "")]}

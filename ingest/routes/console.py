@@ -1,8 +1,14 @@
 """The console: its page at ``/`` and its live feed (``/ws/console``): a snapshot, then changes as they happen.
 
-A console watching all wards, or one (``?ward=A``: a bedside nurse's console),
-confirms every alarm it shows by sending ``{"type": "delivered", "alerts": [ids]}``;
-an alarm event no console confirms raises the ``undelivered`` technical alarm.
+The feed needs a signed-in clinician (the session cookie, or a bearer token);
+it carries the wards she may see (all of them, or one with ``?ward=A``), and a
+ward nurse's feed never carries another ward's beds or alarms. The session is
+checked again at every heartbeat, following it through its renewals: signing
+out, an expired session or a disabled account closes the feed (code 4401) and
+the console signs in again.
+The console confirms every alarm it shows by sending
+``{"type": "delivered", "alerts": [ids]}``; an alarm event no console confirms
+raises the ``undelivered`` technical alarm.
 """
 
 from __future__ import annotations
@@ -10,21 +16,35 @@ from __future__ import annotations
 import asyncio
 import json
 
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse
 
 from console import STATIC_DIR
+from ingest.auth.guards import authenticate, wards_for
+from ingest.auth.roles import Permission
 from ingest.hub import Hub
 from ingest.routes import HubDep
 
 router = APIRouter(tags=["console"])
 
 HEARTBEAT_S = 2.0  # a console hears from the hub at least this often, even when nothing changed
+CLOSE_SIGNED_OUT = 4401  # the session ended (signed out, expired, revoked): sign in again, then reconnect
 
 
 @router.get("/", include_in_schema=False)
 async def console_page() -> FileResponse:
     return FileResponse(STATIC_DIR / "index.html")
+
+
+@router.get("/docs", include_in_schema=False)
+async def api_page() -> FileResponse:
+    """The API, read from /openapi.json by the hub's own page (nothing loaded from elsewhere, no inline script)."""
+    return FileResponse(STATIC_DIR / "docs.html")
+
+
+@router.get("/login", include_in_schema=False)
+async def sign_in_page() -> FileResponse:
+    return FileResponse(STATIC_DIR / "login.html")
 
 
 async def _confirmations(hub: Hub, ws: WebSocket) -> None:
@@ -44,8 +64,16 @@ async def _confirmations(hub: Hub, ws: WebSocket) -> None:
 
 @router.websocket("/ws/console")
 async def console_ws(hub: HubDep, ws: WebSocket, ward: str | None = None) -> None:
+    try:
+        principal = await authenticate(ws)
+        if not principal.may(Permission.VIEW_PATIENTS):
+            raise HTTPException(403, "this role does not see patients")
+        wards = wards_for(principal, ward)
+    except HTTPException:
+        await ws.close(code=1008, reason="sign in as a clinician of this ward")  # before accept: the handshake is refused
+        return
     await ws.accept()
-    sub = hub.feed.subscribe(ward)
+    sub = hub.feed.subscribe(wards)
     reader = asyncio.create_task(_confirmations(hub, ws))
     try:
         await ws.send_json(
@@ -53,15 +81,25 @@ async def console_ws(hub: HubDep, ws: WebSocket, ward: str | None = None) -> Non
                 "type": "snapshot",
                 "now": hub.clock(),
                 "staleness_s": hub.cfg.staleness_s,
-                "beds": hub.beds_json(ward),
-                "alerts": [a.to_json() for a in hub.book.list_open() if ward is None or a.ward == ward],
+                "beds": hub.beds_json(wards),
+                "alerts": [a.to_json() for a in hub.book.list_open() if sub.sees(a.ward or None)],
+                "user": principal.to_json(),
             }
         )
+        loop = asyncio.get_running_loop()
+        check_at = loop.time() + HEARTBEAT_S
         while True:
             try:
-                text = await asyncio.wait_for(sub.queue.get(), HEARTBEAT_S)
+                text = await asyncio.wait_for(sub.queue.get(), max(0.0, check_at - loop.time()))
             except TimeoutError:
                 text = json.dumps({"type": "heartbeat", "now": hub.clock()})
+            if loop.time() >= check_at:  # however busy the feed, the session is checked every HEARTBEAT_S
+                check_at = loop.time() + HEARTBEAT_S
+                now_as = await hub.auth.current(principal.session)
+                if now_as is None:
+                    await ws.close(code=CLOSE_SIGNED_OUT, reason="the session ended: sign in again")
+                    return
+                principal = now_as  # renewed sessions carry the feed on
             if text is None:
                 await ws.close(code=1013, reason="console fell behind; reconnect for a fresh snapshot")
                 return

@@ -31,11 +31,34 @@ def sqlite_stores(path: Path | str) -> Stores:
     from ingest.stores.sqlite_db import SQLiteDatabase
     from ingest.stores.sqlite_samples import SCHEMA as SAMPLES
     from ingest.stores.sqlite_samples import SQLiteSampleStore
+    from ingest.stores.sqlite_state import AUTH_SCHEMA, SQLiteStateStore
     from ingest.stores.sqlite_state import SCHEMA as STATE
-    from ingest.stores.sqlite_state import SQLiteStateStore
 
-    db = SQLiteDatabase(path, [STATE, SAMPLES])
+    db = SQLiteDatabase(path, [STATE, AUTH_SCHEMA, SAMPLES])
     return Stores(SQLiteSampleStore(db), SQLiteStateStore(db))
+
+
+def state_path(url: str, data_dir: Path = Path("var")) -> Path:
+    """The SQLite file holding the hub's state (users, agents, alarms, the audit log) for a store URL."""
+    parts = urlsplit(url)
+    if parts.scheme in ("", "sqlite"):
+        return Path(url if not parts.scheme else url[len("sqlite://") :])
+    if parts.scheme in INFLUX_SCHEMES:
+        from ingest.influx_config import InfluxConfigError, parse_influx_url
+
+        try:
+            return parse_influx_url(url, data_dir).state
+        except InfluxConfigError as exc:
+            raise StoreUrlError(str(exc)) from exc
+    raise StoreUrlError(f"unknown store scheme {parts.scheme!r} in {url!r}; known: sqlite, {', '.join(INFLUX_SCHEMES)}")
+
+
+def state_schema() -> list[str]:
+    """Every table the state file holds (the embedded sample tables are added where samples live there too)."""
+    from ingest.stores.sqlite_state import AUTH_SCHEMA
+    from ingest.stores.sqlite_state import SCHEMA as STATE
+
+    return [STATE, AUTH_SCHEMA]
 
 
 def open_stores(url: str, data_dir: Path = Path("var")) -> Stores:
@@ -50,13 +73,13 @@ def open_stores(url: str, data_dir: Path = Path("var")) -> Stores:
         from ingest.influx_config import InfluxConfigError, parse_influx_url
         from ingest.stores.influx_samples import InfluxSampleStore
         from ingest.stores.sqlite_db import SQLiteDatabase
+        from ingest.stores.sqlite_state import AUTH_SCHEMA, SQLiteStateStore
         from ingest.stores.sqlite_state import SCHEMA as STATE
-        from ingest.stores.sqlite_state import SQLiteStateStore
 
         try:
             cfg = parse_influx_url(url, data_dir)
         except InfluxConfigError as exc:
             raise StoreUrlError(str(exc)) from exc
-        state = SQLiteStateStore(SQLiteDatabase(cfg.state, [STATE]))
+        state = SQLiteStateStore(SQLiteDatabase(cfg.state, [STATE, AUTH_SCHEMA]))
         return Stores(InfluxSampleStore(cfg, state), state)
     raise StoreUrlError(f"unknown store scheme {parts.scheme!r} in {url!r}; known: sqlite, {', '.join(INFLUX_SCHEMES)}")

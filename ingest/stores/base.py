@@ -20,10 +20,14 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
+from ingest.auth.audit_log import AuditEntry
 from ingest.score_log import ScoreRecord
 from wire.messages import Observation, UnmappedObservation, WaveChunk
+
+if TYPE_CHECKING:
+    from ingest.stores.sqlite_db import SQLiteDatabase
 
 
 class StoreError(RuntimeError):
@@ -95,6 +99,8 @@ class SampleStore(Protocol):
 
 
 class StateStore(Protocol):
+    db: SQLiteDatabase  # users, sessions and agent secrets are read and written there too (ingest.auth)
+
     async def start(self) -> None: ...
 
     async def stop(self) -> None: ...
@@ -131,6 +137,14 @@ class StateStore(Protocol):
 
     async def known_agents(self) -> list[tuple[str, str, list[str]]]:
         """Every remembered agent: (agent, ward, beds)."""
+
+    async def append_audit(self, entries: list[AuditEntry]) -> None:
+        """Append entries to the hash-chained audit log (``ingest.auth.audit_log``)."""
+
+    async def audit_entries(self, actor: str | None, target: str | None, since: int, until: int, limit: int) -> list[dict]: ...
+
+    async def audit_head(self) -> tuple[int, str]:
+        """The audit log's newest entry: ``(seq, hash)``."""
 
 
 @dataclass

@@ -61,6 +61,31 @@ def _alerts_text_ids(conn: sqlite3.Connection) -> None:
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_alerts_text_ids,)
 
 
+def prepare(conn: sqlite3.Connection, schema: Sequence[str], name: str) -> None:
+    """Bring a database up to date: migrations from its ``user_version``, then the schema (idempotent)."""
+    (version,) = conn.execute("PRAGMA user_version").fetchone()
+    fresh = not conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone()
+    if fresh:
+        version = len(MIGRATIONS)
+    for step in range(version, len(MIGRATIONS)):
+        conn.execute("BEGIN")
+        MIGRATIONS[step](conn)
+        conn.execute(f"PRAGMA user_version = {step + 1}")
+        conn.execute("COMMIT")
+        log.warning("embedded store %s: migrated to schema version %d", name, step + 1)
+    conn.executescript("".join(schema))
+    conn.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
+
+
+def connect(path: Path | str) -> sqlite3.Connection:
+    """A connection as every user of the file needs it: WAL, durable commits, waiting for the other writer."""
+    conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA busy_timeout=5000")
+    return conn
+
+
 class SQLiteDatabase:
     def __init__(self, path: Path | str, schema: Sequence[str], *, max_queued: int = 4096, max_per_commit: int = 2000) -> None:
         self.path = Path(path)
@@ -97,18 +122,7 @@ class SQLiteDatabase:
         self._thread.start()
 
     def _prepare(self, conn: sqlite3.Connection) -> None:
-        (version,) = conn.execute("PRAGMA user_version").fetchone()
-        fresh = not conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone()
-        if fresh:
-            version = len(MIGRATIONS)
-        for step in range(version, len(MIGRATIONS)):
-            conn.execute("BEGIN")
-            MIGRATIONS[step](conn)
-            conn.execute(f"PRAGMA user_version = {step + 1}")
-            conn.execute("COMMIT")
-            log.warning("embedded store %s: migrated to schema version %d", self.path, step + 1)
-        conn.executescript("".join(self._schema))
-        conn.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
+        prepare(conn, self._schema, str(self.path))
 
     async def stop(self) -> None:
         """Commit what is queued and close (when the last user stops)."""
@@ -123,11 +137,7 @@ class SQLiteDatabase:
             self._reader = None
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
-        conn.execute("PRAGMA busy_timeout=5000")
-        return conn
+        return connect(self.path)
 
     # --- writing -----------------------------------------------------------------
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 
+from ingest.auth import accounts, audit_log, sessions
+from ingest.auth.audit_log import AuditEntry
 from ingest.stores.base import Marks
 from ingest.stores.sqlite_db import SQLiteDatabase
 
@@ -36,6 +38,7 @@ ALERT_SQL = "INSERT OR REPLACE INTO alerts VALUES (?,?,?)"
 AUDIT_SQL = "INSERT INTO alert_audit VALUES (?,?,?,?,?,?)"
 GAP_SQL = "INSERT OR REPLACE INTO data_gaps VALUES (?,?,?)"
 AGENT_SQL = "INSERT OR REPLACE INTO agents VALUES (?,?,?,?)"
+AUTH_SCHEMA = accounts.SCHEMA + sessions.SCHEMA + audit_log.SCHEMA  # users, sessions, agent secrets, the audit chain
 
 
 class SQLiteStateStore:
@@ -66,7 +69,15 @@ class SQLiteStateStore:
     async def forget_agent(self, agent: str) -> None:
         await self.db.write([(AGENT_SQL, [(agent, "", "[]", 1)])])
 
+    async def append_audit(self, entries: list[AuditEntry]) -> None:
+        """Append to the hash-chained audit log, in order, in one transaction with the read of its head."""
+        await self.db.call(lambda conn: audit_log.append(conn, entries))
+
     # --- reading -----------------------------------------------------------------
+
+    async def audit_head(self) -> tuple[int, str]:
+        """The audit log's newest entry: ``(seq, hash)``."""
+        return await self.db.read_with(audit_log.head)
 
     async def last_seqs(self) -> Marks:
         rows = await self.db.read("SELECT agent, epoch, last_seq FROM agent_seq")
@@ -98,6 +109,18 @@ class SQLiteStateStore:
     async def known_agents(self) -> list[tuple[str, str, list[str]]]:
         rows = await self.db.read("SELECT agent, ward, beds FROM agents WHERE forgotten = 0 ORDER BY agent")
         return [(a, w, json.loads(b)) for a, w, b in rows]
+
+    async def audit_entries(self, actor: str | None, target: str | None, since: int, until: int, limit: int) -> list[dict]:
+        """Audit log entries in [since, until], oldest first, optionally of one actor and/or one target."""
+        sql = "SELECT seq, at, actor, action, target, detail, source FROM audit_log WHERE at >= ? AND at <= ?"
+        args: list[object] = [since, until]
+        for column, value in (("actor", actor), ("target", target)):
+            if value is not None:
+                sql += f" AND {column} = ?"
+                args.append(value)
+        rows = await self.db.read(sql + " ORDER BY seq LIMIT ?", (*args, limit))
+        return [{"seq": q, "at": at, "actor": a, "action": act, "target": t, "detail": json.loads(d), "source": src}
+                for q, at, a, act, t, d, src in rows]  # fmt: skip
 
     async def count(self, table: str) -> int:
         if table not in ("alerts", "alert_audit", "data_gaps", "agents"):
