@@ -3,7 +3,7 @@
 Example::
 
     agent: {id: edge-A, ward: A}
-    hub: {url: "ws://127.0.0.1:8080/ws/edge"}
+    hub: {url: "wss://hub.example:8443/ws/edge", secret_file: edge-A.secret, ca_file: hospital-ca.pem}
     uplink: {flush_ms: 250, spool: /var/lib/teleicu/edge-A.spool.sqlite3, spool_max_mb: 512, backlog_rate: 200}
     devices:
       - {bed: A-01, id: mon-A-01, driver: tsp, port: /dev/ttyUSB0, baud: 115200}
@@ -19,6 +19,14 @@ checked when the file is loaded: a typo or a bad value is an ``EdgeConfigError``
 (a ``wire.config.ConfigError``) naming the file, the key path and the problem,
 e.g. ``edge-A.yaml: devices[2].baud: must be a whole number, not '9600'``,
 never a silent default or a failure when the device starts.
+
+``hub.secret_file`` names the file holding the agent's secret (``teleicu agents
+add`` prints it once), relative to the configuration file; it is read at load,
+kept as a ``SecretStr`` (never shown in logs or reprs), and required: the hub
+refuses an agent without one. ``hub.ca_file`` trusts a hospital's own
+certificate authority for a ``wss://`` hub; ``hub.cert_file`` and
+``hub.key_file`` present a client certificate (mutual TLS), for hospitals that
+want certificates as well.
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, field_validator, model_validator
 
 from edge_agent.drivers import get_driver
 from edge_agent.transports import transport_settings
@@ -76,9 +84,13 @@ class UplinkSettings(ConfigModel):
 
 
 class UplinkConfig(UplinkSettings):
-    """The uplink's settings: the ``uplink:`` section and the hub's URL."""
+    """The uplink's settings: the ``uplink:`` section, the hub's URL and how the agent proves who it is."""
 
     url: Annotated[str, AfterValidator(_ws_url)]
+    secret: SecretStr | None = None  # the agent's secret, read from hub.secret_file (None: the hub will refuse it)
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +111,16 @@ class AgentSection(ConfigModel):
 
 class HubSection(ConfigModel):
     url: Annotated[str, AfterValidator(_ws_url)]
+    secret_file: Annotated[str, Field(min_length=1)]
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+
+    @model_validator(mode="after")
+    def _cert_with_key(self) -> HubSection:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise Problem("cert_file and key_file go together (mutual TLS)", "cert_file")
+        return self
 
 
 def _known_driver(name: str) -> str:
@@ -199,7 +221,8 @@ class EdgeFile(ConfigModel):
         return self
 
     def config(self) -> EdgeConfig:
-        uplink = UplinkConfig(url=self.hub.url, **self.uplink.model_dump())
+        uplink = UplinkConfig(url=self.hub.url, ca_file=self.hub.ca_file, cert_file=self.hub.cert_file, key_file=self.hub.key_file,
+                              **self.uplink.model_dump())  # fmt: skip
         return EdgeConfig(agent_id=self.agent.id, ward=self.agent.ward, uplink=uplink,
                           devices=tuple(dev.device for dev in self.devices))  # fmt: skip
 
@@ -211,7 +234,22 @@ def parse_edge_config(raw: Any, where: str = "edge config") -> EdgeConfig:
 
 def load_edge_config(path: Path) -> EdgeConfig:
     """Read and validate an edge agent's YAML file; the spool defaults to ``<agent id>.spool.sqlite3`` beside it."""
-    cfg = load(EdgeFile, path, "edge config", EdgeConfigError).config()
+    file = load(EdgeFile, path, "edge config", EdgeConfigError)
+    cfg = file.config()
+    beside = {k: str(path.parent / v) for k, v in (("ca_file", cfg.uplink.ca_file), ("cert_file", cfg.uplink.cert_file),
+                                                   ("key_file", cfg.uplink.key_file)) if v is not None}  # fmt: skip
+    cfg = replace(cfg, uplink=cfg.uplink.model_copy(update={"secret": read_secret(path, path.parent / file.hub.secret_file), **beside}))
     if cfg.uplink.spool is None:  # keep the spool next to the config, named for the agent
         cfg = replace(cfg, uplink=cfg.uplink.model_copy(update={"spool": str(path.parent / f"{cfg.agent_id}.spool.sqlite3")}))
     return cfg
+
+
+def read_secret(config: Path, secret_file: Path) -> SecretStr:
+    """The agent's secret from its file (the first line); an ``EdgeConfigError`` when it cannot be used."""
+    try:
+        text = secret_file.read_text().strip()
+    except OSError as exc:
+        raise EdgeConfigError(f"{config}: hub.secret_file: cannot read {secret_file}: {exc.strerror}") from None
+    if not 20 <= len(text) <= 256 or any(ch <= " " for ch in text):
+        raise EdgeConfigError(f"{config}: hub.secret_file: {secret_file} does not hold a secret as teleicu agents add prints it")
+    return SecretStr(text)

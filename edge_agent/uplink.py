@@ -18,13 +18,16 @@ restart is not met by every gateway at the same instant.
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import random
+import ssl
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
@@ -47,6 +50,7 @@ class Uplink:
     def __init__(self, cfg: UplinkConfig, agent: str, ward: str, beds: list[str], spool_path: Path, *,
                  rng: random.Random | None = None) -> None:  # fmt: skip
         self.cfg = cfg
+        self.agent = agent
         self.spool = Spool(spool_path, max_bytes=cfg.spool_max_mb * 1024 * 1024)
         self.counters: Counter[str] = Counter()
         self.session = EdgeSession(agent=agent, ward=ward, beds=beds, epoch=self.spool.epoch, next_seq=self.spool.next_seq,
@@ -172,7 +176,7 @@ class Uplink:
     async def _connection_loop(self) -> None:
         while True:
             try:
-                async with connect(self.cfg.url, max_size=4 * 1024 * 1024, open_timeout=10, ping_interval=10) as ws:
+                async with connect(self.cfg.url, max_size=4 * 1024 * 1024, open_timeout=10, ping_interval=10, **self._credentials()) as ws:
                     await self._connection(ws)
             except* (OSError, websockets.WebSocketException, TimeoutError, WireError) as group:
                 # a dropped link surfaces bare (connect) or grouped (from the connection's TaskGroup)
@@ -182,6 +186,20 @@ class Uplink:
                 self.connected.clear()
                 self.session.connection_lost()  # unsent live frames are in the spool: next time they are backlog
             await asyncio.sleep(self.session.reconnect_delay())
+
+    def _credentials(self) -> dict[str, Any]:
+        """How the agent proves who it is: its secret (HTTP Basic on the upgrade request), and for ``wss://`` the
+        hospital's CA and, with mutual TLS, its client certificate."""
+        out: dict[str, Any] = {}
+        if self.cfg.secret is not None:
+            token = base64.b64encode(f"{self.agent}:{self.cfg.secret.get_secret_value()}".encode()).decode()
+            out["additional_headers"] = {"Authorization": f"Basic {token}"}
+        if self.cfg.url.startswith("wss://"):
+            ctx = ssl.create_default_context(cafile=self.cfg.ca_file)
+            if self.cfg.cert_file is not None:
+                ctx.load_cert_chain(self.cfg.cert_file, self.cfg.key_file)
+            out["ssl"] = ctx
+        return out
 
     async def _connection(self, ws: ClientConnection) -> None:
         self.commit()

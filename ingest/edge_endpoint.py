@@ -18,20 +18,37 @@ while the frames wait in the agent's spool; one held batch is retried with
 backoff and, once the store takes it, the hub closes the connection with
 code 1013 and the agent re-sends everything unacknowledged. Any other
 failure closes the connection with 1011.
+
+Before the WebSocket is accepted the agent proves who it is: HTTP Basic on the
+upgrade request, its id and the secret ``teleicu agents add`` issued. An
+unknown agent, a wrong secret and a revoked one get the same refusal (HTTP
+403, nothing said about which). The connection carries that agent's frames
+for the beds registered to it only: any other bed's data is refused, counted
+(``values_for_unregistered_beds``) and audited once per bed and connection.
+Revoking the agent cuts the connection within a second (close 1008).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import logging
+from collections.abc import Coroutine
+from typing import Any
 
 from fastapi import WebSocket, WebSocketDisconnect
 
+from ingest.auth.accounts import AgentCredential
+from ingest.auth.audit_log import AuditEntry
+from ingest.auth.guards import client_address
+from ingest.auth.service import AGENT_KEY
 from ingest.hub import Hub
 from ingest.stores.base import Batch, StoreError
 from wire.hub_session import (
     CLOSE_HUB_ERROR,
+    CLOSE_POLICY,
     CLOSE_STORE_RECOVERED,
     FrameReceived,
     FrameRefused,
@@ -56,18 +73,21 @@ class SessionClosed(Exception):
 
 
 class _Connection:
-    def __init__(self, hub: Hub, ws: WebSocket) -> None:
+    def __init__(self, hub: Hub, ws: WebSocket, agent: AgentCredential) -> None:
         self.hub = hub
         self.ws = ws
         cfg = hub.cfg
         self.session: HubSession[Batch] = HubSession(
             hub.seqs,
+            agent=agent.agent,
+            beds=agent.beds,
             max_frames_per_s=cfg.max_frames_per_s,
             max_bytes_per_s=cfg.max_bytes_per_s,
-            allowed_agents=cfg.allowed_agents,
             counters=hub.counters,
             now=asyncio.get_running_loop().time(),
         )
+        self.source = client_address(ws)
+        self.refused_beds: set[str] = set()  # beds not registered to the agent, audited once per connection
         # (seq, durability future, batch) in submission order; seq None only wakes the acker (_WAKE)
         self.inflight: asyncio.Queue[tuple[int | None, asyncio.Future[None] | None, Batch | None]] = asyncio.Queue(
             maxsize=cfg.max_inflight_frames
@@ -108,6 +128,8 @@ class _Connection:
                     await self.inflight.put((ev.settle, None, None))
             elif isinstance(ev, HelloReceived):
                 session.welcome(hub.hello(ev.hello))
+                for bed in ev.unregistered:
+                    self.refuse_bed(bed, "announced in hello")
             elif isinstance(ev, StatusReceived):
                 assert session.hello is not None
                 hub.agent_status(session.hello, ev.status)
@@ -119,6 +141,10 @@ class _Connection:
         hub, session = self.hub, self.session
         assert session.hello is not None
         batch, rejected = hub.take_frame(session.hello, msg, t_hub)
+        for r in rejected:
+            if r.get("bed") not in session.beds:
+                hub.counters["values_for_unregistered_beds"] += 1
+                self.refuse_bed(str(r.get("bed")), "data refused")
         was_holding = session.holding
         storable = batch is not None and bool(batch.obs or batch.waves or batch.unmapped)
         submit = session.frame_taken(msg.seq, batch, rejected, storable=storable, store_error=hub.store.error)
@@ -128,6 +154,14 @@ class _Connection:
         if submit:
             fut = await hub.store.submit(batch) if batch is not None else None
             await self.inflight.put((msg.seq, fut, batch))
+
+    def refuse_bed(self, bed: str, what: str) -> None:
+        """Audit, once per connection and bed, that this agent tried to speak for a bed not registered to it."""
+        if bed in self.refused_beds or len(self.refused_beds) >= 1000:
+            return
+        self.refused_beds.add(bed)
+        actor = AGENT_KEY + self.session.agent
+        self.hub.audit.persist(AuditEntry(self.hub.clock(), actor, "edge.unregistered_bed", f"bed:{bed}", {"what": what}, self.source))
 
     async def acker(self) -> None:
         """Report each verdict in order; once holding with nothing in flight, retry the held batch."""
@@ -182,9 +216,30 @@ def _retrieve(fut: asyncio.Future[None]) -> None:
         fut.exception()  # a failed write of an unacknowledged frame is expected here, not an unhandled error
 
 
+def basic_credentials(header: str) -> tuple[str, str] | None:
+    """(agent id, secret) from an ``Authorization: Basic ...`` header, or None."""
+    if header[:6].lower() != "basic ":
+        return None
+    try:
+        agent, sep, secret = base64.b64decode(header[6:].strip(), validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return (agent, secret) if sep and agent and secret else None
+
+
 async def serve_edge(hub: Hub, ws: WebSocket) -> None:
+    creds = basic_credentials(ws.headers.get("authorization", ""))
+    agent = await hub.auth.agent(*creds) if creds else None
+    if agent is None:  # unknown agent, wrong or revoked secret, no credentials: one answer for all
+        hub.counters["agents_refused"] += 1
+        if creds is not None:
+            hub.audit.persist(AuditEntry(hub.clock(), AGENT_KEY + creds[0][:64], "edge.refused", f"agent:{creds[0][:64]}", None,
+                                         client_address(ws)))  # fmt: skip
+        await ws.close(code=CLOSE_POLICY, reason="agent not authenticated")  # before accept: HTTP 403
+        return
     await ws.accept()
-    conn = _Connection(hub, ws)
+    conn = _Connection(hub, ws, agent)
+    release = hub.auth.hold(agent.agent, lambda: _spawn(_cut(ws, hub, agent.agent)))
     try:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(conn.reader())
@@ -203,6 +258,24 @@ async def serve_edge(hub: Hub, ws: WebSocket) -> None:
         with contextlib.suppress(Exception):  # the socket may already be gone
             await ws.close(code=CLOSE_HUB_ERROR, reason="hub error; reconnect and re-send")
     finally:
+        release()
         conn.discard_inflight()
         if conn.session.hello is not None:
             hub.goodbye(conn.session.hello)
+
+
+_cutting: set[asyncio.Task[None]] = set()  # closes under way (kept referenced until done)
+
+
+def _spawn(coro: Coroutine[Any, Any, None]) -> None:
+    task = asyncio.get_running_loop().create_task(coro)
+    _cutting.add(task)
+    task.add_done_callback(_cutting.discard)
+
+
+async def _cut(ws: WebSocket, hub: Hub, agent: str) -> None:
+    """The agent's secret was revoked: close its live connection now (its frames stay in its spool)."""
+    hub.counters["agents_cut"] += 1
+    log.warning("agent %s revoked: closing its connection", agent)
+    with contextlib.suppress(Exception):  # it may be gone already
+        await ws.close(code=CLOSE_POLICY, reason="agent revoked")

@@ -138,12 +138,14 @@ def _device_entry(d: Mapping[str, Any] | SerialMonitor) -> Mapping[str, Any]:
     return d
 
 
-def edge_config_text(ward: str, hub_url: str, devices: Sequence[Mapping[str, Any] | SerialMonitor]) -> str:
-    """The edge agent YAML for these device entries (or monitors); values JSON-quoted, which YAML reads as is."""
+def edge_config_text(ward: str, hub_url: str, devices: Sequence[Mapping[str, Any] | SerialMonitor],
+                     secret_file: str = "") -> str:  # fmt: skip
+    """The edge agent YAML for these device entries (or monitors); values JSON-quoted, which YAML reads as is.
+    ``secret_file``: where the agent's secret will be (default ``edge-<ward>.secret`` beside the config)."""
     q = json.dumps
     lines = [
         f"agent: {{id: {q('edge-' + ward)}, ward: {q(ward)}}}",
-        f"hub: {{url: {q(hub_url)}}}",
+        f"hub: {{url: {q(hub_url)}, secret_file: {q(secret_file or f'edge-{ward}.secret')}}}",
         "devices:",
     ]
     for d in devices:

@@ -219,7 +219,6 @@ class EdgeSession:
         if self.state is not EdgeState.IDLE:
             raise RuntimeError(f"connect() while {self.state.value}: call connection_lost() first")
         self.state = EdgeState.HELLO_SENT
-        self._attempt = 0
         return encode_edge(self.hello)
 
     def receive_data(self, data: bytes | str) -> list[EdgeEvent]:
@@ -232,6 +231,7 @@ class EdgeSession:
             self._reset_connection()
             self._backlog_after = msg.last_seq
             self.state = EdgeState.OPEN
+            self._attempt = 0  # a session came up: backoff starts again (a hub refusing after the open does not reset it)
             self.counters["connects"] += 1
             events.append(Welcomed(msg.last_seq, len(self._spooled)))
             return events
@@ -270,7 +270,7 @@ class EdgeSession:
         self._reset_connection()
 
     def reconnect_delay(self) -> float:
-        """Seconds to wait before the next attempt: exponential backoff with full jitter (reset by ``connect``)."""
+        """Seconds to wait before the next attempt: exponential backoff with full jitter (reset by a welcome)."""
         initial, most = self._backoff
         delay = min(most, initial * 2**self._attempt)
         self._attempt = min(self._attempt + 1, 30)

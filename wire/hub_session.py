@@ -9,6 +9,11 @@ session what they said, in the manner of the sans-I/O protocols of
 * ``throttle(size, now)`` before handling a frame: how long to wait first
   (frames and bytes per second; an agent over its rate is read more slowly
   and told so, at most once a second; nothing is dropped);
+* the connection belongs to one agent, authenticated by the shell before the
+  session starts (``agent``, with the ``beds`` registered to it): a hello
+  naming another agent closes it (``CLOSE_POLICY``), and the hello the hub
+  registers carries the registered beds, whatever the agent announced (beds
+  it announced beyond them are named back to it, ``unregistered_beds``);
 * ``receive_data(data)`` returns events: ``HelloReceived`` (the shell
   registers the agent and answers ``welcome(last_seq)``), ``StatusReceived``,
   ``FrameReceived`` (the shell screens it and reports ``frame_taken``), and
@@ -39,7 +44,7 @@ import logging
 import math
 from collections import Counter
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 
 from wire.codec import WireError, decode_edge, encode_hub
@@ -53,7 +58,7 @@ ACK_EVERY = 64  # under sustained load, acknowledge at least this often
 HOLD_RETRY_S = (0.5, 5.0)  # while holding, the held batch is retried after 0.5 s, doubling up to 5 s
 MAX_THROTTLE_S = 5.0  # the longest single wait before reading the next frame
 RATE_NOTICE_S = 1.0  # an agent over its rate is told at most this often
-CLOSE_UNKNOWN_AGENT = 1008
+CLOSE_POLICY = 1008  # this connection may not do that: it is another agent's, or its secret was revoked
 CLOSE_HUB_ERROR = 1011  # any other hub error: reconnect and re-send
 CLOSE_STORE_RECOVERED = 1013  # "try again later": reconnect now and re-send what is unacknowledged
 
@@ -62,9 +67,11 @@ B = TypeVar("B")
 
 @dataclass(frozen=True, slots=True)
 class HelloReceived:
-    """A new agent connection: register it, then answer ``HubSession.welcome(last durable seq)``."""
+    """A new agent connection: register it, then answer ``HubSession.welcome(last durable seq)``. ``hello.beds``
+    are the beds registered to the agent; ``unregistered``: beds it announced beyond them (refused)."""
 
     hello: Hello
+    unregistered: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,20 +102,23 @@ class HubSession(Generic[B]):
         self,
         seqs: SeqTracker,
         *,
+        agent: str,
+        beds: Collection[str],
         max_frames_per_s: float,
         max_bytes_per_s: float,
         now: float,
-        allowed_agents: Collection[str] | None = None,
         counters: Counter[str] | None = None,
     ) -> None:
         self.seqs = seqs
         self.counters: Counter[str] = counters if counters is not None else Counter()
         self.hello: Hello | None = None
+        self._unregistered: tuple[str, ...] = ()  # beds the hello announced beyond those registered to the agent
         self.holding = False  # the store is failing: frames feed the live view only and stay unacknowledged
         self.held_batch: B | None = None  # the batch to retry until the store takes it
         self.close_code: int | None = None
         self.close_reason = ""
-        self._allowed = allowed_agents
+        self.agent = agent  # authenticated by the shell (its secret, or its client certificate)
+        self.beds = tuple(sorted(beds))  # the beds registered to it: data for any other bed is refused
         self._out: list[HubMessage] = []
         self._also: list[int] = []  # handled since the last acknowledgement
         self._retry_delay = HOLD_RETRY_S[0]
@@ -149,13 +159,15 @@ class HubSession(Generic[B]):
         if isinstance(msg, Hello):
             if self.hello is not None:
                 return self._refuse("hello was already sent on this connection")
-            if self._allowed is not None and msg.agent not in self._allowed:
-                self.counters["unknown_agents"] += 1
-                self._send(ErrorReport("unknown_agent", f"agent {msg.agent!r} is not allowed to connect to this hub"))
-                self._close(CLOSE_UNKNOWN_AGENT, "unknown agent")
+            if msg.agent != self.agent:
+                self.counters["hello_for_another_agent"] += 1
+                self._send(ErrorReport("protocol", f"this connection is agent {self.agent!r}'s; hello names {msg.agent!r}"))
+                self._close(CLOSE_POLICY, "hello names another agent")
                 return []
-            self.hello = msg
-            return [HelloReceived(msg)]
+            self._unregistered = tuple(sorted(set(msg.beds) - set(self.beds)))
+            self.counters["unregistered_beds_announced"] += len(self._unregistered)
+            self.hello = replace(msg, beds=self.beds)
+            return [HelloReceived(self.hello, self._unregistered)]
         if self.hello is None:
             return self._refuse("send hello before data frames", msg.seq)
         return [FrameReceived(msg)]
@@ -167,6 +179,9 @@ class HubSession(Generic[B]):
     def welcome(self, last_seq: int) -> None:
         """The hub registered the agent and holds every frame of its epoch up to ``last_seq``."""
         self._send(Welcome(last_seq=last_seq))
+        if self._unregistered:  # after the welcome: the agent is connected, and told which of its beds will be refused
+            self._send(ErrorReport("unregistered_beds", f"beds {list(self._unregistered)[:20]} are not registered to agent "
+                                   f"{self.agent!r}: their data will be refused (an admin registers beds with teleicu agents)"))  # fmt: skip
 
     def frame_taken(self, seq: int, batch: B | None, rejected: Sequence[dict[str, Any]], *, storable: bool,
                     store_error: str | None) -> bool:  # fmt: skip
