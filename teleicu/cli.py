@@ -68,6 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
     sim = sub.add_parser("sim", help="simulated bedside monitors on pty serial ports", add_help=False)
     sim.add_argument("sim_args", nargs=argparse.REMAINDER)
 
+    from teleicu.admin import add_admin_arguments
+
+    add_admin_arguments(sub)
+
     score = sub.add_parser("score", help="re-score a CSV of observations with NEWS2, MEWS and qSOFA (audit tool)")
     score.add_argument("file", type=Path)
     score.add_argument("-o", "--output", type=Path, default=None, help="write here instead of standard output")
@@ -107,6 +111,10 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     if args.command == "score":
         return _score(args)
+    if args.command in ("users", "agents", "audit"):
+        from teleicu.admin import admin_main
+
+        return admin_main(args)
     if args.command == "demo":
         from teleicu.demo import demo_main
 

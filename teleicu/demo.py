@@ -1,11 +1,14 @@
 """``teleicu demo``: the whole system on one machine, as real processes on real sockets.
 
-Starts, in order: the hub; per ward, a simulator process (monitors on pty serial
-ports, speaking TSP/1) and an edge agent reading those ports; then a console
-client that watches the hub like a browser would. Prints the console URL and
-runs until Ctrl-C or ``--duration``. Stops in reverse order (simulators, edge
-agents, hub) and prints a summary: frames ingested and rejected, alerts raised
-(by the scenario of the bed), and sample-to-console latency percentiles.
+Starts, in order: the hub; one user per role (``teleicu.demo_accounts``; their
+passwords in ``demo-credentials.txt`` in the data directory, readable by you
+only); per ward, a simulator process (monitors on pty serial ports, MLLP,
+MQTT) and an edge agent with its own secret; then a console client that signs
+in and watches the hub like a browser would. Security is on as in a hospital.
+Prints the console URL and runs until Ctrl-C or ``--duration``. Stops in
+reverse order (simulators, edge agents, hub) and prints a summary: frames
+ingested and rejected, alerts raised (by the scenario of the bed), and
+sample-to-console latency percentiles.
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ from pathlib import Path
 
 
 from ingest.latency import LatencyRecorder
+from ingest.stores import state_path
 from teleicu import config_files
+from teleicu.demo_accounts import create_users, demo_users, register_simulated_ward
 
 WARD_NAMES = "ABCDEFGHJKLMNPQRSTUVWXYZ"
 
@@ -58,30 +63,59 @@ class ConsoleWatch:
     connected: bool = False
 
 
-async def _watch_console(url: str, watch: ConsoleWatch) -> None:
+class SignedIn:
+    """The demo's own client of the hub, signed in as one of the demo users; signs in again before the session ends."""
+
+    RENEW_S = 10 * 60  # sessions last 15 minutes
+
+    def __init__(self, base: str, username: str, password: str) -> None:
+        self.base, self.username, self.password = base, username, password
+        self._token, self._at = "", -float("inf")
+
+    def token(self) -> str:
+        if time.monotonic() - self._at > self.RENEW_S:
+            self._token, self._at = _sign_in(self.base, self.username, self.password), time.monotonic()
+        return self._token
+
+    def expire(self) -> None:
+        self._at = -float("inf")
+
+    def get(self, path: str) -> dict:
+        return _get_json(self.base + path, self.token())
+
+
+async def _watch_console(url: str, watch: ConsoleWatch, client: SignedIn) -> None:
     from websockets.asyncio.client import connect
 
-    async for ws in connect(url, max_size=64 * 1024 * 1024):
+    while True:
         try:
-            watch.connected = True
-            async for raw in ws:
-                now = time.time_ns() / 1e6
-                msg = json.loads(raw)
-                if msg["type"] == "beds":
-                    for bed in msg["beds"]:
-                        watch.updates += 1
-                        if "rx_hub" in bed:
-                            watch.latency.add(now - bed["rx_hub"])
-                elif msg["type"] == "alert":
-                    a = msg["alert"]
-                    await ws.send(json.dumps({"type": "delivered", "alerts": [a["id"]]}))
-                    if msg.get("event") in ("raised", "priority_raised"):
-                        watch.alerts_raised.setdefault(a["bed"] or a["subject"], []).append((a["priority"], a["category"]))
-                elif msg["type"] == "snapshot":
-                    await ws.send(json.dumps({"type": "delivered", "alerts": [a["id"] for a in msg["alerts"]]}))
+            token = await asyncio.to_thread(client.token)
+            async with connect(url, max_size=64 * 1024 * 1024, additional_headers={"Authorization": f"Bearer {token}"}) as ws:
+                await _read_console(ws, watch)
         except Exception:  # noqa: BLE001 - reconnect like a console would
-            watch.connected = False
-            continue
+            pass
+        watch.connected = False
+        client.expire()  # the feed ended (a restarted hub, an ended session): sign in afresh
+        await asyncio.sleep(0.5)
+
+
+async def _read_console(ws, watch: ConsoleWatch) -> None:  # type: ignore[no-untyped-def]
+    watch.connected = True
+    async for raw in ws:
+        now = time.time_ns() / 1e6
+        msg = json.loads(raw)
+        if msg["type"] == "beds":
+            for bed in msg["beds"]:
+                watch.updates += 1
+                if "rx_hub" in bed:
+                    watch.latency.add(now - bed["rx_hub"])
+        elif msg["type"] == "alert":
+            a = msg["alert"]
+            await ws.send(json.dumps({"type": "delivered", "alerts": [a["id"]]}))
+            if msg.get("event") in ("raised", "priority_raised"):
+                watch.alerts_raised.setdefault(a["bed"] or a["subject"], []).append((a["priority"], a["category"]))
+        elif msg["type"] == "snapshot":
+            await ws.send(json.dumps({"type": "delivered", "alerts": [a["id"] for a in msg["alerts"]]}))
 
 
 def _free_port(host: str) -> int:
@@ -90,9 +124,18 @@ def _free_port(host: str) -> int:
         return s.getsockname()[1]
 
 
-def _get_json(url: str) -> dict:
-    with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 - our own hub on loopback
+def _get_json(url: str, token: str | None = None) -> dict:
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    with urllib.request.urlopen(req, timeout=5) as resp:  # noqa: S310 - our own hub on loopback
         return json.loads(resp.read())
+
+
+def _sign_in(base: str, username: str, password: str) -> str:
+    """Sign in as a user would; the access token for the API."""
+    body = json.dumps({"username": username, "password": password}).encode()
+    req = urllib.request.Request(base + "/api/auth/login", data=body, headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - our own hub on loopback
+        return json.loads(resp.read())["access_token"]
 
 
 async def _wait_for(pred, what: str, timeout: float, procs: list[asyncio.subprocess.Process]) -> None:
@@ -159,6 +202,11 @@ async def run_demo(args: argparse.Namespace) -> dict:
         hub = await children.start("hub", "hub", "--host", host, "--port", str(port), "--store", store, "--data-dir", str(data_dir),
                                    *config_files.hub_arguments(args))  # fmt: skip
         await _wait_for(lambda: _get_json(base + "/healthz")["ok"], "the hub", 30, [hub])
+        state = state_path(store, data_dir)
+        users = demo_users(WARD_NAMES[0])
+        credentials = data_dir / "demo-credentials.txt"
+        create_users(state, users, credentials)
+        client = SignedIn(base, users[0].username, users[0].password)  # the demo's console client: the intensivist
         edge_configs = []
         for w in range(n_wards):
             ward = WARD_NAMES[w]
@@ -175,13 +223,15 @@ async def run_demo(args: argparse.Namespace) -> dict:
             edge_configs.append((ward, cfg, sim))
         for ward, cfg, sim in edge_configs:
             await _wait_for(cfg.exists, f"simulator of ward {ward}", 30, [sim])
-            scenarios.update(json.loads(cfg.with_name(cfg.name + ".scenarios.json").read_text()))
+            scenarios.update(register_simulated_ward(state, cfg)[1])
             await children.start(
                 f"edge-{ward}", "edge", "--config", str(cfg), "--stats-file", str(data_dir / f"edge-{ward}.stats.json")
             )
-        console = asyncio.create_task(_watch_console(f"ws://{host}:{port}/ws/console", watch))
-        await _wait_for(lambda: _get_json(base + "/api/stats")["beds"] >= args.beds, "beds to register", 30, [p for _, p in children.procs])
+        console = asyncio.create_task(_watch_console(f"ws://{host}:{port}/ws/console", watch, client))
+        await _wait_for(lambda: client.get("/api/stats")["beds"] >= args.beds, "beds to register", 30,
+                        [p for _, p in children.procs])  # fmt: skip
         print(f"teleicu demo: {args.beds} beds in {n_wards} ward(s); console at {base}/  (API docs {base}/docs)", flush=True)
+        print(f"teleicu demo: sign in with one of the accounts in {credentials} (one per role, readable by you only)", flush=True)
         print(f"teleicu demo: logs and store in {data_dir}; Ctrl-C to stop", flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -197,13 +247,13 @@ async def run_demo(args: argparse.Namespace) -> dict:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.5)
         live_s = time.monotonic() - live
-        live_stats = _get_json(base + "/api/stats")  # alarms of the live run, before the shutdown unplugs the monitors
+        live_stats = client.get("/api/stats")  # alarms of the live run, before the shutdown unplugs the monitors
         console.cancel()  # the summary's alarms and latencies are those of the live run, not of the shutdown
         with contextlib.suppress(asyncio.CancelledError):
             await console
         await children.stop(["sim"])
         await children.stop(["edge"])
-        stats = _get_json(base + "/api/stats")  # what was stored, once the edge agents have delivered everything
+        stats = client.get("/api/stats")  # what was stored, once the edge agents have delivered everything
     finally:
         await children.stop()
     failed = children.failed()
