@@ -6,6 +6,8 @@
 // that changed are written, batched into one animation frame; a 1 s timer
 // advances every age locally so a stalled feed still turns values stale.
 
+import { api, renew, signOut, startSession, toSignIn } from "./session.js";
+
 // ---------------------------------------------------------------- constants
 
 /** Seconds after which a value is no longer current. These defaults are replaced
@@ -92,7 +94,7 @@ const el = {
   alertList: $("alert-list"), alertsEmpty: $("alerts-empty"), alertCount: $("alert-count"),
   conn: $("conn"), connText: $("conn-text"), banner: $("banner"),
   summary: $("summary"), wardFilter: $("ward-filter"), sortMode: $("sort-mode"),
-  userName: $("user-name"), userChange: $("user-change"),
+  userName: $("user-name"), signOut: $("sign-out"),
 };
 
 // ---------------------------------------------------------------- helpers
@@ -142,27 +144,18 @@ function fmtFlags(flags) {
 
 const naturalCmp = new Intl.Collator(undefined, { numeric: true, sensitivity: "base" }).compare;
 
-function readUser() {
-  try { return (localStorage.getItem("teleicuUser") || "").trim(); } catch { return ""; }
-}
-function writeUser(name) {
-  try { localStorage.setItem("teleicuUser", name); } catch { /* private mode: keep for this page only */ }
-  sessionUser = name;
-  renderUser();
-}
-let sessionUser = readUser();
+const ROLE_LABEL = {
+  intensivist: "intensivist", teleicu_nurse: "tele-ICU nurse", ward_nurse: "ward nurse",
+  admin: "administrator", viewer: "viewer",
+};
 
-function currentUser({ ask }) {
-  const stored = readUser() || sessionUser;
-  if (stored || !ask) return stored;
-  const name = (window.prompt("Your name (recorded with every acknowledgement):", "") || "").trim();
-  if (name) writeUser(name);
-  return name;
-}
+/** The signed-in user (from the hub's session, never typed in): shown in the header, recorded by the hub. */
+let user = null;
 
 function renderUser() {
-  const u = readUser() || sessionUser;
-  setText(el.userName, u ? `acknowledging as ${u}` : "not signed in");
+  if (!user) { setText(el.userName, ""); return; }
+  const wards = user.all_wards ? "all wards" : `ward${user.wards.length > 1 ? "s" : ""} ${user.wards.join(", ")}`;
+  setText(el.userName, `${user.display_name} · ${ROLE_LABEL[user.role] || user.role} · ${wards}`);
 }
 
 // ---------------------------------------------------------------- bed tiles
@@ -637,21 +630,11 @@ function renderAlerts() {
 
 async function acknowledge(row) {
   if (row.pending || !row.data || row.data.state !== "active") return;
-  const by = currentUser({ ask: true });
-  if (!by) {
-    row.error = "Enter your name to acknowledge.";
-    alertsDirty = true; scheduleFlush();
-    return;
-  }
   row.pending = true;
   row.error = "";
   alertsDirty = true; scheduleFlush();
   try {
-    const res = await fetch(`/api/alerts/${encodeURIComponent(row.id)}/ack`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ by }),
-    });
+    const res = await api(`/api/alerts/${encodeURIComponent(row.id)}/ack`, { method: "POST" });
     let body = null;
     try { body = await res.json(); } catch { /* not JSON */ }
     if (res.ok && body && body.id !== undefined) {
@@ -778,9 +761,13 @@ function connect() {
     try { msg = JSON.parse(ev.data); } catch { return; }
     handleMessage(msg);
   });
-  ws.addEventListener("close", () => {
+  ws.addEventListener("close", async (ev) => {
     if (conn.ws !== ws) return;
     conn.ws = null;
+    // the hub refused or ended the feed for want of a session (4401; 1008 at the handshake): renew, or sign in again
+    if (ev.code === 4401 || ev.code === 1008 || (ev.code === 1006 && conn.state !== "live")) {
+      if ((await renew()) === false) { toSignIn(); return; }  // null (hub unreachable): keep reconnecting
+    }
     scheduleReconnect();
   });
   ws.addEventListener("error", () => { /* a close event follows */ });
@@ -869,14 +856,13 @@ el.wardFilter.addEventListener("change", () => {
   orderNow = true; summaryDirty = true;
   scheduleFlush();
 });
-el.userChange.addEventListener("click", () => {
-  const name = (window.prompt("Your name (recorded with every acknowledgement):", readUser() || sessionUser) || "").trim();
-  if (name) writeUser(name);
-});
-window.addEventListener("storage", (e) => { if (e.key === "teleicuUser") renderUser(); });
+el.signOut.addEventListener("click", () => { signOut(); });
 document.addEventListener("visibilitychange", () => { if (!document.hidden) scheduleFlush(); });
 
-renderUser();
 renderConn();
-setInterval(() => { tick(); watchdog(); }, 1000);
-connect();
+user = await startSession(); // null: the browser is on its way to the sign-in page
+if (user) {
+  renderUser();
+  setInterval(() => { tick(); watchdog(); }, 1000);
+  connect();
+}
