@@ -31,7 +31,7 @@ def mqtt_device(port: int, prefix: str, client_id: str, beds: list[str] | dict[s
     """An ``mqtt_json`` device entry of the edge config, validated as the agent would read it."""
     raw = {
         "agent": {"id": "itest", "ward": "T"},
-        "hub": {"url": "ws://127.0.0.1:9/ws/edge"},
+        "hub": {"url": "ws://127.0.0.1:9/ws/edge", "secret_file": "edge.secret"},
         "devices": [{"id": "mqtt-t", "driver": "mqtt_json", "broker": f"mqtt://127.0.0.1:{port}",
                      "topic_prefix": prefix, "client_id": client_id, "beds": beds}],
     }  # fmt: skip

@@ -53,7 +53,7 @@ from teleicu.cli import build_parser
 for info in pkgutil.walk_packages(edge_agent.__path__, "edge_agent."):
     importlib.import_module(info.name)
 cfg = edge_agent.config.parse_edge_config({
-    "agent": {"id": "edge-A", "ward": "A"}, "hub": {"url": "ws://127.0.0.1:9/ws/edge"},
+    "agent": {"id": "edge-A", "ward": "A"}, "hub": {"url": "ws://127.0.0.1:9/ws/edge", "secret_file": "edge.secret"},
     "devices": [{"id": "m", "driver": "s5", "bed": "A-01", "port": "/dev/null", "options": {"tx_interval_s": 1}}],
 })
 build_parser().parse_args(["edge", "--config", "edge.yaml"])

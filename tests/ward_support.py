@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 
 from support import HubProcess, wait_until
+
+from teleicu.demo_accounts import register_simulated_ward
 from wire.sample_record import read_record, samples_digest
 
 BEDS = 6
@@ -47,8 +49,17 @@ class Ward:
         self.sim = self.spawn("sim", "sim", "--ward", "A", "--beds", str(BEDS), "--seed", "9", "--edge-config", str(self.cfg),
                               "--hub", hub.edge_url, "--waveforms", "2", "--nibp-interval", "20")  # fmt: skip
         wait_until(self.cfg.exists, "the simulator's edge config")
-        self.cfg.write_text(self.cfg.read_text() + f"uplink: {{status_s: {STATUS_S}}}\n")
+        self.configure()
+        self.register()
         self.edge = self.start_edge()
+
+    def configure(self) -> None:
+        """Adjust the edge config the simulator wrote, before the agent starts."""
+        self.cfg.write_text(self.cfg.read_text() + f"uplink: {{status_s: {STATUS_S}}}\n")
+
+    def register(self) -> None:
+        """Issue the agent its secret for the simulated beds, as hospital IT would (``teleicu agents add``)."""
+        register_simulated_ward(self.hub.db, self.cfg)
 
     def spawn(self, name: str, *args: str) -> subprocess.Popen:
         with (self.tmp / f"{name}.log").open("ab") as out:

@@ -7,7 +7,7 @@ from edge_agent.config import EdgeConfigError, load_edge_config, parse_edge_conf
 
 def base(**dev) -> dict:
     device = {"bed": "A-01", "id": "m1", "driver": "tsp", "port": "/dev/ttyUSB0"} | dev
-    return {"agent": {"id": "edge-A", "ward": "A"}, "hub": {"url": "ws://127.0.0.1:8080/ws/edge"}, "devices": [device]}
+    return {"agent": {"id": "edge-A", "ward": "A"}, "hub": {"url": "ws://127.0.0.1:8080/ws/edge", "secret_file": "edge.secret"}, "devices": [device]}
 
 
 def test_minimal_serial_device() -> None:
@@ -22,7 +22,7 @@ def test_minimal_serial_device() -> None:
     [
         (base(driver="nope"), "unknown driver 'nope'"),
         (base(prot="/dev/x"), "unknown keys ['prot']"),
-        ({**base(), "hub": {"url": "http://x"}}, "ws:// or wss://"),
+        ({**base(), "hub": {"url": "http://x", "secret_file": "edge.secret"}}, "ws:// or wss://"),
         (base(port=None), "device path"),
         ({**base(), "devices": []}, "non-empty list"),
         ({**base(), "extra": 1}, "unknown keys ['extra']"),
@@ -100,7 +100,7 @@ def test_valid_options_and_settings_reach_the_device() -> None:
 
 def test_a_file_names_itself_in_every_problem(tmp_path) -> None:
     path = tmp_path / "edge-A.yaml"
-    path.write_text("agent: {id: edge-A, ward: A}\nhub: {url: 'ws://h/ws/edge'}\n"
+    path.write_text("agent: {id: edge-A, ward: A}\nhub: {url: 'ws://h/ws/edge', secret_file: edge.secret}\n"
                     "devices:\n  - {id: m1, driver: tsp, bed: A-01, port: /dev/ttyUSB0, bud: 9600}\n"
                     "  - {id: m2, driver: nonin, bed: A-02, port: /dev/ttyUSB1, options: {report_every: 0}}\n")  # fmt: skip
     with pytest.raises(EdgeConfigError) as info:

@@ -10,7 +10,7 @@ from edge_agent.transports import LINK, LinkReporter, link_events
 def devices() -> tuple:
     raw = {
         "agent": {"id": "edge-A", "ward": "A"},
-        "hub": {"url": "ws://127.0.0.1:9/ws/edge"},
+        "hub": {"url": "ws://127.0.0.1:9/ws/edge", "secret_file": "edge.secret"},
         "devices": [
             {"bed": "A-01", "id": "mon-1", "driver": "tsp", "port": "/dev/ttyUSB0"},
             {"id": "gw", "driver": "mqtt_json", "broker": "mqtt://127.0.0.1", "beds": {"bed07": "A-07", "bed08": "A-08"}},

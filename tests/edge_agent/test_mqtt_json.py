@@ -370,7 +370,7 @@ def test_registered_as_a_multi_bed_mqtt_driver() -> None:
 def test_gateway_yaml_with_an_mqtt_json_device() -> None:
     raw = {
         "agent": {"id": "edge-ICU1", "ward": "ICU1"},
-        "hub": {"url": "ws://hub:8080/ws/edge"},
+        "hub": {"url": "ws://hub:8080/ws/edge", "secret_file": "edge.secret"},
         "devices": [
             {"id": "mqtt-1", "driver": "mqtt_json", "broker": "mqtt://10.0.0.5:1883", "topic_prefix": "teleicu",
              "client_id": "teleicu-edge-icu1", "beds": {"bed07": "ICU1-07", "bed08": "ICU1-08"}},

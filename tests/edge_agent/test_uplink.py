@@ -54,7 +54,7 @@ class FakeConnection:
 
     def __init__(self, hub: FakeHub) -> None:
         self.hub = hub
-        self.session: HubSession[int] = HubSession(hub.seqs, max_frames_per_s=1e9, max_bytes_per_s=1e12, now=0.0)
+        self.session: HubSession[int] = HubSession(hub.seqs, agent="edge-T", beds=["T-1"], max_frames_per_s=1e9, max_bytes_per_s=1e12, now=0.0)
         self.inbox: asyncio.Queue[str | None] = asyncio.Queue()
         self.closed = False
 
@@ -152,6 +152,19 @@ def test_frames_flow_live_are_acknowledged_once_and_deleted(hub: FakeHub, tmp_pa
         assert any(d["status"] == "disconnected" and d["detail"] == "link" for st in hub.statuses for d in st.devices)
         assert up.report()["floor"] == 30
         assert up.acked == 30
+        up.close()
+
+    asyncio.run(scenario())
+
+
+def test_an_agent_announcing_a_bed_not_registered_to_it_is_welcomed_told_and_streams(hub: FakeHub, tmp_path: Path) -> None:
+    async def scenario() -> None:
+        up = Uplink(CFG, "edge-T", "T", ["T-1", "T-9"], tmp_path / "spool.sqlite3")  # the hub registered T-1 only
+        async with running(up):
+            await until(up.connected.is_set, "the uplink to connect")
+            add_obs(up, 10, 1_000)
+            await until(lambda: len(hub.stored) == 10 and up.spool.stats.frames == 0, "10 frames stored and acknowledged")
+        assert up.counters["connects"] == 1 and up.counters["hub_error_unregistered_beds"] == 1  # told once, no reconnecting
         up.close()
 
     asyncio.run(scenario())

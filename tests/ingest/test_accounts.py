@@ -11,6 +11,7 @@ from ingest.auth import accounts, sessions
 from ingest.auth.accounts import AccountError
 from ingest.auth.passwords import secret_matches, verify_password
 from ingest.auth.roles import Permission, Role
+from ingest.auth.session_book import SessionBook
 
 NOW = 1_800_000_000_000
 PW = "correct horse battery"
@@ -52,23 +53,53 @@ def test_failed_sign_ins_lock_the_account_and_a_new_password_unlocks_it(tmp_path
     assert u is not None and u.locked_until == 0 and accounts.auth_version(conn) == v + 1
 
 
-def test_sessions_refresh_once_and_end_on_sign_out_disable_or_password_change(tmp_path: Path) -> None:
+def test_sessions_are_stored_as_hashes_rotate_once_and_end_with_disable_or_password_change(tmp_path: Path) -> None:
     conn = db(tmp_path)
     accounts.add_user(conn, "rao", "Dr Rao", "intensivist", (), PW, NOW)
-    t = sessions.open_session(conn, "rao", NOW, "10.0.0.5")
-    assert sessions.session_user(conn, t.session, NOW + 1000) == ("rao", t.access_expires)
-    assert sessions.session_user(conn, t.session, t.access_expires) is None  # expired
-    renewed = sessions.refresh_session(conn, t.refresh, NOW + 2000, "10.0.0.5")
-    assert renewed is not None and renewed[0] == "rao"
-    assert sessions.refresh_session(conn, t.refresh, NOW + 3000, "10.0.0.5") is None  # a refresh token works once
-    assert sessions.session_user(conn, t.session, NOW + 3000) is None  # the old session ended
-    t2 = renewed[1]
-    assert sessions.revoke(conn, t2.session) and sessions.session_user(conn, t2.session, NOW + 4000) is None
+    book = SessionBook()
+    t, save = book.issue("rao", NOW, "10.0.0.5")
+    save(conn)
+    book.saved({t.session})
+    assert sessions.load(conn, t.session) == book.get(t.session)  # what the hub holds is what the file holds
+    old = book.by_refresh(sessions.token_hash(t.refresh))
+    assert old is not None and old.live(NOW + 1000) and not old.live(t.access_expires)  # the access token expires
+    t2, rotate = book.rotate(old, NOW + 2000, "10.0.0.5")
+    assert book.unsaved == {t.session, t2.session}
+    rotate(conn)
+    stored_old = sessions.load(conn, t.session)
+    assert stored_old is not None and stored_old.revoked and stored_old.successor == t2.session  # spent, and names the next
+    assert not stored_old.refreshable(NOW + 3000)  # a refresh token works once
+    live = sessions.load(conn, t2.session)
+    assert live is not None and live.live(NOW + 3000) and sessions.load_by_refresh(conn, sessions.token_hash(t2.refresh)) == live
+    # an admin disables the user or changes the password: every session of theirs ends in the file
     t3 = sessions.open_session(conn, "rao", NOW, "x")
+    accounts.set_password(conn, "rao", "another long passphrase", NOW + 5)
+    assert all(sessions.load(conn, sid).revoked for sid in (t2.session, t3.session))  # type: ignore[union-attr]
+    t4 = sessions.open_session(conn, "rao", NOW, "x")
     accounts.set_disabled(conn, "rao", True, NOW)
-    assert sessions.session_user(conn, t3.session, NOW + 1) is None
+    assert sessions.load(conn, t4.session).revoked  # type: ignore[union-attr]
     stored = str(conn.execute("SELECT * FROM sessions").fetchall())
-    assert all(tok.access not in stored and tok.refresh not in stored for tok in (t, t2, t3))  # hashes only
+    assert all(tok.access not in stored and tok.refresh not in stored for tok in (t, t2, t3, t4))  # hashes only
+
+
+def test_the_session_book_keeps_unsaved_sessions_and_rereads_saved_ones(tmp_path: Path) -> None:
+    conn = db(tmp_path)
+    book = SessionBook(max_sessions=3)
+    saved_t, save = book.issue("rao", NOW, "x")
+    save(conn)
+    book.saved({saved_t.session})
+    unsaved_t, _never_written = book.issue("rao", NOW, "x")  # the store could not take it
+    book.forget_saved()  # an admin changed something: the file is the authority for what it holds
+    assert book.get(saved_t.session) is None and book.get(unsaved_t.session) is not None
+    reread = sessions.load(conn, saved_t.session)
+    assert reread is not None and book.remember(reread) is reread
+    for _ in range(3):  # over the bound: saved sessions are dropped first, unsaved ones never
+        book.issue("meena", NOW, "x")
+    assert book.get(unsaved_t.session) is not None and book.get(saved_t.session) is None
+    s = book.get(unsaved_t.session)
+    assert s is not None
+    book.revoke(s)(conn)
+    assert sessions.load(conn, unsaved_t.session).revoked  # type: ignore[union-attr]  # the whole row, once it could be written
 
 
 def test_agent_secrets_are_shown_once_stored_hashed_and_revocable(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from support import HubProcess, free_port, get_json, wait_until
+from support import HubProcess, free_port, get_json, seed_users, wait_until
 
 INSTALL_HINT = "run `bash scripts/install_influxdb.sh` (Debian package `influxdb`)"
 
@@ -196,6 +196,7 @@ def start_influxd(tmp: Path) -> Influxd:
 def start_hub_on_influx(tmp: Path, store_url: str, state: Path) -> HubProcess:
     """A real ``teleicu hub`` process whose store is ``store_url`` (an influxdb:// URL)."""
     port = free_port()
+    seed_users(state)
     log = tmp / f"hub-{port}.log"
     proc = subprocess.Popen(
         [sys.executable, "-m", "teleicu", "hub", "--port", str(port), "--store", store_url],
@@ -205,7 +206,7 @@ def start_hub_on_influx(tmp: Path, store_url: str, state: Path) -> HubProcess:
     )
     hub = HubProcess(proc, port, state, log)
     try:
-        wait_until(lambda: proc.poll() is not None or get_json(hub.base + "/healthz")["ok"], "the hub to answer /healthz", timeout=60)
+        wait_until(lambda: proc.poll() is not None or get_json(hub.base + "/healthz", as_=None)["ok"], "the hub to answer /healthz", timeout=60)
         if proc.poll() is not None:
             raise AssertionError(f"hub exited with {proc.returncode}: {log.read_text()[-3000:]}")
     except BaseException:

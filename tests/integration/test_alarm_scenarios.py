@@ -54,12 +54,13 @@ def test_alarm_scenarios_end_to_end(tmp_path: Path) -> None:
         scen = {d["bed"]: d["scenario"] for d in yaml.safe_load(cfg.read_text())["devices"]}
         bed_of = {s: b for b, s in sorted(scen.items(), reverse=True)}
         sepsis, hypoxia, probe, silent = bed_of["sepsis"], bed_of["hypoxia"], bed_of["probe_off"], bed_of["silent"]
+        hub.agent_auth("edge-A", "A", list(scen))  # its secret, in edge-A.secret beside the config
         edge = spawn("edge", "edge", "--config", str(cfg))
         t0 = time.monotonic()
 
         # the sepsis patient raises a NEWS2 medium alarm; a nurse acknowledges it at once
         sep = wait_until(lambda: (a := one(hub, sepsis, "news2")) and a["priority"] in ("medium", "high") and a, "sepsis NEWS2 medium", 60, 0.3)
-        status, acked = post_json(f"{hub.base}/api/alerts/{sep['id']}/ack", {"by": "Nurse Meena"})
+        status, acked = post_json(f"{hub.base}/api/alerts/{sep['id']}/ack", None, as_="nurse-a")
         assert status == 200 and acked["state"] == "acknowledged"
         # ...and the NEWS2 trend alarm fires
         wait_until(lambda: one(hub, sepsis, "trend:news2_rise"), "the NEWS2 rise trend alarm on the sepsis bed", 60, 0.3)
@@ -73,12 +74,12 @@ def test_alarm_scenarios_end_to_end(tmp_path: Path) -> None:
         assert "now with teleicu_nurse" in hist[0]["note"]
         still = one(hub, sepsis, "news2")
         if still["state"] == "acknowledged":  # (a rise to high re-activates it, which is right)
-            assert still["tier"] == 0 and still["acked_by"] == "Nurse Meena"
+            assert still["tier"] == 0 and still["acked_by"] == "Test nurse-a"
 
         # silence needs a reason and returns the alarm when it expires with the condition still present
-        status, body = post_json(f"{hub.base}/api/alerts/{hyp['id']}/silence", {"by": "Nurse Meena", "reason": "", "seconds": 3})
+        status, body = post_json(f"{hub.base}/api/alerts/{hyp['id']}/silence", {"reason": "", "seconds": 3}, as_="nurse-a")
         assert status == 422
-        status, body = post_json(f"{hub.base}/api/alerts/{hyp['id']}/silence", {"by": "Nurse Meena", "reason": "repositioning", "seconds": 3})
+        status, body = post_json(f"{hub.base}/api/alerts/{hyp['id']}/silence", {"reason": "repositioning", "seconds": 3}, as_="nurse-a")
         assert status == 200 and body["silenced_until"] is not None and body["silence_reason"] == "repositioning"
         back = wait_until(lambda: (a := one(hub, hypoxia, "news2")) and a["silenced_until"] is None and a, "the silence to end", 20, 0.3)
         assert back["state"] == "active"
@@ -88,7 +89,7 @@ def test_alarm_scenarios_end_to_end(tmp_path: Path) -> None:
 
         history = wait_until(silence_audited, "the silence in the audit trail", timeout=10)
         assert [e["event"] for e in history if e["event"] in ("silenced", "unsilenced")] == ["silenced", "unsilenced"]
-        assert next(e for e in history if e["event"] == "silenced")["by"] == "Nurse Meena"
+        assert next(e for e in history if e["event"] == "silenced")["by"] == "Test nurse-a"
 
         # the probe-off patient raises a technical alarm and no physiological one; the silent monitor raises "no data"
         wait_until(lambda: one(hub, probe, "technical:probe_off"), "the probe-off technical alarm", 60, 0.3)

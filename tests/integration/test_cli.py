@@ -5,25 +5,19 @@ from __future__ import annotations
 import csv
 import io
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import yaml
 from config_support import default_raw
-from support import get_json, start_hub, wait_until
+from support import get_json, start_hub, teleicu, wait_until
 from websockets.sync.client import connect
 
 from wire.codec import decode_hub, encode_edge
 from wire.messages import Hello, ObsFrame, Observation
 
 pytestmark = pytest.mark.integration
-
-
-def teleicu(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "teleicu", *args], capture_output=True, text=True, timeout=timeout)
 
 
 def test_headless_demo_exits_zero_with_a_summary(tmp_path: Path) -> None:
@@ -89,7 +83,7 @@ def test_a_config_file_that_cannot_be_used_stops_each_command_naming_file_key_an
     hub_cfg = bad_copy(tmp_path, "hub.yaml", lambda r: r.update(min_tick_ms="25"))
     scores = bad_copy(tmp_path, "scores.yaml", lambda r: r["mews"]["hr"][1].update(min=42))
     edge = tmp_path / "edge.yaml"
-    edge.write_text("agent: {id: e, ward: A}\nhub: {url: 'ws://127.0.0.1:9/ws/edge'}\n"
+    edge.write_text("agent: {id: e, ward: A}\nhub: {url: 'ws://127.0.0.1:9/ws/edge', secret_file: edge.secret}\n"
                     "devices:\n  - {id: m, driver: tsp, bed: A-01, port: /dev/null, baud: '9600'}\n")  # fmt: skip
     (tmp_path / "chart.csv").write_text("bed,rr\nA-01,16\n")
     cases = [
@@ -110,7 +104,7 @@ def test_the_hub_scores_with_the_tables_it_is_given(tmp_path: Path) -> None:
     local = bad_copy(tmp_path, "scores.yaml", lambda r: r["qsofa"].update(rr_at_least=16))  # a (made-up) local qSOFA
     hub = start_hub(tmp_path, extra=("--scores", str(local)))
     try:
-        with connect(hub.edge_url) as ws:
+        with connect(hub.edge_url, additional_headers=hub.agent_auth("edge-T", "T", ("T-01",))) as ws:
             ws.send(encode_edge(Hello(agent="edge-T", epoch=1, ward="T", beds=("T-01",))).decode())
             decode_hub(ws.recv(timeout=5))
             t = time.time_ns() // 1_000_000

@@ -1,15 +1,16 @@
 """The live console in a real browser, against a real ``teleicu demo``.
 
-Starts ``python -m teleicu demo`` (hub, ward simulators and edge agents as real
-processes), opens the console in Debian's Chromium through Playwright, and
-checks what a clinician would see: a tile per bed, heart rates that move,
-NEWS2 badges that always name their risk band (and never show a partial sum
-as a total), an alert that can be acknowledged, and a "live" status.
+Starts ``python -m teleicu demo`` (hub, two wards of simulators and edge agents
+as real processes), signs in through the console's own sign-in page in Debian's
+Chromium (Playwright) with the accounts the demo made, and checks what each
+clinician would see: the intensivist a tile per bed of every ward, heart rates
+that move, NEWS2 badges that always name their risk band (and never show a
+partial sum as a total), an alert she acknowledges under her own name, and a
+"live" status; the ward nurse her own ward's beds and alarms only.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -19,14 +20,13 @@ import time
 from pathlib import Path
 
 import pytest
-from browser_support import CHROMIUM_ARGS
-from support import free_port, get_json, wait_until
+from browser_support import CHROMIUM_ARGS, read_demo_credentials, sign_in_through_the_page
+from support import free_port, get_json, post_json, sign_in, wait_until
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
-BEDS = 8
-USER = "Dr Test Acker"
+BEDS = 8  # two wards of four: A and B
 BANDS = {"low": "LOW", "low-medium": "LOW-MED", "medium": "MEDIUM", "high": "HIGH", "unknown": "UNKNOWN"}
 
 
@@ -42,8 +42,8 @@ def demo(tmp_path: Path):
     """A running ``teleicu demo`` with 8 beds; yields its base URL and always stops it."""
     port = free_port()
     log_path = tmp_path / "demo.log"
-    cmd = [sys.executable, "-m", "teleicu", "demo", "--beds", str(BEDS), "--seed", "7",
-           "--port", str(port), "--duration", "90", "--data-dir", str(tmp_path / "demo-data")]  # fmt: skip
+    cmd = [sys.executable, "-m", "teleicu", "demo", "--beds", str(BEDS), "--ward-size", "4", "--seed", "7",
+           "--port", str(port), "--duration", "120", "--data-dir", str(tmp_path / "demo-data")]  # fmt: skip
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env)
@@ -52,13 +52,13 @@ def demo(tmp_path: Path):
         def healthy() -> bool:
             if proc.poll() is not None:
                 pytest.fail(f"teleicu demo exited with {proc.returncode} before answering /healthz:\n{_tail(log_path)}")
-            return get_json(base + "/healthz")["ok"]
+            return get_json(base + "/healthz", as_=None)["ok"] and (tmp_path / "demo-data" / "demo-credentials.txt").exists()
 
         try:
             wait_until(healthy, "the demo's hub to answer /healthz", timeout=30, interval=0.25)
         except AssertionError:
             pytest.fail(f"teleicu demo did not answer GET {base}/healthz with 200 within 30 s:\n{_tail(log_path)}")
-        yield base
+        yield base, read_demo_credentials(tmp_path / "demo-data" / "demo-credentials.txt")
     finally:
         # SIGINT lets the demo stop its hub, simulators and edge agents (own sessions) in order.
         if proc.poll() is None:
@@ -74,9 +74,11 @@ def demo(tmp_path: Path):
                     proc.wait()
 
 
-def test_console_shows_live_census_and_acknowledges_an_alert(chromium: Path, demo: str, tmp_path: Path) -> None:
+def test_console_shows_live_census_and_acknowledges_an_alert(chromium: Path, demo, tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
+    demo, accounts = demo
+    password = accounts["intensivist"][0]
     page_errors: list[str] = []
     dialogs: list[str] = []
     screenshot = tmp_path / "console.png"
@@ -92,15 +94,16 @@ def test_console_shows_live_census_and_acknowledges_an_alert(chromium: Path, dem
                 d.dismiss()
 
             page.on("dialog", on_dialog)
-            page.add_init_script(f"localStorage.setItem('teleicuUser', {json.dumps(USER)});")
-            page.goto(demo + "/")
+            sign_in_through_the_page(page, demo, "intensivist", password)
+            assert "Dr Asha Rao" in page.inner_text("#user-name")  # who is signed in, from the session
 
             # -- a tile per bed, and the feed says it is live ------------------------------------
             page.wait_for_function(
-                f"document.querySelectorAll('#grid article[data-bed]').length >= {BEDS}", timeout=30_000
+                f"() => document.querySelectorAll('#grid article[data-bed]').length >= {BEDS}", timeout=30_000
             )
             beds = page.eval_on_selector_all("#grid article[data-bed]", "els => els.map(e => e.dataset.bed)")
             assert len(beds) == BEDS, f"expected {BEDS} bed tiles, got {beds}"
+            assert {b[0] for b in beds} == {"A", "B"}, beds  # an intensivist sees every ward
             assert len(set(beds)) == BEDS, f"duplicate tiles: {beds}"
             page.wait_for_selector("#conn[data-conn='live']", timeout=10_000)
             assert page.inner_text("#conn-text").strip() == "live"
@@ -109,7 +112,7 @@ def test_console_shows_live_census_and_acknowledges_an_alert(chromium: Path, dem
             hr_js = """() => Object.fromEntries([...document.querySelectorAll('#grid article[data-bed]')].map(
                 t => [t.dataset.bed, t.querySelector('[data-param="hr"] .v').textContent.trim()]))"""
             page.wait_for_function(
-                f"Object.values(({hr_js})()).some(v => /^\\d+$/.test(v))", timeout=20_000
+                f"() => Object.values(({hr_js})()).some(v => /^\\d+$/.test(v))", timeout=20_000
             )
             first = page.evaluate(hr_js)
             page.wait_for_function(
@@ -180,15 +183,16 @@ def test_console_shows_live_census_and_acknowledges_an_alert(chromium: Path, dem
             assert acked_id is not None, "could not acknowledge any alert within 30 s"
             acked_row = page.locator(f"#alert-list li[data-alert-id='{acked_id}']")
             who = acked_row.locator(".a-who").inner_text()
-            assert f"Acknowledged by {USER}" in who, who
+            assert "Acknowledged by Dr Asha Rao (intensivist)" in who, who
             assert acked_row.locator("button.ack").is_hidden()
-            assert not dialogs, f"the page prompted although localStorage.teleicuUser was set: {dialogs}"
+            assert not dialogs, f"the page prompted for something: {dialogs}"
 
-            # the hub recorded the same person
-            open_alerts = {str(a["id"]): a for a in get_json(demo + "/api/alerts?state=open")["alerts"]}
-            hub_view = open_alerts.get(acked_id)
-            if hub_view is not None and hub_view["state"] == "acknowledged":
-                assert hub_view["acked_by"] == USER, hub_view
+            # the hub recorded the same person: the signed-in user, never a typed name
+            status, body = sign_in(demo, "intensivist", password)
+            assert status == 200
+            req_headers = {"Authorization": f"Bearer {body['access_token']}"}
+            history = get_json(f"{demo}/api/alerts/{acked_id}/history", as_=None, headers=req_headers)["events"]
+            assert any(e["event"] == "acknowledged" and e["by"] == "Dr Asha Rao (intensivist)" for e in history), history
 
             page.screenshot(path=str(screenshot), full_page=True)
             print(f"console screenshot: {screenshot}")
@@ -196,4 +200,48 @@ def test_console_shows_live_census_and_acknowledges_an_alert(chromium: Path, dem
             browser.close()
 
     assert screenshot.exists()
+    assert not page_errors, f"JavaScript errors on the console page: {page_errors}"
+
+
+def test_a_ward_nurse_sees_and_acknowledges_only_her_ward(chromium: Path, demo, tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    demo, accounts = demo
+    password = accounts["nurse-a"][0]
+    page_errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            page.on("pageerror", lambda e: page_errors.append(str(e)))
+            sign_in_through_the_page(page, demo, "nurse-a", password)
+            assert "ward A" in page.inner_text("#user-name")
+            page.wait_for_selector("#conn[data-conn='live']", timeout=30_000)
+            page.wait_for_function("() => document.querySelectorAll('#grid article[data-bed]').length >= 4", timeout=30_000)
+            beds = page.eval_on_selector_all("#grid article[data-bed]", "els => els.map(e => e.dataset.bed)")
+            assert sorted(beds) == ["A-01", "A-02", "A-03", "A-04"], beds  # ward B is not even sent to her browser
+            # her alarm list: ward A only, while ward B has alarms of its own
+            intensivist = sign_in(demo, "intensivist", accounts["intensivist"][0])[1]["access_token"]
+            every = {"Authorization": f"Bearer {intensivist}"}
+            b_alarm = wait_until(lambda: [a for a in get_json(f"{demo}/api/alerts?ward=B", as_=None, headers=every)["alerts"]
+                                          if a["state"] == "active"], "an active alarm in ward B", timeout=60)[0]  # fmt: skip
+            page.wait_for_selector("#alert-list li[data-alert-id][data-state='active']", timeout=60_000)
+            shown = page.eval_on_selector_all("#alert-list li[data-alert-id]", "els => els.map(e => e.dataset.alertBed)")
+            assert shown and all(b.startswith("A-") or b == "" for b in shown), shown
+            row = page.locator("#alert-list li[data-alert-id][data-state='active']").first
+            alert_id = row.get_attribute("data-alert-id")
+            row.locator("button.ack").click(timeout=5_000)
+            page.wait_for_selector(f"#alert-list li[data-alert-id='{alert_id}'][data-state='acknowledged']", timeout=10_000)
+            assert "Acknowledged by Nurse Joseph (ward A)" in page.locator(f"#alert-list li[data-alert-id='{alert_id}'] .a-who").inner_text()
+            # the same session cannot act on ward B's alarm, whatever it sends
+            nurse = sign_in(demo, "nurse-a", password)[1]["access_token"]
+            status, body = post_json(f"{demo}/api/alerts/{b_alarm['id']}/ack", None, as_=None, headers={"Authorization": f"Bearer {nurse}"})
+            assert status == 403 and "not one of yours" in body["detail"], (status, body)
+            # signing out ends the session: the console sends her back to the sign-in page
+            page.click("#sign-out")
+            page.wait_for_url("**/login", timeout=10_000)
+            page.goto(demo + "/")
+            page.wait_for_url("**/login?next=*", timeout=10_000)
+        finally:
+            browser.close()
     assert not page_errors, f"JavaScript errors on the console page: {page_errors}"

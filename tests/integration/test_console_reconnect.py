@@ -14,19 +14,17 @@ Chromium. Two faults, as a clinician would meet them:
 
 from __future__ import annotations
 
-import json
 import signal
 from pathlib import Path
 
 import pytest
-from browser_support import CHROMIUM_ARGS
-from support import get_json, post_json, start_hub, wait_alarm_cleared, wait_until
+from browser_support import CHROMIUM_ARGS, sign_in_through_the_page
+from support import DISPLAY, PASSWORD, get_json, post_json, start_hub, wait_alarm_cleared, wait_until
 from ward_support import BEDS, Ward
 
 pytestmark = pytest.mark.integration
 
-USER = "Dr Console Watcher"
-COLLEAGUE = "Nurse Elsewhere"
+COLLEAGUE = "teleicu-nurse"  # acknowledges from another console while this one is offline
 CONSOLE_ALERT_IDS = "() => [...document.querySelectorAll('#alert-list li[data-alert-id]')].map(li => li.dataset.alertId).sort()"
 
 
@@ -47,9 +45,8 @@ def test_console_reconnects_and_resynchronises(chromium: Path, tmp_path: Path) -
                 context = browser.new_context(viewport={"width": 1400, "height": 900})
                 page = context.new_page()
                 page.on("pageerror", lambda e: page_errors.append(str(e)))
-                page.add_init_script(f"localStorage.setItem('teleicuUser', {json.dumps(USER)});")
-                page.goto(hub.base + "/")
-                page.wait_for_function(f"document.querySelectorAll('#grid article[data-bed]').length === {BEDS}", timeout=30_000)
+                sign_in_through_the_page(page, hub.base, "intensivist", PASSWORD)
+                page.wait_for_function(f"() => document.querySelectorAll('#grid article[data-bed]').length === {BEDS}", timeout=30_000)
                 page.wait_for_selector("#conn[data-conn='live']", timeout=15_000)
 
                 # -- 1. the console's link drops; a colleague acknowledges an alarm meanwhile --------
@@ -59,13 +56,13 @@ def test_console_reconnects_and_resynchronises(chromium: Path, tmp_path: Path) -
                 page.wait_for_selector(f"#alert-list li[data-alert-id='{alert_id}'][data-state='active']", timeout=15_000)
                 context.set_offline(True)
                 page.wait_for_selector("#conn[data-conn='reconnecting']", timeout=45_000)
-                status, body = post_json(f"{hub.base}/api/alerts/{alert_id}/ack", {"by": COLLEAGUE})
+                status, body = post_json(f"{hub.base}/api/alerts/{alert_id}/ack", None, as_=COLLEAGUE)
                 assert status == 200, body
                 assert page.get_attribute(f"#alert-list li[data-alert-id='{alert_id}']", "data-state") == "active"  # it cannot know yet
                 context.set_offline(False)
                 page.wait_for_selector("#conn[data-conn='live']", timeout=30_000)
                 row = page.wait_for_selector(f"#alert-list li[data-alert-id='{alert_id}'][data-state='acknowledged']", timeout=15_000)
-                assert f"Acknowledged by {COLLEAGUE}" in row.inner_text()
+                assert f"Acknowledged by {DISPLAY[COLLEAGUE]}" in row.inner_text()
 
                 # -- 2. the hub is killed, then restarted on the same store ------------------------
                 hub.proc.send_signal(signal.SIGKILL)
@@ -79,7 +76,7 @@ def test_console_reconnects_and_resynchronises(chromium: Path, tmp_path: Path) -
                 ward.hub = hub = start_hub(tmp_path, port=hub.port, db=hub.db)
                 page.wait_for_selector("#conn[data-conn='live']", timeout=30_000)
                 assert page.is_hidden("#banner")
-                page.wait_for_function(f"document.querySelectorAll('#grid article[data-bed]').length === {BEDS}", timeout=15_000)
+                page.wait_for_function(f"() => document.querySelectorAll('#grid article[data-bed]').length === {BEDS}", timeout=15_000)
                 page.wait_for_function(  # vitals move again
                     """(before) => [...document.querySelectorAll('#grid article[data-bed] [data-param="hr"] .v')]
                         .some((e, i) => /^\\d+$/.test(e.textContent) && e.textContent !== before[i])""",

@@ -20,6 +20,9 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+AGENT = ("edge-T", "T", ("T-01", "T-02"))  # the agent registered for these beds (its secret issued per hub)
+
+
 def hello(epoch: int = 1) -> Hello:
     return Hello(agent="edge-T", epoch=epoch, ward="T", beds=("T-01", "T-02"))
 
@@ -46,7 +49,7 @@ def count_numerics(hub: HubProcess) -> int:
 
 def test_bad_frames_are_rejected_without_losing_good_ones(hub: HubProcess) -> None:
     t = now_ms()
-    with connect(hub.edge_url) as ws:
+    with connect(hub.edge_url, additional_headers=hub.agent_auth(*AGENT)) as ws:
         ws.send(encode_edge(hello()).decode())
         assert decode_hub(ws.recv(timeout=5)) == Welcome(0)
 
@@ -106,14 +109,14 @@ def test_bad_frames_are_rejected_without_losing_good_ones(hub: HubProcess) -> No
 def test_duplicates_are_dropped_and_acknowledged(hub: HubProcess) -> None:
     t = now_ms()
     frames = [ObsFrame(s, (obs("hr", 70 + s, t + s * 1000),)) for s in range(1, 6)]
-    with connect(hub.edge_url) as ws:
+    with connect(hub.edge_url, additional_headers=hub.agent_auth(*AGENT)) as ws:
         ws.send(encode_edge(hello(epoch=77)).decode())
         assert decode_hub(ws.recv(timeout=5)) == Welcome(0)
         for f in frames:
             ws.send(encode_edge(f).decode())
         recv_until_ack(ws, 5)
     # reconnect: the hub says what it holds; a replay of everything stores nothing twice
-    with connect(hub.edge_url) as ws:
+    with connect(hub.edge_url, additional_headers=hub.agent_auth(*AGENT)) as ws:
         ws.send(encode_edge(hello(epoch=77)).decode())
         assert decode_hub(ws.recv(timeout=5)) == Welcome(5)
         for f in frames:
@@ -131,7 +134,7 @@ def test_dedup_survives_a_hub_restart(tmp_path) -> None:
     t = now_ms()
     first = start_hub(tmp_path)
     try:
-        with connect(first.edge_url) as ws:
+        with connect(first.edge_url, additional_headers=first.agent_auth(*AGENT)) as ws:
             ws.send(encode_edge(hello(epoch=5)).decode())
             decode_hub(ws.recv(timeout=5))
             for s in (1, 2, 3):
@@ -141,7 +144,7 @@ def test_dedup_survives_a_hub_restart(tmp_path) -> None:
         first.stop()
     second = start_hub(tmp_path, db=first.db)
     try:
-        with connect(second.edge_url) as ws:
+        with connect(second.edge_url, additional_headers=second.agent_auth(*AGENT)) as ws:
             ws.send(encode_edge(hello(epoch=5)).decode())
             assert decode_hub(ws.recv(timeout=5)) == Welcome(3)
     finally:
@@ -149,7 +152,7 @@ def test_dedup_survives_a_hub_restart(tmp_path) -> None:
 
 
 def test_data_before_hello_is_a_protocol_error(hub: HubProcess) -> None:
-    with connect(hub.edge_url) as ws:
+    with connect(hub.edge_url, additional_headers=hub.agent_auth(*AGENT)) as ws:
         ws.send(encode_edge(ObsFrame(1, (obs("hr", 80, now_ms()),))).decode())
         msg = decode_hub(ws.recv(timeout=5))
         assert isinstance(msg, ErrorReport) and msg.code == "protocol"
@@ -159,7 +162,7 @@ def test_data_before_hello_is_a_protocol_error(hub: HubProcess) -> None:
 
 def test_trend_api_returns_stored_points(hub: HubProcess) -> None:
     t = now_ms() - 10_000
-    with connect(hub.edge_url) as ws:
+    with connect(hub.edge_url, additional_headers=hub.agent_auth(*AGENT)) as ws:
         ws.send(encode_edge(hello(epoch=9)).decode())
         decode_hub(ws.recv(timeout=5))
         ws.send(encode_edge(ObsFrame(1, tuple(obs("hr", 60 + i, t + i * 1000) for i in range(10)))).decode())

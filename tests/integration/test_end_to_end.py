@@ -57,6 +57,7 @@ def ward(hub: HubProcess, tmp_path: Path) -> Iterator[tuple[HubProcess, dict[str
         wait_until(lambda: sim.poll() is not None or cfg.exists(), "the simulator to write the edge config")
         assert sim.poll() is None, (tmp_path / "sim.log").read_text()
         scenarios = {d["bed"]: d["scenario"] for d in yaml.safe_load(cfg.read_text())["devices"]}
+        hub.agent_auth("edge-A", "A", list(scenarios))  # its secret, in edge-A.secret beside the config
         stats = tmp_path / "edge.stats.json"
         edge = spawn(tmp_path, "edge", "edge", "--config", str(cfg), "--stats-file", str(stats))
         yield hub, scenarios, tmp_path
@@ -112,8 +113,8 @@ def test_vitals_arrive_are_stored_scored_and_raise_alerts(ward) -> None:
 
     # acknowledging an alert records who did it
     alert = get_json(hub.base + "/api/alerts?state=active")["alerts"][0]
-    status, body = post_json(f"{hub.base}/api/alerts/{alert['id']}/ack", {"by": "Nurse Meena"})
-    assert status == 200 and body["state"] == "acknowledged" and body["acked_by"] == "Nurse Meena"
+    status, body = post_json(f"{hub.base}/api/alerts/{alert['id']}/ack", None, as_="teleicu-nurse")
+    assert status == 200 and body["state"] == "acknowledged" and body["acked_by"] == "Test teleicu-nurse"
 
     # everything the API showed is in the store, one row per bed, parameter and device time
     with sqlite3.connect(hub.db) as db:

@@ -15,6 +15,7 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import pytest
 from config_support import default_text
-from support import get_json, post_json, start_hub, wait_alarm, wait_alarm_cleared, wait_audit_resolved, wait_until
+from support import get_json, post_json, sign_in, start_hub, wait_alarm, wait_alarm_cleared, wait_audit_resolved, wait_until
 from ward_support import BEDS, Ward
 
 pytestmark = pytest.mark.integration
@@ -131,6 +132,14 @@ def test_store_disk_full_holds_data_at_the_edge_and_loses_nothing(tmp_path: Path
         wait_until(lambda: all(b["last_rx"] > seen[b["bed"]] + 5000 for b in get_json(f"{hub.base}/api/beds")["beds"]),
                    "live data for every bed during the fault", timeout=30, interval=0.5)  # fmt: skip
         assert hub.proc.poll() is None, "the hub must survive a full disk"
+        # the nurse arriving for her shift signs in, renews and signs out while the store can record none of it
+        status, body = sign_in(hub.base, "nurse-a")
+        assert status == 200, body
+        nurse = {"Authorization": f"Bearer {body['access_token']}"}
+        assert len(get_json(f"{hub.base}/api/beds", as_=None, headers=nurse)["beds"]) == BEDS
+        status, renewed = post_json(f"{hub.base}/api/auth/refresh", {"refresh_token": body["refresh_token"]}, as_=None)
+        assert status == 200, renewed
+        assert post_json(f"{hub.base}/api/auth/refresh", {"refresh_token": body["refresh_token"]}, as_=None)[0] == 401  # spent
         filler.unlink()
         wait_alarm_cleared(hub.base, "technical:store_unreachable", "the store-unreachable alarm to clear")
         history = wait_audit_resolved(hub.base, alarm[0]["id"])  # written once the disk had room
@@ -144,6 +153,18 @@ def test_store_disk_full_holds_data_at_the_edge_and_loses_nothing(tmp_path: Path
         stats = get_json(f"{hub.base}/api/stats")["counters"]
         assert stats["store_holds"] >= 1 and stats["frames_held_unstored"] > 0, stats
         assert stats.get("audit_write_retries", 0) > 0  # the raise itself was written late, not lost
+        assert stats["auth_writes_deferred"] >= 2  # the sign-in and the renewal, held in memory, then written in order
+        with sqlite3.connect(hub.db) as db:
+            rows = db.execute("SELECT id, revoked, successor FROM sessions WHERE username = 'nurse-a'").fetchall()
+        by_id = {sid: (revoked, successor) for sid, revoked, successor in rows}
+        [live] = [sid for sid, (revoked, _s) in by_id.items() if not revoked]
+        [first] = [sid for sid in by_id if sid != live]
+        assert by_id[first] == (1, live) and by_id[live] == (0, None), rows  # the first session was traded for the second
+
+        def audited() -> list[str]:
+            with sqlite3.connect(hub.db) as db:
+                return [a for (a,) in db.execute("SELECT action FROM audit_log WHERE actor = 'nurse-a' ORDER BY seq")]
+        assert wait_until(audited, "the sign-in in the audit log") == ["auth.sign_in"]
     finally:
         ward.cleanup()
         hub.stop()
@@ -172,14 +193,14 @@ def test_hub_restart_remembers_agents_and_alarms_for_one_that_never_returns(tmp_
     ward = Ward(tmp_path, hub)
     try:
         wait_until(lambda: len(ward.stored()) > 50, "data to flow")
-        assert [a["agent"] for a in get_json(f"{hub.base}/api/agents")["agents"]] == ["edge-A"]
+        assert [a["agent"] for a in get_json(f"{hub.base}/api/agents", as_="admin")["agents"]] == ["edge-A"]
         # the hub goes down for an upgrade: SIGTERM, a graceful stop within 10 s (uvicorn then re-raises the
         # signal, so the exit status is -SIGTERM, which service managers count as a clean stop)...
         assert ward.stop(hub.proc) in (0, -signal.SIGTERM), hub.log.read_text()[-2000:]
         assert ward.stop(ward.edge) == 0  # ...and the gateway dies meanwhile
         t_restart = time.monotonic()
         hub = ward.hub = start_hub(tmp_path, port=hub.port, db=hub.db, extra=("--alarms", str(alarms)))
-        [agent] = get_json(f"{hub.base}/api/agents")["agents"]
+        [agent] = get_json(f"{hub.base}/api/agents", as_="admin")["agents"]
         assert agent["agent"] == "edge-A" and not agent["online"] and agent["offline_since"] is not None
         assert len(agent["beds"]) == BEDS
         beds = {b["bed"] for b in get_json(f"{hub.base}/api/beds")["beds"]}
@@ -188,12 +209,12 @@ def test_hub_restart_remembers_agents_and_alarms_for_one_that_never_returns(tmp_
         assert time.monotonic() - t_restart >= 15  # not before the restart grace: a hub restart alone raises nothing
         assert alarm[0]["subject"] == "agent:edge-A" and alarm[0]["ward"] == "A"
         # hospital IT takes the gateway out of service: the alarm clears and a restart no longer expects it
-        status, body = post_json(f"{hub.base}/api/agents/edge-A", {}, method="DELETE")
+        status, body = post_json(f"{hub.base}/api/agents/edge-A", None, method="DELETE", as_="admin")
         assert status == 200, body
         wait_alarm_cleared(hub.base, "technical:agent_offline", "the agent-offline alarm to clear once the agent is forgotten")
         hub.stop()
         hub = ward.hub = start_hub(tmp_path, port=hub.port, db=hub.db, extra=("--alarms", str(alarms)))
-        assert get_json(f"{hub.base}/api/agents")["agents"] == []
+        assert get_json(f"{hub.base}/api/agents", as_="admin")["agents"] == []
     finally:
         ward.cleanup()
         ward.hub.stop()

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 import yaml
-from support import HubProcess, free_port, get_json, get_text
+from support import HubProcess, free_port, get_json, get_text, teleicu
 
 from edge_agent.config import DeviceConfig
 from edge_agent.drivers import get_driver
@@ -320,7 +320,11 @@ async def test_simulated_gateways_reach_the_hub_through_the_real_edge_agent(hub:
     assert devices[0]["beds"] == {f"ICU-H^^BED0{i}": f"H-0{i}" for i in range(1, 5)}
     assert all(d["driver"] == "hl7_pcd01" and d["listen"].startswith("127.0.0.1:") for d in devices)
     cfg = tmp_path / "edge-H.yaml"
-    cfg.write_text(yaml.safe_dump({"agent": {"id": "edge-H", "ward": "H"}, "hub": {"url": hub.edge_url}, "devices": devices}))
+    hub_section = {"url": hub.edge_url, "secret_file": "edge-H.secret"}
+    cfg.write_text(yaml.safe_dump({"agent": {"id": "edge-H", "ward": "H"}, "hub": hub_section, "devices": devices}))
+    # hospital IT registers the gateway for the beds of its own configuration, as the README says
+    r = teleicu("agents", "add", "edge-H", "--beds-from", str(cfg), "--secret-file", str(tmp_path / "edge-H.secret"), "--db", str(hub.db))
+    assert r.returncode == 0 and "beds H-01, H-02, H-03, H-04, H-05" in r.stdout, r.stdout + r.stderr
     stats = tmp_path / "edge.stats.json"
     edge = spawn_edge(tmp_path, cfg, stats)
     run = asyncio.create_task(group.run())
@@ -392,7 +396,7 @@ async def test_simulated_gateways_reach_the_hub_through_the_real_edge_agent(hub:
             await asyncio.sleep(0.2)
 
         def unmapped() -> list[dict]:
-            return get_json(f"{hub.base}/api/unmapped?device={devices[0]['id']}")["codes"]
+            return get_json(f"{hub.base}/api/unmapped?device={devices[0]['id']}", as_="admin")["codes"]
 
         deadline = time.monotonic() + 20
         while not unmapped():
@@ -402,7 +406,7 @@ async def test_simulated_gateways_reach_the_hub_through_the_real_edge_agent(hub:
         assert code == {"device": devices[0]["id"], "system": "MDC", "code": "150457", "count": 1,
                         "last": {"t": t, "name": "MDC_PULS_OXIM_PULS_RATE", "value": "72", "unit": "264864^MDC_DIM_BEAT_PER_MIN^MDC",
                                  "status": "R", "bed": "H-02"}}, code  # fmt: skip
-        assert get_json(f"{hub.base}/api/unmapped?device=nobody")["codes"] == []
+        assert get_json(f"{hub.base}/api/unmapped?device=nobody", as_="admin")["codes"] == []
         metrics = await asyncio.to_thread(get_text, f"{hub.base}/metrics")
         assert f'teleicu_unmapped_observations_total{{device="{devices[0]["id"]}",system="MDC",code="150457"}} 1' in metrics
         assert get_json(f"{hub.base}/api/stats")["counters"]["unmapped_stored"] == 1

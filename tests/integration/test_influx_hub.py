@@ -17,7 +17,7 @@ import httpx
 import pytest
 import websockets
 from influx_support import Influxd, start_hub_on_influx, start_influxd
-from support import HubProcess, get_json
+from support import HubProcess, auth_headers, get_json
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 from websockets.sync.client import connect
@@ -46,7 +46,7 @@ def influx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Influxd]:
 
 
 def send_and_wait_acks(hub: HubProcess, hello: Hello, frames: list[ObsFrame | WaveChunk], expect_welcome: int = 0) -> None:
-    with connect(hub.edge_url) as ws:
+    with connect(hub.edge_url, additional_headers=hub.agent_auth(hello.agent, hello.ward, hello.beds)) as ws:
         ws.send(encode_edge(hello).decode())
         assert decode_hub(ws.recv(timeout=10)) == Welcome(expect_welcome)
         for f in frames:
@@ -164,9 +164,10 @@ class EdgeClient:
     which frames each acknowledgement covered, for the test to judge.
     """
 
-    def __init__(self, url: str, hello: Hello) -> None:
+    def __init__(self, url: str, hello: Hello, headers: dict[str, str]) -> None:
         self.url = url
         self.hello = hello
+        self.headers = headers  # its credentials (the agent's secret)
         self.unacked: dict[int, str] = {}
         self.obs: dict[int, tuple[Observation, ...]] = {}
         self.first_sent: dict[int, float] = {}
@@ -199,7 +200,7 @@ class EdgeClient:
     async def run(self) -> None:
         while True:
             try:
-                async with ws_connect(self.url, open_timeout=10) as ws:
+                async with ws_connect(self.url, open_timeout=10, additional_headers=self.headers) as ws:
                     await ws.send(encode_edge(self.hello).decode())
                     welcome = decode_hub(await asyncio.wait_for(ws.recv(), 10))
                     assert isinstance(welcome, Welcome), welcome
@@ -238,7 +239,7 @@ def test_influxdb_outage_holds_live_data_flowing_and_loses_nothing(tmp_path: Pat
     buffer_limit = 300
     url = influx.store_url(db, flush_ms=100, max_buffer_lines=buffer_limit, backoff_max_ms=1000, state=state)
     hub = start_hub_on_influx(tmp_path, url, state)
-    edge = EdgeClient(hub.edge_url, Hello("edge-O", 7, "T", BEDS))
+    edge = EdgeClient(hub.edge_url, Hello("edge-O", 7, "T", BEDS), hub.agent_auth("edge-O", "T", BEDS))
     t0 = now_ms() - 600_000
 
     async def until(pred: Callable[[], bool | Awaitable[bool]], what: str, timeout: float) -> None:
@@ -263,7 +264,7 @@ def test_influxdb_outage_holds_live_data_flowing_and_loses_nothing(tmp_path: Pat
 
     async def run() -> None:
         stop_producing = asyncio.Event()
-        async with httpx.AsyncClient(timeout=10) as client:
+        async with httpx.AsyncClient(timeout=10, headers=auth_headers(hub.base, "intensivist")) as client:
 
             async def store_stats() -> dict:
                 return (await client.get(f"{hub.base}/api/stats")).json()["store"]

@@ -258,7 +258,10 @@ def test_readme_mosquitto_pub_command_reaches_the_hub(shared_broker: tuple[str, 
     # The gateway YAML of the README (bed07 -> ICU1-07, default prefix), with this run's hub and client id.
     block = README.read_text().split("```yaml\n", 1)[1].split("```", 1)[0]
     cfg = yaml.safe_load(block)
-    cfg["hub"]["url"] = hub.edge_url
+    cfg["hub"] = {"url": hub.edge_url, "secret_file": cfg["hub"]["secret_file"]}  # this run's hub, plain ws on loopback
+    beds = sorted(bed for device in cfg["devices"] for bed in device["beds"].values())  # what teleicu agents add --beds-from reads
+    hub.agent_auth(cfg["agent"]["id"], cfg["agent"]["ward"], beds)  # hospital IT issues the gateway its secret
+    (tmp_path / cfg["hub"]["secret_file"]).write_text(hub.secrets[cfg["agent"]["id"]] + "\n")
     client_id = f"teleicu-itest-{token()}"
     cfg["devices"][0]["client_id"] = client_id
     path = tmp_path / "edge.yaml"
@@ -282,10 +285,10 @@ def test_readme_mosquitto_pub_command_reaches_the_hub(shared_broker: tuple[str, 
         t = int(time.time() * 1000)
         mosquitto_pub(shared_broker[1], "-q", "1", "-t", "teleicu/bed07/vitals", "-m", json.dumps({"t": t, "values": {"st_ii": -0.1, "hr": 83}}))
         device = cfg["devices"][0]["id"]
-        [code] = wait_until(lambda: get_json(f"{hub.base}/api/unmapped?device={device}")["codes"], "the unmapped key at the hub")
+        [code] = wait_until(lambda: get_json(f"{hub.base}/api/unmapped?device={device}", as_="admin")["codes"], "the unmapped key at the hub")
         assert code == {"device": device, "system": "mqtt_json", "code": "st_ii", "count": 1,
                         "last": {"t": t, "name": "", "value": "-0.1", "unit": "", "status": "", "bed": "ICU1-07"}}, code  # fmt: skip
-        assert f'teleicu_unmapped_observations_total{{device="{device}",system="mqtt_json",code="st_ii"}} 1' in get_text(f"{hub.base}/metrics")
+        assert f'teleicu_unmapped_observations_total{{device="{device}",system="mqtt_json",code="st_ii"}} 1' in get_text(f"{hub.base}/metrics", as_="viewer")
         assert "st_ii" not in get_json(f"{hub.base}/api/beds/ICU1-07")["vitals"]
         assert any("WARNING" in line and "'st_ii'" in line for line in log.read_text().splitlines()), log.read_text()[-2000:]
     finally:

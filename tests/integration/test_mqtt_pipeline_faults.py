@@ -32,7 +32,7 @@ from pathlib import Path
 
 import pytest
 from mqtt_support import OwnBroker, mqtt_device, own_broker  # noqa: F401 - own_broker is a fixture
-from support import HubProcess, get_json, start_hub, wait_audit_resolved, wait_until
+from support import HubProcess, get_json, register_agent, start_hub, wait_audit_resolved, wait_until
 from ward_support import Ward, read_samples
 
 from edge_agent.config import DeviceConfig
@@ -64,6 +64,7 @@ class MqttWard(Ward):
                               "--sim-option", f"mqtt.broker={broker.url}", "--sim-option", f"mqtt.record={self.produced_path}",
                               "--sim-option", f"mqtt.topic_prefix={prefix}", "--sim-option", f"mqtt.edge_client_id={client_id}")  # fmt: skip
         wait_until(self.cfg.exists, "the simulator's edge config")
+        register_agent(self.hub.db, "edge-M", "M", self.beds, self.cfg.parent / "edge-M.secret")
         self.edge = self.start_edge()
 
     def produced(self) -> dict[tuple[str, str, int], float | None]:

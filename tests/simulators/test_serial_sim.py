@@ -33,7 +33,7 @@ def test_thin_modules_by_name_and_device_entries(protocol: str, baud: int) -> No
     assert all(e["driver"] == protocol and e["baud"] == baud and e["port"].startswith("/dev/pts/") for e in entries)
     assert [e["scenario"] for e in entries] == ["stable", "probe_off"]
     assert ("options" in entries[0]) == (protocol == "s5")
-    cfg = parse_edge_config({"agent": {"id": "e", "ward": "A"}, "hub": {"url": "ws://h/ws/edge"}, "devices": entries})
+    cfg = parse_edge_config({"agent": {"id": "e", "ward": "A"}, "hub": {"url": "ws://h/ws/edge", "secret_file": "edge.secret"}, "devices": entries})
     assert [d.driver for d in cfg.devices] == [protocol] * 2
     assert all(m._master is None for m in group.monitors)
 

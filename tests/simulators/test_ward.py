@@ -56,7 +56,7 @@ def test_edge_config_is_the_documented_yaml_and_the_agent_accepts_it() -> None:
     text = edge_config_text("A", "ws://127.0.0.1:8080/ws/edge", ms)
     assert text.splitlines()[0] == 'agent: {id: "edge-A", ward: "A"}'
     raw = yaml.safe_load(text)
-    assert raw["agent"] == {"id": "edge-A", "ward": "A"} and raw["hub"] == {"url": "ws://127.0.0.1:8080/ws/edge"}
+    assert raw["agent"] == {"id": "edge-A", "ward": "A"} and raw["hub"] == {"url": "ws://127.0.0.1:8080/ws/edge", "secret_file": "edge-A.secret"}
     assert raw["devices"][0] == {
         "bed": "A-01", "id": "sim-A-01", "driver": "tsp", "port": "/dev/pts/40", "baud": 115200,
         "scenario": ms[0].scenario.name,

@@ -245,6 +245,13 @@ def test_reconnects_back_off_exponentially_with_full_jitter() -> None:
     delays = [s.reconnect_delay() for _ in range(40)]
     assert all(0 <= d <= 2.0 for d in delays)
     assert max(delays[:1]) <= 0.25 and max(delays[5:]) > 1.0
-    s.connect()  # a connection came up: the next failure starts again from the shortest delay
+    for _ in range(20):  # the socket opens but the hub refuses before its welcome: no reset, still backing off
+        s.connect()
+        with pytest.raises(WireError):
+            s.receive_data(encode_hub(ErrorReport("protocol", "not welcome here")))
+        s.connection_lost()
+    assert max(s.reconnect_delay() for _ in range(10)) > 1.0
+    s.connect()  # a session came up: the next failure starts again from the shortest delay
+    s.receive_data(encode_hub(Welcome(0)))
     s.connection_lost()
     assert s.reconnect_delay() <= 0.25

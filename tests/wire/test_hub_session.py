@@ -10,8 +10,8 @@ from wire.codec import decode_hub, encode_edge
 from wire.dedup import SeqTracker
 from wire.hub_session import (
     ACK_EVERY,
+    CLOSE_POLICY,
     CLOSE_STORE_RECOVERED,
-    CLOSE_UNKNOWN_AGENT,
     HOLD_RETRY_S,
     MAX_THROTTLE_S,
     FrameReceived,
@@ -26,7 +26,7 @@ HELLO = Hello(agent="edge-T", epoch=5, ward="T", beds=("T-1",))
 
 
 def new(seqs: SeqTracker | None = None, **kw) -> HubSession[str]:
-    args = {"max_frames_per_s": 1e9, "max_bytes_per_s": 1e12, "now": 0.0} | kw
+    args = {"agent": "edge-T", "beds": ("T-1",), "max_frames_per_s": 1e9, "max_bytes_per_s": 1e12, "now": 0.0} | kw
     return HubSession(seqs if seqs is not None else SeqTracker(), **args)
 
 
@@ -74,12 +74,24 @@ def test_a_second_hello_is_refused() -> None:
     assert err.code == "protocol" and "already" in err.detail and s.hello == HELLO
 
 
-def test_an_unknown_agent_is_refused_and_the_connection_closes() -> None:
-    s = new(allowed_agents={"edge-ok"})
+def test_a_hello_naming_another_agent_closes_the_connection() -> None:
+    s = new(agent="edge-ok")  # the connection authenticated as edge-ok
     assert s.receive_data(encode_edge(HELLO)) == []
     [err] = sent(s)
-    assert err.code == "unknown_agent" and s.close_code == CLOSE_UNKNOWN_AGENT and s.counters["unknown_agents"] == 1
+    assert err.code == "protocol" and "edge-ok" in err.detail and s.close_code == CLOSE_POLICY
+    assert s.counters["hello_for_another_agent"] == 1
     assert s.hello is None and s.receive_data(frame(1)) == []  # nothing more is read
+
+
+def test_the_hello_registered_carries_the_agents_registered_beds() -> None:
+    s = new(beds=("T-2", "T-1"))
+    hello = Hello(agent="edge-T", epoch=5, ward="T", beds=("T-1", "T-9"))
+    [ev] = s.receive_data(encode_edge(hello))
+    assert ev == HelloReceived(Hello(agent="edge-T", epoch=5, ward="T", beds=("T-1", "T-2")), ("T-9",))
+    assert sent(s) == []  # the welcome comes first: an agent waits for it before anything else
+    s.welcome(0)
+    welcome, err = sent(s)
+    assert isinstance(welcome, Welcome) and err.code == "unregistered_beds" and "T-9" in err.detail and s.close_code is None
 
 
 def test_undecodable_frames_are_refused_and_settled_only_when_their_number_is_known() -> None:

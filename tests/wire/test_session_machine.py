@@ -226,7 +226,7 @@ class HubConn:
     def __init__(self, hub: HubCore, link: Link) -> None:
         self.hub = hub
         self.link = link
-        self.session: HubSession[ModelBatch] = HubSession(hub.seqs, max_frames_per_s=1e9, max_bytes_per_s=1e12, now=0.0,
+        self.session: HubSession[ModelBatch] = HubSession(hub.seqs, agent=AGENT, beds=[BED], max_frames_per_s=1e9, max_bytes_per_s=1e12, now=0.0,
                                                           counters=hub.counters)  # fmt: skip
         self.inflight: deque[tuple[int, int | None, ModelBatch | None]] = deque()  # (seq, write id, batch)
         self.drained = False  # the acker reached the hold's retry loop
