@@ -22,8 +22,10 @@ import sys
 import tempfile
 import time
 import urllib.request
+from pathlib import Path
 
 import numpy as np
+from access import agent_secret, basic_auth, bearer, signed_in_console
 from websockets.asyncio.client import connect
 
 from wire.codec import encode_edge
@@ -37,8 +39,8 @@ def now_ms() -> float:
     return time.time_ns() / 1e6
 
 
-async def agent(url: str, name: str, beds: list[str], sick_at: dict[str, float], stop: asyncio.Event) -> None:
-    async with connect(url) as ws:
+async def agent(url: str, name: str, secret: str, beds: list[str], sick_at: dict[str, float], stop: asyncio.Event) -> None:
+    async with connect(url, additional_headers=basic_auth(name, secret)) as ws:
         await ws.send(encode_edge(Hello(agent=name, epoch=1, ward=name, beds=tuple(beds))).decode())
         await ws.recv()
 
@@ -63,8 +65,8 @@ async def agent(url: str, name: str, beds: list[str], sick_at: dict[str, float],
         reader.cancel()
 
 
-async def console(url: str, raised_at: dict[str, float], stop: asyncio.Event) -> None:
-    async with connect(url, max_size=2**26) as ws:
+async def console(url: str, headers: dict[str, str], raised_at: dict[str, float], stop: asyncio.Event) -> None:
+    async with connect(url, max_size=2**26, additional_headers=headers) as ws:
         while not stop.is_set():
             try:
                 raw = await asyncio.wait_for(ws.recv(), 0.5)
@@ -78,15 +80,17 @@ async def console(url: str, raised_at: dict[str, float], stop: asyncio.Event) ->
                     raised_at.setdefault(msg["alert"]["bed"], t)
 
 
-async def run(args: argparse.Namespace, port: int) -> list[float]:
+async def run(args: argparse.Namespace, port: int, state: Path, tmp: Path) -> tuple[list[float], int]:
     stop = asyncio.Event()
     n_agents = max(1, args.beds // 50)
     beds = [[f"W{a}-{b:02d}" for b in range(50)] for a in range(n_agents)]
+    secrets = [agent_secret(state, f"W{a}", f"W{a}", tuple(beds[a]), tmp) for a in range(n_agents)]
+    client = signed_in_console(state, f"http://127.0.0.1:{port}", tmp)
     sick_at: dict[str, float] = {}
     raised_at: dict[str, float] = {}
     url = f"ws://127.0.0.1:{port}"
-    tasks = [asyncio.create_task(console(url + "/ws/console", raised_at, stop))]
-    tasks += [asyncio.create_task(agent(url + "/ws/edge", f"W{a}", beds[a], sick_at, stop)) for a in range(n_agents)]
+    tasks = [asyncio.create_task(console(url + "/ws/console", bearer(client), raised_at, stop))]
+    tasks += [asyncio.create_task(agent(url + "/ws/edge", f"W{a}", secrets[a], beds[a], sick_at, stop)) for a in range(n_agents)]
     pool = [b for group in beds for b in group]
     random.Random(1).shuffle(pool)
     await asyncio.sleep(5)  # every bed registered and scored normal
@@ -111,8 +115,8 @@ def main() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    tmp = tempfile.mkdtemp(prefix="teleicu-bench-")
-    hub = subprocess.Popen([sys.executable, "-m", "teleicu", "hub", "--port", str(port), "--db", f"{tmp}/s.sqlite3"])
+    tmp = Path(tempfile.mkdtemp(prefix="teleicu-bench-"))
+    hub = subprocess.Popen([sys.executable, "-m", "teleicu", "hub", "--port", str(port), "--db", str(tmp / "s.sqlite3")])
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -123,7 +127,7 @@ def main() -> int:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
-        lat, triggered = asyncio.run(run(args, port))
+        lat, triggered = asyncio.run(run(args, port, tmp / "s.sqlite3", tmp))
     finally:
         hub.terminate()
         hub.wait(10)

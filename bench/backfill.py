@@ -32,6 +32,10 @@ from pathlib import Path
 import numpy as np
 from websockets.asyncio.client import connect
 
+from access import bearer, signed_in_console
+
+from teleicu.demo import SignedIn
+from teleicu.demo_accounts import register_simulated_ward
 from wire.sample_record import read_record, samples_digest
 
 RUN = [sys.executable, "-m", "teleicu"]
@@ -49,12 +53,12 @@ def wait_http(url: str, timeout: float = 30) -> None:
             time.sleep(0.1)
 
 
-async def watch(url: str, phase: list, out: dict[str, dict[str, list[float]]], stop: asyncio.Event) -> None:
+async def watch(url: str, client: SignedIn, phase: list, out: dict[str, dict[str, list[float]]], stop: asyncio.Event) -> None:
     """``phase`` is [name, t_min]: only bed updates whose newest vital was measured at or after t_min
     (device time, ms) count, so old backlog values shown as a bed's latest are not taken for live ones."""
     while not stop.is_set():
         try:
-            async with connect(url, max_size=2**26) as ws:
+            async with connect(url, max_size=2**26, additional_headers=await asyncio.to_thread(bearer, client)) as ws:
                 while not stop.is_set():
                     try:
                         raw = await asyncio.wait_for(ws.recv(), 0.5)
@@ -105,6 +109,8 @@ async def main_async(args: argparse.Namespace) -> int:
                             f"ws://127.0.0.1:{port}/ws/edge", "--waveforms", str(args.waveforms)], stderr=subprocess.DEVNULL)  # fmt: skip
     while not cfg.exists():
         await asyncio.sleep(0.1)
+    register_simulated_ward(db, cfg)
+    client = signed_in_console(db, base, tmp)
     stats_file = tmp / "edge.stats.json"
     record = tmp / "record.jsonl"
     edge = subprocess.Popen([*RUN, "edge", "--config", str(cfg), "--stats-file", str(stats_file), "--record", str(record)],
@@ -112,7 +118,7 @@ async def main_async(args: argparse.Namespace) -> int:
     phase: list = ["warmup", 0]
     out: dict[str, dict[str, list[float]]] = {}
     stop = asyncio.Event()
-    watcher = asyncio.create_task(watch(f"ws://127.0.0.1:{port}/ws/console", phase, out, stop))
+    watcher = asyncio.create_task(watch(f"ws://127.0.0.1:{port}/ws/console", client, phase, out, stop))
     await asyncio.sleep(10)
     phase[0] = "baseline"
     await asyncio.sleep(args.baseline)
@@ -125,7 +131,7 @@ async def main_async(args: argparse.Namespace) -> int:
     hub = start_hub()
     t_up = time.monotonic()
     phase[0] = "backfill"
-    while not json.loads(urllib.request.urlopen(base + "/api/stats", timeout=5).read())["agents_online"]:
+    while not client.get("/api/stats")["agents_online"]:
         await asyncio.sleep(0.05)
     phase[1] = time.time_ns() // 1_000_000  # live samples: measured after the agent reconnected
     t_reconnect = time.monotonic()

@@ -11,7 +11,6 @@ it warm up, then samples the edge process's CPU time and resident memory from
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import socket
 import subprocess
@@ -21,18 +20,10 @@ import time
 import urllib.request
 from pathlib import Path
 
-TICK = os.sysconf("SC_CLK_TCK")
-PAGE = os.sysconf("SC_PAGE_SIZE")
+from access import bearer, signed_in_console
+from proc_usage import cpu_s, rss_mib
 
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
-
-
-def rss_mib(pid: int) -> float:
-    return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE / 2**20
-
+from teleicu.demo_accounts import register_simulated_ward
 
 def main() -> int:
     ap = argparse.ArgumentParser()
@@ -63,13 +54,16 @@ def main() -> int:
                                        "--hub", f"ws://127.0.0.1:{port}/ws/edge", "--protocols", args.protocols]))  # fmt: skip
         while not cfg.exists():
             time.sleep(0.1)
+        register_simulated_ward(tmp / "s.sqlite3", cfg)
         edge = subprocess.Popen([*run, "edge", "--config", str(cfg)])
         procs.append(edge)
         time.sleep(args.warmup)
-        c0, t0, rss0 = cpu_seconds(edge.pid), time.monotonic(), rss_mib(edge.pid)
+        c0, t0, rss0 = cpu_s(edge.pid), time.monotonic(), rss_mib(edge.pid)
         time.sleep(args.seconds)
-        c1, t1, rss1 = cpu_seconds(edge.pid), time.monotonic(), rss_mib(edge.pid)
-        stats = urllib.request.urlopen(f"http://127.0.0.1:{port}/api/stats", timeout=5).read().decode()
+        c1, t1, rss1 = cpu_s(edge.pid), time.monotonic(), rss_mib(edge.pid)
+        client = signed_in_console(tmp / "s.sqlite3", f"http://127.0.0.1:{port}", tmp)
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/api/stats", headers=bearer(client))
+        stats = urllib.request.urlopen(req, timeout=5).read().decode()
     finally:
         for p in reversed(procs):
             p.send_signal(signal.SIGTERM)

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import platform
 import secrets
 import socket
@@ -39,10 +38,13 @@ import time
 import urllib.request
 from pathlib import Path
 
+from proc_usage import cpu_s, rss_mib
+
 from edge_agent.drivers.mqtt_json import MqttJsonParser
 from simulators.base import SimBed
 from simulators.mqtt_sim import BedDevice
 from simulators.scenarios import assign_scenarios
+from teleicu.demo_accounts import register_simulated_ward
 from wire.messages import Observation
 
 PREFIX = "teleicu"
@@ -161,18 +163,6 @@ def _wait(pred: object, what: str, timeout: float = 30.0) -> None:
     raise SystemExit(f"timed out waiting for {what}")
 
 
-def _cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
-
-
-def _rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def bench_agent(broker: str, beds: int, duration: float) -> tuple[float, float, dict]:
     """Edge agent CPU (% of one core) and RSS (MiB) serving ``beds`` MQTT beds, with a real hub and simulator."""
     procs: list[subprocess.Popen] = []
@@ -193,12 +183,13 @@ def bench_agent(broker: str, beds: int, duration: float) -> tuple[float, float, 
             spawn("sim", "sim", "--protocols", "mqtt", "--beds", str(beds), "--edge-config", str(cfg), "--hub",
                   f"ws://127.0.0.1:{port}/ws/edge", "--sim-option", f"mqtt.broker={broker}")  # fmt: skip
             _wait(cfg.exists, "the simulator's edge config")
+            register_simulated_ward(tmp / "db.sqlite3", cfg)
             edge = spawn("edge", "edge", "--config", str(cfg), "--stats-file", str(tmp / "edge.json"))
             time.sleep(5.0)  # warm-up: imports, connections, retained messages
-            c0, t0 = _cpu_s(edge.pid), time.monotonic()
+            c0, t0 = cpu_s(edge.pid), time.monotonic()
             time.sleep(duration)
-            c1, t1 = _cpu_s(edge.pid), time.monotonic()
-            rss = _rss_mib(edge.pid)
+            c1, t1 = cpu_s(edge.pid), time.monotonic()
+            rss = rss_mib(edge.pid)
             edge.terminate()
             edge.wait(15)
             stats = json.loads((tmp / "edge.json").read_text())

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -21,30 +20,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-PAGE = os.sysconf("SC_PAGE_SIZE")
-
-
-def processes(marker: str) -> dict[int, str]:
-    """pid -> role ("hub" / "edge-A"...) of the demo's children whose command line carries ``marker``."""
-    out: dict[int, str] = {}
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        args = [a.decode(errors="replace") for a in argv]
-        if "teleicu" not in args or not any(marker in a for a in args):
-            continue
-        if "hub" in args:
-            out[int(pid)] = "hub"
-        elif "edge" in args:
-            out[int(pid)] = "edge-" + Path(args[args.index("--config") + 1]).stem.split("-")[-1]
-    return out
-
-
-def rss_mib(pid: int) -> float:
-    return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE / 2**20
-
+from proc_usage import demo_processes, rss_mib
 
 def main() -> int:
     ap = argparse.ArgumentParser()
@@ -72,7 +48,7 @@ def main() -> int:
             raise SystemExit("the demo did not come up")
         time.sleep(1)
     time.sleep(60)  # a minute in: buffers and caches have reached their working size
-    procs = processes(str(data))
+    procs = demo_processes(str(data))
     start = {pid: rss_mib(pid) for pid in procs}
     time.sleep(max(0.0, args.minutes * 60 - 75))
     end = {pid: rss_mib(pid) for pid in procs if Path(f"/proc/{pid}").exists()}
