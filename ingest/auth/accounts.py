@@ -17,9 +17,10 @@ import re
 import sqlite3
 from dataclasses import dataclass
 
-from ingest.auth.passwords import hash_password, hash_secret, new_secret
+from ingest.auth.passwords import hash_password
 from ingest.auth.roles import Principal, Role, WARD_SCOPED
 from wire.codec import MAX_ID_LEN
+from wire.random_secrets import new_secret, secret_hash
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -171,7 +172,7 @@ def add_agent(conn: sqlite3.Connection, agent: str, ward: str, beds: tuple[str, 
         raise AccountError(f"agent {agent!r} already has a secret: revoke it first to issue a new one")
     secret = new_secret()
     conn.execute("INSERT OR REPLACE INTO agent_credentials VALUES (?,?,?,?,?,NULL)",
-                 (agent, ward, json.dumps(sorted(set(beds))), hash_secret(secret), now))  # fmt: skip
+                 (agent, ward, json.dumps(sorted(set(beds))), secret_hash(secret), now))  # fmt: skip
     bump_version(conn)
     return secret
 

@@ -1,19 +1,15 @@
-"""Password and agent-secret hashing.
+"""Password hashing.
 
 Passwords are hashed with argon2id (argon2-cffi: a memory-hard hash with its
 parameters and salt stored in the hash string, so they can be raised later and
 old hashes still verify). Verifying costs about 0.2 s of one core by design;
 callers run it off the event loop.
 
-Agent secrets are 256-bit random tokens made here, never chosen by a person, so
-a single SHA-256 is enough to store them (there is nothing to guess from a
-hash of a random 256-bit value); comparison is constant-time.
+Secrets made by a program (agents', sessions') are ``wire.random_secrets``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import secrets
 
 from argon2 import PasswordHasher
@@ -55,16 +51,3 @@ def needs_rehash(stored: str) -> bool:
 
 # A hash that never matches, verified when the user does not exist so that an unknown name costs the same time.
 DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
-
-
-def new_secret() -> str:
-    """A new agent secret: 256 random bits, URL-safe text."""
-    return secrets.token_urlsafe(32)
-
-
-def hash_secret(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def secret_matches(stored_hash: str, secret: str) -> bool:
-    return hmac.compare_digest(stored_hash, hash_secret(secret))

@@ -27,12 +27,13 @@ from collections.abc import Callable
 from ingest.auth import accounts, sessions
 from ingest.auth.accounts import AgentCredential
 from ingest.auth.audit_log import AuditEntry
-from ingest.auth.passwords import DUMMY_HASH, secret_matches, verify_password
+from ingest.auth.passwords import DUMMY_HASH, verify_password
 from ingest.auth.roles import Principal
 from ingest.auth.session_book import SessionBook, Write
 from ingest.auth.sessions import Session
 from ingest.stores.base import StoreError
 from ingest.stores.sqlite_db import SQLiteDatabase
+from wire.random_secrets import secret_hash, secret_matches
 from wire.token_bucket import TokenBucket
 
 log = logging.getLogger(__name__)
@@ -117,7 +118,7 @@ class AuthService:
     async def refresh(self, refresh_token: str, source: str) -> tuple[Principal, sessions.Tokens] | None:
         """A new pair for a live refresh token (which ends with it); None when unknown, used, expired, or the user disabled."""
         now = self.clock()
-        refresh_hash = sessions.token_hash(refresh_token)
+        refresh_hash = secret_hash(refresh_token)
         old = self.book.by_refresh(refresh_hash)
         if old is None:
             loaded = await self.db.read_with(lambda c: sessions.load_by_refresh(c, refresh_hash))
@@ -139,7 +140,7 @@ class AuthService:
 
     async def principal(self, access_token: str) -> Principal | None:
         """Who holds this access token, or None (unknown, expired, revoked, user disabled)."""
-        s = await self._session(sessions.token_hash(access_token))
+        s = await self._session(secret_hash(access_token))
         if s is None or not s.live(self.clock()):
             return None
         user = await self._user(s.username)

@@ -13,10 +13,10 @@ copy of it lets nobody in. The running hub's view of them is
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 import sqlite3
 from dataclasses import dataclass
+
+from wire.random_secrets import new_secret, secret_hash
 
 ACCESS_S = 15 * 60
 REFRESH_S = 12 * 3600
@@ -31,10 +31,6 @@ CREATE TABLE IF NOT EXISTS sessions (
 CREATE INDEX IF NOT EXISTS sessions_refresh ON sessions (refresh);
 CREATE INDEX IF NOT EXISTS sessions_user ON sessions (username);
 """
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,9 +67,9 @@ class Session:
 
 def issue(username: str, now: int, source: str) -> tuple[Tokens, Session]:
     """New random tokens for ``username`` and the session they open (not yet stored)."""
-    access, refresh = TOKEN_PREFIX + secrets.token_urlsafe(32), "tir_" + secrets.token_urlsafe(32)
-    t = Tokens(access, refresh, now + ACCESS_S * 1000, now + REFRESH_S * 1000, token_hash(access))
-    return t, Session(t.session, username, now, t.access_expires, token_hash(refresh), t.refresh_expires, source[:100])
+    access, refresh = new_secret(TOKEN_PREFIX), new_secret("tir_")
+    t = Tokens(access, refresh, now + ACCESS_S * 1000, now + REFRESH_S * 1000, secret_hash(access))
+    return t, Session(t.session, username, now, t.access_expires, secret_hash(refresh), t.refresh_expires, source[:100])
 
 
 _COLUMNS = "id, username, created, expires, refresh, refresh_expires, source, revoked, successor"

@@ -9,9 +9,10 @@ import pytest
 
 from ingest.auth import accounts, sessions
 from ingest.auth.accounts import AccountError
-from ingest.auth.passwords import secret_matches, verify_password
+from ingest.auth.passwords import verify_password
 from ingest.auth.roles import Permission, Role
 from ingest.auth.session_book import SessionBook
+from wire.random_secrets import secret_hash, secret_matches
 
 NOW = 1_800_000_000_000
 PW = "correct horse battery"
@@ -61,7 +62,7 @@ def test_sessions_are_stored_as_hashes_rotate_once_and_end_with_disable_or_passw
     save(conn)
     book.saved({t.session})
     assert sessions.load(conn, t.session) == book.get(t.session)  # what the hub holds is what the file holds
-    old = book.by_refresh(sessions.token_hash(t.refresh))
+    old = book.by_refresh(secret_hash(t.refresh))
     assert old is not None and old.live(NOW + 1000) and not old.live(t.access_expires)  # the access token expires
     t2, rotate = book.rotate(old, NOW + 2000, "10.0.0.5")
     assert book.unsaved == {t.session, t2.session}
@@ -70,7 +71,7 @@ def test_sessions_are_stored_as_hashes_rotate_once_and_end_with_disable_or_passw
     assert stored_old is not None and stored_old.revoked and stored_old.successor == t2.session  # spent, and names the next
     assert not stored_old.refreshable(NOW + 3000)  # a refresh token works once
     live = sessions.load(conn, t2.session)
-    assert live is not None and live.live(NOW + 3000) and sessions.load_by_refresh(conn, sessions.token_hash(t2.refresh)) == live
+    assert live is not None and live.live(NOW + 3000) and sessions.load_by_refresh(conn, secret_hash(t2.refresh)) == live
     # an admin disables the user or changes the password: every session of theirs ends in the file
     t3 = sessions.open_session(conn, "rao", NOW, "x")
     accounts.set_password(conn, "rao", "another long passphrase", NOW + 5)
