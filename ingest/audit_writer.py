@@ -1,4 +1,5 @@
-"""The hub's audit writer: alarm events, data gaps, agent records and audit-log entries, saved in order to the state store.
+"""The hub's audit writer: alarm events, data gaps, agent records, audit-log entries and patients' score changes,
+saved in order to the state store (with the outbox events they make, in the same transaction).
 
 The tick and the edge endpoint never wait on the store: they ``persist`` items
 into a bounded queue (an overflow is counted and logged, never silent) and one
@@ -17,7 +18,9 @@ from dataclasses import dataclass
 
 from alerts.lifecycle import AlertEvent
 from ingest.auth.audit_log import AuditEntry
+from ingest.patients.score_changes import ScoreChange
 from ingest.stores.base import SampleStore, StateStore, StoreError
+from wire.outbox_events import AlarmEvent
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +47,15 @@ class DataGap:
     end: int
 
 
-Persisted = AlertEvent | AgentRecord | DataGap | AuditEntry
+@dataclass(frozen=True, slots=True)
+class AlarmRecord:
+    """An alarm event, and the outbox event it makes when it concerns an admitted patient (same transaction)."""
+
+    event: AlertEvent
+    outbox: AlarmEvent | None = None
+
+
+Persisted = AlarmRecord | AgentRecord | DataGap | AuditEntry | ScoreChange
 
 
 class AuditWriter:
@@ -101,7 +112,10 @@ class AuditWriter:
                 await self.state.forget_agent(item.agent)
             else:
                 await self.state.save_agent(item.agent, item.ward, list(item.beds))
+        elif isinstance(item, ScoreChange):
+            await self.state.save_score_change(item.point, item.event)
         else:
-            body = item.alert.to_json()
-            await self.state.save_alert(body, item.event, item.by, item.alert.updated, item.note)
-            self.samples.record_alarm_event(body, item.event, item.by, item.alert.updated)
+            ev = item.event
+            body = ev.alert.to_json()
+            await self.state.save_alert(body, ev.event, ev.by, ev.alert.updated, ev.note, item.outbox)
+            self.samples.record_alarm_event(body, ev.event, ev.by, ev.alert.updated)

@@ -34,6 +34,8 @@ class BedState:
     beds: list[BedInfo] = field(default_factory=list)
     index: dict[str, int] = field(default_factory=dict)
 
+    charted_by: dict[tuple[int, int], str] = field(default_factory=dict)  # (row, column) -> who charted the value held
+
     def __post_init__(self) -> None:
         self.value = np.full((self.capacity, N_PARAMS), np.nan)
         self.t_dev = np.zeros((self.capacity, N_PARAMS), dtype=np.int64)
@@ -72,11 +74,13 @@ class BedState:
         self.scale2 = scale2
         self.capacity = cap
 
-    def apply(self, obs: Observation, *, t_hub: int, agent: str = "") -> int | None:
+    def apply(self, obs: Observation, *, t_hub: int, agent: str = "", charted_by: str | None = None) -> int | None:
         """Record one screened observation. Returns the bed row, or None if it was older than what we hold.
 
         An older device time never overwrites a newer one (replays and backfill
-        land in the store, not in the live picture).
+        land in the store, not in the live picture). A value a nurse charted
+        (``charted_by``) is kept with her name, and does not count as the bed's
+        monitor being heard from (``last_rx``).
         """
         i = self.row(obs.bed, agent=agent)
         j = COLUMN[obs.param]
@@ -85,8 +89,28 @@ class BedState:
         self.value[i, j] = np.nan if obs.value is None else obs.value
         self.t_dev[i, j] = obs.t_dev
         self.flags[i, j] = obs.flags
-        self.beds[i].last_rx = t_hub
+        if charted_by is None:
+            self.charted_by.pop((i, j), None)
+            self.beds[i].last_rx = t_hub
+        else:
+            self.charted_by[(i, j)] = charted_by
         return i
+
+    def move_charted(self, from_bed: str, to_bed: str | None) -> None:
+        """The patient left ``from_bed``: the values nurses charted for her go with her to ``to_bed`` (unless it holds
+        newer ones), or, when she left the unit, are forgotten, so the bed's next patient never inherits them."""
+        i = self.index.get(from_bed)
+        if i is None:
+            return
+        k = self.row(to_bed) if to_bed is not None else None
+        for (row, j), by in list(self.charted_by.items()):
+            if row != i:
+                continue
+            if k is not None and self.t_dev[i, j] > self.t_dev[k, j]:
+                self.value[k, j], self.t_dev[k, j], self.flags[k, j] = self.value[i, j], self.t_dev[i, j], self.flags[i, j]
+                self.charted_by[(k, j)] = by
+            self.value[i, j], self.t_dev[i, j], self.flags[i, j] = np.nan, 0, 0
+            del self.charted_by[(i, j)]
 
     def set_scale(self, bed: str, scale: int) -> None:
         if scale not in (1, 2):
@@ -116,4 +140,7 @@ class BedState:
                 "age_s": round((now_ms - t) / 1000.0, 1),
                 "flags": flag_names(f) if f else [],
             }
+            by = self.charted_by.get((i, COLUMN[p.key]))
+            if by is not None:
+                out[p.key]["charted_by"] = by
         return out

@@ -24,25 +24,33 @@ from alerts.score_tables import ScoreTables
 from alerts.scoring import Scores, score_beds
 from alerts.technical import AGENT_SUBJECT, TechnicalView
 from ingest.agents import AgentRegistry
-from ingest.audit_writer import AuditWriter, DataGap
+from ingest.audit_writer import AlarmRecord, AuditWriter, DataGap
 from ingest.auth.service import AuthService
 from ingest.bed_state import BedState
 from ingest.console_feed import ConsoleFeed
 from ingest.dedup import SeqTracker
 from ingest.hub_config import HubConfig
 from ingest.latency import LatencyRecorder
+from ingest.patients import charting
+from ingest.patients.charting import chart_value, charted_observation
+from ingest.patients.hourly import HourlySummaries
+from ingest.patients.score_changes import ScoreChanges
+from ingest.patients.service import Actor, PatientRefused, PatientService
 from ingest.resends import LastStored
 from ingest.score_log import ScoreLog
 from ingest.stores.base import Batch, StoreError, Stores
 from ingest.unmapped_counts import UnmappedCounts
 from wire.clock import wall_ms
-from wire.messages import Hello, ObsFrame, Observation, Status, WaveChunk
+from wire.messages import Hello, Observation, ObsFrame, Status, WaveChunk
+from wire.outbox_events import AlarmEvent, VitalValue
 from wire.screen import screen
-from wire.vocabulary import LEAD_BY_KEY
+from wire.vocabulary import BY_KEY, LEAD_BY_KEY, PARAMETERS
 
 log = logging.getLogger(__name__)
 
 NEEDS_DELIVERY = frozenset({"raised", "priority_raised", "escalated", "unsilenced"})
+CHART_AGENT = "chart"  # the sample store's batch source for charted values (no sequence: each is stored as it comes)
+TO_RECORDS = frozenset({"raised", "acknowledged", "resolved"})  # alarm events the records services hear of
 STOP_FLUSH_S = 5.0  # on stop, watermarks and queued audit events get this long (a dead InfluxDB must not hang it)
 
 
@@ -64,6 +72,9 @@ class Hub:
         self.agents = AgentRegistry(self.counters)
         self.audit = AuditWriter(self.state_store, self.store, self.counters)
         self.auth = AuthService(stores.state.db, self.audit.persist, clock, self.counters)
+        self.patients = PatientService(stores.state.db, clock, self.last_vitals, self._patient_moved)
+        self.score_changes = ScoreChanges()  # admitted patients' NEWS2 over their stay
+        self.hourly = HourlySummaries(stores.state.db, self.store.trend, clock)
         self.watched_since: dict[int, int] = {}  # bed row -> when its agent last connected
         self.pending_delivery: dict[str, int] = {}  # alert id -> when the event needing delivery was pushed
         self.feed = ConsoleFeed()
@@ -98,6 +109,8 @@ class Hub:
         for agent, ward, beds in remembered:  # their beds are on the census, shown offline, until the agent is back
             for bed in beds:
                 self.state.row(bed, ward=ward, agent=agent)
+        await self.patients.load()
+        self.score_changes.restore(await self.state_store.last_score_points())
 
     async def run(self) -> None:
         """Run the tick loop and the audit writer until cancelled."""
@@ -107,6 +120,7 @@ class Hub:
             tg.create_task(self._tick_loop(), name="hub-ticks")
             tg.create_task(self.audit.run(), name="hub-audit-writer")
             tg.create_task(self.auth.watch(), name="hub-auth-watch")
+            tg.create_task(self.hourly.run(), name="hub-hourly-summaries")
 
     async def stop(self) -> None:
         """Save the latest watermarks and the queued audit events, then close the stores.
@@ -276,6 +290,8 @@ class Hub:
         names, wards = [b.bed for b in beds], [b.ward for b in beds]
         for ev in self.engine.evaluate(now, names, wards, sc, self._technical_view(now, names, wards)):
             self._alert_event(ev)
+        for change in self.score_changes.since_last(now, self.patients.census, self.state.index, sc.news2):
+            self.audit.persist(change)
         verdicts = {"news2": (sc.news2, sc.news2.band), "mews": (sc.mews, sc.mews.triggered), "qsofa": (sc.qsofa, sc.qsofa.positive)}
         records = self.score_log.due(now, names, wards, verdicts, np.where(self.state.scale2[:n], 2, 1))
         if records:
@@ -337,6 +353,7 @@ class Hub:
             "online": info.agent in self.agents.online,
             "last_rx": info.last_rx,
             "settings": {"spo2_scale": info.spo2_scale},
+            "patient": self._patient_json(info.bed),
             "vitals": self.state.vitals_of(i, now),
             "news2": sc.news2.row(i),
             "mews": sc.mews.row(i),
@@ -346,11 +363,68 @@ class Hub:
             out["rx_hub"] = rx_hub
         return out
 
+    def _patient_json(self, bed: str) -> dict[str, Any] | None:
+        admitted = self.patients.census.of_bed(bed)
+        if admitted is None:
+            return None
+        enc, p = admitted
+        return {"patient_id": p.patient_id, "mrn": p.mrn, "name": p.name, "sex": p.sex, "birth_date": p.birth_date,
+                "encounter_id": enc.encounter_id, "admitted": enc.start, "diagnosis": p.diagnosis, "attending": p.attending}  # fmt: skip
+
     def beds_json(self, wards: frozenset[str] | None = None) -> list[dict[str, Any]]:
         """Every bed (of ``wards``, when given) with its vitals and scores now."""
         now = self.clock()
         sc = self.score(now)
         return [self.bed_json(i, now, sc) for i, b in enumerate(self.state.beds) if wards is None or b.ward in wards]
+
+    async def chart(self, bed: str, param: str, value: float | str, t: int | None, actor: Actor) -> dict[str, Any]:
+        """A nurse charts a value for the patient in ``bed``: stored, in the matrix, in the outbox and the audit log.
+        Raises ``PatientRefused``."""
+        admitted = self.patients.census.of_bed(bed)
+        if admitted is None:
+            raise PatientRefused(409, f"no patient is admitted to bed {bed}: admit first, then chart")
+        now = self.clock()
+        at = now if t is None else t
+        if at > now + self.cfg.max_clock_ahead_s * 1000:
+            raise PatientRefused(400, "a value cannot be charted for the future")
+        obs = charted_observation(bed, param, chart_value(param, value), at, now, actor.name)
+        await self.store.write(Batch(agent=CHART_AGENT, epoch=0, seq=0, obs=[obs]))  # the sample first: it is what counts
+        enc = admitted[0]
+        await self.patients.db.call(lambda conn: charting.record(conn, enc, obs, now, actor))
+        self.counters["values_charted"] += 1
+        row = self.state.apply(obs, t_hub=now, charted_by=actor.name)
+        if row is not None:
+            self._pending_since.setdefault(row, now)
+            self._wake.set()
+        return {"bed": bed, "param": param, "value": obs.value, "unit": BY_KEY[param].ucum, "t": at, "by": actor.name,
+                "encounter_id": enc.encounter_id}  # fmt: skip
+
+    def last_vitals(self, bed: str) -> list[VitalValue]:
+        """The last valid value of each parameter of a bed (for a discharge summary)."""
+        i = self.state.index.get(bed)
+        if i is None:
+            return []
+        out = []
+        for p, v, t, f in zip(PARAMETERS, self.state.value[i].tolist(), self.state.t_dev[i].tolist(), self.state.flags[i].tolist(), strict=True):
+            if t and f == 0 and v == v:
+                out.append(VitalValue(param=p.key, value=v, unit=BY_KEY[p.key].ucum, t=t))
+        return out
+
+    def _patient_moved(self, from_bed: str | None, to_bed: str | None) -> None:
+        """After an admission, transfer, discharge or cancellation: charted values follow the patient, never stay
+        behind for the bed's next one; consoles see both beds change."""
+        if from_bed is not None:
+            self.state.move_charted(from_bed, to_bed)
+        for bed in (from_bed, to_bed):
+            if bed is not None:
+                self.bed_changed(bed)
+
+    def bed_changed(self, bed: str) -> None:
+        """Something about a bed other than its vitals changed (a patient admitted or gone): push it to consoles."""
+        i = self.state.index.get(bed)
+        if i is not None:
+            self._dirty.add(i)
+            self._wake.set()
 
     def ward_of(self, bed: str) -> str | None:
         """The ward of a bed on the census, or None for a bed the hub does not know."""
@@ -369,7 +443,18 @@ class Hub:
         elif ev.event == "resolved":
             self.pending_delivery.pop(a.id, None)
         self.feed.publish({"type": "alert", "event": ev.event, "alert": a.to_json()}, ward=a.ward or None)
-        self.audit.persist(ev)
+        self.audit.persist(AlarmRecord(ev, self._alarm_outbox(ev)))
+
+    def _alarm_outbox(self, ev: AlertEvent) -> AlarmEvent | None:
+        """The records services' view of an alarm event about an admitted patient (None for any other)."""
+        a = ev.alert
+        admitted = self.patients.census.of_bed(a.bed) if a.bed and ev.event in TO_RECORDS else None
+        if admitted is None:
+            return None
+        enc = admitted[0]
+        return AlarmEvent(type=f"alarm.{ev.event}", encounter_id=enc.encounter_id, patient_id=enc.patient_id, bed=a.bed,  # type: ignore[arg-type]
+                          alarm_id=a.id, kind=a.kind, priority=a.priority, category=a.category, detail=a.detail, t=a.updated,
+                          by=ev.by if ev.event == "acknowledged" else None)  # fmt: skip
 
     def delivered(self, alert_ids: list[str]) -> None:
         """A console confirmed it received (and shows) these alarms."""

@@ -41,6 +41,7 @@ USERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "nurse-b": ("ward_nurse", ("B",)),
     "admin": ("admin", ()),
     "viewer": ("viewer", ()),
+    "records-bridge": ("records", ()),
 }
 DISPLAY = {u: f"Test {u}" for u in USERS}
 _tokens: dict[tuple[str, str], str] = {}  # (origin, user) -> access token
@@ -225,17 +226,19 @@ def agent_headers(agent: str, secret: str) -> dict[str, str]:
 WORKED_11 = {"rr": 18, "spo2": 90, "o2": 1, "nibp_sys": 100, "hr": 100, "acvpu": 2, "temp": 36.5}  # NEWS2 11: an alarm
 
 
-def feed_news2_alarm(hub: HubProcess, ward: str, bed: str) -> None:
-    """One frame for ``bed`` as agent ``edge-<ward>`` (registered here), scoring NEWS2 11; returns once it is stored."""
+def feed_news2_alarm(hub: HubProcess, ward: str, bed: str, agent: str = "") -> None:
+    """One frame for ``bed`` as ``agent`` (default ``edge-<ward>``; registered here for ``bed`` if new), scoring NEWS2 11;
+    returns once it is stored."""
     from websockets.sync.client import connect
 
     from wire.codec import decode_hub, encode_edge
     from wire.messages import Ack, Hello, ObsFrame, Observation
 
+    agent = agent or f"edge-{ward}"
     t = time.time_ns() // 1_000_000
     tls = {"ssl": hub.tls} if hub.tls else {}
-    with connect(hub.edge_url, additional_headers=hub.agent_auth(f"edge-{ward}", ward, (bed,)), **tls) as ws:
-        ws.send(encode_edge(Hello(f"edge-{ward}", 1, ward, (bed,))).decode())
+    with connect(hub.edge_url, additional_headers=hub.agent_auth(agent, ward, (bed,)), **tls) as ws:
+        ws.send(encode_edge(Hello(agent, 1, ward, (bed,))).decode())
         decode_hub(ws.recv(timeout=10))
         ws.send(encode_edge(ObsFrame(1, tuple(Observation(bed, k, v, t, t, "m") for k, v in WORKED_11.items()))).decode())
         while not isinstance(decode_hub(ws.recv(timeout=10)), Ack):

@@ -18,7 +18,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from ingest.auth.passwords import hash_password
-from ingest.auth.roles import Principal, Role, WARD_SCOPED
+from ingest.auth.roles import WARD_SCOPED, Principal, Role
 from wire.codec import MAX_ID_LEN
 from wire.random_secrets import new_secret, secret_hash
 

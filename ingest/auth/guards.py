@@ -79,6 +79,9 @@ KpiReader = Annotated[Principal, Depends(require(Permission.VIEW_KPI))]
 AgentAdmin = Annotated[Principal, Depends(require(Permission.ADMIN_AGENTS))]
 UserAdmin = Annotated[Principal, Depends(require(Permission.ADMIN_USERS))]
 AuditReader = Annotated[Principal, Depends(require(Permission.READ_AUDIT))]
+Admitter = Annotated[Principal, Depends(require(Permission.ADMIT_PATIENTS))]
+Charter = Annotated[Principal, Depends(require(Permission.CHART))]
+EventReader = Annotated[Principal, Depends(require(Permission.READ_EVENTS))]
 SignedIn = Annotated[Principal, Depends(authenticate)]
 
 

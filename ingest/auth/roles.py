@@ -9,7 +9,12 @@ role               may
 ``teleicu_nurse``  see every ward's patients; act on alarms
 ``ward_nurse``     see and act on alarms of her own wards only (one or more)
 ``viewer``         KPIs and counters only, never patient data
+``records``        the records bridge's account: reads the outbox (which carries patient data), nothing
+                   else; no person signs in with it
 =================  ==================================================================================
+
+Admitting, transferring and discharging patients, and charting, are for the
+intensivist and both nurses (a ward nurse in her wards).
 
 Every route names the one permission it needs (``ingest.auth.guards``); a role
 that lacks it gets 403, and a ward nurse asking for another ward's bed or alarm
@@ -29,6 +34,7 @@ class Role(StrEnum):
     TELEICU_NURSE = "teleicu_nurse"
     WARD_NURSE = "ward_nurse"
     VIEWER = "viewer"
+    RECORDS = "records"
 
 
 class Permission(StrEnum):
@@ -39,14 +45,20 @@ class Permission(StrEnum):
     ADMIN_AGENTS = "admin_agents"  # edge agents, unmapped device codes
     ADMIN_USERS = "admin_users"
     READ_AUDIT = "read_audit"
+    ADMIT_PATIENTS = "admit_patients"  # admit, transfer, discharge, cancel, correct demographics
+    CHART = "chart"  # chart observations monitors do not send
+    READ_EVENTS = "read_events"  # the outbox, for the records bridge
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset({Permission.ADMIN_AGENTS, Permission.ADMIN_USERS, Permission.READ_AUDIT, Permission.VIEW_KPI}),
-    Role.INTENSIVIST: frozenset({Permission.VIEW_PATIENTS, Permission.ACT_ON_ALARMS, Permission.CLINICAL_SETTINGS, Permission.VIEW_KPI}),
-    Role.TELEICU_NURSE: frozenset({Permission.VIEW_PATIENTS, Permission.ACT_ON_ALARMS, Permission.VIEW_KPI}),
-    Role.WARD_NURSE: frozenset({Permission.VIEW_PATIENTS, Permission.ACT_ON_ALARMS}),
+    Role.INTENSIVIST: frozenset({Permission.VIEW_PATIENTS, Permission.ACT_ON_ALARMS, Permission.CLINICAL_SETTINGS, Permission.VIEW_KPI,
+                                 Permission.ADMIT_PATIENTS, Permission.CHART}),
+    Role.TELEICU_NURSE: frozenset({Permission.VIEW_PATIENTS, Permission.ACT_ON_ALARMS, Permission.VIEW_KPI, Permission.ADMIT_PATIENTS,
+                                   Permission.CHART}),
+    Role.WARD_NURSE: frozenset({Permission.VIEW_PATIENTS, Permission.ACT_ON_ALARMS, Permission.ADMIT_PATIENTS, Permission.CHART}),
     Role.VIEWER: frozenset({Permission.VIEW_KPI}),
+    Role.RECORDS: frozenset({Permission.READ_EVENTS}),
 }
 
 WARD_SCOPED: frozenset[Role] = frozenset({Role.WARD_NURSE})  # these roles see only the wards they are given

@@ -31,10 +31,9 @@ def sqlite_stores(path: Path | str) -> Stores:
     from ingest.stores.sqlite_db import SQLiteDatabase
     from ingest.stores.sqlite_samples import SCHEMA as SAMPLES
     from ingest.stores.sqlite_samples import SQLiteSampleStore
-    from ingest.stores.sqlite_state import AUTH_SCHEMA, SQLiteStateStore
-    from ingest.stores.sqlite_state import SCHEMA as STATE
+    from ingest.stores.sqlite_state import STATE_SCHEMAS, SQLiteStateStore
 
-    db = SQLiteDatabase(path, [STATE, AUTH_SCHEMA, SAMPLES])
+    db = SQLiteDatabase(path, [*STATE_SCHEMAS, SAMPLES])
     return Stores(SQLiteSampleStore(db), SQLiteStateStore(db))
 
 
@@ -55,10 +54,9 @@ def state_path(url: str, data_dir: Path = Path("var")) -> Path:
 
 def state_schema() -> list[str]:
     """Every table the state file holds (the embedded sample tables are added where samples live there too)."""
-    from ingest.stores.sqlite_state import AUTH_SCHEMA
-    from ingest.stores.sqlite_state import SCHEMA as STATE
+    from ingest.stores.sqlite_state import STATE_SCHEMAS
 
-    return [STATE, AUTH_SCHEMA]
+    return STATE_SCHEMAS
 
 
 def open_stores(url: str, data_dir: Path = Path("var")) -> Stores:
@@ -73,13 +71,12 @@ def open_stores(url: str, data_dir: Path = Path("var")) -> Stores:
         from ingest.influx_config import InfluxConfigError, parse_influx_url
         from ingest.stores.influx_samples import InfluxSampleStore
         from ingest.stores.sqlite_db import SQLiteDatabase
-        from ingest.stores.sqlite_state import AUTH_SCHEMA, SQLiteStateStore
-        from ingest.stores.sqlite_state import SCHEMA as STATE
+        from ingest.stores.sqlite_state import STATE_SCHEMAS, SQLiteStateStore
 
         try:
             cfg = parse_influx_url(url, data_dir)
         except InfluxConfigError as exc:
             raise StoreUrlError(str(exc)) from exc
-        state = SQLiteStateStore(SQLiteDatabase(cfg.state, [STATE, AUTH_SCHEMA]))
+        state = SQLiteStateStore(SQLiteDatabase(cfg.state, STATE_SCHEMAS))
         return Stores(InfluxSampleStore(cfg, state), state)
     raise StoreUrlError(f"unknown store scheme {parts.scheme!r} in {url!r}; known: sqlite, {', '.join(INFLUX_SCHEMES)}")

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Protocol
 from ingest.auth.audit_log import AuditEntry
 from ingest.score_log import ScoreRecord
 from wire.messages import Observation, UnmappedObservation, WaveChunk
+from wire.outbox_events import EventData
 
 if TYPE_CHECKING:
     from ingest.stores.sqlite_db import SQLiteDatabase
@@ -111,8 +112,15 @@ class StateStore(Protocol):
     async def save_marks(self, marks: Marks) -> None:
         """Persist durable watermarks (each only ever rises)."""
 
-    async def save_alert(self, alert: dict, event: str, by: str | None, at: int, note: str | None = None) -> None:
-        """Persist an alert's current state and append the event to its audit trail."""
+    async def save_alert(self, alert: dict, event: str, by: str | None, at: int, note: str | None = None,
+                         outbox_event: EventData | None = None) -> None:  # fmt: skip
+        """Persist an alert's current state and append the event to its audit trail (and its outbox event)."""
+
+    async def save_score_change(self, point: tuple[str, int, int | None, str, int], event: EventData | None) -> None:
+        """Record an admitted patient's NEWS2 change (and its band event)."""
+
+    async def last_score_points(self) -> list[tuple[str, int | None, str, int]]:
+        """Each open encounter's last recorded NEWS2: (encounter, total, band, partial)."""
 
     async def open_alerts(self) -> list[dict]: ...
 

@@ -11,10 +11,15 @@ from __future__ import annotations
 
 import json
 
+from ingest import outbox
 from ingest.auth import accounts, audit_log, sessions
 from ingest.auth.audit_log import AuditEntry
+from ingest.patients import hourly
+from ingest.patients import tables as patient_tables
+from ingest.patients.score_changes import LAST_POINTS_SQL, POINT_SQL
 from ingest.stores.base import Marks
 from ingest.stores.sqlite_db import SQLiteDatabase
+from wire.outbox_events import EventData
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS agent_seq (
@@ -39,6 +44,8 @@ AUDIT_SQL = "INSERT INTO alert_audit VALUES (?,?,?,?,?,?)"
 GAP_SQL = "INSERT OR REPLACE INTO data_gaps VALUES (?,?,?)"
 AGENT_SQL = "INSERT OR REPLACE INTO agents VALUES (?,?,?,?)"
 AUTH_SCHEMA = accounts.SCHEMA + sessions.SCHEMA + audit_log.SCHEMA  # users, sessions, agent secrets, the audit chain
+#: every table of the state file: the hub's own, identity and audit, patients and the outbox
+STATE_SCHEMAS: list[str] = [SCHEMA, AUTH_SCHEMA, patient_tables.SCHEMA + outbox.SCHEMA + hourly.SCHEMA]
 
 
 class SQLiteStateStore:
@@ -56,9 +63,23 @@ class SQLiteStateStore:
     async def save_marks(self, marks: Marks) -> None:
         await self.db.write([(MARK_SQL, [(a, e, m) for (a, e), m in marks.items()])])
 
-    async def save_alert(self, alert: dict, event: str, by: str | None, at: int, note: str | None = None) -> None:
+    async def save_alert(self, alert: dict, event: str, by: str | None, at: int, note: str | None = None,
+                         outbox_event: EventData | None = None) -> None:  # fmt: skip
         body = json.dumps(alert)
-        await self.db.write([(ALERT_SQL, [(alert["id"], alert["state"], body)]), (AUDIT_SQL, [(alert["id"], at, event, by, note, body)])])
+        statements = [(ALERT_SQL, [(alert["id"], alert["state"], body)]), (AUDIT_SQL, [(alert["id"], at, event, by, note, body)])]
+        if outbox_event is not None:
+            statements.append((outbox.INSERT_SQL, [outbox.row(outbox_event, at)]))
+        await self.db.write(statements)
+
+    async def save_score_change(self, point: tuple[str, int, int | None, str, int], event: EventData | None) -> None:
+        """A patient's NEWS2 changed: the point for the discharge summary, and the band event when there is one."""
+        statements = [(POINT_SQL, [point])]
+        if event is not None:
+            statements.append((outbox.INSERT_SQL, [outbox.row(event, point[1])]))
+        await self.db.write(statements)
+
+    async def last_score_points(self) -> list[tuple[str, int | None, str, int]]:
+        return await self.db.read(LAST_POINTS_SQL)  # type: ignore[return-value]
 
     async def save_gap(self, bed: str, start: int, end: int) -> None:
         await self.db.write([(GAP_SQL, [(bed, start, end)])])

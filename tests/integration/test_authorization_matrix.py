@@ -35,12 +35,14 @@ PUBLIC, SIGNED_IN, AGENT, OWN_CREDENTIAL = "public", "signed in", "agent", "its 
 #: sees KPIs only; the intensivist changes clinical settings; nurses act on alarms; a ward nurse only in her wards)
 GRANTS = {
     "admin": {"admin_agents", "admin_users", "read_audit", "view_kpi"},
-    "intensivist": {"view_patients", "act_on_alarms", "clinical_settings", "view_kpi"},
-    "teleicu_nurse": {"view_patients", "act_on_alarms", "view_kpi"},
-    "ward_nurse": {"view_patients", "act_on_alarms"},
+    "intensivist": {"view_patients", "act_on_alarms", "clinical_settings", "view_kpi", "admit_patients", "chart"},
+    "teleicu_nurse": {"view_patients", "act_on_alarms", "view_kpi", "admit_patients", "chart"},
+    "ward_nurse": {"view_patients", "act_on_alarms", "admit_patients", "chart"},
     "viewer": {"view_kpi"},
+    "records": {"read_events"},  # the records bridge's account: the outbox, nothing else
 }
-#: (method, path) -> (what it needs, what it is about: "bed", "alarm", "ward" (a list a ward may narrow) or None)
+#: (method, path) -> (what it needs, what it is about: "bed", "alarm", "encounter", "patient", "ward" (a list a ward may
+#: narrow) or None)
 POLICY: dict[tuple[str, str], tuple[str, str | None]] = {
     ("GET", "/"): (PUBLIC, None),
     ("GET", "/login"): (PUBLIC, None),
@@ -56,6 +58,19 @@ POLICY: dict[tuple[str, str], tuple[str, str | None]] = {
     ("PUT", "/api/beds/{bed}/settings"): ("clinical_settings", "bed"),
     ("PUT", "/api/beds/{bed}/limits"): ("clinical_settings", "bed"),
     ("GET", "/api/beds/{bed}/trend"): ("view_patients", "bed"),
+    ("POST", "/api/beds/{bed}/chart"): ("chart", "bed"),
+    ("POST", "/api/admissions"): ("admit_patients", "bed"),  # the bed is in the body
+    ("GET", "/api/encounters"): ("view_patients", None),  # a list: each entry filtered by ward
+    ("GET", "/api/encounters/{encounter_id}"): ("view_patients", "encounter"),
+    ("GET", "/api/encounters/{encounter_id}/trend"): ("view_patients", "encounter"),
+    ("GET", "/api/encounters/{encounter_id}/alerts"): ("view_patients", "encounter"),
+    ("POST", "/api/encounters/{encounter_id}/transfer"): ("admit_patients", "encounter"),
+    ("POST", "/api/encounters/{encounter_id}/discharge"): ("admit_patients", "encounter"),
+    ("POST", "/api/encounters/{encounter_id}/cancel"): ("admit_patients", "encounter"),
+    ("POST", "/api/encounters/{encounter_id}/reopen"): ("admit_patients", "encounter"),
+    ("GET", "/api/patients/{patient_id}"): ("view_patients", "patient"),
+    ("PUT", "/api/patients/{patient_id}"): ("admit_patients", "patient"),
+    ("GET", "/api/events"): ("read_events", None),
     ("GET", "/api/gaps"): ("view_patients", None),
     ("GET", "/api/alerts"): ("view_patients", "ward"),
     ("POST", "/api/alerts/{alert_id}/ack"): ("act_on_alarms", "alarm"),
@@ -72,7 +87,11 @@ POLICY: dict[tuple[str, str], tuple[str, str | None]] = {
     ("WS", "/ws/console"): ("view_patients", "ward"),
     ("WS", "/ws/edge"): (AGENT, None),
 }
-BODIES = {"/settings": {"spo2_scale": 1}, "/limits": {"param": "hr", "low": 35}, "/silence": {"reason": "turning the patient", "seconds": 60}}
+#: request bodies by path suffix; "{ward}" becomes the cell's ward
+BODIES = {"/settings": {"spo2_scale": 1}, "/limits": {"param": "hr", "low": 35}, "/silence": {"reason": "turning the patient", "seconds": 60},
+          "/admissions": {"patient": {"mrn": "M-{ward}-9", "name": "Test Patient"}, "bed": "{ward}-02"},
+          "/transfer": {"bed": "{ward}-03"}, "/discharge": {"outcome": "discharged"}, "/chart": {"param": "o2", "value": "oxygen"},
+          "/patients/": {"mrn": "M-{ward}-1", "name": "Test Patient {ward}"}}  # fmt: skip
 # --- the hub under test --------------------------------------------------------------------------------------------
 
 
@@ -97,7 +116,7 @@ def expired_token(hub: HubProcess) -> str:
     return t.access
 
 
-def call(hub: HubProcess, method: str, path: str, headers: dict[str, str]) -> int:
+def call(hub: HubProcess, method: str, path: str, headers: dict[str, str], ward: str) -> int:
     url = f"{hub.base}{path}"
     if method == "WS":
         ws_url = url.replace("http://", "ws://")
@@ -107,7 +126,9 @@ def call(hub: HubProcess, method: str, path: str, headers: dict[str, str]) -> in
                 return 101 if first is None or first["type"] == "snapshot" else 0
         except InvalidStatus as refused:
             return refused.response.status_code
-    body = next((b for suffix, b in BODIES.items() if path.split("?")[0].endswith(suffix)), None)
+    body = next((b for suffix, b in BODIES.items() if suffix in path.split("?")[0] and method != "GET"), None)
+    if body is not None:
+        body = json.loads(json.dumps(body).replace("{ward}", ward))
     if path == "/api/auth/login":
         body = {"username": "nobody-by-this-name", "password": "wrong"}
     status, _ = post_json(url, body, method=method, as_=None, headers=headers)
@@ -126,6 +147,13 @@ def test_every_route_and_socket_answers_every_caller_as_the_policy_says(hub: Hub
         return found if {"A-01", "B-01"} <= set(found) else None
 
     alarms = wait_until(news2_alarms, "a NEWS2 alarm on each bed", timeout=30)
+    encounters, patients = {}, {}
+    for ward in ("A", "B"):
+        for bed in (f"{ward}-02", f"{ward}-03"):  # on the census too: an admission's and a transfer's bed
+            feed_news2_alarm(hub, ward, bed, agent=f"edge-{bed}")
+        status, body = post_json(f"{hub.base}/api/admissions", {"patient": {"mrn": f"M-{ward}-1", "name": "Test Patient"}, "bed": f"{ward}-01"})
+        assert status == 201, body
+        encounters[ward], patients[ward] = body["encounter"]["encounter_id"], body["patient"]["patient_id"]
     routes = routes_of(hub)
     missing = routes - set(POLICY)
     assert not missing, f"routes the policy table does not name (add them, with what they need): {sorted(missing)}"
@@ -136,13 +164,15 @@ def test_every_route_and_socket_answers_every_caller_as_the_policy_says(hub: Hub
         "nobody": {},
         "forged": {"Authorization": "Bearer tia_thisTokenWasNeverIssuedByTheHub0000000000000"},
         "expired": {"Authorization": f"Bearer {expired_token(hub)}"},
-        **{user: {"Authorization": f"Bearer {token(hub.base, user)}"} for user in ("admin", "intensivist", "teleicu-nurse", "nurse-a", "viewer")},
+        **{user: {"Authorization": f"Bearer {token(hub.base, user)}"}
+           for user in ("admin", "intensivist", "teleicu-nurse", "nurse-a", "viewer", "records-bridge")},
     }
     failures: list[str] = []
     cells = 0
     for (method, template), (needs, about) in sorted(POLICY.items()):
         for ward in ("A", "B") if about is not None else ("A",):
-            path = (template.replace("{bed}", f"{ward}-01").replace("{alert_id}", alarms[f"{ward}-01"]).replace("{agent}", "edge-nobody"))
+            path = (template.replace("{bed}", f"{ward}-01").replace("{alert_id}", alarms[f"{ward}-01"]).replace("{agent}", "edge-nobody")
+                    .replace("{encounter_id}", encounters[ward]).replace("{patient_id}", patients[ward]))  # fmt: skip
             if about == "ward":
                 path += f"?ward={ward}"
             if "/trend" in path:
@@ -150,7 +180,7 @@ def test_every_route_and_socket_answers_every_caller_as_the_policy_says(hub: Hub
             for caller, headers in callers.items():
                 if method == "POST" and template == "/api/auth/logout" and caller not in ("nobody", "forged", "expired"):
                     continue  # signing out would end the session the other cells use; test_sign_in covers it
-                got = call(hub, method, path, headers)
+                got = call(hub, method, path, headers, ward)
                 cells += 1
                 want = expected(method, needs, about, role_of.get(caller), ward)
                 if not want(got):
@@ -172,7 +202,7 @@ def expected(method: str, needs: str, about: str | None, role: str | None, ward:
     if needs not in GRANTS[role]:
         return refused if method == "WS" else forbidden
     if role == "ward_nurse" and ward != "A" and about is not None:
-        if about == "bed" or (about == "alarm" and needs == "view_patients"):
+        if about in ("bed", "encounter", "patient") or (about == "alarm" and needs == "view_patients"):
             return hidden
         return refused if method == "WS" else forbidden
     return allowed
@@ -204,5 +234,5 @@ def refused(s: int) -> bool:
 
 
 def hidden(s: int) -> bool:
-    """404: a bed (or alarm history) outside her wards is answered like an unknown one"""
+    """404: a bed, encounter or patient (or alarm history) outside her wards is answered like an unknown one"""
     return s == 404

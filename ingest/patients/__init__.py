@@ -1,0 +1,1 @@
+"""Patients and encounters in the hub: who lies in which bed, from when to when, and how the stay ended."""
