@@ -41,7 +41,7 @@ from pydantic import AfterValidator, ConfigDict, Field, PrivateAttr, SecretStr, 
 from edge_agent.drivers import get_driver
 from edge_agent.transports import transport_settings
 from wire.codec import MAX_ID_LEN
-from wire.config import ConfigError, ConfigModel, Expect, Problem, load, problems, unknown_keys, validate
+from wire.config import ConfigError, ConfigModel, Expect, Problem, load, problems, read_secret, unknown_keys, validate
 
 IDENT = f"a non-empty string of at most {MAX_ID_LEN} characters"
 Ident = Annotated[str, Field(min_length=1, max_length=MAX_ID_LEN), Expect(IDENT)]
@@ -238,18 +238,8 @@ def load_edge_config(path: Path) -> EdgeConfig:
     cfg = file.config()
     beside = {k: str(path.parent / v) for k, v in (("ca_file", cfg.uplink.ca_file), ("cert_file", cfg.uplink.cert_file),
                                                    ("key_file", cfg.uplink.key_file)) if v is not None}  # fmt: skip
-    cfg = replace(cfg, uplink=cfg.uplink.model_copy(update={"secret": read_secret(path, path.parent / file.hub.secret_file), **beside}))
+    secret = read_secret(path, "hub.secret_file", path.parent / file.hub.secret_file, EdgeConfigError)
+    cfg = replace(cfg, uplink=cfg.uplink.model_copy(update={"secret": secret, **beside}))
     if cfg.uplink.spool is None:  # keep the spool next to the config, named for the agent
         cfg = replace(cfg, uplink=cfg.uplink.model_copy(update={"spool": str(path.parent / f"{cfg.agent_id}.spool.sqlite3")}))
     return cfg
-
-
-def read_secret(config: Path, secret_file: Path) -> SecretStr:
-    """The agent's secret from its file (the first line); an ``EdgeConfigError`` when it cannot be used."""
-    try:
-        text = secret_file.read_text().strip()
-    except OSError as exc:
-        raise EdgeConfigError(f"{config}: hub.secret_file: cannot read {secret_file}: {exc.strerror}") from None
-    if not 20 <= len(text) <= 256 or any(ch <= " " for ch in text):
-        raise EdgeConfigError(f"{config}: hub.secret_file: {secret_file} does not hold a secret as teleicu agents add prints it")
-    return SecretStr(text)

@@ -290,7 +290,7 @@ class Hub:
         names, wards = [b.bed for b in beds], [b.ward for b in beds]
         for ev in self.engine.evaluate(now, names, wards, sc, self._technical_view(now, names, wards)):
             self._alert_event(ev)
-        for change in self.score_changes.since_last(now, self.patients.census, self.state.index, sc.news2):
+        for change in self.score_changes.since_last(now, self.patients.census, self.state.index, sc.news2, self.state.scale2):
             self.audit.persist(change)
         verdicts = {"news2": (sc.news2, sc.news2.band), "mews": (sc.mews, sc.mews.triggered), "qsofa": (sc.qsofa, sc.qsofa.positive)}
         records = self.score_log.due(now, names, wards, verdicts, np.where(self.state.scale2[:n], 2, 1))
@@ -454,7 +454,7 @@ class Hub:
         enc = admitted[0]
         return AlarmEvent(type=f"alarm.{ev.event}", encounter_id=enc.encounter_id, patient_id=enc.patient_id, bed=a.bed,  # type: ignore[arg-type]
                           alarm_id=a.id, kind=a.kind, priority=a.priority, category=a.category, detail=a.detail, t=a.updated,
-                          by=ev.by if ev.event == "acknowledged" else None)  # fmt: skip
+                          by=a.acked_by, raised=a.raised, acknowledged=a.acked_at)  # fmt: skip
 
     def delivered(self, alert_ids: list[str]) -> None:
         """A console confirmed it received (and shows) these alarms."""

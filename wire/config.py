@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 from pydantic.fields import FieldInfo
 
 #: a configuration file is small; anything bigger is refused unread
@@ -101,6 +101,18 @@ def load(
 ) -> M:  # fmt: skip
     """Read the YAML ``file`` (a ``what``, for messages) and validate it as ``model``."""
     return validate(model, read_yaml(file, what, error), str(file), error, context)
+
+
+def read_secret(config: Path, key: str, secret_file: Path, error: type[ConfigError] = ConfigError) -> SecretStr:
+    """A machine-made secret from the file a config key names (its first line, 20 to 256 characters, no spaces);
+    ``error`` when it cannot be read or does not look like one. Never logged: it comes back as a ``SecretStr``."""
+    try:
+        text = secret_file.read_text().strip()
+    except OSError as exc:
+        raise error(f"{config}: {key}: cannot read {secret_file}: {exc.strerror}") from None
+    if not 20 <= len(text) <= 256 or any(ch <= " " for ch in text):
+        raise error(f"{config}: {key}: {secret_file} does not hold a secret as teleicu prints it")
+    return SecretStr(text)
 
 
 # --- YAML ---------------------------------------------------------------------------------------

@@ -44,6 +44,7 @@ from collections import Counter, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
+from wire.backoff import Backoff
 from wire.codec import WireError, decode_hub, encode_edge
 from wire.messages import Ack, ErrorReport, Hello, Status, Welcome
 from wire.seq_ranges import Run, SeqRanges
@@ -145,9 +146,7 @@ class EdgeSession:
         self.acked = 0  # the highest cumulative acknowledgement received
         self._per_tick = max(1, int(backlog_rate * BACKLOG_TICK_S))
         self._status_s = status_s
-        self._backoff = backoff
-        self._rng = rng or random.Random()
-        self._attempt = 0
+        self._backoff = Backoff(*backoff, rng)
         self._reset_connection()
 
     def _reset_connection(self) -> None:
@@ -231,7 +230,7 @@ class EdgeSession:
             self._reset_connection()
             self._backlog_after = msg.last_seq
             self.state = EdgeState.OPEN
-            self._attempt = 0  # a session came up: backoff starts again (a hub refusing after the open does not reset it)
+            self._backoff.reset()  # a session came up: backoff starts again (a hub refusing after the open does not reset it)
             self.counters["connects"] += 1
             events.append(Welcomed(msg.last_seq, len(self._spooled)))
             return events
@@ -271,10 +270,7 @@ class EdgeSession:
 
     def reconnect_delay(self) -> float:
         """Seconds to wait before the next attempt: exponential backoff with full jitter (reset by a welcome)."""
-        initial, most = self._backoff
-        delay = min(most, initial * 2**self._attempt)
-        self._attempt = min(self._attempt + 1, 30)
-        return self._rng.uniform(0, delay)
+        return self._backoff.next()
 
     def status_changed(self) -> None:
         """The device picture changed: report it at once."""

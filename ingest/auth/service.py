@@ -267,12 +267,15 @@ class AuthService:
         self._version = version
 
     async def _cut_revoked(self) -> None:
-        def still_allowed(c) -> set[str]:  # type: ignore[no-untyped-def]
-            creds = {agent: accounts.get_agent(c, agent) for agent in list(self._live)}
-            return {agent for agent, cred in creds.items() if cred is not None and cred.revoked_at is None}
+        live = list(self._live)  # read here, on the event loop: the worker thread must not iterate a dict we change
 
-        allowed = await self.db.read_with(still_allowed)
-        for agent in [a for a in self._live if a not in allowed]:
+        def credentials(c) -> dict[str, AgentCredential | None]:  # type: ignore[no-untyped-def]
+            return {agent: accounts.get_agent(c, agent) for agent in live}
+
+        for agent, cred in (await self.db.read_with(credentials)).items():
+            if cred is not None and cred.revoked_at is None:
+                continue
+            log.warning("agent %s: %s; cutting its connections", agent, "no credential" if cred is None else f"revoked at {cred.revoked_at}")
             for cut in list(self._live.pop(agent, ())):
                 self.counters["connections_cut"] += 1
                 cut()

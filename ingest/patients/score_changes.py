@@ -42,7 +42,7 @@ class ScoreChanges:
     def restore(self, rows: list[tuple[str, int | None, str, int]]) -> None:
         self._last = {eid: (total, band, partial) for eid, total, band, partial in rows}
 
-    def since_last(self, now: int, census: Census, index: dict[str, int], news2: News2Result) -> list[ScoreChange]:
+    def since_last(self, now: int, census: Census, index: dict[str, int], news2: News2Result, scale2: np.ndarray) -> list[ScoreChange]:
         out: list[ScoreChange] = []
         live = set()
         for bed, (enc, _patient) in census.by_bed.items():
@@ -61,7 +61,8 @@ class ScoreChanges:
             if before is None or before[1] != band or (before[0] is None) != (total is None):
                 row = news2.row(i)
                 event = ScoreBandChanged(encounter_id=enc.encounter_id, patient_id=enc.patient_id, bed=bed, t=now, total=total,
-                                         partial=partial, band=band, subscores=row["subscores"], missing=row["missing"])  # fmt: skip
+                                         partial=partial, band=band, subscores=row["subscores"], missing=row["missing"],
+                                         spo2_scale=2 if scale2[i] else 1)  # fmt: skip
             out.append(ScoreChange((enc.encounter_id, now, total, band, partial), event))
         for gone in self._last.keys() - live:  # discharged or cancelled: forget, a readmission starts afresh
             del self._last[gone]

@@ -116,7 +116,7 @@ class PatientService:
                 raise PatientRefused(409, f"bed {bed} is taken: encounter {taken.encounter_id} is open")
             tables.move(conn, encounter_id, bed, ward, at)
             moved = enc.model_copy(update={"bed": bed, "ward": ward})
-            self._record(conn, PatientTransferred(encounter=moved, from_bed=enc.bed, by=actor.name), now, actor, "patient.transfer",
+            self._record(conn, PatientTransferred(encounter=moved, from_bed=enc.bed, by=actor.name, patient=patient), now, actor, "patient.transfer",
                          patient, {"from": enc.bed, "to": bed, "encounter": encounter_id})  # fmt: skip
             return moved, patient
 
@@ -162,7 +162,7 @@ class PatientService:
             tables.cancel(conn, encounter_id, now)
             patient = tables.get_patient(conn, enc.patient_id)
             assert patient is not None
-            self._record(conn, AdmissionCancelled(encounter=enc, by=actor.name), now, actor, "patient.admission_cancelled", patient,
+            self._record(conn, AdmissionCancelled(encounter=enc, by=actor.name, patient=patient), now, actor, "patient.admission_cancelled", patient,
                          {"bed": enc.bed, "encounter": encounter_id})  # fmt: skip
             return enc
 
@@ -191,7 +191,7 @@ class PatientService:
             reopened = enc.model_copy(update={"end": None, "outcome": None})
             patient = tables.get_patient(conn, enc.patient_id)
             assert patient is not None
-            self._record(conn, DischargeCancelled(encounter=reopened, by=actor.name), now, actor, "patient.discharge_cancelled",
+            self._record(conn, DischargeCancelled(encounter=reopened, by=actor.name, patient=patient), now, actor, "patient.discharge_cancelled",
                          patient, {"bed": enc.bed, "encounter": encounter_id})  # fmt: skip
             return reopened, patient
 

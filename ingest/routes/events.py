@@ -35,9 +35,9 @@ async def events(
     deadline = loop.time() + wait_s
     db = hub.patients.db
     while True:
-        found = await db.read_with(lambda c: outbox.read(c, after, limit))
+        found = await db.read_with(lambda c: outbox.read_raw(c, after, limit))
         if found or loop.time() >= deadline:
             break
         await asyncio.sleep(POLL_S)
     last = await db.read_with(outbox.last_id)
-    return {"events": [e.model_dump(mode="json") for e in found], "last_id": last}
+    return {"events": found, "last_id": last}
