@@ -1,0 +1,86 @@
+"""The bridge's configuration file (YAML), checked completely when loaded; paths are relative to the file.
+
+::
+
+    hub: {url: "https://hub.example:8443", user: records-bridge, password_file: bridge.password, ca_file: null}
+    ehr: {url: "http://127.0.0.1:8090/fhir", secret_file: ehr-bridge.secret, ca_file: null}
+    hospital: {mrn_system: "https://hospital.example/mrn", facility_name: "District Hospital Jaipur", facility_id: ""}
+    state: bridge-state.sqlite3
+    metrics_listen: "127.0.0.1:9108"   # or null
+
+The hub account must have the ``records`` role (``teleicu users add records-bridge --role records``); the EHR
+secret is a writer client's (``teleicu ehr clients add bridge --role writer``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr
+
+from wire.config import ConfigError, ConfigModel, load, read_secret
+
+
+class BridgeConfigError(ConfigError):
+    pass
+
+
+class HubSection(ConfigModel):
+    url: Annotated[str, Field(pattern=r"^https?://")]
+    user: Annotated[str, Field(min_length=1, max_length=64)]
+    password_file: str
+    ca_file: str | None = None
+
+
+class EhrSection(ConfigModel):
+    url: Annotated[str, Field(pattern=r"^https?://")]
+    secret_file: str
+    ca_file: str | None = None
+
+
+class HospitalSection(ConfigModel):
+    mrn_system: Annotated[str, Field(min_length=1)]
+    facility_name: Annotated[str, Field(min_length=1)]
+    facility_id: str = ""
+
+
+class BridgeFile(ConfigModel):
+    hub: HubSection
+    ehr: EhrSection
+    hospital: HospitalSection
+    state: str = "bridge-state.sqlite3"
+    metrics_listen: str | None = None
+
+
+@dataclass(frozen=True)
+class BridgeConfig:
+    file: BridgeFile
+    base: Path  # the config file's folder
+    hub_password: SecretStr
+    ehr_secret: SecretStr
+
+    def path(self, relative: str) -> Path:
+        return self.base / relative
+
+    def verify(self, ca_file: str | None) -> str | bool:
+        return str(self.path(ca_file)) if ca_file else True
+
+
+def load_bridge_config(path: Path) -> BridgeConfig:
+    file = load(BridgeFile, path, "bridge configuration", BridgeConfigError)
+    base = path.parent
+    password = _read_password(path, base / file.hub.password_file)
+    secret = read_secret(path, "ehr.secret_file", base / file.ehr.secret_file, BridgeConfigError)
+    return BridgeConfig(file, base, password, secret)
+
+
+def _read_password(config: Path, file: Path) -> SecretStr:
+    try:
+        text = file.read_text().rstrip("\n")
+    except OSError as exc:
+        raise BridgeConfigError(f"{config}: hub.password_file: cannot read {file}: {exc.strerror}") from None
+    if not text:
+        raise BridgeConfigError(f"{config}: hub.password_file: {file} is empty")
+    return SecretStr(text)
