@@ -2,7 +2,7 @@
 
 Patients: ``synthetic_patients(n, seed=...)`` makes the same patients for the
 same seed: Indian names (given, middle, family, as registered in Rajasthan),
-an MRN of the facility (``SMS2025000001``), a sex, a birth date of an adult ICU
+an MRN of the facility (``SMS2025`` + two digits of the seed + a serial: ``SMS2025030001``), a sex, a birth date of an adult ICU
 patient, and for about two in three an ABHA number (14 digits, written
 ``91-XXXX-XXXX-XXXX`` as on the ABHA card). They are made up; any likeness is
 chance.
@@ -19,7 +19,8 @@ PV1-45 discharge time on A03), and on A01/A08 PV2-3 and an admitting DG1 with
 the ICD-10 diagnosis. Triggers: A01 admit, A02 transfer, A03 discharge, A08
 update, A11 cancel admit, A13 cancel discharge.
 
-Sending: ``HisClient(host, port)`` holds one connection and sends one message
+Sending: ``HisClient(host, port, tls=None)`` holds one connection (MLLP over
+TLS when given an ``ssl.SSLContext``) and sends one message
 at a time (HL7 original mode): it waits for the ACK with the message's control
 id, re-sends the same bytes after ``ack_timeout_s`` (at most ``max_resends``
 times), and reconnects if the connection drops; ``admit``, ``transfer``,
@@ -36,6 +37,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import ssl
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -242,9 +244,11 @@ class HisClient:
         ack_timeout_s: float = 5.0,
         max_resends: int = 3,
         connect_timeout_s: float = 5.0,
+        tls: ssl.SSLContext | None = None,
         clock_ms: Callable[[], int] = wall_ms,
     ) -> None:
         self.host, self.port = host, port
+        self.tls = tls
         self.sender = sender
         self.control_prefix = control_prefix
         self.ack_timeout_s = ack_timeout_s
@@ -266,7 +270,7 @@ class HisClient:
     async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         if self._reader is None or self._writer is None or self._writer.is_closing():
             async with asyncio.timeout(self.connect_timeout_s):
-                self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
+                self._reader, self._writer = await asyncio.open_connection(self.host, self.port, ssl=self.tls)
             self._acks = _AckReader()
             self.counters["connects"] += 1
         return self._reader, self._writer

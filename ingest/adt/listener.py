@@ -3,6 +3,7 @@
 Constructor and callback contract::
 
     listener = AdtListener(apply, beds={"MICU^^01": "ICU1-01"}, host="0.0.0.0", port=2575,
+                           allow_from=["10.20.0.15/32"], ssl=tls_server_context(...),
                            facility="TELEICU-HUB", timezone="Asia/Kolkata", dispositions={"DAMA": "left_against_advice"},
                            max_connections=4, idle_timeout_s=300, remembered=4096)
     # or AdtListener.from_settings(AdtSettings(...), apply)
@@ -30,6 +31,13 @@ accepted messages are kept for that. A refused message is not remembered: sent
 again, it is tried again. Events still carry the control id, so the hub can
 be idempotent on its own too.
 
+Who may connect: MLLP has no authentication of its own, so the listener lets
+in only peers whose address is in ``allow_from`` (CIDR networks; default
+loopback only, and ``host`` defaults to 127.0.0.1): anyone else is closed at
+once and counted as ``not_allowed``. With ``ssl`` (see
+``settings.tls_server_context``) it speaks MLLP over TLS, and with a client CA
+it requires the HIS's certificate too.
+
 Like ``edge_agent.transports.tcp_listen``: one ``AdtParser`` per connection;
 at most ``max_connections`` at once (more are closed at once, counted as
 ``refused``); a connection silent for ``idle_timeout_s``, or whose peer does
@@ -37,21 +45,24 @@ not take our ACKs for that long, is closed; a peer that disconnects ends only
 its own connection, and a message it cut short is never ACKed (the HIS
 re-sends it). Connection tasks run in a ``TaskGroup``; cancelling ``run``
 closes the listening socket and every connection and re-raises
-``CancelledError``. ``counters`` counts accepted, refused, idle_closed, reset,
-messages_applied, messages_refused, repeats and apply_failed.
+``CancelledError``. ``counters`` counts accepted, refused, not_allowed,
+idle_closed, reset, messages_applied, messages_refused, repeats, apply_failed
+and ``error_<code>`` for each ``AdtError``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
+import ssl as _ssl
 from collections import Counter, OrderedDict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from ingest.adt.events import AdtError, AnyAdtEvent
 from ingest.adt.parser import DEFAULT_FACILITY, MAX_MESSAGE, AdtParser
-from ingest.adt.settings import DEFAULT_PORT, IDLE_TIMEOUT_S, MAX_CONNECTIONS, REMEMBERED, AdtSettings
+from ingest.adt.settings import DEFAULT_PORT, IDLE_TIMEOUT_S, LOOPBACK, MAX_CONNECTIONS, REMEMBERED, AdtSettings, tls_server_context
 from wire.clock import wall_ms
 
 log = logging.getLogger(__name__)
@@ -82,8 +93,10 @@ class AdtListener:
         apply: Apply,
         beds: Mapping[str, str],
         *,
-        host: str = "0.0.0.0",
+        host: str = "127.0.0.1",
         port: int = DEFAULT_PORT,
+        allow_from: Sequence[str] = LOOPBACK,
+        ssl: _ssl.SSLContext | None = None,
         facility: str = DEFAULT_FACILITY,
         timezone: str = "UTC",
         max_message: int = MAX_MESSAGE,
@@ -97,6 +110,8 @@ class AdtListener:
             raise ValueError("max_connections must be >= 1, idle_timeout_s > 0 and remembered >= 0")
         self._apply = apply
         self.host, self.requested_port = host, port
+        self.allow_from = [ipaddress.ip_network(n, strict=False) for n in allow_from]
+        self._ssl = ssl
         self._parser_options = {
             "beds": dict(beds), "facility": facility, "timezone": timezone, "max_message": max_message,
             "dispositions": dict(dispositions or {}), "clock_ms": clock_ms,
@@ -117,7 +132,8 @@ class AdtListener:
     @classmethod
     def from_settings(cls, settings: AdtSettings, apply: Apply, *, clock_ms: Callable[[], int] = wall_ms) -> AdtListener:
         return cls(
-            apply, settings.beds, host=settings.host, port=settings.port, facility=settings.facility, timezone=settings.timezone,
+            apply, settings.beds, host=settings.host, port=settings.port, allow_from=settings.allow_from,
+            ssl=tls_server_context(settings.tls) if settings.tls is not None else None, facility=settings.facility, timezone=settings.timezone,
             max_message=settings.max_message, dispositions=settings.dispositions, max_connections=settings.max_connections,
             idle_timeout_s=settings.idle_timeout_s, remembered=settings.remembered, clock_ms=clock_ms,
         )  # fmt: skip
@@ -132,7 +148,7 @@ class AdtListener:
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tg:
             self._tg = tg
-            server = await asyncio.start_server(self._accepted, self.host, self.requested_port, limit=READ_SIZE)
+            server = await asyncio.start_server(self._accepted, self.host, self.requested_port, limit=READ_SIZE, ssl=self._ssl)
             try:
                 self.port = server.sockets[0].getsockname()[1]
                 log.info("HL7 ADT: listening on %s:%d", self.host, self.port)
@@ -146,8 +162,23 @@ class AdtListener:
                 self.listening.clear()
                 # leaving the TaskGroup cancels and awaits the connection tasks
 
+    def allowed(self, peer: object) -> bool:
+        """Is the peer's address in ``allow_from``? (an IPv4 peer on an IPv6 socket counts as IPv4)"""
+        try:
+            address = ipaddress.ip_address(peer[0])  # type: ignore[index]
+        except (TypeError, ValueError, IndexError):
+            return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        return any(address in net for net in self.allow_from)
+
     def _accepted(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
+        if not self.allowed(peer):
+            self.counters["not_allowed"] += 1
+            log.warning("HL7 ADT: closed a connection from %s, which is not in allow_from", peer)
+            writer.close()
+            return
         if self._stopping or self._tg is None or len(self._active) >= self.max_connections:
             self.counters["refused"] += 1
             log.warning("HL7 ADT: refused connection from %s (%d connections open)", peer, len(self._active))
@@ -185,6 +216,8 @@ class AdtListener:
                 await self._send(writer, parser.bytes_to_send())
         except _Closed as exc:
             why = str(exc)
+            with contextlib.suppress(OSError):  # the ACKs of the messages before it (TimeoutError is an OSError)
+                await self._send(writer, parser.bytes_to_send())
         except TimeoutError:
             self.counters["idle_closed"] += 1
             why = f"peer took no data for {self.idle_timeout_s:g} s"

@@ -189,7 +189,7 @@ class AdtParser:
         self._next_id = 1
         self._acks_built = 0
         self.messages = 0  # complete blocks handled
-        self.events: Counter[str] = Counter()  # trigger -> events handed out
+        self.events: Counter[str] = Counter()  # event type -> events handed out
         self.acks: Counter[str] = Counter()  # AA / AE / AR queued
         self.acks_dropped = 0
         self.errors: Counter[str] = Counter()
@@ -293,31 +293,29 @@ class AdtParser:
 
     def _message(self, block: bytes, out: list[AnyAdtEvent | AdtError]) -> None:
         self.messages += 1
-        mark = len(out)
+        event: AnyAdtEvent | None = None
         try:
             read = self._read(block)
             if read.code is None and len(self._waiting) >= MAX_IN_FLIGHT:
                 why = f"{MAX_IN_FLIGHT} messages already await the hub; send this one again later"
                 read.code, read.problems = "AE", [Problem("busy", E_INTERNAL, "", why)]
-            if read.code is not None:
-                cid = read.header.control_id if read.header else ""
-                for i, p in enumerate(read.problems):
-                    self._error(out, p.code, p.text, len(block) if i == 0 else 0, cid)
-                self._refuse(read.header, read.code, read.problems)
-                return
-            assert read.make is not None and read.header is not None
-            event = read.make(event_id=self._next_id, warnings=tuple(w.text for w in read.warnings), **read.fields)
+            if read.code is None:
+                assert read.make is not None and read.header is not None
+                event = read.make(event_id=self._next_id, warnings=tuple(w.text for w in read.warnings), **read.fields)
         except Exception as exc:  # noqa: BLE001 - safety net: feed() never raises on any input
-            del out[mark:]
             text = f"internal error {type(exc).__name__}: {exc}"[:200]
-            self._error(out, "internal", text, len(block))
-            self._refuse(None, "AR", [Problem("internal", E_INTERNAL, "", text)])
+            read, event = _Read(None, "AR", [Problem("internal", E_INTERNAL, "", text)]), None
+        if event is None:
+            cid = read.header.control_id if read.header else ""
+            for i, p in enumerate(read.problems):
+                self._error(out, p.code, p.text, len(block) if i == 0 else 0, cid)
+            self._refuse(read.header, read.code or "AR", read.problems)
             return
         answer = _Answer(read.header, read.warnings)
         self._order.append(answer)
-        self._waiting[self._next_id] = answer
+        self._waiting[event.event_id] = answer
         self._next_id += 1
-        self.events[read.header.trigger] += 1
+        self.events[type(event).__name__] += 1
         out.append(event)
 
     def _read(self, block: bytes) -> _Read:

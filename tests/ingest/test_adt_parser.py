@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -650,3 +651,15 @@ def test_fuzz_mutated_valid_messages(which: list[str], mutations: list) -> None:
 def test_utc_constant_is_what_the_tests_think() -> None:
     assert datetime.fromtimestamp(T_1200 / 1000, tz=UTC) == datetime(2025, 1, 1, 12, tzinfo=UTC)
     assert ist(2025, 1, 1, 17, 30) == T_1200
+
+
+def test_the_documented_configuration_is_valid_and_works() -> None:
+    text = (Path(__file__).resolve().parents[2] / "ingest" / "adt" / "hl7_adt.md").read_text()
+    block = re.search(r"```yaml\n(.*?)```", text, re.DOTALL)
+    assert block, "hl7_adt.md has no yaml example"
+    s = AdtSettings.model_validate(yaml.safe_load(block[1])["adt"])
+    assert s.allow_from == ["10.20.0.15/32"] and s.tls is not None and s.tls.client_ca == "hospital-ca.pem"
+    p = AdtParser(beds=s.beds, facility=s.facility, timezone=s.timezone, dispositions=s.dispositions, clock_ms=lambda: T_RX)
+    message = admit_with(pv1="PV1|1|I|MICU^^01^SMS", evn="EVN|A01|202501011730")
+    (event,) = p.feed(message)
+    assert isinstance(event, Admit) and event.bed == "ICU1-01" and event.t == T_1200  # 17:30 in Kolkata

@@ -13,16 +13,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 
 from ingest.adt.events import Admit, AnyAdtEvent, CancelAdmit, CancelDischarge, Discharge, Transfer, UpdatePatient
 from ingest.adt.listener import AdtListener, AdtRefused
-from ingest.adt.settings import AdtSettings
-from simulators.his_adt import AckResult, HisCensus, HisClient, encode_adt, mllp, synthetic_patients
+from ingest.adt.settings import AdtSettings, tls_server_context
+from ingest.hub_config import TlsSettings
+from simulators.his_adt import AckResult, HisCensus, HisClient, HisNoAck, encode_adt, mllp, synthetic_patients
 
 pytestmark = pytest.mark.integration
 
@@ -281,3 +285,53 @@ async def test_a_census_from_the_simulator_keeps_hub_and_his_in_step() -> None:
     assert not [k for k in census.results if not k.endswith("_AA")], census.results  # a consistent HIS is never refused
     assert ward.beds == {LOCATIONS[loc]: p.mrn for loc, p in census.occupied.items()}
     assert listener.counters["messages_applied"] == census.results.total()
+
+
+@run_async
+async def test_only_allowed_peers_get_in() -> None:
+    ward = Ward()
+    listener = new_listener(ward, allow_from=["10.0.0.0/8", "fd00::/8"])
+    async with running(listener) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(mllp(encode_adt("A01", PATIENTS[0], control_id="X1", t_ms=int(time.time() * 1000), location="MICU^^01")))
+        assert await asyncio.wait_for(reader.read(100), 5) == b""  # closed, unanswered
+        writer.close()
+    assert listener.counters["not_allowed"] == 1 and ward.calls == 0
+    assert AdtSettings.model_validate({"beds": LOCATIONS}).allow_from == ["127.0.0.1/32", "::1/128"]  # loopback by default
+    assert new_listener(ward).allowed(("::ffff:127.0.0.1", 5, 0, 0)) and not new_listener(ward).allowed(("192.0.2.1", 5))
+    with pytest.raises(ValueError, match="allow_from"):
+        AdtSettings.model_validate({"beds": LOCATIONS, "allow_from": ["10.0.0.300/8"]})
+
+
+@run_async
+async def test_mllp_over_mutual_tls(tmp_path: Path) -> None:
+    ca = trustme.CA(organization_name="teleicu test hospital")
+    (tmp_path / "ca.pem").write_bytes(ca.cert_pem.bytes())
+    files = {}
+    for name, identity in (("hub", "127.0.0.1"), ("his", "his.hospital.example")):
+        leaf = ca.issue_cert(identity)
+        leaf.private_key_pem.write_to_path(str(tmp_path / f"{name}.key"))
+        (tmp_path / f"{name}.pem").write_bytes(b"".join(blob.bytes() for blob in leaf.cert_chain_pems))
+        files[name] = (str(tmp_path / f"{name}.pem"), str(tmp_path / f"{name}.key"))
+    tls = TlsSettings(cert=files["hub"][0], key=files["hub"][1], client_ca=str(tmp_path / "ca.pem"))
+    ward = Ward()
+    settings = AdtSettings.model_validate({"port": 0, "beds": LOCATIONS, "tls": tls.model_dump()})
+    listener = AdtListener.from_settings(settings, ward.apply)
+    client = ssl.create_default_context(cafile=str(tmp_path / "ca.pem"))
+    async with running(listener) as port:
+        plain = HisClient("127.0.0.1", port, ack_timeout_s=1, max_resends=0)
+        no_cert = HisClient("127.0.0.1", port, ack_timeout_s=1, max_resends=0, tls=client)
+        for his in (plain, no_cert):
+            with pytest.raises(HisNoAck):  # the connection is closed or the handshake fails: never an ACK
+                try:
+                    await his.admit(PATIENTS[0], "MICU^^01")
+                finally:
+                    await his.close()
+        client.load_cert_chain(*files["his"])
+        his = HisClient("127.0.0.1", port, ack_timeout_s=5, tls=client)
+        try:
+            assert (await his.admit(PATIENTS[0], "MICU^^01")).code == "AA"
+        finally:
+            await his.close()
+    assert [type(e) for e in ward.applied] == [Admit]
+    assert tls_server_context(tls).minimum_version >= ssl.TLSVersion.TLSv1_2
