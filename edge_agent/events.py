@@ -3,14 +3,16 @@
 A parser returns a list of these from ``feed(data)``. Observations are already
 normalised to the vocabulary (``wire.Observation``); a value whose code the
 vocabulary does not map is kept as sent (``wire.UnmappedObservation``); the
-uplink turns waveform segments into sequenced ``wire.WaveChunk`` frames.
+uplink turns waveform segments into sequenced ``wire.WaveChunk`` frames. A
+driver that reads a patient id at a bed reports it as ``wire.PatientSeen``
+(not yet forwarded to the hub: the agent's ``route`` ignores it).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from wire.messages import Observation, UnmappedObservation
+from wire.messages import Observation, PatientSeen, UnmappedObservation
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,4 +47,4 @@ class ParseError:
     discarded: int = 0  # bytes thrown away
 
 
-DriverEvent = Observation | UnmappedObservation | WaveSegment | DeviceStatus | ParseError
+DriverEvent = Observation | UnmappedObservation | WaveSegment | DeviceStatus | ParseError | PatientSeen

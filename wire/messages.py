@@ -49,6 +49,20 @@ class UnmappedObservation:
 
 
 @dataclass(frozen=True, slots=True)
+class PatientSeen:
+    """A device named the patient at a bed: the patient id it sent (HL7 PCD-01 PID-3.1), as sent.
+
+    ``t`` is the device's time for the message that named it (ms). The hub
+    compares it with the patient admitted to the bed; it is not an admission.
+    """
+
+    bed: str
+    patient_id: str
+    device: str
+    t: int
+
+
+@dataclass(frozen=True, slots=True)
 class Hello:
     """First message on an edge connection: who the agent is and which beds it serves.
 
