@@ -23,6 +23,8 @@ from alerts.policy import AlarmPolicy
 from alerts.score_tables import ScoreTables
 from alerts.scoring import Scores, score_beds
 from alerts.technical import AGENT_SUBJECT, TechnicalView
+from ingest.adt.apply import AdtApplier
+from ingest.adt.listener import AdtListener
 from ingest.agents import AgentRegistry
 from ingest.audit_writer import AlarmRecord, AuditWriter, DataGap
 from ingest.auth.service import AuthService
@@ -75,6 +77,7 @@ class Hub:
         self.patients = PatientService(stores.state.db, clock, self.last_vitals, self._patient_moved)
         self.score_changes = ScoreChanges()  # admitted patients' NEWS2 over their stay
         self.hourly = HourlySummaries(stores.state.db, self.store.trend, clock)
+        self.adt = AdtListener.from_settings(cfg.adt, AdtApplier(self)) if cfg.adt is not None else None  # HL7 ADT from the HIS
         self.watched_since: dict[int, int] = {}  # bed row -> when its agent last connected
         self.pending_delivery: dict[str, int] = {}  # alert id -> when the event needing delivery was pushed
         self.feed = ConsoleFeed()
@@ -121,6 +124,8 @@ class Hub:
             tg.create_task(self.audit.run(), name="hub-audit-writer")
             tg.create_task(self.auth.watch(), name="hub-auth-watch")
             tg.create_task(self.hourly.run(), name="hub-hourly-summaries")
+            if self.adt is not None:
+                tg.create_task(self.adt.run(), name="hub-adt-listener")
 
     async def stop(self) -> None:
         """Save the latest watermarks and the queued audit events, then close the stores.
@@ -492,6 +497,7 @@ class Hub:
             "alerts_raised_by_kind": [{"kind": k, "count": n} for k, n in sorted(self.raised_by_kind.items())],
             "unmapped": self.unmapped.rows(),
             "store": self.store.stats(),
+            "adt": dict(self.adt.counters) if self.adt is not None else {},
         }
 
 

@@ -15,6 +15,8 @@ from typing import Annotated, Any
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
+from ingest.adt.settings import AdtSettings
+from ingest.tls import TlsSettings
 from wire.config import ConfigError, ConfigModel, check_keys, load, validate
 from wire.vocabulary import PARAMETERS
 
@@ -23,15 +25,6 @@ Positive = Annotated[float, Field(gt=0)]
 
 class HubConfigError(ConfigError):
     """A hub configuration that cannot be used."""
-
-
-class TlsSettings(ConfigModel):
-    """TLS for the hub itself: its certificate chain and key (PEM files); with ``client_ca``, every client must also
-    present a certificate that CA signed (mutual TLS; edge agents still present their secrets)."""
-
-    cert: Annotated[str, Field(min_length=1)]
-    key: Annotated[str, Field(min_length=1)]
-    client_ca: str | None = None
 
 
 class HubConfig(ConfigModel):
@@ -44,6 +37,7 @@ class HubConfig(ConfigModel):
     max_bytes_per_s: Positive = 8 * 1024 * 1024
     tls: TlsSettings | None = None  # None: plain HTTP (behind a TLS-terminating reverse proxy, or on loopback)
     gap_s: Positive = 30
+    adt: AdtSettings | None = None  # HL7 ADT from the hospital information system (ingest/adt/hl7_adt.md); None: API only
 
     @field_validator("staleness_s", mode="before")
     @classmethod

@@ -35,7 +35,7 @@ Who may connect: MLLP has no authentication of its own, so the listener lets
 in only peers whose address is in ``allow_from`` (CIDR networks; default
 loopback only, and ``host`` defaults to 127.0.0.1): anyone else is closed at
 once and counted as ``not_allowed``. With ``ssl`` (see
-``settings.tls_server_context``) it speaks MLLP over TLS, and with a client CA
+``ingest.tls.tls_server_context``) it speaks MLLP over TLS, and with a client CA
 it requires the HIS's certificate too.
 
 Like ``edge_agent.transports.tcp_listen``: one ``AdtParser`` per connection;
@@ -62,7 +62,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from ingest.adt.events import AdtError, AnyAdtEvent
 from ingest.adt.parser import DEFAULT_FACILITY, MAX_MESSAGE, AdtParser
-from ingest.adt.settings import DEFAULT_PORT, IDLE_TIMEOUT_S, LOOPBACK, MAX_CONNECTIONS, REMEMBERED, AdtSettings, tls_server_context
+from ingest.adt.settings import DEFAULT_PORT, IDLE_TIMEOUT_S, LOOPBACK, MAX_CONNECTIONS, REMEMBERED, AdtSettings
+from ingest.tls import tls_server_context
 from wire.clock import wall_ms
 
 log = logging.getLogger(__name__)

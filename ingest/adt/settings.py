@@ -21,13 +21,12 @@ from it. Example::
 from __future__ import annotations
 
 import ipaddress
-import ssl
 from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
 from ingest.adt.parser import DEFAULT_FACILITY, MAX_MAX_MESSAGE, MAX_MESSAGE, MIN_MAX_MESSAGE
-from ingest.hub_config import TlsSettings
+from ingest.tls import TlsSettings
 from wire.config import ConfigModel
 from wire.hl7v2 import parse_timezone
 from wire.outbox_events import Outcome
@@ -48,17 +47,6 @@ def _networks(nets: list[str]) -> list[str]:
     for net in nets:
         ipaddress.ip_network(net, strict=False)  # raises ValueError naming the text
     return nets
-
-
-def tls_server_context(tls: TlsSettings) -> ssl.SSLContext:
-    """A server TLS context (TLS 1.2 or later) from the hub's TLS settings; with ``client_ca``, clients must show a certificate."""
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.load_cert_chain(tls.cert, tls.key)
-    if tls.client_ca is not None:
-        ctx.load_verify_locations(tls.client_ca)
-        ctx.verify_mode = ssl.CERT_REQUIRED
-    return ctx
 
 
 def _beds(beds: dict[str, str]) -> dict[str, str]:

@@ -1,9 +1,7 @@
 """What the hub accepts as a patient's details and an encounter's end: checked here, once, for the API and HL7 ADT.
 
 ``PatientDetails`` is a request's (or an ADT message's) description of a
-patient; ``check_abha`` validates an ABHA number (the Ayushman Bharat Health
-Account number: 14 digits, written plain or as ``XX-XXXX-XXXX-XXXX``; stored
-plain). A refusal raises ``PatientError`` (a ``ValueError``) with a message a
+patient; an ABHA number is checked by ``wire.abha`` and stored as 14 digits. A refusal raises ``PatientError`` (a ``ValueError``) with a message a
 clerk can act on.
 """
 
@@ -15,10 +13,10 @@ from typing import Annotated, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from wire.abha import AbhaError, abha_number
 from wire.outbox_events import Outcome, Patient, Sex
 
 OUTCOMES: tuple[str, ...] = get_args(Outcome)
-_ABHA = re.compile(r"\d{2}-?\d{4}-?\d{4}-?\d{4}")
 _MRN = re.compile(r"[A-Za-z0-9][A-Za-z0-9/_.:-]{0,63}")
 
 
@@ -27,10 +25,11 @@ class PatientError(ValueError):
 
 
 def check_abha(text: str) -> str:
-    """The ABHA number as 14 digits; raises ``PatientError`` for anything else."""
-    if not _ABHA.fullmatch(text.strip()):
-        raise PatientError(f"ABHA number {text!r}: 14 digits, written plain or as 12-3456-7890-1234")
-    return text.strip().replace("-", "")
+    """The ABHA number as 14 digits (``wire.abha``); raises ``PatientError`` for anything else."""
+    try:
+        return abha_number(text)
+    except AbhaError as exc:
+        raise PatientError(f"ABHA number: {exc}") from None
 
 
 def check_mrn(text: str) -> str:

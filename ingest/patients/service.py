@@ -18,6 +18,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from ingest.auth import audit_log
 from ingest.auth.audit_log import AuditEntry
@@ -45,6 +46,13 @@ from wire.outbox_events import (
 
 MAX_SUMMARY_POINTS = 500
 MAX_SUMMARY_ALARMS = 200
+
+
+T = TypeVar("T")
+
+
+class AlreadyApplied(Exception):
+    """This message (by its key) was applied before: nothing to do, and nothing was done."""
 
 
 class PatientRefused(Exception):
@@ -77,7 +85,7 @@ class PatientService:
 
     # --- operations ----------------------------------------------------------------
 
-    async def admit(self, details: PatientDetails, bed: str, ward: str, t: int | None, actor: Actor) -> tuple[Encounter, Patient]:
+    async def admit(self, details: PatientDetails, bed: str, ward: str, t: int | None, actor: Actor, *, once: str | None = None) -> tuple[Encounter, Patient]:
         now = self.clock()
         start = now if t is None else t
 
@@ -98,12 +106,12 @@ class PatientService:
                          patient, {"bed": bed, "encounter": enc.encounter_id})  # fmt: skip
             return enc, patient
 
-        enc, patient = await self.db.call(run)
+        enc, patient = await self._call(run, once)
         self.census.set(enc, patient)
         self.moved(None, bed)
         return enc, patient
 
-    async def transfer(self, encounter_id: str, bed: str, ward: str, t: int | None, actor: Actor) -> Encounter:
+    async def transfer(self, encounter_id: str, bed: str, ward: str, t: int | None, actor: Actor, *, once: str | None = None) -> Encounter:
         now = self.clock()
         at = now if t is None else t
 
@@ -120,13 +128,13 @@ class PatientService:
                          patient, {"from": enc.bed, "to": bed, "encounter": encounter_id})  # fmt: skip
             return moved, patient
 
-        moved, patient = await self.db.call(run)
+        moved, patient = await self._call(run, once)
         from_bed = next(b for b, (e, _p) in self.census.by_bed.items() if e.encounter_id == encounter_id)
         self.census.set(moved, patient)
         self.moved(from_bed, bed)
         return moved
 
-    async def discharge(self, encounter_id: str, outcome: Outcome, t: int | None, actor: Actor) -> Encounter:
+    async def discharge(self, encounter_id: str, outcome: Outcome, t: int | None, actor: Actor, *, once: str | None = None) -> Encounter:
         now = self.clock()
         at = now if t is None else t
         # the last vitals come from the hub's live state, read before the transaction (the bed is known only inside it)
@@ -136,19 +144,19 @@ class PatientService:
 
         def run(conn: sqlite3.Connection) -> Encounter:
             enc, patient = self._open(conn, encounter_id, at)
-            tables.end(conn, encounter_id, at, outcome)
-            ended = enc.model_copy(update={"end": at, "outcome": outcome})
+            used = tables.end(conn, encounter_id, at, outcome)
+            ended = enc.model_copy(update={"end": used, "outcome": outcome})
             summary = _summary(conn, ended, vitals)
             self._record(conn, PatientDischarged(patient=patient, encounter=ended, summary=summary, by=actor.name), now, actor,
                          "patient.discharge", patient, {"bed": enc.bed, "encounter": encounter_id, "outcome": outcome})  # fmt: skip
             return ended
 
-        ended = await self.db.call(run)
+        ended = await self._call(run, once)
         self.census.drop(encounter_id)
         self.moved(ended.bed, None)
         return ended
 
-    async def cancel_admission(self, encounter_id: str, actor: Actor) -> Encounter:
+    async def cancel_admission(self, encounter_id: str, actor: Actor, *, once: str | None = None) -> Encounter:
         """An admission entered in error (HL7 A11): the encounter is void, and the bed free."""
         now = self.clock()
 
@@ -166,12 +174,12 @@ class PatientService:
                          {"bed": enc.bed, "encounter": encounter_id})  # fmt: skip
             return enc
 
-        enc = await self.db.call(run)
+        enc = await self._call(run, once)
         self.census.drop(encounter_id)
         self.moved(enc.bed, None)
         return enc
 
-    async def cancel_discharge(self, encounter_id: str, actor: Actor) -> Encounter:
+    async def cancel_discharge(self, encounter_id: str, actor: Actor, *, once: str | None = None) -> Encounter:
         """A discharge entered in error (HL7 A13): the encounter is open again, in its last bed, if that bed is free."""
         now = self.clock()
 
@@ -195,12 +203,12 @@ class PatientService:
                          patient, {"bed": enc.bed, "encounter": encounter_id})  # fmt: skip
             return reopened, patient
 
-        reopened, patient = await self.db.call(run)
+        reopened, patient = await self._call(run, once)
         self.census.set(reopened, patient)
         self.moved(None, reopened.bed)
         return reopened
 
-    async def update_patient(self, patient_id: str, details: PatientDetails, actor: Actor) -> Patient:
+    async def update_patient(self, patient_id: str, details: PatientDetails, actor: Actor, *, once: str | None = None) -> Patient:
         now = self.clock()
 
         def run(conn: sqlite3.Connection) -> Patient:
@@ -218,7 +226,7 @@ class PatientService:
             self._record(conn, PatientUpdated(patient=patient, by=actor.name), now, actor, "patient.update", patient, {"changed": changed})
             return patient
 
-        patient = await self.db.call(run)
+        patient = await self._call(run, once)
         self.census.update_patient(patient)
         return patient
 
@@ -241,6 +249,23 @@ class PatientService:
         return await self.db.read_with(lambda c: tables.encounters(c, bed=bed, patient_id=patient_id, open_only=open_only, limit=limit))
 
     # --- inside a transaction ----------------------------------------------------------
+
+    async def _call(self, run: Callable[[sqlite3.Connection], T], once: str | None) -> T:
+        """Run an operation in one transaction; with ``once`` (an HL7 message's key) only if that key was never
+        applied, recording it in the same transaction (``AlreadyApplied`` otherwise)."""
+
+        def guarded(conn: sqlite3.Connection) -> T:
+            if once is not None and conn.execute("SELECT 1 FROM applied_messages WHERE key = ?", (once,)).fetchone():
+                raise AlreadyApplied(once)
+            result = run(conn)
+            if once is not None:
+                conn.execute("INSERT INTO applied_messages VALUES (?,?)", (once, self.clock()))
+            return result
+
+        try:
+            return await self.db.call(guarded)
+        except sqlite3.IntegrityError as exc:  # a check passed, the database's own rules did not: a concurrent change
+            raise PatientRefused(409, f"conflicting change, nothing written: {exc}") from None
 
     def _open(self, conn: sqlite3.Connection, encounter_id: str, at: int) -> tuple[Encounter, Patient]:
         found = tables.get_encounter(conn, encounter_id)

@@ -7,7 +7,9 @@ database refuse a second one, whatever the caller checked). ``status`` is
 ``open``, ``ended`` (discharged, with an outcome) or ``cancelled`` (an
 admission entered in error: it never happened). ``encounter_scores`` keeps
 each change of the patient's NEWS2 (total, band) for the discharge summary;
-``charted`` the values nurses charted, by whom.
+``charted`` the values nurses charted, by whom; ``applied_messages`` the
+HL7 messages already applied (so a message re-sent after a lost ACK is applied
+once, whatever the hub forgot in a restart).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ CREATE TABLE IF NOT EXISTS encounter_scores (
     encounter_id TEXT NOT NULL, t INTEGER NOT NULL, total INTEGER, band TEXT NOT NULL, partial INTEGER NOT NULL,
     PRIMARY KEY (encounter_id, t)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS applied_messages (key TEXT PRIMARY KEY, at INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS charted (
     encounter_id TEXT NOT NULL, bed TEXT NOT NULL, param TEXT NOT NULL, t INTEGER NOT NULL, value REAL NOT NULL,
     by TEXT NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (encounter_id, param, t)
@@ -121,16 +124,25 @@ def insert_encounter(conn: sqlite3.Connection, e: Encounter) -> None:
     conn.execute("INSERT INTO encounter_beds VALUES (?,?,?,?,NULL)", (e.encounter_id, e.bed, e.ward, e.start))
 
 
-def move(conn: sqlite3.Connection, encounter_id: str, bed: str, ward: str, t: int) -> None:
-    """The patient moves to ``bed`` at ``t``: the current stay ends, a new one starts."""
+def move(conn: sqlite3.Connection, encounter_id: str, bed: str, ward: str, t: int) -> int:
+    """The patient moves to ``bed`` at ``t``: the current stay ends, a new one starts. A move stamped no later than
+    the current stay's start (HL7 times have whole seconds: an A02 in the second of its A01) starts 1 ms after it,
+    so stays never overlap. Returns the time used."""
+    (current,) = conn.execute("SELECT max(start) FROM encounter_beds WHERE encounter_id = ?", (encounter_id,)).fetchone()
+    t = max(t, current + 1)
     conn.execute("UPDATE encounter_beds SET end = ? WHERE encounter_id = ? AND end IS NULL", (t, encounter_id))
     conn.execute("INSERT INTO encounter_beds VALUES (?,?,?,?,NULL)", (encounter_id, bed, ward, t))
     conn.execute("UPDATE encounters SET bed = ?, ward = ? WHERE encounter_id = ?", (bed, ward, encounter_id))
+    return t
 
 
-def end(conn: sqlite3.Connection, encounter_id: str, t: int, outcome: str) -> None:
+def end(conn: sqlite3.Connection, encounter_id: str, t: int, outcome: str) -> int:
+    """The encounter ends at ``t`` (no earlier than its last stay began); returns the time used."""
+    (current,) = conn.execute("SELECT max(start) FROM encounter_beds WHERE encounter_id = ?", (encounter_id,)).fetchone()
+    t = max(t, current)
     conn.execute("UPDATE encounter_beds SET end = ? WHERE encounter_id = ? AND end IS NULL", (t, encounter_id))
     conn.execute("UPDATE encounters SET end = ?, outcome = ?, status = 'ended' WHERE encounter_id = ?", (t, outcome, encounter_id))
+    return t
 
 
 def reopen(conn: sqlite3.Connection, encounter_id: str) -> None:

@@ -225,6 +225,9 @@ class SQLiteDatabase:
                 conn.execute("SAVEPOINT call")
                 try:
                     results[id(fut)] = fn(conn)
+                except sqlite3.IntegrityError as exc:  # the call broke a constraint: its own doing, not the store's
+                    conn.execute("ROLLBACK TO call")
+                    refused[id(fut)] = exc
                 except sqlite3.Error:
                     raise
                 except Exception as exc:  # noqa: BLE001 - the caller's own refusal (e.g. a name already taken)

@@ -67,3 +67,26 @@ def test_samples_and_marks_commit_together_and_agent_writes_keep_their_order(tmp
             await stores.stop()
 
     asyncio.run(go())
+
+
+def test_a_call_that_breaks_a_constraint_is_refused_alone_and_the_store_stays_healthy(tmp_path: Path) -> None:
+    """A unique-constraint failure is the caller's doing: the calls and writes committed with it still land."""
+
+    async def go() -> None:
+        stores = sqlite_stores(tmp_path / "s.sqlite3")
+        await stores.start()
+        db = stores.state.db  # type: ignore[attr-defined]
+        await db.call(lambda c: c.execute("CREATE TABLE t (k TEXT PRIMARY KEY)"))
+        await db.call(lambda c: c.execute("INSERT INTO t VALUES ('a')"))
+        clash = asyncio.ensure_future(db.call(lambda c: c.execute("INSERT INTO t VALUES ('a')")))
+        fine = asyncio.ensure_future(db.call(lambda c: c.execute("INSERT INTO t VALUES ('b')")))
+        alarm = asyncio.ensure_future(stores.state.save_gap("T-01", 1, 2))  # another writer's item in the same commit
+        results = await asyncio.gather(clash, fine, alarm, return_exceptions=True)
+        assert isinstance(results[0], sqlite3.IntegrityError), results
+        assert not isinstance(results[1], BaseException) and results[2] is None, results
+        assert db.error is None and db.counters["write_errors"] == 0
+        assert sorted(r[0] for r in await db.read("SELECT k FROM t")) == ["a", "b"]
+        assert await stores.state.gaps(0, 10) == [{"bed": "T-01", "start": 1, "end": 2}]
+        await stores.stop()
+
+    asyncio.run(go())

@@ -24,8 +24,8 @@ import trustme
 
 from ingest.adt.events import Admit, AnyAdtEvent, CancelAdmit, CancelDischarge, Discharge, Transfer, UpdatePatient
 from ingest.adt.listener import AdtListener, AdtRefused
-from ingest.adt.settings import AdtSettings, tls_server_context
-from ingest.hub_config import TlsSettings
+from ingest.adt.settings import AdtSettings
+from ingest.tls import TlsSettings, tls_server_context
 from simulators.his_adt import AckResult, HisCensus, HisClient, HisNoAck, encode_adt, mllp, synthetic_patients
 
 pytestmark = pytest.mark.integration
