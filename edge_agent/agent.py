@@ -22,12 +22,13 @@ from edge_agent.drivers import get_driver
 from edge_agent.events import DeviceStatus, DriverEvent, ParseError, WaveSegment
 from edge_agent.transports import get_transport
 from edge_agent.uplink import Uplink
-from wire.messages import Observation, UnmappedObservation, WaveChunk
+from wire.messages import Observation, PatientSeen, UnmappedObservation, WaveChunk
 from wire.sample_record import record_lines
 
 log = logging.getLogger(__name__)
 
 MAX_UNMAPPED_NAMED = 10_000  # distinct (device, system, code) named in the log; beyond, counted only
+PATIENT_REPEAT_MS = 60_000  # a device's unchanged patient id is forwarded again this often
 
 
 class EdgeAgent:
@@ -39,6 +40,7 @@ class EdgeAgent:
         self.counters: Counter[str] = Counter()
         self.device_status: dict[str, str] = {}
         self.unmapped_seen: set[tuple[str, str, str]] = set()  # (device, system, code) already logged
+        self.patient_seen: dict[tuple[str, str], tuple[str, int]] = {}  # (bed, device) -> (patient id, t) last forwarded
 
     def route(self, events: list[DriverEvent]) -> None:
         for ev in events:
@@ -49,6 +51,8 @@ class EdgeAgent:
                 self._note_unmapped(ev)
             elif isinstance(ev, WaveSegment):
                 self.uplink.add_wave(ev)
+            elif isinstance(ev, PatientSeen):
+                self._note_patient(ev)
             elif isinstance(ev, DeviceStatus):
                 if self.device_status.get(ev.device) != ev.status:
                     log.info("device %s (bed %s): %s %s", ev.device, ev.bed, ev.status, ev.detail)
@@ -59,6 +63,18 @@ class EdgeAgent:
                 self.counters[f"parse_error_{ev.code}"] += 1
                 self.counters["bytes_discarded"] += ev.discarded
                 log.debug("parse error: %s %s", ev.code, ev.detail)
+
+    def _note_patient(self, ev: PatientSeen) -> None:
+        """Forward a patient id when it changes, and again every ``PATIENT_REPEAT_MS`` (a monitor names it in every
+        message; the hub needs to hear it, not once a second)."""
+        key = (ev.bed, ev.device)
+        last = self.patient_seen.get(key)
+        if last is not None and last[0] == ev.patient_id and ev.t - last[1] < PATIENT_REPEAT_MS:
+            return
+        if len(self.patient_seen) >= MAX_UNMAPPED_NAMED:
+            self.patient_seen.clear()
+        self.patient_seen[key] = (ev.patient_id, ev.t)
+        self.uplink.add_patient_seen(ev)
 
     def _note_unmapped(self, ev: UnmappedObservation) -> None:
         """Name each new (device, code) once, at warning level: hospital IT must see what a monitor sends unmapped."""

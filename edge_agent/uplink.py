@@ -37,7 +37,7 @@ from edge_agent.events import DeviceStatus, WaveSegment
 from edge_agent.spool import KIND_OBS, KIND_WAVE, Spool
 from wire.codec import MAX_OBS_PER_FRAME, MAX_SAMPLES_PER_CHUNK, WireError, encode_edge
 from wire.edge_session import BacklogFrame, DeleteFrames, EdgeEvent, EdgeSession, HubError, LiveFrame, Welcomed
-from wire.messages import ObsFrame, Observation, UnmappedObservation, WaveChunk
+from wire.messages import ObsFrame, Observation, PatientSeen, UnmappedObservation, WaveChunk
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,7 @@ class Uplink:
                                    backoff=(cfg.backoff_initial_s, cfg.backoff_max_s), rng=rng, counters=self.counters)  # fmt: skip
         self._pending_obs: list[Observation] = []
         self._pending_unmapped: list[UnmappedObservation] = []
+        self._pending_patients: list[PatientSeen] = []
         # produced, not yet on disk and not yet numbered: (kind, frame with seq 0), numbered by commit
         self._unspooled: list[tuple[int, ObsFrame | WaveChunk]] = []
         self.recorder: Callable[[list[Observation | UnmappedObservation | WaveChunk]], None] | None = None  # sees every sample once spooled
@@ -88,6 +89,11 @@ class Uplink:
         if len(self._pending_obs) + len(self._pending_unmapped) >= MAX_OBS_PER_FRAME:
             self.flush_observations()
 
+    def add_patient_seen(self, seen: PatientSeen) -> None:
+        """A patient id a device named: it travels in the next numerics frame (the hub checks it against admissions)."""
+        self._pending_patients.append(seen)
+        self.counters["patient_ids_queued"] += 1
+
     def add_wave(self, seg: WaveSegment) -> None:
         for start in range(0, len(seg.samples), MAX_SAMPLES_PER_CHUNK):
             part = seg.samples[start : start + MAX_SAMPLES_PER_CHUNK]
@@ -114,11 +120,12 @@ class Uplink:
             self._wake.set()
 
     def flush_observations(self) -> None:
-        if not self._pending_obs and not self._pending_unmapped:
+        if not self._pending_obs and not self._pending_unmapped and not self._pending_patients:
             return
         obs, self._pending_obs = self._pending_obs, []
         unmapped, self._pending_unmapped = self._pending_unmapped, []
-        self._unspooled.append((KIND_OBS, ObsFrame(0, tuple(obs), tuple(unmapped))))
+        patients, self._pending_patients = self._pending_patients, []
+        self._unspooled.append((KIND_OBS, ObsFrame(0, tuple(obs), tuple(unmapped), tuple(patients))))
         self.counters["obs_frames_queued"] += 1
         self.counters["obs_queued"] += len(obs)
 

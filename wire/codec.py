@@ -36,6 +36,7 @@ from wire.messages import (
     HubMessage,
     ObsFrame,
     Observation,
+    PatientSeen,
     Status,
     UnmappedObservation,
     WaveChunk,
@@ -123,6 +124,8 @@ def encode_edge(msg: EdgeMessage) -> bytes:
         frame: dict[str, Any] = {"type": "obs", "seq": msg.seq, "obs": [observation_to_dict(o) for o in msg.obs]}
         if msg.unmapped:
             frame["unmapped"] = [unmapped_to_dict(u) for u in msg.unmapped]
+        if msg.patients:
+            frame["patients"] = [{"bed": p.bed, "patient_id": p.patient_id, "device": p.device, "t": p.t} for p in msg.patients]
         return _dumps(frame)
     if isinstance(msg, Status):
         return _dumps({"type": "status", "devices": list(msg.devices), "spool": msg.spool})
@@ -274,8 +277,11 @@ def _decode_obs_frame(obj: dict[str, Any]) -> ObsFrame:
     unmapped = obj.get("unmapped", [])
     if not isinstance(unmapped, list):
         raise WireError("schema", "'unmapped' must be a list", seq)
-    if len(items) + len(unmapped) > MAX_OBS_PER_FRAME:
-        raise WireError("oversized", f"{len(items) + len(unmapped)} observations exceed {MAX_OBS_PER_FRAME} per frame", seq)
+    patients = obj.get("patients", [])
+    if not isinstance(patients, list):
+        raise WireError("schema", "'patients' must be a list", seq)
+    if len(items) + len(unmapped) + len(patients) > MAX_OBS_PER_FRAME:
+        raise WireError("oversized", f"{len(items) + len(unmapped) + len(patients)} observations exceed {MAX_OBS_PER_FRAME} per frame", seq)
     out: list[Observation] = []
     for i, item in enumerate(items):
         if not isinstance(item, dict):
@@ -296,7 +302,15 @@ def _decode_obs_frame(obj: dict[str, Any]) -> ObsFrame:
                 flags=_int(item, "flags", 0, 255, seq) if "flags" in item else 0,
             )
         )
-    return ObsFrame(seq=seq, obs=tuple(out), unmapped=tuple(_decode_unmapped(item, i, seq) for i, item in enumerate(unmapped)))
+    return ObsFrame(seq=seq, obs=tuple(out), unmapped=tuple(_decode_unmapped(item, i, seq) for i, item in enumerate(unmapped)),
+                    patients=tuple(_decode_patient(item, i, seq) for i, item in enumerate(patients)))  # fmt: skip
+
+
+def _decode_patient(item: Any, i: int, seq: int) -> PatientSeen:
+    if not isinstance(item, dict):
+        raise WireError("schema", f"patients[{i}] must be an object", seq)
+    return PatientSeen(bed=_ident(item, "bed", seq), patient_id=_ident(item, "patient_id", seq), device=_ident(item, "device", seq, empty=True),
+                       t=_int(item, "t", _T_MIN, _T_MAX, seq))  # fmt: skip
 
 
 def _text(obj: dict[str, Any], key: str, where: str, seq: int) -> str:

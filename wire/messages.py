@@ -83,6 +83,7 @@ class ObsFrame:
     seq: int
     obs: tuple[Observation, ...]
     unmapped: tuple[UnmappedObservation, ...] = ()
+    patients: tuple[PatientSeen, ...] = ()  # patient ids devices named (PCD-01 PID-3), checked against admissions
 
 
 @dataclass(frozen=True, slots=True)
