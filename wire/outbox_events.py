@@ -117,6 +117,7 @@ class PatientTransferred(_Model):
     encounter: Encounter  # as it is now: the new bed and ward
     from_bed: str
     by: str
+    patient: Patient | None = None  # the patient as now: the records keep the encounter's attending from it
 
 
 class PatientDischarged(_Model):
@@ -131,12 +132,14 @@ class AdmissionCancelled(_Model):
     type: Literal["admission.cancelled"] = "admission.cancelled"
     encounter: Encounter
     by: str
+    patient: Patient | None = None  # as in ``patient.transferred``
 
 
 class DischargeCancelled(_Model):
     type: Literal["discharge.cancelled"] = "discharge.cancelled"
     encounter: Encounter  # open again: end and outcome are None
     by: str
+    patient: Patient | None = None  # as in ``patient.transferred``
 
 
 class ObservationCharted(_Model):
@@ -160,6 +163,7 @@ class ScoreBandChanged(_Model):
     band: Band
     subscores: dict[str, int | None]  # per parameter; None where the input is missing
     missing: list[str]
+    spo2_scale: Literal[1, 2] = 1  # the SpO2 chart the spo2 sub-score came from (2: chosen for hypercapnic failure)
 
 
 class AlarmEvent(_Model):
@@ -173,7 +177,9 @@ class AlarmEvent(_Model):
     category: str  # physiological, technical
     detail: str
     t: int
-    by: str | None = None  # who acknowledged
+    by: str | None = None  # who acknowledged (on every event after the acknowledgement)
+    raised: int | None = None  # when the alarm was raised (on every event: a record of it is written whole)
+    acknowledged: int | None = None  # when it was acknowledged, once it has been
 
 
 class HourlyValue(_Model):
