@@ -104,3 +104,18 @@ def test_a_long_stay_runs_over_pages_with_every_row(tmp_path: Path) -> None:
     assert "page 1 of " in text and "page 1 of 1 " not in text
     bundle = writes_for(ev, CTX)[-1].resource
     assert sum(e["resource"]["resourceType"] == "Flag" for e in bundle["entry"]) == 200
+
+
+def test_a_replayed_discharge_renders_the_same_bytes() -> None:
+    assert summary_pdf(discharged())[0] == summary_pdf(discharged())[0]
+    later = discharged()
+    later = later.model_copy(update={"at": later.at + 60_000})
+    assert summary_pdf(later)[0] != summary_pdf(discharged())[0]  # the date is the event's, not a constant
+
+
+def test_without_its_font_the_pdf_fails_loudly(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from records_bridge.fhir import discharge_pdf
+
+    monkeypatch.setattr(discharge_pdf, "FONT_DIRS", (tmp_path,))  # a machine without fonts-dejavu-core
+    with pytest.raises(discharge_pdf.FontMissing, match="fonts-dejavu-core"):
+        writes_for(discharged(), CTX)

@@ -400,3 +400,15 @@ def test_a_facility_without_registry_id_is_named_only() -> None:
     assert org["name"] == "District Hospital, Alwar" and "identifier" not in org
     hfr = writes_for(admitted(), CTX)[0].resource["identifier"][0]
     assert (hfr["system"], hfr["value"]) == ("https://facility.ndhm.gov.in", "IN0810012345")
+
+
+def test_every_vocabulary_parameter_has_its_words_and_codes() -> None:
+    from records_bridge.fhir import clinical_text, vital_codes
+    from wire.vocabulary import PARAMETERS
+
+    for p in PARAMETERS:  # a parameter added to the vocabulary must be given its label and unit here
+        assert clinical_text.label(p.key) and (clinical_text.unit(p.key) or p.key in clinical_text.CATEGORY_TEXT)
+        code = vital_codes.parameter_code(p.key)
+        assert code["text"] == clinical_text.label(p.key)
+        assert p.loinc is None or p.loinc in codes(code, LOINC)
+        assert not p.mdc or codes(code, MDC) == [str(p.mdc[0])]
