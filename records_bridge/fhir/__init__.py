@@ -1,0 +1,12 @@
+"""FHIR R4 mapping of the hub's outbox events: pure functions, no I/O.
+
+``writes_for(event, ctx)`` returns the writes the bridge delivers, in order;
+every resource is validated and every id is deterministic, so a replayed event
+gives byte-identical writes. An event that cannot be mapped raises
+``MappingError`` and the bridge parks it.
+"""
+
+from records_bridge.fhir.contract import FhirWrite, MappingContext, MappingError
+from records_bridge.fhir.mapping import writes_for
+
+__all__ = ["FhirWrite", "MappingContext", "MappingError", "writes_for"]
