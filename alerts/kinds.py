@@ -51,6 +51,7 @@ KINDS: tuple[AlarmKind, ...] = (
     AlarmKind("technical:spool_dropping", "technical", TECHNICAL, Priority.HIGH, "Gateway dropping data"),
     AlarmKind("technical:store_unreachable", "technical", TECHNICAL, Priority.HIGH, "Store not taking data"),
     AlarmKind("technical:undelivered", "technical", TECHNICAL, Priority.HIGH, "Alarm not delivered to a console"),
+    AlarmKind("technical:patient_mismatch", "technical", TECHNICAL, Priority.HIGH, "Monitor names another patient"),
 )
 
 BY_KEY: dict[str, AlarmKind] = {k.key: k for k in KINDS}

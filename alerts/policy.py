@@ -25,7 +25,8 @@ from wire.config import ConfigError, ConfigModel, Expect, Problem, check_keys, l
 from wire.vocabulary import BY_KEY
 
 ALARM_KINDS = ("limit", "news2", "mews", "qsofa", "trend", "technical")
-TECHNICAL = ("no_data", "probe_off", "leads_off", "device_disconnected", "agent_offline", "spool_dropping", "store_unreachable", "undelivered")
+TECHNICAL = ("no_data", "probe_off", "leads_off", "device_disconnected", "agent_offline", "spool_dropping", "store_unreachable", "undelivered",
+             "patient_mismatch")  # fmt: skip
 SILENCE_MAX_S = 900  # a silence may last at most 15 minutes
 
 

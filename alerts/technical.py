@@ -10,7 +10,9 @@
 - ``spool_dropping``: an edge agent's store-and-forward spool is full and dropping
   frames (data lost at the gateway: it says how many);
 - ``store_unreachable``: the store is failing writes (edge frames stay unacknowledged);
-- ``undelivered``: an alarm event no console confirmed receiving in ``undelivered_s``.
+- ``undelivered``: an alarm event no console confirmed receiving in ``undelivered_s``;
+- ``patient_mismatch``: a monitor names a patient (HL7 PCD-01 PID-3) other than the one admitted to its bed:
+  its data may be someone else's (wrong-patient data is a known hazard).
 
 They are kept apart from physiological alarms (``category = "technical"``).
 """
@@ -46,6 +48,7 @@ class TechnicalView:
     devices_down: dict[str, tuple[str, tuple[str, ...], str]] = field(default_factory=dict)  # bed -> (ward, devices, detail)
     spool_dropping: dict[str, tuple[str, int]] = field(default_factory=dict)  # agent -> (ward, frames dropped)
     hold: frozenset[str] = frozenset()  # beds and "agent:<id>" subjects whose open alarms hold (agents not yet back after a restart)
+    patient_mismatch: dict[str, tuple[str, str]] = field(default_factory=dict)  # bed -> (ward, what the monitor and the census say)
 
 
 AGENT_SUBJECT = "agent:"  # alarms about an edge agent have the subject "agent:<id>"
@@ -113,7 +116,8 @@ class TechnicalTracker:
                     add(bed, bed, ward, "leads_off", "ECG leads off" if off else "ECG heart rate not valid",
                         "the monitor reports " + ("ECG leads off" if off else "no valid ECG heart rate") +
                         "; heart rate from ECG is not being measured: check the leads", pol)  # fmt: skip
-        by_ward = {w: policy[i] for i, w in enumerate(v.wards)} if (v.agents_offline or v.undelivered or v.devices_down or v.spool_dropping) else {}
+        by_ward = {w: policy[i] for i, w in enumerate(v.wards)} if (v.agents_offline or v.undelivered or v.devices_down or v.spool_dropping
+                                                                      or v.patient_mismatch) else {}  # fmt: skip
         for agent, (ward, since) in v.agents_offline.items():
             pol = by_ward.get(ward, policy[0]) if policy else None
             if pol is not None and now - since >= pol.agent_offline_s * 1000:
@@ -130,6 +134,11 @@ class TechnicalTracker:
             if pol is not None:
                 add(agent_subject(agent), "", ward, "spool_dropping", f"Edge agent {agent} is dropping data",
                     f"its store-and-forward spool is full: {dropped} frames dropped so far (waveforms first)", pol)  # fmt: skip
+        for bed, (ward, detail) in v.patient_mismatch.items():
+            pol = by_ward.get(ward, policy[0]) if policy else None
+            if pol is not None:
+                add(bed, bed, ward, "patient_mismatch", "Monitor names another patient",
+                    f"{detail}: its data may belong to someone else; check the monitor's patient and the admission", pol)  # fmt: skip
         if v.store_error and policy:
             add("hub", "", "", "store_unreachable", "Time-series store unreachable",
                 f"{v.store_error}; edge data is held at the gateways until the store recovers", policy[0])  # fmt: skip

@@ -27,7 +27,8 @@ from ingest.adt.apply import AdtApplier
 from ingest.adt.listener import AdtListener
 from ingest.agents import AgentRegistry
 from ingest.audit_writer import AlarmRecord, AuditWriter, DataGap
-from ingest.auth.service import AuthService
+from ingest.auth.audit_log import AuditEntry
+from ingest.auth.service import AGENT_KEY, AuthService
 from ingest.bed_state import BedState
 from ingest.console_feed import ConsoleFeed
 from ingest.dedup import SeqTracker
@@ -79,6 +80,8 @@ class Hub:
         self.hourly = HourlySummaries(stores.state.db, self.store.trend, clock)
         self.adt = AdtListener.from_settings(cfg.adt, AdtApplier(self)) if cfg.adt is not None else None  # HL7 ADT from the HIS
         self.watched_since: dict[int, int] = {}  # bed row -> when its agent last connected
+        self.device_patients: dict[str, tuple[str, str, str]] = {}  # bed -> (patient id its monitor names, device, agent)
+        self._mismatched: set[str] = set()  # beds whose monitor names another patient than the one admitted
         self.pending_delivery: dict[str, int] = {}  # alert id -> when the event needing delivery was pushed
         self.feed = ConsoleFeed()
         self.seqs = SeqTracker()
@@ -228,6 +231,13 @@ class Hub:
                 row = self.state.apply(o, t_hub=t_hub, agent=h.agent)
                 if row is not None:
                     self._pending_since.setdefault(row, t_hub)
+            for ps in msg.patients:
+                reason = self._screen_common(h, ps.bed, ps.t, t_hub)
+                if reason:
+                    rejected.append({"bed": ps.bed, "patient_id": ps.patient_id, "reason": reason})
+                    continue
+                self.device_patients[ps.bed] = (ps.patient_id.strip(), ps.device, h.agent)
+                self._wake.set()
             for u in msg.unmapped:
                 reason = self._screen_common(h, u.bed, u.t_dev, t_hub)
                 if reason:
@@ -323,6 +333,7 @@ class Hub:
             if a is not None and now - t >= limit_ms and a.kind != UNDELIVERED:
                 undelivered[a.bed or a.subject] = (a.ward, a.id, a.title)
         return TechnicalView(
+            patient_mismatch=self._patient_mismatches(now),
             now=now,
             beds=names,
             wards=wards,
@@ -337,6 +348,23 @@ class Hub:
             hold=self.agents.restart_hold(now),
             spool_dropping=self.agents.spool_dropping(now),
         )
+
+    def _patient_mismatches(self, now: int) -> dict[str, tuple[str, str]]:
+        """Beds whose monitor names a patient other than the one admitted (compared with the MRN), each audited
+        when it starts and when it ends."""
+        out: dict[str, tuple[str, str]] = {}
+        for bed, (seen, device, agent) in self.device_patients.items():
+            admitted = self.patients.census.of_bed(bed)
+            if admitted is None or admitted[1].mrn == seen:
+                continue
+            out[bed] = (admitted[0].ward, f"monitor {device} names patient {seen!r}; bed {bed} has {admitted[1].mrn} ({admitted[1].name}) admitted")
+            if bed not in self._mismatched:
+                self.audit.persist(AuditEntry(now, AGENT_KEY + agent, "patient.mismatch", f"bed:{bed}",
+                                              {"device": device, "named": seen, "admitted": admitted[1].mrn}, "hub"))  # fmt: skip
+        for bed in self._mismatched - out.keys():
+            self.audit.persist(AuditEntry(now, "hub", "patient.mismatch_cleared", f"bed:{bed}", None, "hub"))
+        self._mismatched = set(out)
+        return out
 
     def _scores_changed(self, sc: Scores) -> np.ndarray:
         res = sc.news2

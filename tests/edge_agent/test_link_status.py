@@ -42,3 +42,21 @@ def test_reporter_routes_changes_only() -> None:
         [("A-07", "disconnected", 102), ("A-08", "disconnected", 102)],
     ]
     assert link.up is False
+
+
+def test_the_agent_forwards_a_device_patient_id_when_it_changes_and_once_a_minute(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from edge_agent.agent import PATIENT_REPEAT_MS, EdgeAgent
+    from edge_agent.config import parse_edge_config
+    from wire.messages import PatientSeen
+
+    raw = {"agent": {"id": "edge-A", "ward": "A"}, "hub": {"url": "ws://127.0.0.1:9/ws/edge", "secret_file": "edge.secret"},
+           "uplink": {"spool": str(tmp_path / "spool.sqlite3")},
+           "devices": [{"bed": "A-01", "id": "mon-1", "driver": "tsp", "port": "/dev/ttyUSB0"}]}  # fmt: skip
+    agent = EdgeAgent(parse_edge_config(raw))
+    t0 = 1_700_000_000_000
+    for dt, pid in ((0, "P1"), (1000, "P1"), (2000, "P2"), (3000, "P2"), (2000 + PATIENT_REPEAT_MS, "P2")):
+        agent.route([PatientSeen("A-01", pid, "mon-1", t0 + dt)])
+    agent.uplink.flush_observations()
+    [(_kind, frame)] = agent.uplink._unspooled
+    assert [(p.patient_id, p.t - t0) for p in frame.patients] == [("P1", 0), ("P2", 2000), ("P2", 2000 + PATIENT_REPEAT_MS)]
+    agent.uplink.close()

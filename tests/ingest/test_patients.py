@@ -200,3 +200,41 @@ def test_hourly_summaries_are_the_median_once_per_hour_across_a_restart(tmp_path
     with sqlite3.connect(tmp_path / "s.sqlite3") as conn:
         [summary] = [e.data for e in outbox.read(conn, 0, 1000) if e.data.type == "vitals.hourly"]
     assert summary.hour == hour and [(v.param, v.median, v.n) for v in summary.values] == [("hr", 90.0, 5)]
+
+
+def test_a_monitor_naming_another_patient_raises_patient_mismatch_and_it_is_audited(tmp_path: Path) -> None:
+    from wire.messages import PatientSeen
+
+    async def go() -> None:
+        clock = Clock()
+        hub = await _hub(tmp_path, clock)
+        await hub.patients.admit(ASHA, "T-01", "T", None, NURSE)
+
+        async def monitor_names(seq: int, patient_id: str) -> None:
+            frame = ObsFrame(seq, (Observation("T-01", "hr", 80, clock.t, clock.t, "pcd"),), (), (PatientSeen("T-01", patient_id, "pcd", clock.t),))
+            batch, rejected = hub.take_frame(HELLO, frame, clock.t)
+            assert not rejected and batch is not None
+            await hub.store.write(batch)
+            hub.handled(HELLO, seq, batch)
+
+        await monitor_names(1, "MRN-0001")  # the admitted patient: nothing to say
+        hub.tick()
+        assert not [a for a in hub.book.list_open() if a.kind == "technical:patient_mismatch"]
+        clock.t += 1000
+        await monitor_names(2, "MRN-9999")  # another patient's data in her bed
+        hub.tick()
+        [alarm] = [a for a in hub.book.list_open() if a.kind == "technical:patient_mismatch"]
+        assert alarm.bed == "T-01" and alarm.priority == "high" and "MRN-9999" in alarm.detail and "MRN-0001" in alarm.detail
+        clock.t += 1000
+        await monitor_names(3, "MRN-0001")  # put right at the monitor
+        for _ in range(7):
+            clock.t += 1000
+            hub.tick()
+        assert not [a for a in hub.book.list_open() if a.kind == "technical:patient_mismatch"]  # cleared after its delay
+        await hub.audit.flush()
+        await hub.stop()
+
+    asyncio.run(go())
+    with sqlite3.connect(tmp_path / "s.sqlite3") as conn:
+        rows = conn.execute("SELECT actor, action, target FROM audit_log WHERE action LIKE 'patient.mismatch%' ORDER BY seq").fetchall()
+    assert rows == [("agent:edge-T", "patient.mismatch", "bed:T-01"), ("hub", "patient.mismatch_cleared", "bed:T-01")]

@@ -22,7 +22,7 @@ from wire.codec import (
     encode_hub,
     unmapped_to_dict,
 )
-from wire.messages import Ack, ErrorReport, Hello, ObsFrame, Observation, UnmappedObservation, WaveChunk, Welcome
+from wire.messages import Ack, ErrorReport, Hello, ObsFrame, Observation, PatientSeen, UnmappedObservation, WaveChunk, Welcome
 
 OBS = Observation(bed="A-01", param="hr", value=82.0, t_dev=1_700_000_000_000, t_rx=1_700_000_000_050, device="mon-1")
 
@@ -165,6 +165,22 @@ def test_unmapped_observations_travel_in_the_numerics_frame() -> None:
     frame = ObsFrame(seq=3, obs=(OBS,), unmapped=(UNMAPPED, UnmappedObservation("A-01", "", "", "x", "", "", "", "", 1, 2)))
     assert decode_edge(encode_edge(frame)) == frame
     assert b"unmapped" not in encode_edge(ObsFrame(seq=4, obs=(OBS,)))  # absent when there are none: older hubs read it
+
+
+def test_patient_ids_devices_name_travel_in_the_numerics_frame_within_its_limit() -> None:
+    seen = PatientSeen("A-01", "SMS2025030001", "gw-1", 1_700_000_000_000)
+    frame = ObsFrame(seq=7, obs=(OBS,), patients=(seen,))
+    assert decode_edge(encode_edge(frame)) == frame
+    assert b"patients" not in encode_edge(ObsFrame(seq=8, obs=(OBS,)))  # absent when there are none
+    for bad, detail in (({"patient_id": ""}, "'patient_id' must be a string"), ({"t": "x"}, "'t' must be an integer")):
+        item = {"bed": "A-01", "patient_id": "P1", "device": "d", "t": 1, **bad}
+        with pytest.raises(WireError) as err:
+            decode_edge(json.dumps({"type": "obs", "seq": 9, "obs": [], "patients": [item]}).encode())
+        assert err.value.code == "schema" and detail in err.value.detail
+    crowd = {"type": "obs", "seq": 1, "obs": [], "patients": [{"bed": "A", "patient_id": "P", "device": "", "t": 1}] * (MAX_OBS_PER_FRAME + 1)}
+    with pytest.raises(WireError) as err:
+        decode_edge(json.dumps(crowd).encode())
+    assert err.value.code == "oversized"
 
 
 @pytest.mark.parametrize(
