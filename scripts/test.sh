@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up everything the test suite needs on a fresh Debian machine, then runs the whole suite.
-# Installs: Debian's Chromium (browser tests), Mosquitto (MQTT tests), InfluxDB (storage tests),
+# Installs: Debian's Chromium (browser tests), Mosquitto (MQTT tests), InfluxDB (storage tests), poppler-utils
+# and DejaVu fonts (discharge summary PDF),
 # and a virtualenv with teleicu[test]. Extra args go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +12,8 @@ need=""
 command -v chromium >/dev/null 2>&1 || need="$need chromium"            # browser tests
 command -v mosquitto >/dev/null 2>&1 || need="$need mosquitto"          # MQTT driver tests
 command -v mosquitto_pub >/dev/null 2>&1 || need="$need mosquitto-clients"
+command -v pdftotext >/dev/null 2>&1 || need="$need poppler-utils"      # the discharge summary PDF tests
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need="$need fonts-dejavu-core"  # the PDF's font
 if [ -n "$need" ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $need >/dev/null

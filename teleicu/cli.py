@@ -10,6 +10,7 @@ command with its problems (file, key, problem) and exit status 2.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
@@ -68,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     sim = sub.add_parser("sim", help="simulated bedside monitors on pty serial ports", add_help=False)
     sim.add_argument("sim_args", nargs=argparse.REMAINDER)
 
+    bridge = sub.add_parser("bridge", help="run the records bridge: the hub's outbox into the EHR (FHIR R4)")
+    bridge.add_argument("--config", type=Path, required=True, help="the bridge's YAML (records_bridge/bridge/config.py)")
+    bridge.add_argument("--log-level", default="warning")
+
     from teleicu.admin import add_admin_arguments
 
     add_admin_arguments(sub)
@@ -111,6 +116,11 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     if args.command == "score":
         return _score(args)
+    if args.command == "bridge":
+        from records_bridge.bridge.cli import main as bridge_main
+
+        logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s bridge %(levelname)s %(name)s: %(message)s")
+        return bridge_main(args)
     if args.command in ("users", "agents", "audit"):
         from teleicu.admin import admin_main
 

@@ -11,7 +11,6 @@ import argparse
 import asyncio
 import logging
 import signal
-from pathlib import Path
 
 from prometheus_client import start_http_server
 
@@ -25,10 +24,6 @@ from records_bridge.fhir import MappingContext
 from wire.config import ConfigError
 
 log = logging.getLogger(__name__)
-
-
-def add_arguments(ap: argparse.ArgumentParser) -> None:
-    ap.add_argument("--config", type=Path, required=True, help="the bridge's YAML (see records_bridge/bridge/config.py)")
 
 
 async def run(cfg: BridgeConfig) -> None:

@@ -5,7 +5,8 @@ conditional create on an identifier), so sending an event again (after a kill,
 a timeout whose answer was lost) changes nothing. Answers are sorted into:
 success (200, 201); ``Retry`` for what may pass later (no connection, 408, 429,
 5xx, and 401/403, which mean the bridge's secret is wrong or revoked: parking
-every event would only move the loss); ``Poison`` for a write the EHR refuses
+every event would only move the loss; and a missing PDF font on this machine);
+``Poison`` for a write the EHR refuses
 as it is (any other 4xx, with the OperationOutcome's diagnostics), and for an
 event that cannot be mapped.
 """
@@ -17,7 +18,7 @@ from typing import Any
 import httpx
 
 from records_bridge.bridge.outcomes import Poison, Retry
-from records_bridge.fhir import FhirWrite, MappingContext, MappingError, writes_for
+from records_bridge.fhir import FhirWrite, FontMissing, MappingContext, MappingError, writes_for
 from wire.outbox_events import Event
 
 RETRYABLE = frozenset({401, 403, 408, 425, 429})
@@ -38,6 +39,8 @@ class FhirSink:
     async def handle(self, event: Event) -> None:
         try:
             writes = writes_for(event, self.ctx)
+        except FontMissing as exc:  # this machine lacks the PDF's font: the event is fine, the summary waits for it
+            raise Retry(str(exc)) from exc
         except MappingError as exc:
             raise Poison(f"cannot map {event.data.type} to FHIR: {exc}") from exc
         for w in writes:
