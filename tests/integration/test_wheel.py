@@ -31,7 +31,7 @@ NOT_SHIPPED = shutil.ignore_patterns(
     ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", "*.pyc", ".pytest_cache", ".hypothesis", "var", "tests",
     "bench", "docs", "scripts", ".ci",
 )  # fmt: skip
-TOP_LEVEL = {"wire", "alerts", "edge_agent", "simulators", "console", "ingest", "teleicu"}
+TOP_LEVEL = {"wire", "alerts", "edge_agent", "simulators", "console", "ingest", "records_bridge", "teleicu"}
 CHART = (
     "bed,time,rr,spo2,o2,nibp_sys,hr,temp,acvpu,scale\n"
     "A-01,08:00,16,98,air,120,80,37.0,A,\n"
