@@ -25,7 +25,7 @@ def no_config(file, *args, **kwargs):
 
 io.open = builtins.open = no_config
 names = []
-for top in ("wire", "alerts", "edge_agent", "simulators", "console", "ingest", "teleicu"):
+for top in ("wire", "alerts", "edge_agent", "simulators", "console", "ingest", "records_bridge", "teleicu"):
     package = importlib.import_module(top)
     names.append(top)
     for info in pkgutil.walk_packages(package.__path__, top + "."):
