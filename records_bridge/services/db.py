@@ -15,6 +15,8 @@ write. PostgreSQL is reached by URL; a ``search_path`` given in the URL
 from __future__ import annotations
 
 import contextlib
+import threading
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ from sqlalchemy.engine import make_url
 
 SQLITE_BUSY_TIMEOUT_S = 30.0
 _WRITE = "teleicu_write"  # execution option: this connection's transaction will write
+_SQLITE_WRITERS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
 
 
 def database_url(text: str) -> str:
@@ -70,7 +73,22 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
 
 @contextlib.contextmanager
 def write_transaction(engine: Engine) -> Iterator[Connection]:
-    """A connection in a transaction that will write: on SQLite it holds the write lock from its first statement."""
+    """A connection in a transaction that will write: on SQLite it holds the write lock from its first statement.
+
+    On SQLite the threads of this process also queue on a lock of their own first: SQLite's busy
+    handler polls with growing sleeps, which made the slowest writes wait hundreds of milliseconds.
+    """
+    if is_sqlite(engine):
+        lock = _SQLITE_WRITERS.setdefault(engine, threading.Lock())
+        with lock, _write_connection(engine) as conn:
+            yield conn
+    else:
+        with _write_connection(engine) as conn:
+            yield conn
+
+
+@contextlib.contextmanager
+def _write_connection(engine: Engine) -> Iterator[Connection]:
     with engine.connect() as conn:
         conn.execution_options(**{_WRITE: True})
         with conn.begin():

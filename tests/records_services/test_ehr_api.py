@@ -94,7 +94,9 @@ def test_conditional_create_with_no_one_and_two_matches(ehr: Ehr) -> None:
 
     put(ehr, patient("twin-a", mrn="MRN-T"))
     put(ehr, patient("twin-b", mrn="MRN-T"))
-    twice = ehr.http.post("/fhir/Patient", json=patient(None, mrn="MRN-T"), headers=ehr.headers(**{"If-None-Exist": f"identifier={MRN}|MRN-T"}))
+    twice = ehr.http.post(
+        "/fhir/Patient", json=patient(None, mrn="MRN-T"), headers=ehr.headers(**{"If-None-Exist": f"identifier={MRN}|MRN-T"})
+    )
     assert_outcome(twice, 412, "more than one")
     bad = ehr.http.post("/fhir/Patient", json=patient(None), headers=ehr.headers(**{"If-None-Exist": "colour=blue"}))
     assert_outcome(bad, 400, "If-None-Exist")

@@ -30,7 +30,7 @@ from records_bridge.fhir.contract import MappingError
 from records_bridge.fhir.validation import validated
 from records_bridge.services.db import make_engine
 from records_bridge.services.ehr.clients import Client, authenticate
-from records_bridge.services.ehr.outcomes import FhirError, operation_outcome
+from records_bridge.services.ehr.outcomes import FhirError
 from records_bridge.services.ehr.search import SEARCH_PARAMS, SearchError, parse_search
 from records_bridge.services.ehr.store import MultipleMatches, Page, Store, Stored, dumps, migrate
 
@@ -190,7 +190,7 @@ def create_app(url: str, *, max_body: int = MAX_BODY, run_migrations: bool = Tru
             raise FhirError(400, f"not a FHIR id: {ident[:80]!r}")
         resource = await body_of(request, kind)
         if "id" not in resource:
-            raise FhirError(400, f"the resource has no id; a PUT to {kind}/{ident} needs \"id\": \"{ident}\"")
+            raise FhirError(400, f'the resource has no id; a PUT to {kind}/{ident} needs "id": "{ident}"')
         if resource["id"] != ident:
             raise FhirError(422, f"the resource's id {str(resource['id'])[:80]!r} is not the URL's {ident!r}")
         resource = await valid(resource)

@@ -182,6 +182,15 @@ class Store:
 
         return self._retrying(attempt)
 
+    def load(self, batch: list[dict[str, Any]]) -> None:
+        """Insert new resources (ids not yet stored, content already validated) in one transaction: an initial load.
+
+        A stored id makes the whole batch fail (``IntegrityError``); use ``put`` for anything else.
+        """
+        with write_transaction(self.engine) as conn:
+            for resource in batch:
+                self._insert(conn, str(resource["resourceType"]), str(resource["id"]), resource)
+
     def _retrying(self, work: Any) -> Any:
         for attempt in range(WRITE_ATTEMPTS):
             try:
