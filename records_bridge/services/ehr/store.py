@@ -31,6 +31,7 @@ from sqlalchemy import (
     Text,
     and_,
     delete,
+    exists,
     func,
     insert,
     or_,
@@ -38,6 +39,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.expression import Alias
 
 from records_bridge.services.db import make_engine, migrate_to_head, write_transaction
 from records_bridge.services.ehr.search import Clause, DateRange, SearchError, SearchQuery, Token, index_entries, parse_search
@@ -254,47 +256,55 @@ def _select_one(conn: Connection, kind: str, ident: str, *, for_update: bool = F
     return None if row is None else Stored(*row)
 
 
+# Which clause drives a search: the most selective first (an identifier or a reference names a few rows, a
+# code thousands, a date range any number); the others are checked per row through the (row_id, param) index.
+_SELECTIVITY = {"identifier": 0, "patient": 1, "encounter": 1, "code": 2, "date": 3}
+
+
 def _conditions(query: SearchQuery) -> list[ColumnElement[bool]]:
-    """One ``row_id IN (index rows)`` per clause: the index drives the search, the JSON is never scanned."""
+    """``row_id IN (index rows)`` for the most selective clause, ``EXISTS`` for the rest: the JSON is never scanned."""
     out: list[ColumnElement[bool]] = [resources.c.type == query.type]
-    for clause in query.clauses:
-        s = search_index
-        matches = select(s.c.row_id).where(s.c.type == query.type, s.c.param == clause.param, or_(*_alternatives(clause)))
-        out.append(resources.c.row_id.in_(matches))
+    ordered = sorted(query.clauses, key=lambda c: _SELECTIVITY.get(c.param, 9))
+    for n, clause in enumerate(ordered):
+        s = search_index.alias(f"s{n}")
+        if n == 0:
+            driving = select(s.c.row_id).where(s.c.type == query.type, s.c.param == clause.param, or_(*_alternatives(s, clause)))
+            out.append(resources.c.row_id.in_(driving))
+        else:
+            out.append(exists().where(s.c.row_id == resources.c.row_id, s.c.param == clause.param, or_(*_alternatives(s, clause))))
     return out
 
 
-def _alternatives(clause: Clause) -> list[ColumnElement[bool]]:
-    s = search_index.c
+def _alternatives(s: Alias, clause: Clause) -> list[ColumnElement[bool]]:
     out: list[ColumnElement[bool]] = []
     for alt in clause.alternatives:
         if isinstance(alt, Token):
             conds: list[ColumnElement[bool]] = []
             if alt.value is not None:
-                conds.append(s.value == alt.value)
+                conds.append(s.c.value == alt.value)
             if alt.system == "":
-                conds.append(s.system.is_(None))
+                conds.append(s.c.system.is_(None))
             elif alt.system is not None:
-                conds.append(s.system == alt.system)
+                conds.append(s.c.system == alt.system)
             out.append(and_(*conds))
         else:
-            out.append(_date_condition(alt))
+            out.append(_date_condition(s, alt))
     return out
 
 
-def _date_condition(d: DateRange) -> ColumnElement[bool]:
-    s = search_index.c
+def _date_condition(s: Alias, d: DateRange) -> ColumnElement[bool]:
+    lo, hi = s.c.lo, s.c.hi
     match d.prefix:
         case "eq":
-            return and_(s.lo >= d.lo, s.hi <= d.hi)
+            return and_(lo >= d.lo, hi <= d.hi)
         case "ge":
-            return s.hi > d.lo
+            return hi > d.lo
         case "gt":
-            return s.hi > d.hi
+            return hi > d.hi
         case "le":
-            return s.lo < d.hi
+            return lo < d.hi
         case "lt":
-            return s.lo < d.lo
+            return lo < d.lo
     raise AssertionError(d.prefix)
 
 

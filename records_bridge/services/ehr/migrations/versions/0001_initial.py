@@ -49,7 +49,7 @@ def upgrade() -> None:
     )
     op.create_index("ehr_search_token", "ehr_search", ["type", "param", "value", "system", "row_id"])
     op.create_index("ehr_search_date", "ehr_search", ["type", "param", "lo", "hi", "row_id"])
-    op.create_index("ehr_search_row", "ehr_search", ["row_id"])
+    op.create_index("ehr_search_row", "ehr_search", ["row_id", "param"])
     op.create_table(
         "ehr_clients",
         sa.Column("name", sa.Text, primary_key=True),
