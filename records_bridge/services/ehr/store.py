@@ -39,7 +39,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.sql.expression import Alias
+from sqlalchemy.sql.expression import Alias, Select
 
 from records_bridge.services.db import make_engine, migrate_to_head, write_transaction
 from records_bridge.services.ehr.search import Clause, DateRange, SearchError, SearchQuery, Token, index_entries, parse_search
@@ -137,14 +137,12 @@ class Store:
             return _select_one(conn, kind, ident)
 
     def search(self, query: SearchQuery) -> Page:
-        where = _conditions(query)
+        total_q, page_q = _search_statements(query)
         with self.engine.connect() as conn:
-            total = conn.execute(select(func.count()).select_from(resources).where(*where)).scalar_one()
+            total = conn.execute(total_q).scalar_one()
             if query.count == 0:
                 return Page(total, [], False)
-            rows = conn.execute(
-                select(*resources.c).where(*where, resources.c.row_id > query.after).order_by(resources.c.row_id).limit(query.count + 1)
-            ).all()
+            rows = conn.execute(page_q).all()
         page = [Stored(*r) for r in rows[: query.count]]
         return Page(total, page, len(rows) > query.count)
 
@@ -175,7 +173,7 @@ class Store:
         def attempt(conn: Connection) -> tuple[Stored, bool]:
             if conn.dialect.name == "postgresql":  # two creates with the same criteria: one at a time
                 conn.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext(%(k)s))", {"k": f"ehr:{kind}?{criteria}"})
-            found = conn.execute(select(*resources.c).where(*_conditions(query)).order_by(resources.c.row_id).limit(2)).all()
+            found = conn.execute(_search_statements(SearchQuery(kind, query.clauses, count=1))[1]).all()
             if len(found) > 1:
                 raise MultipleMatches(f"If-None-Exist {criteria!r} matches more than one {kind}")
             if found:
@@ -261,18 +259,27 @@ def _select_one(conn: Connection, kind: str, ident: str, *, for_update: bool = F
 _SELECTIVITY = {"identifier": 0, "patient": 1, "encounter": 1, "code": 2, "date": 3}
 
 
-def _conditions(query: SearchQuery) -> list[ColumnElement[bool]]:
-    """``row_id IN (index rows)`` for the most selective clause, ``EXISTS`` for the rest: the JSON is never scanned."""
-    out: list[ColumnElement[bool]] = [resources.c.type == query.type]
+def _search_statements(query: SearchQuery) -> tuple[Select[Any], Select[Any]]:
+    """The count of all matches, and the page (``count + 1`` rows after the cursor, by row id: one more tells a next page exists).
+
+    The most selective clause is read from the index in row-id order; the others are ``EXISTS``
+    on the (row_id, param) index; only the page's rows are read from ``ehr_resources``. The JSON is never scanned.
+    """
+    if not query.clauses:
+        where = [resources.c.type == query.type]
+        total = select(func.count()).select_from(resources).where(*where)
+        page = select(*resources.c).where(*where, resources.c.row_id > query.after).order_by(resources.c.row_id).limit(query.count + 1)
+        return total, page
     ordered = sorted(query.clauses, key=lambda c: _SELECTIVITY.get(c.param, 9))
-    for n, clause in enumerate(ordered):
+    s0 = search_index.alias("s0")
+    where = [s0.c.type == query.type, s0.c.param == ordered[0].param, or_(*_alternatives(s0, ordered[0]))]
+    for n, clause in enumerate(ordered[1:], start=1):
         s = search_index.alias(f"s{n}")
-        if n == 0:
-            driving = select(s.c.row_id).where(s.c.type == query.type, s.c.param == clause.param, or_(*_alternatives(s, clause)))
-            out.append(resources.c.row_id.in_(driving))
-        else:
-            out.append(exists().where(s.c.row_id == resources.c.row_id, s.c.param == clause.param, or_(*_alternatives(s, clause))))
-    return out
+        where.append(exists().where(s.c.row_id == s0.c.row_id, s.c.param == clause.param, or_(*_alternatives(s, clause))))
+    total = select(func.count(s0.c.row_id.distinct())).where(*where)
+    ids = select(s0.c.row_id).where(*where, s0.c.row_id > query.after).distinct().order_by(s0.c.row_id).limit(query.count + 1)
+    page = select(*resources.c).where(resources.c.row_id.in_(ids)).order_by(resources.c.row_id)
+    return total, page
 
 
 def _alternatives(s: Alias, clause: Clause) -> list[ColumnElement[bool]]:
