@@ -73,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
     bridge.add_argument("--config", type=Path, required=True, help="the bridge's YAML (records_bridge/bridge/config.py)")
     bridge.add_argument("--log-level", default="warning")
 
+    ehr = sub.add_parser("ehr", help="the EHR lighter service: a FHIR R4 REST subset (serve, migrate, clients, count)")
+    from records_bridge.services.ehr.cli import add_ehr_arguments
+
+    add_ehr_arguments(ehr)
+
     from teleicu.admin import add_admin_arguments
 
     add_admin_arguments(sub)
@@ -121,6 +126,10 @@ def main(argv: list[str] | None = None) -> int:
 
         logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s bridge %(levelname)s %(name)s: %(message)s")
         return bridge_main(args)
+    if args.command == "ehr":
+        from records_bridge.services.ehr.cli import run_ehr
+
+        return run_ehr(args)
     if args.command in ("users", "agents", "audit"):
         from teleicu.admin import admin_main
 

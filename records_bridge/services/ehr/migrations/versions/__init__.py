@@ -1,0 +1,1 @@
+"""The EHR's schema revisions, oldest first."""
