@@ -8,6 +8,8 @@ import pytest
 from conftest import Ehr
 from ehr_resources import LOINC, MRN, observation, patient
 from fhir_stay import CTX, whole_stay
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import text
 
 from records_bridge.fhir import writes_for
@@ -274,3 +276,28 @@ def test_a_large_valid_bundle_fits(ehr: Ehr) -> None:
     r = put(ehr, doc)
     assert r.status_code == 201, r.text[:500]
     assert len(ehr.http.get(f"/fhir/DocumentReference/{doc['id']}", headers=ehr.headers()).content) > 3_000_000
+
+
+_NAMES = st.sampled_from(["patient", "encounter", "code", "date", "identifier", "_count", "_cursor", "_format", "code:text", "_sort"])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(kind=st.sampled_from(["Observation", "Encounter", "Flag", "Patient", "DocumentReference"]),
+       items=st.lists(st.tuples(st.one_of(_NAMES, st.text(max_size=8)), st.text(max_size=30)), max_size=5))  # fmt: skip
+def test_any_query_string_is_answered_200_or_400(ehr: Ehr, kind: str, items: list[tuple[str, str]]) -> None:
+    r = ehr.http.get(f"/fhir/{kind}", params=items, headers=ehr.headers())
+    assert r.status_code in (200, 400), r.text
+    assert r.json()["resourceType"] == ("Bundle" if r.status_code == 200 else "OperationOutcome")
+
+
+def test_nul_characters_are_refused_not_a_500(ehr: Ehr) -> None:
+    assert_outcome(put(ehr, patient(gender="fe\u0000male")), 400, "NUL")
+    assert_outcome(put(ehr, patient(mrn="MRN\u00001")), 400, "NUL")
+    assert_outcome(ehr.http.get("/fhir/Observation", params={"code": "a\u0000b"}, headers=ehr.headers()), 400, "control")
+
+
+def test_deep_nesting_is_400(ehr: Ehr) -> None:
+    deep = '{"resourceType":"Patient","id":"p1","extension":' + "[" * 5000 + "]" * 5000 + "}"
+    assert_outcome(ehr.http.put("/fhir/Patient/p1", content=deep.encode(), headers=ehr.headers()), 400)
+    deeper = '{"resourceType":"Patient","id":"p1","x":' + '{"a":' * 300 + '"\\u0000"' + "}" * 300 + "}"
+    assert_outcome(ehr.http.put("/fhir/Patient/p1", content=deeper.encode(), headers=ehr.headers()), 400, "nested")

@@ -100,12 +100,15 @@ def create_app(url: str, *, max_body: int = MAX_BODY, run_migrations: bool = Tru
             if size > max_body:
                 raise FhirError(413, f"the body is larger than the limit of {max_body} bytes")
             chunks.append(chunk)
+        raw = b"".join(chunks)
         try:
-            data = json.loads(b"".join(chunks))
+            data = json.loads(raw)
         except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
             raise FhirError(400, f"the body is not JSON: {exc}") from None
         if not isinstance(data, dict):
             raise FhirError(400, "the body must be a JSON object (a FHIR resource)")
+        if b"\\u0000" in raw and _has_nul(data, depth=0):  # FHIR forbids it, and PostgreSQL's text (the search index) cannot hold it
+            raise FhirError(400, "the resource contains a NUL character (\\u0000), which FHIR strings may not")
         body_type = data.get("resourceType")
         if not isinstance(body_type, str) or not body_type:
             raise FhirError(400, "the resource has no resourceType")
@@ -118,6 +121,8 @@ def create_app(url: str, *, max_body: int = MAX_BODY, run_migrations: bool = Tru
             return await run_in_threadpool(validated, resource)
         except MappingError as exc:
             raise FhirError(400, str(exc)) from None
+        except RecursionError:
+            raise FhirError(400, "the resource is nested too deeply") from None
 
     def base_of(request: Request) -> str:
         return str(request.base_url).rstrip("/") + BASE
@@ -216,6 +221,18 @@ def create_app(url: str, *, max_body: int = MAX_BODY, run_migrations: bool = Tru
         return stored_response(request, stored, 201 if created else 200)
 
     return app
+
+
+def _has_nul(value: Any, depth: int) -> bool:
+    if depth > 200:
+        raise FhirError(400, "the resource is nested too deeply")
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k, depth + 1) or _has_nul(v, depth + 1) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v, depth + 1) for v in value)
+    return False
 
 
 def _valid_id(ident: str) -> bool:

@@ -16,6 +16,10 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 DEFAULT_DB = "sqlite+pysqlite:///var/ehr.sqlite3"
 
@@ -61,14 +65,14 @@ def run_ehr(args: argparse.Namespace) -> int:
         engine.dispose()
 
 
-def _add_client(engine: object, args: argparse.Namespace) -> int:
+def _add_client(engine: Engine, args: argparse.Namespace) -> int:
     from records_bridge.services.ehr.clients import ClientExists, add_client
 
     if args.secret_file is not None and args.secret_file.exists():
         print(f"teleicu ehr: {args.secret_file} exists; not overwriting a secret", file=sys.stderr)
         return 1
     try:
-        secret = add_client(engine, args.name, args.role)  # type: ignore[arg-type]
+        secret = add_client(engine, args.name, args.role)
     except (ClientExists, ValueError) as exc:
         print(f"teleicu ehr: {exc}", file=sys.stderr)
         return 1

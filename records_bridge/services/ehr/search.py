@@ -20,7 +20,8 @@ Result parameters: ``_count`` (default 50, at most 500: more is cut to 500;
 link carries (the last internal row id of the page before: paging is keyset
 on that id, so pages neither repeat nor skip a resource while writes go on).
 ``_format`` with a JSON value is accepted and ignored. Anything else, a
-modifier (``code:text``) or a malformed value is a ``SearchError`` (a 400).
+modifier (``code:text``), a control character or a malformed value is a
+``SearchError`` (a 400).
 """
 
 from __future__ import annotations
@@ -115,6 +116,8 @@ def parse_search(kind: str, items: Iterable[tuple[str, str]]) -> SearchQuery:
     clauses: list[Clause] = []
     count, after = DEFAULT_COUNT, 0
     for name, value in items:
+        if not (name + value).isprintable():
+            raise SearchError(f"control characters in the search parameter {name[:40]!r}")
         if len(value) > MAX_VALUE_LENGTH:
             raise SearchError(f"the value of {name!r} is longer than {MAX_VALUE_LENGTH} characters")
         if name == "_count":
