@@ -2,7 +2,7 @@
 
 Starts, in order: the hub; one user per role (``teleicu.demo_accounts``; their
 passwords in ``demo-credentials.txt`` in the data directory, readable by you
-only); per ward, a simulator process (monitors on pty serial ports, MLLP,
+only); the EHR service and the records bridge (``teleicu.demo_records``); per ward, a simulator process (monitors on pty serial ports, MLLP,
 MQTT) and an edge agent with its own secret; then a console client that signs
 in and watches the hub like a browser would. Security is on as in a hospital.
 Prints the console URL and runs until Ctrl-C or ``--duration``. Stops in
@@ -22,6 +22,7 @@ import socket
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,7 @@ from ingest.latency import LatencyRecorder
 from ingest.stores import state_path
 from teleicu import config_files
 from teleicu.demo_accounts import create_users, demo_users, register_simulated_ward
+from teleicu.demo_records import RecordsSide, admission_body, patients_for, wait_for_bridge, write_bridge_config
 
 WARD_NAMES = "ABCDEFGHJKLMNPQRSTUVWXYZ"
 
@@ -130,6 +132,13 @@ def _get_json(url: str, token: str | None = None) -> dict:
         return json.loads(resp.read())
 
 
+def _post_json(url: str, body: dict, token: str) -> dict:
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                 headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"})  # fmt: skip
+    with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - our own hub on loopback
+        return json.loads(resp.read())
+
+
 def _sign_in(base: str, username: str, password: str) -> str:
     """Sign in as a user would; the access token for the API."""
     body = json.dumps({"username": username, "password": password}).encode()
@@ -207,6 +216,9 @@ async def run_demo(args: argparse.Namespace) -> dict:
         credentials = data_dir / "demo-credentials.txt"
         create_users(state, users, credentials)
         client = SignedIn(base, users[0].username, users[0].password)  # the demo's console client: the intensivist
+        bridge_user = next(u for u in users if u.role == "records")
+        bridge_client = SignedIn(base, bridge_user.username, bridge_user.password)
+        records = await _start_records(children, data_dir, host, base, bridge_user.username, bridge_user.password)
         edge_configs = []
         for w in range(n_wards):
             ward = WARD_NAMES[w]
@@ -230,6 +242,7 @@ async def run_demo(args: argparse.Namespace) -> dict:
         console = asyncio.create_task(_watch_console(f"ws://{host}:{port}/ws/console", watch, client))
         await _wait_for(lambda: client.get("/api/stats")["beds"] >= args.beds, "beds to register", 30,
                         [p for _, p in children.procs])  # fmt: skip
+        encounters = await asyncio.to_thread(_admit_everyone, client, scenarios, args.seed)
         print(f"teleicu demo: {args.beds} beds in {n_wards} ward(s); console at {base}/  (API docs {base}/docs)", flush=True)
         print(f"teleicu demo: sign in with one of the accounts in {credentials} (one per role, readable by you only)", flush=True)
         print(f"teleicu demo: logs and store in {data_dir}; Ctrl-C to stop", flush=True)
@@ -251,13 +264,75 @@ async def run_demo(args: argparse.Namespace) -> dict:
         console.cancel()  # the summary's alarms and latencies are those of the live run, not of the shutdown
         with contextlib.suppress(asyncio.CancelledError):
             await console
+        discharged = await asyncio.to_thread(_discharge_first, client, encounters)
         await children.stop(["sim"])
         await children.stop(["edge"])
         stats = client.get("/api/stats")  # what was stored, once the edge agents have delivered everything
+        handled, parked = await wait_for_bridge(records.metrics_url, lambda: bridge_client.get("/api/events?limit=1")["last_id"], 60)
+        ehr = await _ehr_counts(records.ehr_db)
     finally:
         await children.stop()
     failed = children.failed()
-    return _summary(args, stats, live_stats, watch, scenarios, live_s, failed, data_dir)
+    summary = _summary(args, stats, live_stats, watch, scenarios, live_s, failed, data_dir)
+    summary["records"] = {"admitted": len(encounters), "discharged": discharged, "events_handled": handled, "events_parked": parked,
+                          "ehr_resources": ehr}  # fmt: skip
+    return summary
+
+
+async def _start_records(children: Children, data_dir: Path, host: str, hub_base: str, user: str, password: str) -> RecordsSide:
+    """The EHR service (SQLite in the data dir) with a writer client for the bridge, then the bridge."""
+    ehr_db = f"sqlite:///{data_dir / 'ehr.sqlite3'}"
+    secret_file = data_dir / "ehr-bridge.secret"
+    made = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "teleicu", "ehr", "clients", "add", f"demo-bridge-{int(time.time())}", "--role", "writer",
+        "--db", ehr_db, "--secret-file", str(secret_file), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    out, _ = await made.communicate()
+    if made.returncode != 0:
+        raise RuntimeError(f"teleicu ehr clients add failed: {out.decode(errors='replace').strip()}")
+    ehr_port = _free_port(host)
+    ehr = await children.start("ehr", "ehr", "serve", "--db", ehr_db, "--host", host, "--port", str(ehr_port))
+    ehr_base = f"http://{host}:{ehr_port}/fhir"
+    await _wait_for(lambda: _get_json(f"http://{host}:{ehr_port}/healthz") is not None, "the EHR service", 30, [ehr])
+    metrics_port = _free_port(host)
+    cfg = write_bridge_config(data_dir, hub_base, user, password, ehr_base, secret_file, metrics_port)
+    bridge = await children.start("bridge", "bridge", "--config", str(cfg), "--log-level", "warning")
+    metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
+    await _wait_for(lambda: urllib.request.urlopen(metrics_url, timeout=2).status == 200, "the records bridge", 30, [bridge])  # noqa: S310
+    return RecordsSide(ehr_db, ehr_base, cfg, metrics_url)
+
+
+def _admit_everyone(client: SignedIn, scenarios: dict[str, str], seed: int) -> dict[str, str]:
+    """Admit a seeded synthetic patient to every simulated bed; {bed: encounter id}."""
+    now = int(time.time() * 1000)
+    out = {}
+    for bed, patient in patients_for(scenarios, seed).items():
+        try:
+            answer = _post_json(client.base + "/api/admissions", admission_body(patient, bed, now), client.token())
+        except urllib.error.HTTPError as exc:
+            if exc.code != 409:  # 409: a reused data directory, the patient still admitted from the last run
+                raise RuntimeError(f"admitting a patient to bed {bed}: the hub answered {exc.code}") from None
+            continue
+        out[bed] = answer["encounter"]["encounter_id"]
+    return out
+
+
+def _discharge_first(client: SignedIn, encounters: dict[str, str]) -> int:
+    """Discharge the first bed's patient, so that a discharge summary goes to the EHR."""
+    if not encounters:
+        return 0
+    first = encounters[min(encounters)]
+    _post_json(f"{client.base}/api/encounters/{first}/discharge", {"outcome": "discharged"}, client.token())
+    return 1
+
+
+async def _ehr_counts(ehr_db: str) -> dict[str, int]:
+    counted = await asyncio.create_subprocess_exec(sys.executable, "-m", "teleicu", "ehr", "count", "--db", ehr_db,
+                                                   stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)  # fmt: skip
+    out, err = await counted.communicate()
+    if counted.returncode != 0:
+        raise RuntimeError(f"teleicu ehr count failed: {err.decode(errors='replace').strip()}")
+    return json.loads(out)
 
 
 def _summary(args, stats: dict, live_stats: dict, watch: ConsoleWatch, scenarios: dict[str, str], live_s: float,
@@ -315,6 +390,11 @@ def _print_summary(s: dict) -> None:
             f"{row['medium_or_high']} at medium or high; {row['technical']} with technical alarms"
         )
     print(f"  sample-to-console   p50 {lat['p50']} ms   p99 {lat['p99']} ms   (n={lat['n']}, hub arrival -> console receipt)")
+    r = s["records"]
+    print(f"  patients            {r['admitted']} admitted, {r['discharged']} discharged; the records bridge handled "
+          f"{r['events_handled']} hub events ({r['events_parked']} parked)")
+    held = ", ".join(f"{k} {n}" for k, n in sorted(r["ehr_resources"].items())) or "nothing"
+    print(f"  EHR resources       {sum(r['ehr_resources'].values())}: {held}")
     if s["failed_processes"]:
         print(f"  FAILED processes: {', '.join(s['failed_processes'])}; logs in {s['data_dir']}")
 

@@ -40,6 +40,7 @@ def demo_users(first_ward: str) -> list[DemoUser]:
         DemoUser(f"nurse-{first_ward.lower()}", pw(), "ward_nurse", f"Nurse Joseph (ward {first_ward})", (first_ward,)),
         DemoUser("admin", pw(), "admin", "Hospital IT (admin)"),
         DemoUser("viewer", pw(), "viewer", "Programme office (viewer)"),
+        DemoUser("records-bridge", pw(), "records", "Records bridge (service account)"),
     ]
 
 
