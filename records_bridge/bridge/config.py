@@ -14,6 +14,7 @@ secret is a writer client's (``teleicu ehr clients add bridge --role writer``).
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -64,8 +65,14 @@ class BridgeConfig:
     def path(self, relative: str) -> Path:
         return self.base / relative
 
-    def verify(self, ca_file: str | None) -> str | bool:
-        return str(self.path(ca_file)) if ca_file else True
+    def verify(self, ca_file: str | None) -> ssl.SSLContext | bool:
+        """How to check a server's certificate: against the hospital's CA file, or the system's trust store."""
+        if not ca_file:
+            return True
+        try:
+            return ssl.create_default_context(cafile=str(self.path(ca_file)))
+        except (OSError, ssl.SSLError) as exc:
+            raise BridgeConfigError(f"cannot read the CA file {self.path(ca_file)}: {exc}") from None
 
 
 def load_bridge_config(path: Path) -> BridgeConfig:
@@ -73,7 +80,13 @@ def load_bridge_config(path: Path) -> BridgeConfig:
     base = path.parent
     password = _read_password(path, base / file.hub.password_file)
     secret = read_secret(path, "ehr.secret_file", base / file.ehr.secret_file, BridgeConfigError)
-    return BridgeConfig(file, base, password, secret)
+    cfg = BridgeConfig(file, base, password, secret)
+    for key, ca_file in (("hub.ca_file", file.hub.ca_file), ("ehr.ca_file", file.ehr.ca_file)):
+        try:
+            cfg.verify(ca_file)  # a CA file that cannot be read is named now, not at the first connection
+        except BridgeConfigError as exc:
+            raise BridgeConfigError(f"{path}: {key}: {exc}") from None
+    return cfg
 
 
 def _read_password(config: Path, file: Path) -> SecretStr:

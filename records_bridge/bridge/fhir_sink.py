@@ -13,6 +13,7 @@ event that cannot be mapped.
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
 import httpx
@@ -25,7 +26,7 @@ RETRYABLE = frozenset({401, 403, 408, 425, 429})
 
 
 class FhirSink:
-    def __init__(self, base: str, secret: str, ctx: MappingContext, *, name: str = "ehr", verify: str | bool = True, timeout_s: float = 30) -> None:
+    def __init__(self, base: str, secret: str, ctx: MappingContext, *, name: str = "ehr", verify: ssl.SSLContext | bool = True, timeout_s: float = 30) -> None:
         self.name = name
         self.base = base.rstrip("/")
         self.ctx = ctx

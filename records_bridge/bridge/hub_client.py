@@ -10,6 +10,7 @@ as ``Unreadable`` so the sink parks it rather than stopping.
 
 from __future__ import annotations
 
+import ssl
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -34,7 +35,7 @@ class Unreadable:
 
 
 class HubClient:
-    def __init__(self, base: str, username: str, password: str, *, verify: str | bool = True, timeout_s: float = WAIT_S + 15) -> None:
+    def __init__(self, base: str, username: str, password: str, *, verify: ssl.SSLContext | bool = True, timeout_s: float = WAIT_S + 15) -> None:
         self.base = base.rstrip("/")
         self.username, self._password = username, password
         self.http = httpx.AsyncClient(timeout=timeout_s, verify=verify)

@@ -21,13 +21,13 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 import yaml
+from records_db_support import KINDS, records_database
 from support import PASSWORD, HubProcess, feed_news2_alarm, free_port, get_json, post_json, teleicu, wait_until
 
 from records_bridge.fhir import MappingContext, writes_for
@@ -36,26 +36,14 @@ from wire.outbox_events import Event
 
 pytestmark = pytest.mark.integration
 
-POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 CTX = MappingContext(mrn_system="https://hospital.example/mrn", facility_name="District Hospital Jaipur", facility_id="")
 EHR_DOWN_S = 30
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=KINDS)
 def ehr_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+pysqlite:///{tmp_path / 'ehr.sqlite3'}"
-        return
-    schema = f"exactly_once_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(POSTGRES)  # no PostgreSQL on 127.0.0.1:5432 is a failure, not a skip
-    with admin.begin() as c:
-        c.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{POSTGRES}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as c:
-            c.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with records_database(request.param, tmp_path, "exactly_once") as url:
+        yield url
 
 
 class Service:

@@ -1,13 +1,7 @@
-"""Fixtures for the records services: a database of each kind (a SQLite file; a fresh schema in the local PostgreSQL).
-
-PostgreSQL is not optional: when it cannot be reached the tests fail, they do
-not skip. ``TELEICU_TEST_PG_URL`` names another server (default: the local one).
-"""
+"""Fixtures for the records services: a database of each kind (``records_db_support``) and the EHR app on it."""
 
 from __future__ import annotations
 
-import os
-import secrets
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,32 +9,20 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "records_bridge"))  # fhir_stay: the events the mapping tests use
+
+from records_db_support import KINDS, records_database  # noqa: E402
 
 from records_bridge.services.ehr.app import create_app  # noqa: E402
 from records_bridge.services.ehr.clients import add_client  # noqa: E402
 from records_bridge.services.ehr.store import Store  # noqa: E402
 
-PG_URL = os.environ.get("TELEICU_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
-
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=KINDS)
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+pysqlite:///{tmp_path / 'ehr.sqlite3'}"
-        return
-    schema = f"ehr_test_{secrets.token_hex(6)}"
-    admin = create_engine(PG_URL)
-    try:
-        with admin.begin() as conn:  # raises (and so fails the test) when PostgreSQL is not there
-            conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-        admin.dispose()
+    with records_database(request.param, tmp_path) as url:
+        yield url
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 import subprocess
 import sys
 import threading
@@ -117,3 +118,51 @@ def test_an_oversized_body_is_refused_over_a_real_socket(served: tuple[str, str,
     r = httpx.put(f"{base}/Observation/big", content=body, timeout=30,
                   headers={"Authorization": f"Bearer {writer}", "Content-Type": "application/fhir+json"})  # fmt: skip
     assert r.status_code == 413 and r.json()["resourceType"] == "OperationOutcome"
+
+
+def test_served_over_tls_the_bridge_verifies_the_ehr_and_plain_http_is_not_answered(tmp_path: Path) -> None:
+    import trustme
+
+    ca = trustme.CA(organization_name="teleicu test hospital")
+    cert = ca.issue_cert("127.0.0.1")
+    cert.private_key_and_cert_chain_pem.write_to_path(str(tmp_path / "ehr.pem"))
+    cert.private_key_pem.write_to_path(str(tmp_path / "ehr.key"))
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    db = f"sqlite+pysqlite:///{tmp_path / 'ehr.sqlite3'}"
+    assert teleicu("ehr", "clients", "add", "bridge", "--role", "writer", "--db", db, "--secret-file", str(tmp_path / "w.secret")).returncode == 0
+    lone = teleicu("ehr", "serve", "--db", db, "--tls-cert", str(tmp_path / "ehr.pem"))
+    assert lone.returncode == 2 and "go together" in lone.stderr
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "teleicu", "ehr", "serve", "--db", db, "--port", str(port), "--log-level", "warning",
+                             "--tls-cert", str(tmp_path / "ehr.pem"), "--tls-key", str(tmp_path / "ehr.key")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    base = f"https://127.0.0.1:{port}"
+    trusted = ssl.create_default_context(cafile=str(tmp_path / "ca.pem"))
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", verify=trusted, timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                assert proc.poll() is None and time.monotonic() < deadline, "teleicu ehr serve (TLS) did not come up"
+                time.sleep(0.1)
+        with pytest.raises(httpx.HTTPError):  # a client that does not trust the hospital's CA gets nothing
+            httpx.get(f"{base}/healthz", timeout=5)
+        with pytest.raises(httpx.HTTPError):  # nor does plain HTTP
+            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
+
+        async def deliver() -> int:
+            sink = FhirSink(f"{base}/fhir", (tmp_path / "w.secret").read_text().strip(), CTX, verify=trusted)
+            try:
+                for event in whole_stay()[:1]:
+                    await sink.handle(event)
+                return sink.writes
+            finally:
+                await sink.close()
+
+        assert asyncio.run(deliver()) > 0
+        assert sum(count_by_type(db).values()) > 0
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -1,6 +1,6 @@
 """``teleicu ehr``: serve the EHR, migrate its database, add API clients, count what it holds.
 
-    teleicu ehr serve   --db URL [--host 127.0.0.1] [--port 8090] [--log-level info]
+    teleicu ehr serve   --db URL [--host 127.0.0.1] [--port 8090] [--tls-cert PEM --tls-key PEM] [--log-level info]
     teleicu ehr migrate --db URL
     teleicu ehr clients add NAME --role writer|reader --db URL [--secret-file F]
     teleicu ehr count   --db URL
@@ -35,6 +35,8 @@ def add_ehr_arguments(parser: argparse.ArgumentParser) -> None:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8090)
     serve.add_argument("--log-level", default="info")
+    serve.add_argument("--tls-cert", type=Path, default=None, help="PEM certificate (chain): serve HTTPS; needs --tls-key")
+    serve.add_argument("--tls-key", type=Path, default=None, help="PEM private key of --tls-cert")
     with_db(sub.add_parser("migrate", help="bring the database's schema to the newest revision"))
     clients = sub.add_parser("clients", help="the API clients and their bearer secrets")
     csub = clients.add_subparsers(dest="clients_command", required=True)
@@ -93,7 +95,17 @@ def _serve(args: argparse.Namespace) -> int:
 
     from records_bridge.services.ehr.app import create_app
 
+    if (args.tls_cert is None) != (args.tls_key is None):
+        print("teleicu ehr serve: --tls-cert and --tls-key go together", file=sys.stderr)
+        return 2
+    tls = {}
+    if args.tls_cert is not None:
+        for given in (args.tls_cert, args.tls_key):
+            if not given.is_file():
+                print(f"teleicu ehr serve: cannot read {given}", file=sys.stderr)
+                return 2
+        tls = {"ssl_certfile": str(args.tls_cert), "ssl_keyfile": str(args.tls_key)}
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s ehr %(levelname)s %(name)s: %(message)s")
     app = create_app(args.db)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level.lower())
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level.lower(), **tls)
     return 0
