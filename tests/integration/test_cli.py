@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sqlite3
 import time
 from pathlib import Path
 
@@ -34,12 +35,24 @@ def test_headless_demo_exits_zero_with_a_summary(tmp_path: Path) -> None:
     assert mix["stable"]["alerted"] == 0
     assert mix["hypoxia"]["medium_or_high"] == mix["hypoxia"]["beds"] >= 1
     assert (tmp_path / "store.sqlite3").exists()
+    # every bed's patient admitted, one discharged, and the bridge carried every event into the EHR
+    rec = s["records"]
+    assert rec["admitted"] == 10 and rec["discharged"] == 1 and rec["events_parked"] == 0, rec
+    with sqlite3.connect(tmp_path / "store.sqlite3") as hub_db:
+        assert rec["events_written"] == hub_db.execute("SELECT max(id) FROM outbox").fetchone()[0]
+        later = {t for (t,) in hub_db.execute("SELECT DISTINCT type FROM outbox WHERE id > ?", (rec["events_handled"],))}
+    assert later <= {"alarm.raised", "alarm.resolved"}, later  # only what unplugging the monitors at shutdown raised
+    with sqlite3.connect(tmp_path / "ehr.sqlite3") as ehr_db:
+        held = dict(ehr_db.execute("SELECT type, count(*) FROM ehr_resources GROUP BY type").fetchall())
+    assert held == rec["ehr_resources"]
+    assert held["Patient"] == held["Encounter"] == 10 and held["Bundle"] == held["DocumentReference"] == 1, held
 
 
 def test_human_summary_names_every_figure(tmp_path: Path) -> None:
     r = teleicu("demo", "--beds", "6", "--duration", "5", "--port", "0", "--data-dir", str(tmp_path))
     assert r.returncode == 0, r.stdout + r.stderr
-    for words in ("console at http://127.0.0.1:", "frames ingested", "frames rejected", "alerts raised", "p50", "p99"):
+    for words in ("console at http://127.0.0.1:", "frames ingested", "frames rejected", "alerts raised", "p50", "p99",
+                  "6 admitted, 1 discharged", "EHR resources"):
         assert words in r.stdout
 
 
