@@ -56,6 +56,15 @@ def test_put_creates_updates_and_a_replay_makes_no_version(ehr: Ehr) -> None:
     assert rows(ehr, "SELECT count(*) FROM ehr_resources") == 1
     assert rows(ehr, "SELECT count(*) FROM ehr_history") == 2
     assert rows(ehr, "SELECT max(version_id) FROM ehr_resources") == 2
+    profiled = put(ehr, patient(gender="male", meta={"profile": ["https://nrces.in/ndhm/fhir/r4/StructureDefinition/Patient"]}))
+    assert profiled.json()["meta"]["versionId"] == "3"  # a new profile is a change, though it lives in meta
+    assert profiled.json()["meta"]["profile"] == ["https://nrces.in/ndhm/fhir/r4/StructureDefinition/Patient"]
+
+
+def test_abstract_types_are_not_resources_one_can_store(ehr: Ehr) -> None:
+    for kind in ("Resource", "DomainResource"):
+        r = ehr.http.put(f"/fhir/{kind}/x", json={"resourceType": kind, "id": "x"}, headers=ehr.headers())
+        assert r.status_code == 404 and r.json()["resourceType"] == "OperationOutcome", (kind, r.text)
 
 
 def test_every_write_the_bridge_makes_is_accepted_and_a_replay_changes_nothing(ehr: Ehr) -> None:

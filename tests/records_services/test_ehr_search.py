@@ -138,3 +138,15 @@ def test_other_types_are_indexed_by_their_own_elements() -> None:
     pat = {"resourceType": "Patient", "identifier": [{"system": "urn:mrn", "value": "1"}, {"value": "2"}], "subject": {"reference": "X/y"}}
     assert index_entries(pat) == [IndexEntry("identifier", "1", "urn:mrn"), IndexEntry("identifier", "2")]
     assert index_entries({"resourceType": "Observation", "effectiveDateTime": "not a date", "subject": "bad"}) == []
+
+
+def test_searches_are_bounded_in_parameters_values_and_document_pages() -> None:
+    from records_bridge.services.ehr.search import MAX_ALTERNATIVES, MAX_CLAUSES, MAX_DOCUMENT_COUNT
+
+    assert len(parse_search("Observation", [("code", "x")] * MAX_CLAUSES).clauses) == MAX_CLAUSES
+    with pytest.raises(SearchError, match="more than 20 search parameters"):
+        parse_search("Observation", [("code", "x")] * (MAX_CLAUSES + 1))
+    with pytest.raises(SearchError, match="comma-separated"):
+        parse_search("Observation", [("code", ",".join(["x"] * (MAX_ALTERNATIVES + 1)))])
+    assert parse_search("DocumentReference", [("_count", "500")]).count == MAX_DOCUMENT_COUNT
+    assert parse_search("Observation", [("_count", "500")]).count == 500

@@ -35,6 +35,10 @@ from typing import Any, Literal
 DEFAULT_COUNT = 50
 MAX_COUNT = 500
 MAX_VALUE_LENGTH = 1024
+MAX_CLAUSES = 20  # parameters in one search (SQLite refuses expression trees past a depth of 1,000)
+MAX_ALTERNATIVES = 50  # comma-separated values of one parameter
+DOCUMENT_TYPES = frozenset({"Bundle", "DocumentReference", "Binary"})  # they carry PDFs in base64
+MAX_DOCUMENT_COUNT = 20  # a page of them stays within tens of MB
 
 _COMMON = frozenset({"identifier"})
 SEARCH_PARAMS: dict[str, frozenset[str]] = {
@@ -111,7 +115,11 @@ def params_for(kind: str) -> frozenset[str]:
 
 
 def parse_search(kind: str, items: Iterable[tuple[str, str]]) -> SearchQuery:
-    """The query ``items`` (name, value pairs, in order, already percent-decoded) ask for; ``SearchError`` otherwise."""
+    """The query ``items`` (name, value pairs, in order, already percent-decoded) ask for; ``SearchError`` otherwise.
+
+    At most ``MAX_CLAUSES`` parameters of ``MAX_ALTERNATIVES`` comma-separated values each; pages of resources that
+    carry documents (``DOCUMENT_TYPES``) hold at most ``MAX_DOCUMENT_COUNT``.
+    """
     allowed = params_for(kind)
     clauses: list[Clause] = []
     count, after = DEFAULT_COUNT, 0
@@ -132,7 +140,11 @@ def parse_search(kind: str, items: Iterable[tuple[str, str]]) -> SearchQuery:
         elif name not in allowed:
             raise SearchError(f"unknown search parameter {name!r} for {kind} (supported: {', '.join(sorted(allowed | RESULT_PARAMS))})")
         else:
+            if len(clauses) == MAX_CLAUSES:
+                raise SearchError(f"more than {MAX_CLAUSES} search parameters")
             clauses.append(_clause(name, value))
+    if kind in DOCUMENT_TYPES:
+        count = min(count, MAX_DOCUMENT_COUNT)
     return SearchQuery(kind, tuple(clauses), count, after)
 
 
@@ -144,6 +156,8 @@ def _non_negative(name: str, value: str) -> int:
 
 def _clause(name: str, value: str) -> Clause:
     parts = split_alternatives(value)
+    if len(parts) > MAX_ALTERNATIVES:
+        raise SearchError(f"{name!r} has more than {MAX_ALTERNATIVES} comma-separated values")
     if any(p == "" for p in parts):
         raise SearchError(f"empty value for {name!r}")
     if name == "date":

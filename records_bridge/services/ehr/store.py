@@ -100,7 +100,11 @@ def dumps(resource: dict[str, Any]) -> str:
 
 
 def _sans_meta(resource: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in resource.items() if k != "meta"}
+    """The resource without what the server sets (``meta.versionId``, ``meta.lastUpdated``): a change of profile,
+    tag or security label is a change."""
+    out = {k: v for k, v in resource.items() if k != "meta"}
+    meta = {k: v for k, v in (resource.get("meta") or {}).items() if k not in ("versionId", "lastUpdated")}
+    return out | ({"meta": meta} if meta else {})
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,8 +175,8 @@ class Store:
             raise SearchError(f"If-None-Exist needs search criteria, e.g. identifier=<system>|<value>, not {criteria!r}")
 
         def attempt(conn: Connection) -> tuple[Stored, bool]:
-            if conn.dialect.name == "postgresql":  # two creates with the same criteria: one at a time
-                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext(%(k)s))", {"k": f"ehr:{kind}?{criteria}"})
+            if conn.dialect.name == "postgresql":  # two creates with the same criteria, however spelled: one at a time
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext(%(k)s))", {"k": f"ehr:{kind}?{sorted(map(repr, query.clauses))}"})
             found = conn.execute(_search_statements(SearchQuery(kind, query.clauses, count=1))[1]).all()
             if len(found) > 1:
                 raise MultipleMatches(f"If-None-Exist {criteria!r} matches more than one {kind}")
