@@ -72,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     bridge = sub.add_parser("bridge", help="run the records bridge: the hub's outbox into the EHR (FHIR R4)")
     bridge.add_argument("--config", type=Path, required=True, help="the bridge's YAML (records_bridge/bridge/config.py)")
     bridge.add_argument("--log-level", default="warning")
+    bridge.add_argument("--parked", action="store_true", help="list the events the bridge parked (as JSON lines), then exit")
 
     ehr = sub.add_parser("ehr", help="the EHR lighter service: a FHIR R4 REST subset (serve, migrate, clients, count)")
     from records_bridge.services.ehr.cli import add_ehr_arguments

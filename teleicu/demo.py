@@ -203,6 +203,7 @@ async def run_demo(args: argparse.Namespace) -> dict:
     base = f"http://{host}:{port}"
     hub_ws = f"ws://{host}:{port}/ws/edge"
     children = Children(data_dir)
+    stop = _stop_on_signals()
     watch = ConsoleWatch()
     n_wards = max(1, -(-args.beds // args.ward_size))
     if n_wards > len(WARD_NAMES):
@@ -248,10 +249,7 @@ async def run_demo(args: argparse.Namespace) -> dict:
         print(f"teleicu demo: {args.beds} beds in {n_wards} ward(s); console at {base}/  (API docs {base}/docs)", flush=True)
         print(f"teleicu demo: sign in with one of the accounts in {credentials} (one per role, readable by you only)", flush=True)
         print(f"teleicu demo: logs and store in {data_dir}; Ctrl-C to stop", flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+        stop.live = True
         live = time.monotonic()
         deadline = None if args.duration is None else live + args.duration
         while not stop.is_set():
@@ -283,12 +281,32 @@ async def run_demo(args: argparse.Namespace) -> dict:
     return summary
 
 
+class _Stop(asyncio.Event):
+    live = False  # before the live run, a signal stops the demo at once
+
+
+def _stop_on_signals() -> _Stop:
+    """SIGINT/SIGTERM end the live run; while starting, or a second time, they cancel the demo at once (its
+    ``finally`` still stops every child, which runs in a session of its own and would otherwise be left behind)."""
+    stop, main, loop = _Stop(), asyncio.current_task(), asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        if (stop.is_set() or not stop.live) and main is not None:
+            main.cancel()
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal)
+    return stop
+
+
 async def _start_records(children: Children, data_dir: Path, host: str, hub_base: str, user: str, password: str) -> RecordsSide:
     """The EHR service (SQLite in the data dir) with a writer client for the bridge, then the bridge."""
     ehr_db = f"sqlite:///{data_dir / 'ehr.sqlite3'}"
-    secret_file = data_dir / "ehr-bridge.secret"
+    client = f"demo-bridge-{int(time.time())}"  # a new client each run: a reused data directory keeps the old ones
+    secret_file = data_dir / f"ehr-{client}.secret"
     made = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "teleicu", "ehr", "clients", "add", f"demo-bridge-{int(time.time())}", "--role", "writer",
+        sys.executable, "-m", "teleicu", "ehr", "clients", "add", client, "--role", "writer",
         "--db", ehr_db, "--secret-file", str(secret_file), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
     out, _ = await made.communicate()
@@ -419,6 +437,9 @@ def demo_main(args: argparse.Namespace) -> int:
     except RuntimeError as exc:
         print(f"teleicu demo: {exc}", file=sys.stderr)
         return 1
+    except asyncio.CancelledError:  # a signal while starting, or a second one: every child has been stopped
+        print("teleicu demo: stopped", file=sys.stderr)
+        return 130
     if args.json:
         print(json.dumps(summary, indent=2))
     else:

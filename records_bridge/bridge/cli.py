@@ -1,21 +1,28 @@
 """``teleicu bridge --config bridge.yaml``: run the records bridge until stopped (SIGTERM or Ctrl-C).
 
-Start-up order: the cursor file, the metrics endpoint, the sinks, then the
-followers; stop in reverse (a delivery in flight is abandoned and, its cursor
-not having moved, sent again next time: harmless by design).
+Start-up order: the cursor file (locked: one bridge per state file), the
+metrics endpoint, the sinks (each waits until its target answers as the
+service it should be), then the followers; stop in reverse (a delivery in
+flight is abandoned and, its cursor not having moved, sent again next time:
+harmless by design). ``--parked`` lists the events parked, with the reason.
+Parked events are not replayed automatically: an old event re-sent after newer
+ones could set a record back (an encounter reopened); an operator reads them and
+corrects the record.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import signal
+import sys
 
 from prometheus_client import start_http_server
 
 from records_bridge.bridge.config import BridgeConfig, load_bridge_config
-from records_bridge.bridge.cursor import CursorStore
+from records_bridge.bridge.cursor import CursorStore, StateInUse
 from records_bridge.bridge.fhir_sink import FhirSink
 from records_bridge.bridge.follower import Follower
 from records_bridge.bridge.hub_client import HubClient
@@ -58,8 +65,21 @@ async def run(cfg: BridgeConfig) -> None:
 def main(args: argparse.Namespace) -> int:
     try:
         cfg = load_bridge_config(args.config)
-    except ConfigError as exc:
-        print(f"teleicu bridge: {exc}")
+        if args.parked:
+            return _list_parked(cfg)
+        asyncio.run(run(cfg))
+    except (ConfigError, StateInUse) as exc:
+        print(f"teleicu bridge: {exc}", file=sys.stderr)
         return 2
-    asyncio.run(run(cfg))
+    return 0
+
+
+def _list_parked(cfg: BridgeConfig) -> int:
+    """Every parked event with its reason, one JSON object a line, for an operator to read and act on."""
+    cursors = CursorStore(cfg.path(cfg.file.state))
+    try:
+        for row in cursors.parked():
+            print(json.dumps(row, ensure_ascii=False))
+    finally:
+        cursors.close()
     return 0

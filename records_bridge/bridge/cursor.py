@@ -10,6 +10,7 @@ effect.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import sqlite3
 from pathlib import Path
@@ -23,9 +24,19 @@ CREATE TABLE IF NOT EXISTS parked (
 """
 
 
+class StateInUse(Exception):
+    """Another bridge holds this state file: two would deliver the same events interleaved, old over new."""
+
+
 class CursorStore:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = open(path.with_name(path.name + ".lock"), "a")  # noqa: SIM115 - held until close()
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock.close()
+            raise StateInUse(f"another teleicu bridge is using {path}") from None
         self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=FULL")
@@ -53,3 +64,4 @@ class CursorStore:
 
     def close(self) -> None:
         self.conn.close()
+        self._lock.close()  # and with it the lock

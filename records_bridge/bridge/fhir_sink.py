@@ -3,16 +3,18 @@
 The writes are idempotent by construction (``PUT`` to a client-assigned id, or a
 conditional create on an identifier), so sending an event again (after a kill,
 a timeout whose answer was lost) changes nothing. Answers are sorted into:
-success (200, 201); ``Retry`` for what may pass later (no connection, 408, 429,
-5xx, and 401/403, which mean the bridge's secret is wrong or revoked: parking
-every event would only move the loss; and a missing PDF font on this machine);
-``Poison`` for a write the EHR refuses
-as it is (any other 4xx, with the OperationOutcome's diagnostics), and for an
-event that cannot be mapped.
+success (200, 201); ``Poison`` only when the EHR refuses the resource itself
+(400, 409, 412, 413, 422, with the OperationOutcome's diagnostics) or the event
+cannot be mapped; and ``Retry`` for everything else: no connection, 5xx, 408,
+429, but also 401/403 (a wrong or revoked secret), 404, 405, 415 and
+redirects, which mean a wrong URL or a proxy in the way, and a missing PDF
+font. Parking those would move every event past the EHR for a fault of the
+set-up; waiting keeps them, and the bridge's ``failing`` metric says so.
 """
 
 from __future__ import annotations
 
+import logging
 import ssl
 from typing import Any
 
@@ -22,7 +24,9 @@ from records_bridge.bridge.outcomes import Poison, Retry
 from records_bridge.fhir import FhirWrite, FontMissing, MappingContext, MappingError, writes_for
 from wire.outbox_events import Event
 
-RETRYABLE = frozenset({401, 403, 408, 425, 429})
+log = logging.getLogger(__name__)
+
+REFUSED = frozenset({400, 409, 412, 413, 422})  # the EHR refuses this resource: it will refuse it again
 
 
 class FhirSink:
@@ -37,6 +41,16 @@ class FhirSink:
     async def close(self) -> None:
         await self.http.aclose()
 
+    async def ready(self) -> None:
+        """Check that ``base`` is a FHIR server (its CapabilityStatement at ``/metadata``); ``Retry`` if not."""
+        try:
+            r = await self.http.get(f"{self.base}/metadata", headers={"Accept": "application/fhir+json"})
+            kind = r.json().get("resourceType") if r.status_code == 200 else None
+        except (httpx.HTTPError, ValueError, AttributeError) as exc:
+            raise Retry(f"no FHIR server at {self.base}: {exc!r}") from exc
+        if kind != "CapabilityStatement":
+            raise Retry(f"{self.base}/metadata answered {r.status_code} without a CapabilityStatement: is ehr.url the FHIR base?")
+
     async def handle(self, event: Event) -> None:
         try:
             writes = writes_for(event, self.ctx)
@@ -44,6 +58,9 @@ class FhirSink:
             raise Retry(str(exc)) from exc
         except MappingError as exc:
             raise Poison(f"cannot map {event.data.type} to FHIR: {exc}") from exc
+        except Exception as exc:  # a defect in the mapping: this event would stop every record behind it, on every restart
+            log.exception("mapping event %d (%s) failed", event.id, event.data.type)
+            raise Poison(f"mapping {event.data.type} failed: {exc!r}") from exc
         for w in writes:
             await self._send(w)
 
@@ -59,9 +76,9 @@ class FhirSink:
             self.writes += 1
             return
         detail = _diagnostics(r)
-        if r.status_code in RETRYABLE or r.status_code >= 500:
-            raise Retry(f"EHR answered {r.status_code} to {w.method} {w.path}: {detail}")
-        raise Poison(f"EHR refused {w.method} {w.path} ({r.status_code}): {detail}")
+        if r.status_code in REFUSED:
+            raise Poison(f"EHR refused {w.method} {w.path} ({r.status_code}): {detail}")
+        raise Retry(f"EHR answered {r.status_code} to {w.method} {w.path}: {detail}")
 
 
 def _diagnostics(r: httpx.Response) -> str:
@@ -70,4 +87,7 @@ def _diagnostics(r: httpx.Response) -> str:
     except ValueError:
         return r.text[:300]
     issues = body.get("issue", []) if isinstance(body, dict) else []
-    return "; ".join(str(i.get("diagnostics") or i.get("code")) for i in issues)[:500] or r.text[:300]
+    if not isinstance(issues, list):
+        issues = []
+    said = [str(i.get("diagnostics") or i.get("code")) if isinstance(i, dict) else str(i) for i in issues]
+    return "; ".join(said)[:500] or r.text[:300]

@@ -53,22 +53,45 @@ class Follower:
     async def _follow(self, sink: Sink) -> None:
         after = self.cursors.position(sink.name)
         self.metrics.position.labels(sink.name).set(after)
+        await self._until_ready(sink)
         wait = Backoff(*self.backoff)
         while True:
             try:
                 events, last = await self.hub.events(after, wait_s=self.wait_s)
+                if last < after:  # the hub's outbox was replaced or restored from a backup: its new events would be missed
+                    raise Retry(f"the hub's outbox ends at event {last}, before this sink's cursor {after}: an operator must "
+                                "decide (restore the hub's state, or start the bridge with a fresh state file)")  # fmt: skip
             except Retry as exc:
                 self.metrics.retries.labels(sink.name).inc()
+                self.metrics.failing.labels(sink.name).set(1)
                 log.warning("%s: cannot read the hub's outbox (%s)", sink.name, exc)
                 await asyncio.sleep(wait.next())
                 continue
             wait.reset()
+            self.metrics.failing.labels(sink.name).set(0)
             self.metrics.lag.labels(sink.name).set(max(0, last - after))
             for event in events:
                 await self._deliver(sink, event)
-                after = event.id
+                after = max(after, event.id)
                 self.metrics.position.labels(sink.name).set(after)
                 self.metrics.lag.labels(sink.name).set(max(0, last - after))
+
+    async def _until_ready(self, sink: Sink) -> None:
+        """Wait until the sink says its target is the service it should be (a wrong URL parks nothing: it waits)."""
+        ready = getattr(sink, "ready", None)
+        if ready is None:
+            return
+        wait = Backoff(*self.backoff)
+        while True:
+            try:
+                await ready()
+                self.metrics.failing.labels(sink.name).set(0)
+                return
+            except Retry as exc:
+                self.metrics.retries.labels(sink.name).inc()
+                self.metrics.failing.labels(sink.name).set(1)
+                log.warning("%s: not ready (%s)", sink.name, exc)
+                await asyncio.sleep(wait.next())
 
     async def _deliver(self, sink: Sink, event: Event | Unreadable) -> None:
         wait = Backoff(*self.backoff)

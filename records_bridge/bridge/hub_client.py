@@ -49,13 +49,19 @@ class HubClient:
     async def events(self, after: int, limit: int = 500, wait_s: float = WAIT_S) -> tuple[list[Event | Unreadable], int]:
         """Events after ``after`` (waiting up to ``wait_s`` for one) and the hub's newest id. Raises ``Retry``."""
         body = await self._get("/api/events", {"after": after, "limit": limit, "wait_s": wait_s})
+        events, last = body.get("events"), body.get("last_id")
+        if not isinstance(events, list) or not isinstance(last, int):
+            raise Retry("the hub's answer to /api/events has no list of events and last id")
         out: list[Event | Unreadable] = []
-        for raw in body["events"]:
+        for raw in events:
+            ident = raw.get("id") if isinstance(raw, dict) else None
+            if not isinstance(ident, int) or ident <= after:  # without its place in the outbox it cannot even be parked
+                raise Retry(f"the hub sent an outbox entry without an id after {after}: {str(raw)[:200]}")
             try:
                 out.append(Event.model_validate(raw))
             except ValidationError as exc:
-                out.append(Unreadable(int(raw.get("id", 0)), raw, f"not a valid outbox event: {exc.errors()[0]['msg']}"))
-        return out, int(body["last_id"])
+                out.append(Unreadable(ident, raw, f"not a valid outbox event: {exc.errors()[0]['msg']}"))
+        return out, last
 
     async def _get(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
         for attempt in range(2):
@@ -69,7 +75,13 @@ class HubClient:
                 continue
             if r.status_code != 200:
                 raise Retry(f"hub answered {r.status_code}: {r.text[:200]}")
-            return r.json()
+            try:
+                body = r.json()
+            except ValueError:
+                raise Retry(f"the hub's answer to {path} is not JSON: {r.text[:200]}") from None
+            if not isinstance(body, dict):
+                raise Retry(f"the hub's answer to {path} is not a JSON object")
+            return body
         raise Retry("the hub refuses the records account's session")
 
     async def _session(self) -> None:

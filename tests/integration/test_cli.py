@@ -127,3 +127,31 @@ def test_the_hub_scores_with_the_tables_it_is_given(tmp_path: Path) -> None:
         assert bed["qsofa"]["subscores"]["rr"] == 1
     finally:
         hub.stop()
+
+
+@pytest.mark.parametrize("when", ["starting", "live"])
+def test_a_signal_stops_the_demo_and_every_child_process(tmp_path: Path, when: str) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    data = tmp_path / "demo"
+    printed = tmp_path / "demo.out"
+    with printed.open("w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "teleicu", "demo", "--beds", "4", "--port", "0", "--data-dir", str(data)],
+                                stdout=out, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    try:
+        if when == "starting":
+            wait_until(lambda: (data / "hub.log").exists(), "the demo to start its hub")
+        else:
+            wait_until(lambda: "Ctrl-C to stop" in printed.read_text(), "the demo to go live", timeout=60)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    said = printed.read_text()
+    assert proc.returncode == (130 if when == "starting" else 0), (proc.returncode, said[-3000:])
+    assert ("teleicu demo: stopped" in said) == (when == "starting") and ("teleicu demo summary" in said) == (when == "live"), said
+    left = subprocess.run(["pgrep", "-f", str(data)], capture_output=True, text=True).stdout.split()
+    assert left == [], f"processes left running: {left}"
