@@ -344,7 +344,10 @@ def _discharge_first(client: SignedIn, encounters: dict[str, str]) -> int:
     if not encounters:
         return 0
     first = encounters[min(encounters)]
-    _post_json(f"{client.base}/api/encounters/{first}/discharge", {"outcome": "discharged"}, client.token())
+    try:
+        _post_json(f"{client.base}/api/encounters/{first}/discharge", {"outcome": "discharged"}, client.token())
+    except urllib.error.HTTPError as exc:
+        raise RuntimeError(f"discharging the patient of bed {min(encounters)}: the hub answered {exc.code}") from None
     return 1
 
 
