@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import AfterValidator, Field
 
+from edge_agent.transports.bounded_server import BoundedServer, ServedListener
 from wire.config import ConfigModel
 
 if TYPE_CHECKING:
@@ -82,7 +83,7 @@ class TcpListenSettings(ConfigModel):
     idle_timeout_s: Annotated[float, Field(gt=0)] = IDLE_TIMEOUT_S
 
 
-class TcpListener:
+class TcpListener(ServedListener):
     """Accepts connections on one address and runs one parser per connection until cancelled."""
 
     def __init__(
@@ -100,65 +101,17 @@ class TcpListener:
         self.dev = dev
         self.spec = spec
         self.route = route
-        self.max_connections = max_connections
         self.idle_timeout_s = float(idle_timeout_s)
-        self.port: int | None = None  # the bound port, once listening
-        self.listening = asyncio.Event()
         self.counters: Counter[str] = Counter()  # accepted, refused, idle_closed, reset, bind_failures
-        self._active: set[asyncio.StreamWriter] = set()
-        self._tg: asyncio.TaskGroup | None = None
-        self._stopping = False
-
-    @property
-    def active(self) -> int:
-        return len(self._active)
+        self.server = BoundedServer(self._serve, label=f"device {dev.id}", max_connections=max_connections,
+                                    counters=self.counters, read_size=READ_SIZE)  # fmt: skip
 
     def new_parser(self) -> Parser:
         return self.spec.parser(beds=self.dev.beds, device=self.dev.id, **self.dev.options)
 
     async def run(self) -> None:
         self.new_parser()  # bad parser options fail here, at start-up, not at the first connection
-        delay = BIND_RETRY_INITIAL_S
-        async with asyncio.TaskGroup() as tg:
-            self._tg = tg
-            while True:
-                try:
-                    server = await asyncio.start_server(self._accepted, self.host, self.requested_port, limit=READ_SIZE)
-                except OSError as exc:
-                    self.counters["bind_failures"] += 1
-                    level = logging.ERROR if self.counters["bind_failures"] == 1 else logging.DEBUG
-                    log.log(level, "device %s: cannot listen on %s:%s: %s; retrying", self.dev.id, self.host, self.requested_port, exc)
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, BIND_RETRY_MAX_S)
-                    continue
-                break
-            try:
-                self.port = server.sockets[0].getsockname()[1]
-                log.info("device %s (%s): listening on %s:%d", self.dev.id, self.spec.name, self.host, self.port)
-                self.listening.set()
-                await server.serve_forever()
-            finally:
-                self._stopping = True
-                server.close()
-                for writer in list(self._active):
-                    writer.close()
-                self.listening.clear()
-                # leaving the TaskGroup cancels and awaits the connection tasks
-
-    def _accepted(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = writer.get_extra_info("peername")
-        if self._stopping or self._tg is None or len(self._active) >= self.max_connections:
-            self.counters["refused"] += 1
-            log.warning("device %s: refused connection from %s (%d connections open)", self.dev.id, peer, len(self._active))
-            writer.close()
-            return
-        self._active.add(writer)
-        self.counters["accepted"] += 1
-        try:
-            self._tg.create_task(self._serve(reader, writer, peer))
-        except RuntimeError:  # the task group is shutting down
-            self._active.discard(writer)
-            writer.close()
+        await self.server.run(self.host, self.requested_port, bind_retry=(BIND_RETRY_INITIAL_S, BIND_RETRY_MAX_S))
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: object) -> None:
         parser = self.new_parser()
@@ -190,7 +143,6 @@ class TcpListener:
             self.counters["reset"] += 1
             why = f"connection lost: {exc}"
         finally:
-            self._active.discard(writer)
             eof = getattr(parser, "eof", None)
             if eof is not None:
                 self.route(eof())

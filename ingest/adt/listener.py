@@ -38,7 +38,7 @@ once and counted as ``not_allowed``. With ``ssl`` (see
 ``ingest.tls.tls_server_context``) it speaks MLLP over TLS, and with a client CA
 it requires the HIS's certificate too.
 
-Like ``edge_agent.transports.tcp_listen``: one ``AdtParser`` per connection;
+Served by ``edge_agent.transports.bounded_server``, as the edge's ``tcp_listen`` is: one ``AdtParser`` per connection;
 at most ``max_connections`` at once (more are closed at once, counted as
 ``refused``); a connection silent for ``idle_timeout_s``, or whose peer does
 not take our ACKs for that long, is closed; a peer that disconnects ends only
@@ -63,6 +63,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from ingest.adt.events import AdtError, AnyAdtEvent
 from ingest.adt.parser import DEFAULT_FACILITY, MAX_MESSAGE, AdtParser
 from ingest.adt.settings import DEFAULT_PORT, IDLE_TIMEOUT_S, LOOPBACK, MAX_CONNECTIONS, REMEMBERED, AdtSettings
+from edge_agent.transports.bounded_server import BoundedServer, ServedListener
 from ingest.tls import tls_server_context
 from wire.clock import wall_ms
 
@@ -86,7 +87,7 @@ class _Closed(Exception):
     """``apply`` failed: end this connection without acknowledging the message."""
 
 
-class AdtListener:
+class AdtListener(ServedListener):
     """Accepts MLLP connections from the HIS and runs one ``AdtParser`` per connection until cancelled."""
 
     def __init__(
@@ -118,17 +119,13 @@ class AdtListener:
             "dispositions": dict(dispositions or {}), "clock_ms": clock_ms,
         }  # fmt: skip
         self.new_parser()  # bad settings fail here, at start-up
-        self.max_connections = max_connections
         self.idle_timeout_s = float(idle_timeout_s)
         self.remembered = remembered
-        self.port: int | None = None
-        self.listening = asyncio.Event()
         self.counters: Counter[str] = Counter()
         self._done: OrderedDict[str, None] = OrderedDict()  # message keys applied, oldest first
         self._apply_lock = asyncio.Lock()
-        self._active: set[asyncio.StreamWriter] = set()
-        self._tg: asyncio.TaskGroup | None = None
-        self._stopping = False
+        self.server = BoundedServer(self._serve, label="HL7 ADT", max_connections=max_connections, counters=self.counters,
+                                    admit=self.allowed, read_size=READ_SIZE)  # fmt: skip
 
     @classmethod
     def from_settings(cls, settings: AdtSettings, apply: Apply, *, clock_ms: Callable[[], int] = wall_ms) -> AdtListener:
@@ -139,29 +136,11 @@ class AdtListener:
             idle_timeout_s=settings.idle_timeout_s, remembered=settings.remembered, clock_ms=clock_ms,
         )  # fmt: skip
 
-    @property
-    def active(self) -> int:
-        return len(self._active)
-
     def new_parser(self) -> AdtParser:
         return AdtParser(**self._parser_options)  # type: ignore[arg-type]
 
     async def run(self) -> None:
-        async with asyncio.TaskGroup() as tg:
-            self._tg = tg
-            server = await asyncio.start_server(self._accepted, self.host, self.requested_port, limit=READ_SIZE, ssl=self._ssl)
-            try:
-                self.port = server.sockets[0].getsockname()[1]
-                log.info("HL7 ADT: listening on %s:%d", self.host, self.port)
-                self.listening.set()
-                await server.serve_forever()
-            finally:
-                self._stopping = True
-                server.close()
-                for writer in list(self._active):
-                    writer.close()
-                self.listening.clear()
-                # leaving the TaskGroup cancels and awaits the connection tasks
+        await self.server.run(self.host, self.requested_port, ssl=self._ssl)
 
     def allowed(self, peer: object) -> bool:
         """Is the peer's address in ``allow_from``? (an IPv4 peer on an IPv6 socket counts as IPv4)"""
@@ -172,26 +151,6 @@ class AdtListener:
         if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
             address = address.ipv4_mapped
         return any(address in net for net in self.allow_from)
-
-    def _accepted(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = writer.get_extra_info("peername")
-        if not self.allowed(peer):
-            self.counters["not_allowed"] += 1
-            log.warning("HL7 ADT: closed a connection from %s, which is not in allow_from", peer)
-            writer.close()
-            return
-        if self._stopping or self._tg is None or len(self._active) >= self.max_connections:
-            self.counters["refused"] += 1
-            log.warning("HL7 ADT: refused connection from %s (%d connections open)", peer, len(self._active))
-            writer.close()
-            return
-        self._active.add(writer)
-        self.counters["accepted"] += 1
-        try:
-            self._tg.create_task(self._serve(reader, writer, peer))
-        except RuntimeError:  # the task group is shutting down
-            self._active.discard(writer)
-            writer.close()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: object) -> None:
         parser = self.new_parser()
@@ -226,7 +185,6 @@ class AdtListener:
             self.counters["reset"] += 1
             why = f"connection lost: {exc}"
         finally:
-            self._active.discard(writer)
             for item in parser.eof():
                 self._report(item, peer)
             writer.close()
