@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from fuzz_support import MUTATION, mutate
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -26,7 +27,7 @@ from edge_agent.drivers.hl7_pcd01 import (
 from edge_agent.events import ParseError
 from simulators.hl7_sim import Row, encode_oru
 from wire.codec import decode_edge, encode_edge
-from wire.messages import ObsFrame, Observation, UnmappedObservation
+from wire.messages import Observation, ObsFrame, UnmappedObservation
 from wire.screen import screen
 from wire.vocabulary import Flag
 
@@ -678,28 +679,10 @@ def test_fuzz_any_bytes(data: bytes, cuts: list[int]) -> None:
     assert q.feed(data) + q.eof() == events
 
 
-_MUTATION = st.tuples(st.sampled_from(["flip", "insert", "delete", "dup"]), st.integers(min_value=0), st.binary(min_size=1, max_size=4))
-
-
-def mutate(data: bytes, mutations: list[tuple[str, int, bytes]]) -> bytes:
-    b = bytearray(data)
-    for kind, pos, payload in mutations:
-        i = pos % (len(b) + 1)
-        if kind == "flip" and b:
-            b[i % len(b)] = payload[0]
-        elif kind == "insert":
-            b[i:i] = payload
-        elif kind == "delete":
-            del b[i : i + len(payload)]
-        else:
-            b[i:i] = b[i : i + 16]
-    return bytes(b)
-
-
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     which=st.lists(st.sampled_from([SAMPLE_CR, VARIANTS, ERRORS, SAMPLE]), min_size=1, max_size=3),
-    mutations=st.lists(_MUTATION, max_size=6),
+    mutations=st.lists(MUTATION, max_size=6),
     cuts=st.lists(st.integers(min_value=0, max_value=5000), max_size=6),
 )
 def test_fuzz_corrupted_valid_messages(which: list[bytes], mutations: list, cuts: list[int]) -> None:

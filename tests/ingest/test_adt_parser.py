@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from fuzz_support import MUTATION, mutate
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -618,28 +619,10 @@ def test_fuzz_any_bytes(data: bytes, cuts: list[int]) -> None:
     check_invariants(p, events, 1024)
 
 
-_MUTATION = st.tuples(st.sampled_from(["flip", "insert", "delete", "dup"]), st.integers(min_value=0), st.binary(min_size=1, max_size=4))
-
-
-def mutate(data: bytes, mutations: list[tuple[str, int, bytes]]) -> bytes:
-    b = bytearray(data)
-    for kind, pos, payload in mutations:
-        i = pos % (len(b) + 1)
-        if kind == "flip" and b:
-            b[i % len(b)] = payload[0]
-        elif kind == "insert":
-            b[i:i] = payload
-        elif kind == "delete":
-            del b[i : i + len(payload)]
-        else:
-            b[i:i] = b[i : i + 16]
-    return bytes(b)
-
-
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     which=st.lists(st.sampled_from([name for name, _, _ in golden()]), min_size=1, max_size=4),
-    mutations=st.lists(_MUTATION, max_size=6),
+    mutations=st.lists(MUTATION, max_size=6),
 )
 def test_fuzz_mutated_valid_messages(which: list[str], mutations: list) -> None:
     data = mutate(b"".join(frame(sample(n)) for n in which), mutations)
