@@ -1,11 +1,13 @@
 """The hub's outbox: typed events for the records services, appended in the transaction of the change they record.
 
-Each call of ``append`` runs inside a state-store write (``SQLiteDatabase.call``
+Each call of ``append`` runs inside a state-store write (``GroupCommitDatabase.call``
 or a statement list), beside the rows of the change itself, so an admission is
 never stored without its event, nor an event without its admission. Ids come
-from SQLite's AUTOINCREMENT: increasing, never reused, and without gaps, since
-a rolled-back insert does not consume one and nothing is ever deleted. Readers
-follow with a cursor: every event after the last id they handled
+from SQLite's AUTOINCREMENT (PostgreSQL: an identity column): increasing and
+never reused; nothing is ever deleted. On SQLite there are no gaps (a
+rolled-back insert does not consume an id); on PostgreSQL a refused change can
+leave one, and writers take turns (``postgres_db``), so ids are committed in
+order. Readers follow with a cursor: every event after the last id they handled
 (``GET /api/events?after=<id>``), in order. The event types are
 ``wire.outbox_events``.
 """
@@ -13,11 +15,11 @@ follow with a cursor: every event after the last id they handled
 from __future__ import annotations
 
 import json
-import sqlite3
 from typing import Any
 
 from pydantic import TypeAdapter
 
+from ingest.stores.portable_sql import Conn
 from wire.outbox_events import MAX_EVENT_BYTES, Event, EventData
 
 SCHEMA = """
@@ -42,19 +44,18 @@ def row(data: EventData, at: int) -> tuple[int, str, str]:
     return at, data.type, body
 
 
-def append(conn: sqlite3.Connection, data: EventData, at: int) -> int:
+def append(conn: Conn, data: EventData, at: int) -> int:
     """Append one event inside the caller's transaction; returns its id."""
-    cur = conn.execute(INSERT_SQL, row(data, at))
-    assert cur.lastrowid is not None
-    return cur.lastrowid
+    (event_id,) = conn.execute(INSERT_SQL + " RETURNING id", row(data, at)).fetchone()
+    return event_id
 
 
-def read(conn: sqlite3.Connection, after: int, limit: int) -> list[Event]:
+def read(conn: Conn, after: int, limit: int) -> list[Event]:
     """Up to ``limit`` events with an id above ``after``, oldest first, validated."""
     return [Event.model_validate(e) for e in read_raw(conn, after, limit)]
 
 
-def read_raw(conn: sqlite3.Connection, after: int, limit: int) -> list[dict[str, Any]]:
+def read_raw(conn: Conn, after: int, limit: int) -> list[dict[str, Any]]:
     """As stored, unvalidated: what the events API serves, so one damaged row reaches the reader (which parks it)
     instead of stopping every reader at it."""
     rows = conn.execute("SELECT id, at, body FROM outbox WHERE id > ? ORDER BY id LIMIT ?", (after, limit)).fetchall()
@@ -68,6 +69,6 @@ def read_raw(conn: sqlite3.Connection, after: int, limit: int) -> list[dict[str,
     return out
 
 
-def last_id(conn: sqlite3.Connection) -> int:
+def last_id(conn: Conn) -> int:
     (top,) = conn.execute("SELECT coalesce(max(id), 0) FROM outbox").fetchone()
     return top

@@ -65,9 +65,9 @@ class HubServer:
 
 def build_server(
     host: str, port: int, store: str, cfg: HubConfig, policy: AlarmPolicy, tables: ScoreTables, log_level: str = "warning",
-    data_dir: Path = Path("var"),
+    data_dir: Path = Path("var"), state: str | None = None,
 ) -> HubServer:  # fmt: skip
-    hub = Hub(cfg, open_stores(store, data_dir), policy=policy, tables=tables)
+    hub = Hub(cfg, open_stores(store, data_dir, state), policy=policy, tables=tables)
     tls: dict[str, object] = {}
     if cfg.tls is not None:
         tls = {"ssl_certfile": cfg.tls.cert, "ssl_keyfile": cfg.tls.key}
@@ -92,7 +92,7 @@ def hub_main(args: argparse.Namespace, cfg: HubConfig, policy: AlarmPolicy, tabl
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s hub %(levelname)s %(name)s: %(message)s")
     store = args.store or str(args.db or args.data_dir / "teleicu.sqlite3")
     try:
-        server = build_server(args.host, args.port, store, cfg, policy, tables, args.log_level, args.data_dir)
+        server = build_server(args.host, args.port, store, cfg, policy, tables, args.log_level, args.data_dir, args.state)
     except StoreUrlError as exc:
         log.critical("cannot start: %s", exc)
         return 2

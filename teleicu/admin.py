@@ -1,8 +1,9 @@
 """``teleicu users``, ``teleicu agents`` and ``teleicu audit``: administration on the hub's state file.
 
-They work on the same SQLite file as the hub (``--data-dir``, ``--db`` or
-``--store`` as for ``teleicu hub``), whether the hub runs or not: SQLite
-serialises the writers, and a running hub sees a disabled user, a changed
+They work on the same state as the hub (``--data-dir``, ``--db``, ``--store``
+and ``--state`` as for ``teleicu hub``: a SQLite file or a PostgreSQL URL),
+whether the hub runs or not: writers take turns (``portable_sql.begin_write``),
+and a running hub sees a disabled user, a changed
 password or a revoked agent within a second (``ingest.auth.service``). Every
 change is written to the audit log with actor ``cli`` (and the operating-system
 user who ran it). Passwords are read without echo (twice), or from standard
@@ -20,7 +21,7 @@ import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import yaml
 
@@ -29,7 +30,9 @@ from ingest.auth.accounts import AccountError
 from ingest.auth.audit_log import AuditEntry
 from ingest.auth.passwords import PasswordPolicyError
 from ingest.auth.roles import Role
-from ingest.stores import StoreUrlError, state_path, state_schema
+from ingest.stores import StoreUrlError, is_postgres_url, state_location, state_schema
+from ingest.stores.base import StoreError
+from ingest.stores.portable_sql import begin_write
 from ingest.stores.sqlite_db import connect, prepare
 from wire.clock import wall_ms
 
@@ -40,6 +43,7 @@ def add_store_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--data-dir", type=Path, default=Path("var"), help="the hub's data directory (default ./var)")
     ap.add_argument("--db", type=Path, default=None, help="the hub's embedded store file (default <data-dir>/teleicu.sqlite3)")
     ap.add_argument("--store", default=None, help="the hub's store URL, as given to teleicu hub (InfluxDB: its state file)")
+    ap.add_argument("--state", default=None, help="the hub's state URL, as given to teleicu hub (postgresql://...)")
 
 
 def add_admin_arguments(sub: argparse._SubParsersAction) -> None:
@@ -82,23 +86,39 @@ def add_admin_arguments(sub: argparse._SubParsersAction) -> None:
         add_store_arguments(p)
 
 
-def open_state(path: Path) -> sqlite3.Connection:
-    """The hub's state file, created or brought up to date as the hub would."""
+def open_state(location: Path | str) -> Any:
+    """A connection to the hub's state (a SQLite file's path or a PostgreSQL URL), created or brought up to date as
+    the hub would."""
+    if is_postgres_url(str(location)):
+        import psycopg
+
+        from ingest.stores import postgres_db
+
+        try:
+            pg = postgres_db.PgConnection(str(location))
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot reach {postgres_db.redacted(str(location))}: {exc}") from exc
+        try:
+            postgres_db.prepare(pg, state_schema())
+        except BaseException:
+            pg.close()
+            raise
+        return pg
+    path = Path(location)
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = connect(path)
     prepare(conn, state_schema(), str(path))
     return conn
 
 
-def _open(args: argparse.Namespace) -> sqlite3.Connection:
+def _open(args: argparse.Namespace) -> Any:
     url = args.store or str(args.db or args.data_dir / "teleicu.sqlite3")
-    return open_state(state_path(url, args.data_dir))
+    return open_state(state_location(url, args.data_dir, args.state))
 
 
-def change(conn: sqlite3.Connection, action: str, target: str, detail: dict | None, fn: Callable[[sqlite3.Connection], T],
-           actor: str = "cli") -> T:  # fmt: skip
+def change(conn: Any, action: str, target: str, detail: dict | None, fn: Callable[[Any], T], actor: str = "cli") -> T:
     """Run a change and audit it in one transaction (the chain's head is read inside it)."""
-    conn.execute("BEGIN IMMEDIATE")
+    begin_write(conn)
     try:
         result = fn(conn)
         audit_log.append(conn, [AuditEntry(wall_ms(), actor, action, target, {**(detail or {}), "os_user": getpass.getuser()}, "cli")])
@@ -125,7 +145,7 @@ def _password(from_stdin: bool) -> str:
     return first
 
 
-def _users(args: argparse.Namespace, conn: sqlite3.Connection) -> int:
+def _users(args: argparse.Namespace, conn: Any) -> int:
     now = wall_ms()
     if args.action == "list":
         for u in accounts.list_users(conn):
@@ -148,7 +168,7 @@ def _users(args: argparse.Namespace, conn: sqlite3.Connection) -> int:
     return 0
 
 
-def _agents(args: argparse.Namespace, conn: sqlite3.Connection) -> int:
+def _agents(args: argparse.Namespace, conn: Any) -> int:
     now = wall_ms()
     if args.action == "list":
         for a in accounts.list_agents(conn):
@@ -191,7 +211,7 @@ def _agent_beds(args: argparse.Namespace) -> tuple[str, tuple[str, ...]]:
     return args.ward or cfg.ward, tuple(sorted({b for d in cfg.devices for b in d.served_beds}))
 
 
-def _audit(args: argparse.Namespace, conn: sqlite3.Connection) -> int:
+def _audit(args: argparse.Namespace, conn: Any) -> int:
     if args.action == "verify":
         ok, brk = audit_log.verify(audit_log.rows(conn))
         if brk is None:
@@ -214,7 +234,7 @@ def _audit(args: argparse.Namespace, conn: sqlite3.Connection) -> int:
 def admin_main(args: argparse.Namespace) -> int:
     try:
         conn = _open(args)
-    except (StoreUrlError, OSError, sqlite3.Error) as exc:
+    except (StoreUrlError, StoreError, OSError, sqlite3.Error) as exc:
         print(f"teleicu {args.command}: cannot open the hub's state: {exc}", file=sys.stderr)
         return 2
     try:

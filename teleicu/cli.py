@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="where the hub keeps its files: the embedded store, InfluxDB's state file (default ./var)")  # fmt: skip
     hub.add_argument("--db", type=Path, default=None, help="embedded store file (SQLite, WAL; default <data-dir>/teleicu.sqlite3)")
     hub.add_argument("--store", default=None, help="store URL (overrides --db); see ingest/stores/__init__.py")
+    hub.add_argument("--state", default=None,
+                     help="where users, alarms, patients and the outbox live: postgresql://... (default: with the store)")  # fmt: skip
     config_files.add_hub_arguments(hub)
     hub.add_argument("--log-level", default="warning")
 

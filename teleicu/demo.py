@@ -31,7 +31,7 @@ from pathlib import Path
 
 from ingest import outbox
 from ingest.latency import LatencyRecorder
-from ingest.stores import state_path
+from ingest.stores import state_location
 from teleicu import config_files
 from teleicu.demo_accounts import create_users, demo_users, register_simulated_ward
 from teleicu.demo_records import RecordsSide, admission_body, patients_for, wait_for_bridge, write_bridge_config
@@ -214,7 +214,7 @@ async def run_demo(args: argparse.Namespace) -> dict:
         hub = await children.start("hub", "hub", "--host", host, "--port", str(port), "--store", store, "--data-dir", str(data_dir),
                                    *config_files.hub_arguments(args))  # fmt: skip
         await _wait_for(lambda: _get_json(base + "/healthz")["ok"], "the hub", 30, [hub])
-        state = state_path(store, data_dir)
+        state = state_location(store, data_dir)
         users = demo_users(WARD_NAMES[0])
         credentials = data_dir / "demo-credentials.txt"
         create_users(state, users, credentials)

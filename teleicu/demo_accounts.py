@@ -44,7 +44,7 @@ def demo_users(first_ward: str) -> list[DemoUser]:
     ]
 
 
-def create_users(state: Path, users: list[DemoUser], credentials: Path) -> None:
+def create_users(state: Path | str, users: list[DemoUser], credentials: Path) -> None:
     """Add the users (skipping any the file already has) and write who they are to ``credentials`` (mode 0600)."""
     conn = open_state(state)
     try:
@@ -65,7 +65,7 @@ def create_users(state: Path, users: list[DemoUser], credentials: Path) -> None:
             f.write(f"{u.username:<16} {u.password}   {u.role}{' of ward ' + ', '.join(u.wards) if u.wards else ''}\n")
 
 
-def register_agent(state: Path, agent: str, ward: str, beds: tuple[str, ...], secret_file: Path) -> None:
+def register_agent(state: Path | str, agent: str, ward: str, beds: tuple[str, ...], secret_file: Path) -> None:
     """Issue the agent a secret (revoking an earlier one of a reused data directory) into ``secret_file``."""
     conn = open_state(state)
     try:
@@ -80,7 +80,7 @@ def register_agent(state: Path, agent: str, ward: str, beds: tuple[str, ...], se
     write_secret_file(secret_file, secret)
 
 
-def register_simulated_ward(state: Path, edge_config: Path) -> tuple[str, dict[str, str]]:
+def register_simulated_ward(state: Path | str, edge_config: Path) -> tuple[str, dict[str, str]]:
     """Register the agent of an edge config that ``teleicu sim`` wrote, for the beds it simulates, writing the secret
     where that config looks for it; returns the agent's id and the simulated beds ``{bed: scenario}``."""
     from simulators.ward import scenarios_path  # the simulator's own sidecar file: one place for its name

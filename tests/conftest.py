@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from browser_support import chromium  # noqa: F401 - a fixture for the browser tests
+from state_db_support import KINDS, hub_state
 from support import HubProcess, start_hub
 
 
@@ -17,3 +18,14 @@ def hub(tmp_path: Path) -> Iterator[HubProcess]:
         yield h
     finally:
         h.stop()
+
+
+@pytest.fixture(params=KINDS)
+def hub_each_state(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[HubProcess]:
+    """A hub with its state in the SQLite store file, then one with it in PostgreSQL (``--state``)."""
+    with hub_state(request.param, tmp_path) as url:
+        h = start_hub(tmp_path, state=url)
+        try:
+            yield h
+        finally:
+            h.stop()

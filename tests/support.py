@@ -47,8 +47,8 @@ DISPLAY = {u: f"Test {u}" for u in USERS}
 _tokens: dict[tuple[str, str], str] = {}  # (origin, user) -> access token
 
 
-def seed_users(state: Path) -> None:
-    """Add the test users to a hub's state file (those it already has are kept)."""
+def seed_users(state: Path | str) -> None:
+    """Add the test users to a hub's state (a SQLite file or a PostgreSQL URL; those it already has are kept)."""
     from ingest.auth import accounts
     from teleicu.admin import change, open_state
     from wire.clock import wall_ms
@@ -181,16 +181,22 @@ def wait_audit_resolved(base: str, alert_id: int, timeout: float = 30) -> list[d
 class HubProcess:
     proc: subprocess.Popen
     port: int
-    db: Path  # the state file (the embedded store, or InfluxDB's state)
+    db: Path  # the embedded store file (samples, and the state unless ``state_url`` puts it elsewhere)
     log: Path
+    state_url: str | None = None  # ``--state``: the hub's state in PostgreSQL
     secrets: dict[str, str] = field(default_factory=dict)  # agent -> its secret, once registered
     tls: ssl.SSLContext | None = None  # a hub serving HTTPS and WSS: how the tests' clients trust it
 
     def agent_auth(self, agent: str, ward: str, beds: tuple[str, ...] | list[str]) -> dict[str, str]:
         """The credentials of an edge agent registered (once) for ``beds``: headers for its WebSocket upgrade."""
         if agent not in self.secrets:
-            self.secrets[agent] = register_agent(self.db, agent, ward, beds, self.db.parent / f"{agent}.secret")
+            self.secrets[agent] = register_agent(self.state, agent, ward, beds, self.db.parent / f"{agent}.secret")
         return agent_headers(agent, self.secrets[agent])
+
+    @property
+    def state(self) -> str:
+        """Where the hub's state is: the PostgreSQL URL, or the store file's path."""
+        return self.state_url or str(self.db)
 
     @property
     def base(self) -> str:
@@ -210,7 +216,7 @@ class HubProcess:
                 self.proc.wait()
 
 
-def register_agent(state: Path, agent: str, ward: str, beds: tuple[str, ...] | list[str], secret_file: Path) -> str:
+def register_agent(state: Path | str, agent: str, ward: str, beds: tuple[str, ...] | list[str], secret_file: Path) -> str:
     """Issue an agent its secret for these beds (as ``teleicu agents add`` does), into ``secret_file``; returns it."""
     from teleicu.demo_accounts import register_agent as issue
 
@@ -254,12 +260,14 @@ def console_connect(hub: HubProcess, as_: str | None = "intensivist", query: str
 
 
 def start_hub(tmp: Path, port: int | None = None, db: Path | None = None, extra: tuple[str, ...] = (),
-              tls: ssl.SSLContext | None = None) -> HubProcess:  # fmt: skip
+              tls: ssl.SSLContext | None = None, state: str | None = None) -> HubProcess:  # fmt: skip
     """``teleicu hub`` on ``port``, once it answers /healthz; ``tls``: it serves HTTPS (its config says so), and this
-    is how clients trust it."""
+    is how clients trust it; ``state``: a PostgreSQL URL for its state (``--state``)."""
     port = port or free_port()
     db = db or tmp / "store.sqlite3"
-    seed_users(db)
+    seed_users(state or db)
+    if state:
+        extra = ("--state", state, *extra)
     log = tmp / f"hub-{port}.log"
     with log.open("ab") as out:
         proc = subprocess.Popen(
@@ -268,7 +276,7 @@ def start_hub(tmp: Path, port: int | None = None, db: Path | None = None, extra:
             stderr=subprocess.STDOUT,
             env=dict(os.environ, PYTHONUNBUFFERED="1"),
         )
-    hub = HubProcess(proc, port, db, log, tls=tls)
+    hub = HubProcess(proc, port, db, log, tls=tls, state_url=state)
     if tls is not None:
         _trust[origin(hub.base)] = tls
     try:

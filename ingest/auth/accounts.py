@@ -1,8 +1,8 @@
 """Users and edge-agent credentials in the hub's state database: the rows, and the rules for changing them.
 
-Plain functions over a ``sqlite3`` connection inside the caller's write
-transaction, so the same code serves ``teleicu users|agents`` (run beside a
-running hub: SQLite serialises the writers) and the hub (through its writer
+Plain functions over a state connection (SQLite or PostgreSQL) inside the
+caller's write transaction, so the same code serves ``teleicu users|agents``
+(run beside a running hub: writers take turns) and the hub (through its writer
 thread). A change that must reach a running hub at once (a user disabled, an
 agent revoked, a password changed) bumps ``auth_version``; the hub polls it
 twice a second and drops what it had cached.
@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 from dataclasses import dataclass
 
 from ingest.auth.passwords import hash_password
 from ingest.auth.roles import WARD_SCOPED, Principal, Role
+from ingest.stores.portable_sql import Conn, upsert
 from wire.codec import MAX_ID_LEN
 from wire.random_secrets import new_secret, secret_hash
 
@@ -33,9 +33,10 @@ CREATE TABLE IF NOT EXISTS agent_credentials (
     created INTEGER NOT NULL, revoked_at INTEGER
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS auth_version (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL);
-INSERT OR IGNORE INTO auth_version VALUES (1, 0);
+INSERT INTO auth_version VALUES (1, 0) ON CONFLICT DO NOTHING;
 """
 
+_AGENT_SQL = upsert("agent_credentials", "agent, ward, beds, secret, created, revoked_at", "agent")
 _USERNAME = re.compile(r"[a-z][a-z0-9._-]{1,39}")
 MAX_WARDS = 64
 
@@ -68,11 +69,11 @@ class AgentCredential:
     revoked_at: int | None
 
 
-def bump_version(conn: sqlite3.Connection) -> None:
+def bump_version(conn: Conn) -> None:
     conn.execute("UPDATE auth_version SET version = version + 1 WHERE id = 1")
 
 
-def auth_version(conn: sqlite3.Connection) -> int:
+def auth_version(conn: Conn) -> int:
     row = conn.execute("SELECT version FROM auth_version WHERE id = 1").fetchone()
     return int(row[0]) if row else 0
 
@@ -96,7 +97,7 @@ def _check_user(username: str, role: str, wards: tuple[str, ...]) -> Role:
     return r
 
 
-def add_user(conn: sqlite3.Connection, username: str, display_name: str, role: str, wards: tuple[str, ...], password: str, now: int) -> None:
+def add_user(conn: Conn, username: str, display_name: str, role: str, wards: tuple[str, ...], password: str, now: int) -> None:
     r = _check_user(username, role, wards)
     if not display_name or len(display_name) > 80:
         raise AccountError("a display name of 1-80 characters is required (it is what colleagues see)")
@@ -106,7 +107,7 @@ def add_user(conn: sqlite3.Connection, username: str, display_name: str, role: s
                  (username, display_name, r.value, json.dumps(list(wards)), hash_password(password), now, now))  # fmt: skip
 
 
-def set_password(conn: sqlite3.Connection, username: str, password: str, now: int) -> None:
+def set_password(conn: Conn, username: str, password: str, now: int) -> None:
     """A new password (by the user or an admin); it also unlocks the account and ends its sessions."""
     hashed = hash_password(password)
     if conn.execute("UPDATE users SET password = ?, failures = 0, locked_until = 0, changed = ? WHERE username = ?",
@@ -116,7 +117,7 @@ def set_password(conn: sqlite3.Connection, username: str, password: str, now: in
     bump_version(conn)
 
 
-def set_disabled(conn: sqlite3.Connection, username: str, disabled: bool, now: int) -> None:
+def set_disabled(conn: Conn, username: str, disabled: bool, now: int) -> None:
     if conn.execute("UPDATE users SET disabled = ?, changed = ? WHERE username = ?", (int(disabled), now, username)).rowcount == 0:
         raise AccountError(f"no user {username!r}")
     if disabled:
@@ -124,7 +125,7 @@ def set_disabled(conn: sqlite3.Connection, username: str, disabled: bool, now: i
     bump_version(conn)
 
 
-def get_user(conn: sqlite3.Connection, username: str) -> UserRow | None:
+def get_user(conn: Conn, username: str) -> UserRow | None:
     row = conn.execute(
         "SELECT username, display_name, role, wards, password, disabled, failures, locked_until FROM users WHERE username = ?", (username,)
     ).fetchone()
@@ -134,13 +135,13 @@ def get_user(conn: sqlite3.Connection, username: str) -> UserRow | None:
     return UserRow(u, name, Role(role), tuple(json.loads(wards)), pw, bool(disabled), failures, locked)
 
 
-def list_users(conn: sqlite3.Connection) -> list[dict[str, object]]:
+def list_users(conn: Conn) -> list[dict[str, object]]:
     rows = conn.execute("SELECT username, display_name, role, wards, disabled, locked_until FROM users ORDER BY username").fetchall()
     return [{"username": u, "display_name": n, "role": r, "wards": json.loads(w), "disabled": bool(d), "locked_until": lk or None}
             for u, n, r, w, d, lk in rows]  # fmt: skip
 
 
-def record_failure(conn: sqlite3.Connection, username: str, now: int, max_failures: int, lock_ms: int) -> int | None:
+def record_failure(conn: Conn, username: str, now: int, max_failures: int, lock_ms: int) -> int | None:
     """Count a failed sign-in; returns the lock's end when this failure locks the account, else None."""
     row = conn.execute("SELECT failures FROM users WHERE username = ?", (username,)).fetchone()
     if row is None:
@@ -153,14 +154,14 @@ def record_failure(conn: sqlite3.Connection, username: str, now: int, max_failur
     return None
 
 
-def record_success(conn: sqlite3.Connection, username: str) -> None:
+def record_success(conn: Conn, username: str) -> None:
     conn.execute("UPDATE users SET failures = 0, locked_until = 0 WHERE username = ?", (username,))
 
 
 # --- edge agents -----------------------------------------------------------------------
 
 
-def add_agent(conn: sqlite3.Connection, agent: str, ward: str, beds: tuple[str, ...], now: int) -> str:
+def add_agent(conn: Conn, agent: str, ward: str, beds: tuple[str, ...], now: int) -> str:
     """Register an agent with its ward and beds; returns its new secret (shown once, stored only as a hash)."""
     for what, ident in (("agent", agent), ("ward", ward), *(("bed", b) for b in beds)):
         if not ident or len(ident) > MAX_ID_LEN or any(ch < " " for ch in ident):
@@ -171,19 +172,18 @@ def add_agent(conn: sqlite3.Connection, agent: str, ward: str, beds: tuple[str, 
     if row is not None and row[0] is None:
         raise AccountError(f"agent {agent!r} already has a secret: revoke it first to issue a new one")
     secret = new_secret()
-    conn.execute("INSERT OR REPLACE INTO agent_credentials VALUES (?,?,?,?,?,NULL)",
-                 (agent, ward, json.dumps(sorted(set(beds))), secret_hash(secret), now))  # fmt: skip
+    conn.execute(_AGENT_SQL, (agent, ward, json.dumps(sorted(set(beds))), secret_hash(secret), now, None))  # fmt: skip
     bump_version(conn)
     return secret
 
 
-def revoke_agent(conn: sqlite3.Connection, agent: str, now: int) -> None:
+def revoke_agent(conn: Conn, agent: str, now: int) -> None:
     if conn.execute("UPDATE agent_credentials SET revoked_at = ? WHERE agent = ? AND revoked_at IS NULL", (now, agent)).rowcount == 0:
         raise AccountError(f"no agent {agent!r} with a live secret")
     bump_version(conn)
 
 
-def get_agent(conn: sqlite3.Connection, agent: str) -> AgentCredential | None:
+def get_agent(conn: Conn, agent: str) -> AgentCredential | None:
     row = conn.execute("SELECT agent, ward, beds, secret, revoked_at FROM agent_credentials WHERE agent = ?", (agent,)).fetchone()
     if row is None:
         return None
@@ -191,6 +191,6 @@ def get_agent(conn: sqlite3.Connection, agent: str) -> AgentCredential | None:
     return AgentCredential(a, ward, tuple(json.loads(beds)), secret, revoked)
 
 
-def list_agents(conn: sqlite3.Connection) -> list[dict[str, object]]:
+def list_agents(conn: Conn) -> list[dict[str, object]]:
     rows = conn.execute("SELECT agent, ward, beds, created, revoked_at FROM agent_credentials ORDER BY agent").fetchall()
     return [{"agent": a, "ward": w, "beds": json.loads(b), "created": c, "revoked_at": r} for a, w, b, c, r in rows]

@@ -3,7 +3,7 @@
 Append-only. Each entry carries the SHA-256 of the previous entry (``prev``)
 and its own ``hash`` over every field, so editing an entry, deleting one or
 changing their order breaks the chain at that entry, and ``verify`` names it
-(``teleicu audit verify``). An entry is appended inside the same SQLite
+(``teleicu audit verify``). An entry is appended inside the same write
 transaction that reads the chain's head, so two writers (the hub and an admin
 command) cannot fork it. What the chain cannot show by itself is the removal of
 its newest entries; an operator who keeps the head's ``seq`` and ``hash`` (the
@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+
+from ingest.stores.portable_sql import Conn
 
 GENESIS = "0" * 64  # the ``prev`` of the first entry
 
@@ -53,7 +54,7 @@ def entry_hash(seq: int, fields: tuple[int, str, str, str, str, str], prev: str)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def append(conn: sqlite3.Connection, entries: Iterable[AuditEntry]) -> None:
+def append(conn: Conn, entries: Iterable[AuditEntry]) -> None:
     """Append entries after the chain's head; the caller holds the write transaction (the head cannot move)."""
     seq, prev = head(conn)
     for e in entries:
@@ -91,12 +92,12 @@ def verify(rows: Iterable[tuple]) -> tuple[int, Break | None]:
     return ok, None
 
 
-def head(conn: sqlite3.Connection) -> tuple[int, str]:
+def head(conn: Conn) -> tuple[int, str]:
     """The newest entry's ``(seq, hash)``; ``(0, GENESIS)`` for an empty log."""
     row = conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
     return (row[0], row[1]) if row else (0, GENESIS)
 
 
-def rows(conn: sqlite3.Connection) -> Iterator[tuple]:
+def rows(conn: Conn) -> Iterator[tuple]:
     """Every entry in stored order (by rowid: the order the chain was written in)."""
     yield from conn.execute("SELECT seq, at, actor, action, target, detail, source, prev, hash FROM audit_log ORDER BY rowid")

@@ -32,7 +32,7 @@ from ingest.auth.roles import Principal
 from ingest.auth.session_book import SessionBook, Write
 from ingest.auth.sessions import Session
 from ingest.stores.base import StoreError
-from ingest.stores.sqlite_db import SQLiteDatabase
+from ingest.stores.group_commit import GroupCommitDatabase
 from wire.random_secrets import secret_hash, secret_matches
 from wire.token_bucket import TokenBucket
 
@@ -56,7 +56,7 @@ class SignInRefused(Exception):
 
 
 class AuthService:
-    def __init__(self, db: SQLiteDatabase, audit: Callable[[AuditEntry], None], clock: Callable[[], int], counters: Counter[str]) -> None:
+    def __init__(self, db: GroupCommitDatabase, audit: Callable[[AuditEntry], None], clock: Callable[[], int], counters: Counter[str]) -> None:
         self.db = db
         self.audit = audit  # queues an entry for the audit writer
         self.clock = clock

@@ -16,13 +16,13 @@ returns the database writes for the caller to run.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 
 from ingest.auth import sessions
 from ingest.auth.sessions import Session, Tokens
+from ingest.stores.portable_sql import Conn
 
-Write = Callable[[sqlite3.Connection], object]
+Write = Callable[[Conn], object]
 
 MAX_SESSIONS = 20_000  # held in memory; beyond it, saved sessions are dropped (and read again when used)
 
@@ -68,7 +68,7 @@ class SessionBook:
         self.remember(new)
         self.unsaved |= {old.sid, new.sid}
 
-        def write(conn: sqlite3.Connection) -> None:
+        def write(conn: Conn) -> None:
             sessions.save(conn, new)
             sessions.save(conn, old)  # the whole row: it may never have been saved itself
 

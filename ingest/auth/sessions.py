@@ -13,9 +13,9 @@ copy of it lets nobody in. The running hub's view of them is
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 
+from ingest.stores.portable_sql import Conn, upsert
 from wire.random_secrets import new_secret, secret_hash
 
 ACCESS_S = 15 * 60
@@ -73,25 +73,26 @@ def issue(username: str, now: int, source: str) -> tuple[Tokens, Session]:
 
 
 _COLUMNS = "id, username, created, expires, refresh, refresh_expires, source, revoked, successor"
+_SAVE_SQL = upsert("sessions", _COLUMNS, "id")
 
 
-def save(conn: sqlite3.Connection, s: Session) -> None:
-    conn.execute(f"INSERT OR REPLACE INTO sessions ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",
+def save(conn: Conn, s: Session) -> None:
+    conn.execute(_SAVE_SQL,
                  (s.sid, s.username, s.created, s.expires, s.refresh_hash, s.refresh_expires, s.source, int(s.revoked), s.successor))  # fmt: skip
 
 
-def open_session(conn: sqlite3.Connection, username: str, now: int, source: str) -> Tokens:
+def open_session(conn: Conn, username: str, now: int, source: str) -> Tokens:
     """Issue and store a session at once (tools and tests; the hub goes through its session book)."""
     tokens, s = issue(username, now, source)
     save(conn, s)
     return tokens
 
 
-def mark_rotated(conn: sqlite3.Connection, old: str, new: str) -> None:
+def mark_rotated(conn: Conn, old: str, new: str) -> None:
     conn.execute("UPDATE sessions SET revoked = 1, successor = ? WHERE id = ?", (new, old))
 
 
-def revoke(conn: sqlite3.Connection, sid: str) -> bool:
+def revoke(conn: Conn, sid: str) -> bool:
     return conn.execute("UPDATE sessions SET revoked = 1 WHERE id = ? AND revoked = 0", (sid,)).rowcount > 0
 
 
@@ -102,14 +103,14 @@ def _row(row: tuple | None) -> Session | None:
     return Session(sid, username, created, expires, refresh, refresh_expires, source, bool(revoked), successor)
 
 
-def load(conn: sqlite3.Connection, sid: str) -> Session | None:
+def load(conn: Conn, sid: str) -> Session | None:
     return _row(conn.execute(f"SELECT {_COLUMNS} FROM sessions WHERE id = ?", (sid,)).fetchone())
 
 
-def load_by_refresh(conn: sqlite3.Connection, refresh_hash: str) -> Session | None:
+def load_by_refresh(conn: Conn, refresh_hash: str) -> Session | None:
     return _row(conn.execute(f"SELECT {_COLUMNS} FROM sessions WHERE refresh = ?", (refresh_hash,)).fetchone())
 
 
-def purge(conn: sqlite3.Connection, now: int) -> int:
+def purge(conn: Conn, now: int) -> int:
     """Forget sessions whose refresh token has expired (a day after, so an audit of recent sign-ins still finds them)."""
     return conn.execute("DELETE FROM sessions WHERE refresh_expires < ?", (now - 86_400_000,)).rowcount

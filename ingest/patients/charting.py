@@ -13,13 +13,12 @@ ACVPU and oxygen may be given as the letters and words clinicians write
 
 from __future__ import annotations
 
-import sqlite3
-
 from ingest.auth import audit_log
 from ingest.auth.audit_log import AuditEntry
 from ingest.outbox import append as outbox_append
 from ingest.patients import tables
 from ingest.patients.service import Actor, PatientRefused
+from ingest.stores.portable_sql import Conn, upsert
 from wire.messages import Observation
 from wire.outbox_events import Encounter, ObservationCharted, VitalValue
 from wire.screen import screen
@@ -54,13 +53,16 @@ def charted_observation(bed: str, param: str, value: float, t: int, now: int, us
     return obs
 
 
-def record(conn: sqlite3.Connection, enc: Encounter, obs: Observation, now: int, actor: Actor) -> ObservationCharted:
+_CHART_SQL = upsert("charted", 'encounter_id, bed, param, t, value, "by", at', "encounter_id, param, t")
+
+
+def record(conn: Conn, enc: Encounter, obs: Observation, now: int, actor: Actor) -> ObservationCharted:
     """Inside the state-store transaction: the charted row, its outbox event and its audit entry."""
     assert obs.value is not None
     still = tables.open_encounter_in_bed(conn, obs.bed)
     if still is None or still.encounter_id != enc.encounter_id:
         raise PatientRefused(409, f"the patient in bed {obs.bed} was discharged or moved meanwhile: nothing charted")
-    conn.execute("INSERT OR REPLACE INTO charted VALUES (?,?,?,?,?,?,?)",
+    conn.execute(_CHART_SQL,
                  (enc.encounter_id, obs.bed, obs.param, obs.t_dev, obs.value, actor.name, now))  # fmt: skip
     event = ObservationCharted(encounter_id=enc.encounter_id, patient_id=enc.patient_id, bed=obs.bed, by=actor.name,
                                value=VitalValue(param=obs.param, value=obs.value, unit=BY_KEY[obs.param].ucum, t=obs.t_dev))  # fmt: skip

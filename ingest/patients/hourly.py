@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 from collections.abc import Callable
 from typing import Protocol
 
@@ -22,7 +21,8 @@ import numpy as np
 
 from ingest import outbox
 from ingest.stores.base import StoreError, TrendPoint
-from ingest.stores.sqlite_db import SQLiteDatabase
+from ingest.stores.group_commit import GroupCommitDatabase
+from ingest.stores.portable_sql import Conn, insert_new
 from wire.outbox_events import HourlyValue, VitalsHourly
 from wire.vocabulary import BY_KEY, CATEGORICAL, PARAMETERS
 
@@ -40,11 +40,12 @@ CREATE TABLE IF NOT EXISTS hourly_done (encounter_id TEXT NOT NULL, hour INTEGER
 """
 
 STAYS_SQL = """
-SELECT b.encounter_id, e.patient_id, b.bed, b.start, b.end FROM encounter_beds b JOIN encounters e USING (encounter_id)
-WHERE e.status != 'cancelled' AND b.start < ? AND coalesce(b.end, ?) > ?
+SELECT b.encounter_id, e.patient_id, b.bed, b.start, b."end" FROM encounter_beds b JOIN encounters e USING (encounter_id)
+WHERE e.status != 'cancelled' AND b.start < ? AND coalesce(b."end", ?) > ?
 AND NOT EXISTS (SELECT 1 FROM hourly_done d WHERE d.encounter_id = b.encounter_id AND d.hour = ?)
 ORDER BY b.encounter_id, b.start
 """
+_DONE_SQL = insert_new("hourly_done", "encounter_id, hour")
 
 
 class Trend(Protocol):
@@ -61,7 +62,7 @@ def summarise(points: list[TrendPoint]) -> tuple[float, int, int, int] | None:
 
 
 class HourlySummaries:
-    def __init__(self, db: SQLiteDatabase, trend: Trend, clock: Callable[[], int]) -> None:
+    def __init__(self, db: GroupCommitDatabase, trend: Trend, clock: Callable[[], int]) -> None:
         self.db = db
         self.trend = trend
         self.clock = clock
@@ -116,7 +117,7 @@ class HourlySummaries:
         return out
 
     @staticmethod
-    def _record(conn: sqlite3.Connection, encounter_id: str, hour: int, event: VitalsHourly | None, now: int) -> None:
+    def _record(conn: Conn, encounter_id: str, hour: int, event: VitalsHourly | None, now: int) -> None:
         """The hour is done for this encounter (with its event, when there was anything to summarise)."""
-        if conn.execute("INSERT OR IGNORE INTO hourly_done VALUES (?,?)", (encounter_id, hour)).rowcount and event is not None:
+        if conn.execute(_DONE_SQL, (encounter_id, hour)).rowcount and event is not None:
             outbox.append(conn, event, now)

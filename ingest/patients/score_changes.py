@@ -16,10 +16,11 @@ import numpy as np
 
 from alerts.news2 import BAND_LABELS, News2Result
 from ingest.patients.census import Census
+from ingest.stores.portable_sql import upsert
 from wire.outbox_events import ScoreBandChanged
 
 # the SQL of one recorded point: (encounter_id, t, total, band, partial)
-POINT_SQL = "INSERT OR REPLACE INTO encounter_scores VALUES (?,?,?,?,?)"
+POINT_SQL = upsert("encounter_scores", "encounter_id, t, total, band, partial", "encounter_id, t")
 LAST_POINTS_SQL = """
 SELECT s.encounter_id, s.total, s.band, s.partial FROM encounter_scores s
 JOIN (SELECT encounter_id, max(t) AS t FROM encounter_scores GROUP BY encounter_id) m USING (encounter_id, t)

@@ -15,7 +15,6 @@ already admitted elsewhere) or 400 (a time before the admission).
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -26,7 +25,9 @@ from ingest.outbox import append as outbox_append
 from ingest.patients import tables
 from ingest.patients.census import Census
 from ingest.patients.records import PatientDetails
-from ingest.stores.sqlite_db import SQLiteDatabase
+from ingest.stores.base import ConstraintError
+from ingest.stores.group_commit import GroupCommitDatabase
+from ingest.stores.portable_sql import Conn
 from wire.ids import new_id
 from wire.outbox_events import (
     AdmissionCancelled,
@@ -71,7 +72,7 @@ class Actor:
 
 
 class PatientService:
-    def __init__(self, db: SQLiteDatabase, clock: Callable[[], int], last_vitals: Callable[[str], list[VitalValue]],
+    def __init__(self, db: GroupCommitDatabase, clock: Callable[[], int], last_vitals: Callable[[str], list[VitalValue]],
                  moved: Callable[[str | None, str | None], None]) -> None:  # fmt: skip
         self.db = db
         self.clock = clock
@@ -89,7 +90,7 @@ class PatientService:
         now = self.clock()
         start = now if t is None else t
 
-        def run(conn: sqlite3.Connection) -> tuple[Encounter, Patient]:
+        def run(conn: Conn) -> tuple[Encounter, Patient]:
             taken = tables.open_encounter_in_bed(conn, bed)
             if taken is not None:
                 raise PatientRefused(409, f"bed {bed} is taken: encounter {taken.encounter_id} is open; discharge or transfer first")
@@ -115,7 +116,7 @@ class PatientService:
         now = self.clock()
         at = now if t is None else t
 
-        def run(conn: sqlite3.Connection) -> tuple[Encounter, Patient]:
+        def run(conn: Conn) -> tuple[Encounter, Patient]:
             enc, patient = self._open(conn, encounter_id, at)
             if enc.bed == bed:
                 raise PatientRefused(409, f"encounter {encounter_id} is already in bed {bed}")
@@ -142,7 +143,7 @@ class PatientService:
         bed = next((b for b, (e, _p) in current.items() if e.encounter_id == encounter_id), None)
         vitals = self.last_vitals(bed) if bed is not None else []
 
-        def run(conn: sqlite3.Connection) -> Encounter:
+        def run(conn: Conn) -> Encounter:
             enc, patient = self._open(conn, encounter_id, at)
             used = tables.end(conn, encounter_id, at, outcome)
             ended = enc.model_copy(update={"end": used, "outcome": outcome})
@@ -160,7 +161,7 @@ class PatientService:
         """An admission entered in error (HL7 A11): the encounter is void, and the bed free."""
         now = self.clock()
 
-        def run(conn: sqlite3.Connection) -> Encounter:
+        def run(conn: Conn) -> Encounter:
             found = tables.get_encounter(conn, encounter_id)
             if found is None:
                 raise PatientRefused(404, f"no encounter {encounter_id}")
@@ -183,7 +184,7 @@ class PatientService:
         """A discharge entered in error (HL7 A13): the encounter is open again, in its last bed, if that bed is free."""
         now = self.clock()
 
-        def run(conn: sqlite3.Connection) -> tuple[Encounter, Patient]:
+        def run(conn: Conn) -> tuple[Encounter, Patient]:
             found = tables.get_encounter(conn, encounter_id)
             if found is None:
                 raise PatientRefused(404, f"no encounter {encounter_id}")
@@ -211,7 +212,7 @@ class PatientService:
     async def update_patient(self, patient_id: str, details: PatientDetails, actor: Actor, *, once: str | None = None) -> Patient:
         now = self.clock()
 
-        def run(conn: sqlite3.Connection) -> Patient:
+        def run(conn: Conn) -> Patient:
             old = tables.get_patient(conn, patient_id)
             if old is None:
                 raise PatientRefused(404, f"no patient {patient_id}")
@@ -239,7 +240,7 @@ class PatientService:
         return await self.db.read_with(lambda c: tables.patient_by_mrn(c, mrn))
 
     async def encounter(self, encounter_id: str) -> tuple[Encounter, str, list[tables.Stay]] | None:
-        def run(conn: sqlite3.Connection) -> tuple[Encounter, str, list[tables.Stay]] | None:
+        def run(conn: Conn) -> tuple[Encounter, str, list[tables.Stay]] | None:
             found = tables.get_encounter(conn, encounter_id)
             return None if found is None else (*found, tables.stays(conn, encounter_id))
 
@@ -250,11 +251,11 @@ class PatientService:
 
     # --- inside a transaction ----------------------------------------------------------
 
-    async def _call(self, run: Callable[[sqlite3.Connection], T], once: str | None) -> T:
+    async def _call(self, run: Callable[[Conn], T], once: str | None) -> T:
         """Run an operation in one transaction; with ``once`` (an HL7 message's key) only if that key was never
         applied, recording it in the same transaction (``AlreadyApplied`` otherwise)."""
 
-        def guarded(conn: sqlite3.Connection) -> T:
+        def guarded(conn: Conn) -> T:
             if once is not None and conn.execute("SELECT 1 FROM applied_messages WHERE key = ?", (once,)).fetchone():
                 raise AlreadyApplied(once)
             result = run(conn)
@@ -264,10 +265,10 @@ class PatientService:
 
         try:
             return await self.db.call(guarded)
-        except sqlite3.IntegrityError as exc:  # a check passed, the database's own rules did not: a concurrent change
+        except ConstraintError as exc:  # a check passed, the database's own rules did not: a concurrent change
             raise PatientRefused(409, f"conflicting change, nothing written: {exc}") from None
 
-    def _open(self, conn: sqlite3.Connection, encounter_id: str, at: int) -> tuple[Encounter, Patient]:
+    def _open(self, conn: Conn, encounter_id: str, at: int) -> tuple[Encounter, Patient]:
         found = tables.get_encounter(conn, encounter_id)
         if found is None:
             raise PatientRefused(404, f"no encounter {encounter_id}")
@@ -281,12 +282,12 @@ class PatientService:
         return enc, patient
 
     @staticmethod
-    def _record(conn: sqlite3.Connection, data: object, now: int, actor: Actor, action: str, patient: Patient, detail: dict) -> None:
+    def _record(conn: Conn, data: object, now: int, actor: Actor, action: str, patient: Patient, detail: dict) -> None:
         outbox_append(conn, data, now)  # type: ignore[arg-type]
         audit_log.append(conn, [AuditEntry(now, actor.name, action, f"patient:{patient.patient_id}", detail, actor.source)])
 
 
-def _summary(conn: sqlite3.Connection, enc: Encounter, vitals: list[VitalValue]) -> DischargeSummary:
+def _summary(conn: Conn, enc: Encounter, vitals: list[VitalValue]) -> DischargeSummary:
     """The stay as the hub recorded it: NEWS2 history, last vitals, physiological alarms, values charted."""
     assert enc.end is not None
     rows = conn.execute("SELECT t, total, band, partial FROM encounter_scores WHERE encounter_id = ? AND t <= ? ORDER BY t",

@@ -28,11 +28,15 @@ from wire.messages import Observation, UnmappedObservation, WaveChunk
 from wire.outbox_events import EventData
 
 if TYPE_CHECKING:
-    from ingest.stores.sqlite_db import SQLiteDatabase
+    from ingest.stores.group_commit import GroupCommitDatabase
 
 
 class StoreError(RuntimeError):
     """A store could not open or write: the frames concerned stay unacknowledged, the caller may retry."""
+
+
+class ConstraintError(StoreError):
+    """A change the database refused by its own rules (a unique key, a check): retrying it will not help."""
 
 
 @dataclass(slots=True)
@@ -100,7 +104,7 @@ class SampleStore(Protocol):
 
 
 class StateStore(Protocol):
-    db: SQLiteDatabase  # users, sessions and agent secrets are read and written there too (ingest.auth)
+    db: GroupCommitDatabase  # users, sessions and agent secrets are read and written there too (ingest.auth)
 
     async def start(self) -> None: ...
 

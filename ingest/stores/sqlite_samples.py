@@ -18,8 +18,8 @@ from collections import Counter
 
 from ingest.score_log import ScoreRecord
 from ingest.stores.base import Batch, TrendPoint
+from ingest.stores.sql_state import MARK_SQL
 from ingest.stores.sqlite_db import SQLiteDatabase, Statement
-from ingest.stores.sqlite_state import MARK_SQL
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS numerics (

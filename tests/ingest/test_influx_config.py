@@ -10,7 +10,7 @@ from ingest.influx_config import InfluxConfigError, duration_ms, parse_influx_ur
 from ingest.stores import StoreUrlError, open_stores
 from ingest.stores.influx_samples import InfluxSampleStore
 from ingest.stores.sqlite_samples import SQLiteSampleStore
-from ingest.stores.sqlite_state import SQLiteStateStore
+from ingest.stores.sql_state import SQLStateStore
 
 
 def test_defaults() -> None:
@@ -61,7 +61,7 @@ def test_bad_urls_are_refused_with_a_reason(url: str) -> None:
 def test_open_store_chooses_by_scheme(tmp_path: Path) -> None:
     for url in (str(tmp_path / "x.sqlite3"), f"sqlite://{tmp_path}/x.sqlite3"):
         stores = open_stores(url)
-        assert isinstance(stores.samples, SQLiteSampleStore) and isinstance(stores.state, SQLiteStateStore)
+        assert isinstance(stores.samples, SQLiteSampleStore) and isinstance(stores.state, SQLStateStore)
         assert stores.samples.db is stores.state.db and stores.state.db.path == tmp_path / "x.sqlite3"  # one file, one writer
     stores = open_stores(f"influxdb://127.0.0.1:8086/teleicu?state={tmp_path}/s.sqlite3")
     assert isinstance(stores.samples, InfluxSampleStore) and stores.samples.state is stores.state

@@ -1,4 +1,4 @@
-"""Patients, encounters, charting and the outbox in the hub core, on the real SQLite state file.
+"""Patients, encounters, charting and the outbox in the hub core, on the real state: SQLite, and PostgreSQL.
 
 Each operation is checked for what it stores, the outbox event it appends (in
 order, with gapless ids) and its audit entry; refusals change nothing.
@@ -7,11 +7,12 @@ order, with gapless ids) and its audit entry; refusals change nothing.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from config_support import alarm_policy, hub_config, score_tables
+from state_db_support import KINDS, hub_state, state_connection
 
 from ingest import outbox
 from ingest.auth import audit_log
@@ -19,7 +20,7 @@ from ingest.hub import Hub
 from ingest.patients.hourly import HOUR_MS
 from ingest.patients.records import PatientDetails, PatientError, check_abha
 from ingest.patients.service import Actor, PatientRefused
-from ingest.stores import sqlite_stores
+from ingest.stores import open_stores
 from wire.messages import Hello, ObsFrame, Observation
 
 T0 = 1_800_000_000_000
@@ -39,8 +40,16 @@ class Clock:
         return self.t
 
 
-async def _hub(tmp: Path, clock: Clock) -> Hub:
-    hub = Hub(hub_config(), sqlite_stores(tmp / "s.sqlite3"), clock=clock, policy=alarm_policy(), tables=score_tables())
+@pytest.fixture(params=KINDS)
+def state(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Where the hub keeps its state: the SQLite store file, or a fresh PostgreSQL schema (``--state``)."""
+    with hub_state(request.param, tmp_path) as url:
+        yield url or str(tmp_path / "s.sqlite3")
+
+
+async def _hub(tmp: Path, clock: Clock, state: str) -> Hub:
+    stores = open_stores(str(tmp / "s.sqlite3"), tmp, None if state.endswith(".sqlite3") else state)
+    hub = Hub(hub_config(), stores, clock=clock, policy=alarm_policy(), tables=score_tables())
     await hub.start()
     hub.hello(HELLO)
     return hub
@@ -53,13 +62,13 @@ async def _ingest(hub: Hub, seq: int, bed: str, t: int, **values: float) -> None
     hub.handled(HELLO, seq, batch)
 
 
-def events(db: Path) -> list[tuple[int, str]]:
-    with sqlite3.connect(db) as conn:
+def events(state: str) -> list[tuple[int, str]]:
+    with state_connection(state) as conn:
         return [(e.id, e.data.type) for e in outbox.read(conn, 0, 1000)]
 
 
-def audited(db: Path) -> list[tuple[str, str]]:
-    with sqlite3.connect(db) as conn:
+def audited(state: str) -> list[tuple[str, str]]:
+    with state_connection(state) as conn:
         return [(a, t) for a, t in conn.execute("SELECT actor, action FROM audit_log WHERE action LIKE 'patient.%' ORDER BY seq")]
 
 
@@ -74,10 +83,10 @@ def test_abha_numbers_are_14_digits_plain_or_grouped() -> None:
         PatientDetails(mrn="bad mrn with spaces", name="x")
 
 
-def test_admit_transfer_discharge_each_write_one_event_and_one_audit_entry(tmp_path: Path) -> None:
+def test_admit_transfer_discharge_each_write_one_event_and_one_audit_entry(tmp_path: Path, state: str) -> None:
     async def go() -> None:
         clock = Clock()
-        hub = await _hub(tmp_path, clock)
+        hub = await _hub(tmp_path, clock, state)
         enc, patient = await hub.patients.admit(ASHA, "T-01", "T", None, NURSE)
         assert patient.abha == "91123456789012" and enc.bed == "T-01" and enc.start == T0
         assert hub.beds_json()[0]["patient"]["name"] == "Asha Devi"
@@ -111,19 +120,18 @@ def test_admit_transfer_discharge_each_write_one_event_and_one_audit_entry(tmp_p
         await hub.stop()
 
     asyncio.run(go())
-    db = tmp_path / "s.sqlite3"
-    assert events(db) == [(1, "patient.admitted"), (2, "patient.transferred"), (3, "patient.discharged"), (4, "discharge.cancelled"),
+    assert events(state) == [(1, "patient.admitted"), (2, "patient.transferred"), (3, "patient.discharged"), (4, "discharge.cancelled"),
                           (5, "patient.updated"), (6, "admission.cancelled")]  # fmt: skip
-    assert audited(db) == [("meena", a) for a in ("patient.admit", "patient.transfer", "patient.discharge",
+    assert audited(state) == [("meena", a) for a in ("patient.admit", "patient.transfer", "patient.discharge",
                                                   "patient.discharge_cancelled", "patient.update", "patient.admission_cancelled")]  # fmt: skip
-    with sqlite3.connect(db) as conn:
+    with state_connection(state) as conn:
         assert audit_log.verify(audit_log.rows(conn))[1] is None  # the chain holds with the hub's own entries in it
 
 
-def test_charting_o2_and_acvpu_completes_news2_and_the_stay_is_summarised_at_discharge(tmp_path: Path) -> None:
+def test_charting_o2_and_acvpu_completes_news2_and_the_stay_is_summarised_at_discharge(tmp_path: Path, state: str) -> None:
     async def go() -> None:
         clock = Clock()
-        hub = await _hub(tmp_path, clock)
+        hub = await _hub(tmp_path, clock, state)
         enc, _patient = await hub.patients.admit(ASHA, "T-03", "T", None, NURSE)
         await _ingest(hub, 1, "T-03", clock.t, **MONITORED)
         clock.t += 100
@@ -157,8 +165,7 @@ def test_charting_o2_and_acvpu_completes_news2_and_the_stay_is_summarised_at_dis
         return ended
 
     asyncio.run(go())
-    db = tmp_path / "s.sqlite3"
-    with sqlite3.connect(db) as conn:
+    with state_connection(state) as conn:
         evs = outbox.read(conn, 0, 1000)
     types = [e.data.type for e in evs]
     assert types.count("observation.charted") == 2
@@ -173,13 +180,13 @@ def test_charting_o2_and_acvpu_completes_news2_and_the_stay_is_summarised_at_dis
     assert alarm_events and all(a.encounter_id == bands[0].encounter_id for a in alarm_events)
 
 
-def test_hourly_summaries_are_the_median_once_per_hour_across_a_restart(tmp_path: Path) -> None:
+def test_hourly_summaries_are_the_median_once_per_hour_across_a_restart(tmp_path: Path, state: str) -> None:
     hour = (T0 // HOUR_MS + 1) * HOUR_MS
 
     async def go() -> int:
         clock = Clock()
         clock.t = hour - 1000
-        hub = await _hub(tmp_path, clock)
+        hub = await _hub(tmp_path, clock, state)
         await hub.patients.admit(ASHA, "T-01", "T", hour - 1000, NURSE)
         for k, hr in enumerate([80, 90, 100, 200, 85]):  # median 90; one flagged sample does not count
             await _ingest(hub, k + 1, "T-01", hour + k * 60_000, hr=hr)
@@ -191,23 +198,23 @@ def test_hourly_summaries_are_the_median_once_per_hour_across_a_restart(tmp_path
         clock.t = hour + HOUR_MS + 6 * 60_000
         written = await hub.hourly.catch_up()
         await hub.stop()
-        again = await _hub(tmp_path, clock)  # a restart: nothing summarised twice
+        again = await _hub(tmp_path, clock, state)  # a restart: nothing summarised twice
         written += await again.hourly.catch_up()
         await again.stop()
         return written
 
     assert asyncio.run(go()) == 1
-    with sqlite3.connect(tmp_path / "s.sqlite3") as conn:
+    with state_connection(state) as conn:
         [summary] = [e.data for e in outbox.read(conn, 0, 1000) if e.data.type == "vitals.hourly"]
     assert summary.hour == hour and [(v.param, v.median, v.n) for v in summary.values] == [("hr", 90.0, 5)]
 
 
-def test_a_monitor_naming_another_patient_raises_patient_mismatch_and_it_is_audited(tmp_path: Path) -> None:
+def test_a_monitor_naming_another_patient_raises_patient_mismatch_and_it_is_audited(tmp_path: Path, state: str) -> None:
     from wire.messages import PatientSeen
 
     async def go() -> None:
         clock = Clock()
-        hub = await _hub(tmp_path, clock)
+        hub = await _hub(tmp_path, clock, state)
         await hub.patients.admit(ASHA, "T-01", "T", None, NURSE)
 
         async def monitor_names(seq: int, patient_id: str) -> None:
@@ -235,6 +242,6 @@ def test_a_monitor_naming_another_patient_raises_patient_mismatch_and_it_is_audi
         await hub.stop()
 
     asyncio.run(go())
-    with sqlite3.connect(tmp_path / "s.sqlite3") as conn:
+    with state_connection(state) as conn:
         rows = conn.execute("SELECT actor, action, target FROM audit_log WHERE action LIKE 'patient.mismatch%' ORDER BY seq").fetchall()
     assert rows == [("agent:edge-T", "patient.mismatch", "bed:T-01"), ("hub", "patient.mismatch_cleared", "bed:T-01")]

@@ -1,4 +1,5 @@
-"""The embedded stores on a real SQLite file: one writer for samples and state, tombstones, and the wave-1 file."""
+"""The embedded stores on a real SQLite file: one writer for samples and state, tombstones, and the wave-1 file
+(and the state's writer on PostgreSQL where the behaviour is shared)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,12 @@ import json
 import sqlite3
 from pathlib import Path
 
-from ingest.stores import sqlite_stores
-from ingest.stores.base import Batch
+import psycopg
+import pytest
+from state_db_support import KINDS, hub_state
+
+from ingest.stores import open_stores, sqlite_stores
+from ingest.stores.base import Batch, ConstraintError
 from wire.messages import Observation
 
 WAVE1_SCHEMA = """
@@ -69,24 +74,27 @@ def test_samples_and_marks_commit_together_and_agent_writes_keep_their_order(tmp
     asyncio.run(go())
 
 
-def test_a_call_that_breaks_a_constraint_is_refused_alone_and_the_store_stays_healthy(tmp_path: Path) -> None:
-    """A unique-constraint failure is the caller's doing: the calls and writes committed with it still land."""
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_call_that_breaks_a_constraint_is_refused_alone_and_the_store_stays_healthy(tmp_path: Path, kind: str) -> None:
+    """A unique-constraint failure is the caller's doing: the calls and writes committed with it still land (SQLite, and
+    PostgreSQL as the hub's ``--state``)."""
+    with hub_state(kind, tmp_path) as state:
+        asyncio.run(_constraint_refused_alone(tmp_path, state))
 
-    async def go() -> None:
-        stores = sqlite_stores(tmp_path / "s.sqlite3")
-        await stores.start()
-        db = stores.state.db  # type: ignore[attr-defined]
-        await db.call(lambda c: c.execute("CREATE TABLE t (k TEXT PRIMARY KEY)"))
-        await db.call(lambda c: c.execute("INSERT INTO t VALUES ('a')"))
-        clash = asyncio.ensure_future(db.call(lambda c: c.execute("INSERT INTO t VALUES ('a')")))
-        fine = asyncio.ensure_future(db.call(lambda c: c.execute("INSERT INTO t VALUES ('b')")))
-        alarm = asyncio.ensure_future(stores.state.save_gap("T-01", 1, 2))  # another writer's item in the same commit
-        results = await asyncio.gather(clash, fine, alarm, return_exceptions=True)
-        assert isinstance(results[0], sqlite3.IntegrityError), results
-        assert not isinstance(results[1], BaseException) and results[2] is None, results
-        assert db.error is None and db.counters["write_errors"] == 0
-        assert sorted(r[0] for r in await db.read("SELECT k FROM t")) == ["a", "b"]
-        assert await stores.state.gaps(0, 10) == [{"bed": "T-01", "start": 1, "end": 2}]
-        await stores.stop()
 
-    asyncio.run(go())
+async def _constraint_refused_alone(tmp_path: Path, state: str | None) -> None:
+    stores = open_stores(str(tmp_path / "s.sqlite3"), tmp_path, state)
+    await stores.start()
+    db = stores.state.db  # type: ignore[attr-defined]
+    await db.call(lambda c: c.execute("CREATE TABLE t (k TEXT PRIMARY KEY)"))
+    await db.call(lambda c: c.execute("INSERT INTO t VALUES ('a')"))
+    clash = asyncio.ensure_future(db.call(lambda c: c.execute("INSERT INTO t VALUES ('a')")))
+    fine = asyncio.ensure_future(db.call(lambda c: c.execute("INSERT INTO t VALUES ('b')")))
+    alarm = asyncio.ensure_future(stores.state.save_gap("T-01", 1, 2))  # another writer's item in the same commit
+    results = await asyncio.gather(clash, fine, alarm, return_exceptions=True)
+    assert isinstance(results[0], ConstraintError) and isinstance(results[0].__cause__, (sqlite3.IntegrityError, psycopg.IntegrityError))
+    assert not isinstance(results[1], BaseException) and results[2] is None, results
+    assert db.error is None and db.counters["write_errors"] == 0
+    assert sorted(r[0] for r in await db.read("SELECT k FROM t")) == ["a", "b"]
+    assert await stores.state.gaps(0, 10) == [{"bed": "T-01", "start": 1, "end": 2}]
+    await stores.stop()

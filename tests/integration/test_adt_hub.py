@@ -11,13 +11,13 @@ re-sent after the hub restarted (its ACK lost) is applied once.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
 from pathlib import Path
 
 import pytest
 import yaml
 from config_support import default_raw
+from state_db_support import KINDS, hub_state, state_connection
 from support import HubProcess, feed_news2_alarm, free_port, get_json, start_hub
 
 from ingest import outbox
@@ -28,21 +28,27 @@ pytestmark = pytest.mark.integration
 BEDS = {"MICU^^01": "A-01", "MICU^^02": "A-02", "MICU^^03": "A-03"}
 
 
-def adt_hub(tmp: Path, port: int, db: Path | None = None) -> HubProcess:
+def adt_hub(tmp: Path, port: int, db: Path | None = None, state: str | None = None) -> HubProcess:
     cfg = default_raw("hub.yaml") | {"adt": {"port": port, "beds": BEDS, "timezone": "Asia/Kolkata"}}
     path = tmp / "hub.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    return start_hub(tmp, db=db, extra=("--config", str(path)))
+    return start_hub(tmp, db=db, extra=("--config", str(path)), state=state)
 
 
-def outbox_types(db: Path) -> list[str]:
-    with sqlite3.connect(db) as conn:
+def outbox_types(state: str) -> list[str]:
+    with state_connection(state) as conn:
         return [e.data.type for e in outbox.read(conn, 0, 10_000) if e.data.type.startswith(("patient.", "admission.", "discharge."))]
 
 
-def test_each_adt_trigger_does_what_it_says_and_refusals_change_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", KINDS)
+def test_each_adt_trigger_does_what_it_says_and_refusals_change_nothing(tmp_path: Path, kind: str) -> None:
+    with hub_state(kind, tmp_path) as state:
+        each_trigger(tmp_path, state)
+
+
+def each_trigger(tmp_path: Path, state: str | None) -> None:
     port = free_port()
-    hub = adt_hub(tmp_path, port)
+    hub = adt_hub(tmp_path, port, state=state)
     try:
         for bed in BEDS.values():
             feed_news2_alarm(hub, "A", bed, agent=f"edge-{bed}")
@@ -72,9 +78,9 @@ def test_each_adt_trigger_does_what_it_says_and_refusals_change_nothing(tmp_path
         assert answers == [("A01", "AA"), ("A01 taken", "AE"), ("A01 unknown bed", "AE"), ("A02", "AA"), ("A08", "AA"),
                            ("A03", "AA"), ("A03 again", "AE"), ("A13", "AA"), ("A11", "AA"), ("A03 not admitted", "AE"),
                            ("malformed", "AR")]  # fmt: skip
-        assert outbox_types(hub.db) == ["patient.admitted", "patient.transferred", "patient.updated", "patient.discharged",
+        assert outbox_types(hub.state) == ["patient.admitted", "patient.transferred", "patient.updated", "patient.discharged",
                                         "discharge.cancelled", "admission.cancelled"]  # fmt: skip
-        with sqlite3.connect(hub.db) as conn:
+        with state_connection(hub.state) as conn:
             admitted = next(e.data for e in outbox.read(conn, 0, 100) if e.data.type == "patient.admitted")
             updated = next(e.data for e in outbox.read(conn, 0, 100) if e.data.type == "patient.updated")
         assert admitted.patient.mrn == asha.mrn and admitted.patient.name == asha.name and admitted.encounter.bed == "A-01"
@@ -108,7 +114,7 @@ def test_a_message_resent_after_a_hub_restart_is_applied_once(tmp_path: Path) ->
         hub.stop()  # the listener's memory of answered messages goes with it
         hub = adt_hub(tmp_path, port, db=hub.db)
         assert asyncio.run(send()) == "AA"  # the same bytes again, as a HIS does when its ACK was lost
-        assert outbox_types(hub.db) == ["patient.admitted"]
+        assert outbox_types(hub.state) == ["patient.admitted"]
         assert get_json(f"{hub.base}/api/stats")["counters"]["adt_repeats"] == 1
     finally:
         hub.stop()

@@ -16,8 +16,8 @@ from support import free_port
 from ingest.influx_config import parse_influx_url
 from ingest.stores.influx_samples import InfluxSampleStore
 from ingest.stores.sqlite_db import SQLiteDatabase
-from ingest.stores.sqlite_state import STATE_SCHEMAS
-from ingest.stores.sqlite_state import SQLiteStateStore
+from ingest.stores.sql_state import STATE_SCHEMAS
+from ingest.stores.sql_state import SQLStateStore
 from ingest.line_protocol import unquote_tag_value
 from ingest.score_log import ScoreRecord
 from ingest.stores.base import Batch
@@ -61,7 +61,7 @@ class StoreWithState(InfluxSampleStore):
 
 def make_store(influx: Influxd, tmp: Path, db: str, **opts: object) -> StoreWithState:
     cfg = parse_influx_url(influx.store_url(db, state=tmp / f"{db}.sqlite3", **opts))
-    return StoreWithState(cfg, SQLiteStateStore(SQLiteDatabase(cfg.state, STATE_SCHEMAS)))
+    return StoreWithState(cfg, SQLStateStore(SQLiteDatabase(cfg.state, STATE_SCHEMAS)))
 
 
 async def wait_for(pred, what: str, timeout: float = 30) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sqlite3
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from state_db_support import state_connection
 from support import HubProcess, free_port, get_json, post_json, teleicu, wait_alarm, wait_alarm_cleared, wait_until
 
 from simulators.hl7_sim import Row, encode_oru, mllp
@@ -38,14 +38,16 @@ async def send(port: int, control_id: str, patient_id: str) -> bytes:
         await writer.wait_closed()
 
 
-def test_a_gateway_naming_another_patient_raises_the_alarm_through_the_edge(hub: HubProcess, tmp_path: Path) -> None:
+def test_a_gateway_naming_another_patient_raises_the_alarm_through_the_edge(hub_each_state: HubProcess, tmp_path: Path) -> None:
+    hub = hub_each_state
     port = free_port()
     device = {"id": "gw-M", "driver": "hl7_pcd01", "listen": f"127.0.0.1:{port}", "beds": {LOCATION: "M-01"},
               "options": {"patient_events": True}}  # fmt: skip
     cfg = tmp_path / "edge-M.yaml"
     cfg.write_text(yaml.safe_dump({"agent": {"id": "edge-M", "ward": "M"}, "hub": {"url": hub.edge_url, "secret_file": "edge-M.secret"},
                                    "devices": [device]}))  # fmt: skip
-    r = teleicu("agents", "add", "edge-M", "--beds-from", str(cfg), "--secret-file", str(tmp_path / "edge-M.secret"), "--db", str(hub.db))
+    r = teleicu("agents", "add", "edge-M", "--beds-from", str(cfg), "--secret-file", str(tmp_path / "edge-M.secret"), "--db", str(hub.db),
+                *(("--state", hub.state_url) if hub.state_url else ()))
     assert r.returncode == 0, r.stdout + r.stderr
     with (tmp_path / "edge.log").open("wb") as log:
         edge = subprocess.Popen([sys.executable, "-m", "teleicu", "edge", "--config", str(cfg)], stdout=log, stderr=subprocess.STDOUT,
@@ -68,6 +70,6 @@ def test_a_gateway_naming_another_patient_raises_the_alarm_through_the_edge(hub:
     finally:
         edge.terminate()
         edge.wait(15)
-    with sqlite3.connect(hub.db) as conn:
+    with state_connection(hub.state) as conn:
         audited = [a for (a,) in conn.execute("SELECT action FROM audit_log WHERE target = 'bed:M-01' AND action LIKE 'patient.mismatch%'")]
     assert audited == ["patient.mismatch", "patient.mismatch_cleared"], audited

@@ -40,7 +40,8 @@ def events(hub: HubProcess, after: int = 0, wait_s: float = 0) -> dict:
     return get_json(f"{hub.base}/api/events?after={after}&wait_s={wait_s}", timeout=30, as_="records-bridge")
 
 
-def test_admit_chart_transfer_discharge_and_the_outbox_in_order(hub: HubProcess) -> None:
+def test_admit_chart_transfer_discharge_and_the_outbox_in_order(hub_each_state: HubProcess) -> None:
+    hub = hub_each_state
     monitor(hub, ("A-01", "A-02"), 1)
     status, body = post_json(f"{hub.base}/api/admissions", {"patient": ASHA, "bed": "A-01"}, as_="nurse-a")
     assert status == 201, body

@@ -1,10 +1,13 @@
-"""The hub's state store in SQLite: alarms and their audit trail, data gaps, known agents, durable watermarks.
+"""The hub's state store: alarms and their audit trail, data gaps, known agents, durable watermarks.
 
-It shares its ``SQLiteDatabase`` (file and writer thread) with the embedded
-sample store, or stands alone beside InfluxDB (``teleicu-influx-state.sqlite3``
-in the hub's data directory). Every write is an insert or upsert keyed by its
-row (see ``sqlite_db``): forgetting an agent writes a tombstone rather than a
-delete, so a save and a forget of one agent in the same commit keep their order.
+In SQLite it shares its ``SQLiteDatabase`` (file and writer thread) with the
+embedded sample store, or stands alone beside InfluxDB
+(``teleicu-influx-state.sqlite3`` in the hub's data directory); in PostgreSQL
+it is a ``PostgresDatabase`` (``--state postgresql://...``). The SQL is the
+same on both (``ingest.stores.portable_sql``). Every write is an insert or
+upsert keyed by its row (see ``group_commit``): forgetting an agent writes a
+tombstone rather than a delete, so a save and a forget of one agent in the same
+commit keep their order.
 """
 
 from __future__ import annotations
@@ -18,38 +21,43 @@ from ingest.patients import hourly
 from ingest.patients import tables as patient_tables
 from ingest.patients.score_changes import LAST_POINTS_SQL, POINT_SQL
 from ingest.stores.base import Marks
-from ingest.stores.sqlite_db import SQLiteDatabase
+from ingest.stores.group_commit import GroupCommitDatabase
+from ingest.stores.portable_sql import upsert
 from wire.outbox_events import EventData
 
-SCHEMA = """
+#: durable watermarks: kept with the state, and in the embedded sample file too when the state is elsewhere
+AGENT_SEQ_SCHEMA = """
 CREATE TABLE IF NOT EXISTS agent_seq (
     agent TEXT NOT NULL, epoch INTEGER NOT NULL, last_seq INTEGER NOT NULL,
     PRIMARY KEY (agent, epoch)
 ) WITHOUT ROWID;
+"""
+SCHEMA = AGENT_SEQ_SCHEMA + """
 CREATE TABLE IF NOT EXISTS alerts (id TEXT PRIMARY KEY, state TEXT NOT NULL, body TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS alert_audit (
-    alert_id TEXT NOT NULL, at INTEGER NOT NULL, event TEXT NOT NULL, by TEXT, note TEXT, body TEXT NOT NULL
+    alert_id TEXT NOT NULL, at INTEGER NOT NULL, event TEXT NOT NULL, "by" TEXT, note TEXT, body TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS alert_audit_at ON alert_audit (at);
 CREATE INDEX IF NOT EXISTS alert_audit_id ON alert_audit (alert_id, at);
-CREATE TABLE IF NOT EXISTS data_gaps (bed TEXT NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL, PRIMARY KEY (bed, start)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS data_gaps (bed TEXT NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL, PRIMARY KEY (bed, start)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS agents (
     agent TEXT PRIMARY KEY, ward TEXT NOT NULL, beds TEXT NOT NULL, forgotten INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 """
 
-MARK_SQL = "INSERT INTO agent_seq VALUES (?,?,?) ON CONFLICT(agent, epoch) DO UPDATE SET last_seq=max(last_seq, excluded.last_seq)"
-ALERT_SQL = "INSERT OR REPLACE INTO alerts VALUES (?,?,?)"
-AUDIT_SQL = "INSERT INTO alert_audit VALUES (?,?,?,?,?,?)"
-GAP_SQL = "INSERT OR REPLACE INTO data_gaps VALUES (?,?,?)"
-AGENT_SQL = "INSERT OR REPLACE INTO agents VALUES (?,?,?,?)"
+MARK_SQL = ("INSERT INTO agent_seq (agent, epoch, last_seq) VALUES (?,?,?) ON CONFLICT (agent, epoch) "
+            "DO UPDATE SET last_seq = excluded.last_seq WHERE excluded.last_seq > agent_seq.last_seq")  # only ever rises
+ALERT_SQL = upsert("alerts", "id, state, body", "id")
+AUDIT_SQL = 'INSERT INTO alert_audit (alert_id, at, event, "by", note, body) VALUES (?,?,?,?,?,?)'
+GAP_SQL = upsert("data_gaps", 'bed, start, "end"', "bed, start")
+AGENT_SQL = upsert("agents", "agent, ward, beds, forgotten", "agent")
 AUTH_SCHEMA = accounts.SCHEMA + sessions.SCHEMA + audit_log.SCHEMA  # users, sessions, agent secrets, the audit chain
 #: every table of the state file: the hub's own, identity and audit, patients and the outbox
 STATE_SCHEMAS: list[str] = [SCHEMA, AUTH_SCHEMA, patient_tables.SCHEMA + outbox.SCHEMA + hourly.SCHEMA]
 
 
-class SQLiteStateStore:
-    def __init__(self, db: SQLiteDatabase) -> None:
+class SQLStateStore:
+    def __init__(self, db: GroupCommitDatabase) -> None:
         self.db = db
 
     async def start(self) -> None:
@@ -109,7 +117,7 @@ class SQLiteStateStore:
         return [json.loads(body) for (body,) in rows]
 
     async def alert_history(self, alert_id: str) -> list[dict]:
-        rows = await self.db.read("SELECT at, event, by, note, body FROM alert_audit WHERE alert_id=? ORDER BY rowid", (alert_id,))
+        rows = await self.db.read('SELECT at, event, "by", note, body FROM alert_audit WHERE alert_id=? ORDER BY rowid', (alert_id,))
         return [{"at": at, "event": ev, "by": by, "note": note, "alert": json.loads(body)} for at, ev, by, note, body in rows]
 
     async def alerts(self, state: str | None, limit: int) -> list[dict]:
@@ -123,7 +131,7 @@ class SQLiteStateStore:
         )
 
     async def gaps(self, since: int, until: int, bed: str | None = None) -> list[dict]:
-        sql = "SELECT bed, start, end FROM data_gaps WHERE end >= ? AND start <= ?" + (" AND bed = ?" if bed else "") + " ORDER BY start"
+        sql = 'SELECT bed, start, "end" FROM data_gaps WHERE "end" >= ? AND start <= ?' + (" AND bed = ?" if bed else "") + " ORDER BY start"
         rows = await self.db.read(sql, (since, until, bed) if bed else (since, until))
         return [{"bed": b, "start": st, "end": en} for b, st, en in rows]
 
