@@ -1,6 +1,6 @@
 """The hub's state writer on SQLite and on PostgreSQL: alarm saves per second, and their commit latency (p50, p99).
 
-    python bench/state_store.py [--alarms 5000] [--concurrency 200] [--calls 500] [--json out.json]
+    python bench/state_store.py [--alarms 5000] [--concurrency 200] [--calls 500] [--kinds sqlite,postgresql] [--json out.json]
 
 What a busy hub writes to its state: ``--alarms`` alarm changes (``save_alert``:
 the alarm row, its audit row and an outbox event in one statement list), kept
@@ -81,25 +81,34 @@ def main() -> None:
     ap.add_argument("--alarms", type=int, default=5000)
     ap.add_argument("--concurrency", type=int, default=200)
     ap.add_argument("--calls", type=int, default=500)
+    ap.add_argument("--kinds", default="sqlite,postgresql", help="which databases (SQLite only runs on older commits too)")
     ap.add_argument("--json", type=Path, default=None)
     a = ap.parse_args()
+    kinds = a.kinds.split(",")
     out: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        out["sqlite"] = asyncio.run(_run(open_stores(str(Path(tmp) / "s.sqlite3")), a.alarms, a.concurrency, a.calls))
-        schema = f"bench_state_{secrets.token_hex(4)}"
-        with psycopg.connect(PG_URL, autocommit=True) as admin:
-            admin.execute(f"CREATE SCHEMA {schema}")
-            try:
-                url = f"{PG_URL}?options=-csearch_path%3D{schema}"
-                out["postgresql"] = asyncio.run(_run(open_stores(str(Path(tmp) / "p.sqlite3"), Path(tmp), url), a.alarms, a.concurrency, a.calls))
-            finally:
-                admin.execute(f"DROP SCHEMA {schema} CASCADE")
+        if "sqlite" in kinds:
+            out["sqlite"] = asyncio.run(_run(open_stores(str(Path(tmp) / "s.sqlite3")), a.alarms, a.concurrency, a.calls))
+        if "postgresql" in kinds:
+            schema = f"bench_state_{secrets.token_hex(4)}"
+            with psycopg.connect(PG_URL, autocommit=True) as admin:
+                admin.execute(f"CREATE SCHEMA {schema}")
+                try:
+                    url = f"{PG_URL}?options=-csearch_path%3D{schema}"
+                    stores = open_stores(str(Path(tmp) / "p.sqlite3"), Path(tmp), url)
+                    out["postgresql"] = asyncio.run(_run(stores, a.alarms, a.concurrency, a.calls))
+                finally:
+                    admin.execute(f"DROP SCHEMA {schema} CASCADE")
+    _report(out, a.json)
+
+
+def _report(out: dict[str, dict[str, float]], path: Path | None) -> None:
     print(f"{'':12} {'alarm saves/s':>14} {'p50 ms':>8} {'p99 ms':>8} {'audit p50':>10} {'audit p99':>10}")
     for kind, r in out.items():
         print(f"{kind:12} {r['alarms_per_s']:14.0f} {r['alarm_p50_ms']:8.1f} {r['alarm_p99_ms']:8.1f} "
               f"{r['audit_append_p50_ms']:10.2f} {r['audit_append_p99_ms']:10.2f}")  # fmt: skip
-    if a.json:
-        a.json.write_text(json.dumps(out, indent=2))
+    if path:
+        path.write_text(json.dumps(out, indent=2))
 
 
 if __name__ == "__main__":
