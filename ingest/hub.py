@@ -43,6 +43,7 @@ from ingest.resends import LastStored
 from ingest.score_log import ScoreLog
 from ingest.stores.base import Batch, StoreError, Stores
 from ingest.unmapped_counts import UnmappedCounts
+from ingest.wave_feed import WaveFeed
 from wire.clock import wall_ms
 from wire.messages import Hello, Observation, ObsFrame, Status, WaveChunk
 from wire.outbox_events import AlarmEvent, VitalValue
@@ -84,6 +85,7 @@ class Hub:
         self._mismatched: set[str] = set()  # beds whose monitor names another patient than the one admitted
         self.pending_delivery: dict[str, int] = {}  # alert id -> when the event needing delivery was pushed
         self.feed = ConsoleFeed()
+        self.waves = WaveFeed()  # live waveforms to the bed detail pages watching
         self.seqs = SeqTracker()
         self.last_stored = LastStored()  # tells a device's re-send of a stored sample from a new one
         self.unmapped = UnmappedCounts()
@@ -215,6 +217,7 @@ class Hub:
             else:
                 batch.waves.append(msg)
                 self.counters["wave_chunks_accepted"] += 1
+                self.waves.publish(msg)
         else:
             accepted = 0
             for idx, o in enumerate(msg.obs):
@@ -522,6 +525,8 @@ class Hub:
             "push_latency_ms": self.push_latency.percentiles(),
             "consoles": len(self.feed.subscribers),
             "consoles_dropped": self.feed.dropped_consoles,
+            "wave_watchers": self.waves.watching,
+            "wave_feed": dict(self.waves.counters),
             "alerts_raised_by_kind": [{"kind": k, "count": n} for k, n in sorted(self.raised_by_kind.items())],
             "unmapped": self.unmapped.rows(),
             "store": self.store.stats(),
