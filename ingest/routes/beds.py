@@ -68,6 +68,17 @@ async def put_settings(hub: HubDep, principal: Prescriber, request: Request, bed
     return {"bed": bed, "settings": {"spo2_scale": body.spo2_scale}}
 
 
+@router.get("/beds/{bed}/limits", responses=errors(404))
+async def get_limits(hub: HubDep, principal: Clinician, bed: str) -> dict[str, Any]:
+    """The limits the alarms of this bed use now: the ward's policy, and this bed's own where set (``source``)."""
+    i = visible_bed(hub, principal, bed)
+    own = hub.engine.bed_limits.get(bed, {})
+    limits = hub.engine.limits_of(bed, hub.state.beds[i].ward)
+    return {"bed": bed, "limits": {p: {"low": lim.low, "high": lim.high, "unit": BY_KEY[p].ucum if p in BY_KEY else None,
+                                       "delay_s": lim.delay_s, "priority": lim.priority.code, "source": "bed" if p in own else "ward"}
+                                   for p, lim in sorted(limits.items())}}  # fmt: skip
+
+
 @router.put("/beds/{bed}/limits", responses=errors(400, 404))
 async def put_limit(hub: HubDep, principal: Prescriber, request: Request, bed: str, body: LimitBody) -> dict[str, Any]:
     i = visible_bed(hub, principal, bed)

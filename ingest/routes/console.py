@@ -47,6 +47,12 @@ async def sign_in_page() -> FileResponse:
     return FileResponse(STATIC_DIR / "login.html")
 
 
+@router.get("/bed/{bed}", include_in_schema=False)
+async def bed_page(bed: str) -> FileResponse:
+    """A bed's detail page; the page asks the API for the bed, which answers only a clinician of its ward."""
+    return FileResponse(STATIC_DIR / "bed.html")
+
+
 async def _confirmations(hub: Hub, ws: WebSocket) -> None:
     """Read the console's delivery confirmations until it goes away."""
     while True:

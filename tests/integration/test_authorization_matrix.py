@@ -46,6 +46,7 @@ GRANTS = {
 POLICY: dict[tuple[str, str], tuple[str, str | None]] = {
     ("GET", "/"): (PUBLIC, None),
     ("GET", "/login"): (PUBLIC, None),
+    ("GET", "/bed/{bed}"): (PUBLIC, None),  # the page; its data comes from the API
     ("GET", "/docs"): (PUBLIC, None),
     ("GET", "/openapi.json"): (PUBLIC, None),
     ("GET", "/healthz"): (PUBLIC, None),
@@ -57,6 +58,7 @@ POLICY: dict[tuple[str, str], tuple[str, str | None]] = {
     ("GET", "/api/beds/{bed}"): ("view_patients", "bed"),
     ("PUT", "/api/beds/{bed}/settings"): ("clinical_settings", "bed"),
     ("PUT", "/api/beds/{bed}/limits"): ("clinical_settings", "bed"),
+    ("GET", "/api/beds/{bed}/limits"): ("view_patients", "bed"),
     ("GET", "/api/beds/{bed}/trend"): ("view_patients", "bed"),
     ("POST", "/api/beds/{bed}/chart"): ("chart", "bed"),
     ("POST", "/api/admissions"): ("admit_patients", "bed"),  # the bed is in the body
@@ -86,6 +88,7 @@ POLICY: dict[tuple[str, str], tuple[str, str | None]] = {
     ("GET", "/metrics"): ("view_kpi", None),
     ("WS", "/ws/console"): ("view_patients", "ward"),
     ("WS", "/ws/edge"): (AGENT, None),
+    ("WS", "/ws/waves"): ("view_patients", "ward"),  # ?bed=: a bed of another ward is refused like another ward's feed
 }
 #: request bodies by path suffix; "{ward}" becomes the cell's ward
 BODIES = {"/settings": {"spo2_scale": 1}, "/limits": {"param": "hr", "low": 35}, "/silence": {"reason": "turning the patient", "seconds": 60},
@@ -99,8 +102,8 @@ def routes_of(hub: HubProcess) -> set[tuple[str, str]]:
     """Every route the hub serves: its OpenAPI document, plus what it serves outside it (pages, metrics, sockets)."""
     doc = get_json(f"{hub.base}/openapi.json", as_=None)
     served = {(m.upper(), p) for p, item in doc["paths"].items() for m in item}
-    hidden = {("GET", "/"), ("GET", "/login"), ("GET", "/docs"), ("GET", "/openapi.json"), ("GET", "/metrics"),
-              ("WS", "/ws/console"), ("WS", "/ws/edge")}  # fmt: skip
+    hidden = {("GET", "/"), ("GET", "/login"), ("GET", "/bed/{bed}"), ("GET", "/docs"), ("GET", "/openapi.json"), ("GET", "/metrics"),
+              ("WS", "/ws/console"), ("WS", "/ws/edge"), ("WS", "/ws/waves")}  # fmt: skip
     return served | hidden
 
 
@@ -173,7 +176,9 @@ def test_every_route_and_socket_answers_every_caller_as_the_policy_says(hub: Hub
         for ward in ("A", "B") if about is not None else ("A",):
             path = (template.replace("{bed}", f"{ward}-01").replace("{alert_id}", alarms[f"{ward}-01"]).replace("{agent}", "edge-nobody")
                     .replace("{encounter_id}", encounters[ward]).replace("{patient_id}", patients[ward]))  # fmt: skip
-            if about == "ward":
+            if template == "/ws/waves":
+                path += f"?bed={ward}-01"
+            elif about == "ward":
                 path += f"?ward={ward}"
             if "/trend" in path:
                 path += ("&" if "?" in path else "?") + "param=hr"
