@@ -158,7 +158,7 @@ def test_silence_takes_a_reason_and_shows_as_silenced(browser, demo) -> None:
         c.close()
 
 
-def test_ward_view_shows_only_that_ward_and_alarms_come_first_on_a_phone(browser, demo) -> None:
+def test_ward_view_shows_only_that_ward_and_alarms_come_first_on_a_phone(browser, demo, tmp_path: Path) -> None:
     c = Console(browser, demo, path="/?ward=A")
     page = c.page
     try:
@@ -182,6 +182,7 @@ def test_ward_view_shows_only_that_ward_and_alarms_come_first_on_a_phone(browser
         ack = page.locator(f"{ACTIVE_ROW} button.ack").first.bounding_box()
         assert ack["height"] >= 44 and ack["width"] >= 44, ack
         assert float(page.eval_on_selector(f"{ACTIVE_ROW} .a-title", "e => parseFloat(getComputedStyle(e).fontSize)")) >= 18
+        page.screenshot(path=str(tmp_path / "console-ward-A-phone.png"))
 
         # choosing "All wards" brings ward B back, and the address says so
         page.set_viewport_size({"width": 1600, "height": 1000})
@@ -241,7 +242,7 @@ AXE_RUN = """async () => {
 }"""
 
 
-def test_census_and_alarms_pass_axe_and_basic_keyboard_and_size_checks(browser, demo) -> None:
+def test_census_and_alarms_pass_axe_and_basic_keyboard_and_size_checks(browser, demo, tmp_path: Path) -> None:
     if not AXE.exists():
         pytest.fail(f"{AXE} is missing: run `npm ci` in {REPO} (scripts/test.sh does)")
     c = Console(browser, demo)
@@ -252,6 +253,7 @@ def test_census_and_alarms_pass_axe_and_basic_keyboard_and_size_checks(browser, 
         # the live region named the high-priority alarm for screen readers
         page.wait_for_function("() => /high-priority alarm/i.test(document.getElementById('alarm-announcer').textContent)", timeout=10_000)
         assert page.get_attribute("#alarm-announcer", "aria-live") == "assertive"
+        page.screenshot(path=str(tmp_path / "console-1600x1000.png"))
 
         # axe-core, run in the page (given to it through DevTools: the page's own policy allows only the hub's scripts)
         page.evaluate(AXE.read_text(encoding="utf-8") + "\n;0")
@@ -282,5 +284,28 @@ def test_census_and_alarms_pass_axe_and_basic_keyboard_and_size_checks(browser, 
         # risk in words as well as colour: every NEWS2 badge names its band
         bands = page.eval_on_selector_all("#grid [data-news2-band] .news2-band", "els => els.map(e => e.textContent.trim())")
         assert len(bands) == 8 and all(b in ("HIGH", "MEDIUM", "LOW-MED", "LOW", "UNKNOWN") for b in bands), bands
+    finally:
+        c.close()
+
+
+def test_escalated_alarms_are_labelled_and_the_filter_keeps_those_with_my_role(browser, demo) -> None:
+    c = Console(browser, demo, user="teleicu-nurse")
+    page = c.page
+    try:
+        # nobody acknowledged a high-priority alarm within its minute: the hub hands it to the tele-ICU nurse
+        escalated = wait_until(lambda: [a for a in c.api("/api/alerts?state=active")["alerts"] if a["tier_role"] == "teleicu_nurse"],
+                               "an alarm escalated to the tele-ICU nurse", timeout=150, interval=1)  # fmt: skip
+        alert_id = escalated[0]["id"]
+        row = f"#alert-list li[data-alert-id='{alert_id}']"
+        page.wait_for_selector(f"{row}[data-escalated='true']", timeout=15_000)
+        assert "ESCALATED to tele-ICU nurse" in page.inner_text(f"{row} .chip[data-chip='escalated']")
+        page.check("#f-mine")
+        page.wait_for_function(
+            """() => { const rows = [...document.querySelectorAll('#alert-list li[data-alert-id]')];
+                       return rows.length > 0 && rows.every(r => r.dataset.tier === 'teleicu_nurse' && r.dataset.escalated === 'true'); }""",
+            timeout=5_000,
+        )
+        assert page.locator(row).count() == 1
+        assert "hidden by filters" in page.inner_text("#alert-count") or c.api("/api/alerts")["alerts"] == escalated
     finally:
         c.close()
