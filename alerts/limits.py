@@ -17,7 +17,7 @@ import numpy as np
 from alerts.kinds import limit_kind
 from alerts.lifecycle import Condition, Priority
 from alerts.policy import Limit
-from wire.vocabulary import BY_KEY, COLUMN
+from wire.vocabulary import BY_KEY, COLUMN, written_value
 
 NONE = np.iinfo(np.int64).max  # "not beyond the limit": now - NONE is negative, never past a delay
 
@@ -89,7 +89,7 @@ class LimitTracker:
                 p = self.params[j]
                 kind = limit_kind(p, word)
                 value = inputs[i, self.cols[j]]
-                shown = "signal lost" if np.isnan(value) else f"{value:g} {BY_KEY[p].ucum}"
+                shown = "signal lost" if np.isnan(value) else written_value(p, f"{value:g}")
                 title = f"{p.upper()} {word}: {shown} (limit {limit[i, j]:g})"
                 out[(beds[i], kind)] = Condition(
                     subject=beds[i], bed=beds[i], ward=wards[i], kind=kind, priority=Priority(int(prio[i, j])),

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up everything the test suite needs on a fresh Debian machine, then runs the whole suite.
 # Installs: Debian's Chromium (browser tests), Mosquitto (MQTT tests), InfluxDB (storage tests), poppler-utils
-# and DejaVu fonts (discharge summary PDF),
+# and DejaVu fonts (discharge summary PDF), npm and the test tools of package.json (axe-core, run in the browser tests),
 # and a virtualenv with teleicu[test]. Extra args go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +14,7 @@ command -v mosquitto >/dev/null 2>&1 || need="$need mosquitto"          # MQTT d
 command -v mosquitto_pub >/dev/null 2>&1 || need="$need mosquitto-clients"
 command -v pdftotext >/dev/null 2>&1 || need="$need poppler-utils"      # the discharge summary PDF tests
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need="$need fonts-dejavu-core"  # the PDF's font
+command -v npm >/dev/null 2>&1 || need="$need npm"                      # axe-core for the accessibility test
 if [ -n "$need" ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $need >/dev/null
@@ -22,6 +23,8 @@ fi
 if ! (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; then
   $SUDO mosquitto -d -c /etc/mosquitto/mosquitto.conf
 fi
+
+npm ci --no-audit --no-fund --loglevel=error >/dev/null   # package-lock.json: axe-core, MPL-2.0, its licence in node_modules
 
 bash scripts/install_influxdb.sh >/dev/null   # Debian's influxd; the tests start their own on free ports
 

@@ -7,9 +7,18 @@ function (``"() => ..."``), which it sends as source.
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from support import free_port, get_json, wait_until
+
+REPO = Path(__file__).resolve().parents[1]
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -48,3 +57,52 @@ def sign_in_through_the_page(page, base: str, user: str, password: str) -> None:
     page.click("#signin-button")
     page.wait_for_url(base + "/", timeout=15_000)
     page.wait_for_selector("#user-name:not(:empty)", timeout=15_000)  # who is signed in, as the hub says
+
+
+def _tail(path: Path, n: int = 40) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
+    except OSError:
+        return "(no log)"
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """SIGINT lets the demo stop its hub, simulators and edge agents (own sessions) in order."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextmanager
+def running_demo(tmp: Path, beds: int = 8, ward_size: int = 4, seed: int = 7, duration: float = 120) -> Iterator[tuple[str, dict]]:
+    """A running ``teleicu demo`` (real hub, simulators and edge agents); yields its base URL and accounts, always stops it."""
+    port = free_port()
+    log_path = tmp / "demo.log"
+    data = tmp / "demo-data"
+    cmd = [sys.executable, "-m", "teleicu", "demo", "--beds", str(beds), "--ward-size", str(ward_size), "--seed", str(seed),
+           "--port", str(port), "--duration", str(duration), "--data-dir", str(data)]  # fmt: skip
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    base = f"http://127.0.0.1:{port}"
+    try:
+        def healthy() -> bool:
+            if proc.poll() is not None:
+                pytest.fail(f"teleicu demo exited with {proc.returncode} before answering /healthz:\n{_tail(log_path)}")
+            return get_json(base + "/healthz", as_=None)["ok"] and (data / "demo-credentials.txt").exists()
+
+        try:
+            wait_until(healthy, "the demo's hub to answer /healthz", timeout=30, interval=0.25)
+        except AssertionError:
+            pytest.fail(f"teleicu demo did not answer GET {base}/healthz with 200 within 30 s:\n{_tail(log_path)}")
+        yield base, read_demo_credentials(data / "demo-credentials.txt")
+    finally:
+        _stop(proc)

@@ -7,6 +7,11 @@
 // advances every age locally so a stalled feed still turns values stale.
 
 import { api, renew, signOut, startSession, toSignIn } from "./session.js";
+import {
+  PRIORITY_RANK, alarmOrder, announcement, groupByBed, groupKey, isEscalated, isLatched, isAudible, isSilenced,
+  keepAlarm, liveTitle, news2Now, stateChips, tierOfRole,
+} from "./alarm_queue.js";
+import { playBurst, setSound, soundOn } from "./alarm_sound.js";
 
 // ---------------------------------------------------------------- constants
 
@@ -31,7 +36,6 @@ const BAND_TITLE = {
 };
 const BANDS_IN_ORDER = ["high", "medium", "low-medium", "unknown", "low"];
 
-const PRIORITY_RANK = { high: 3, medium: 2, low: 1 };
 const ACVPU_LETTERS = ["A", "C", "V", "P", "U"];
 
 /** Which NEWS2 subscore colours which tile cell. */
@@ -76,7 +80,10 @@ let flushScheduled = false;
 
 let serverOffsetMs = 0;          // server clock minus local clock
 let sortMode = "risk";
-let wardFilter = "";
+/** The ward shown (tiles and alarms alike): from the page's address (/?ward=A), the ward filter, or a ward nurse's one ward. */
+let wardFilter = new URLSearchParams(location.search).get("ward") || "";
+/** Every ward this console has heard of: the ward filter's choices survive a one-ward feed. */
+const knownWards = new Set();
 
 const conn = {
   ws: null,
@@ -95,6 +102,8 @@ const el = {
   conn: $("conn"), connText: $("conn-text"), banner: $("banner"),
   summary: $("summary"), wardFilter: $("ward-filter"), sortMode: $("sort-mode"),
   userName: $("user-name"), signOut: $("sign-out"),
+  announcer: $("alarm-announcer"), sound: $("sound-toggle"),
+  fPriority: $("f-priority"), fCategory: $("f-category"), fMine: $("f-mine"),
 };
 
 // ---------------------------------------------------------------- helpers
@@ -167,7 +176,10 @@ function renderUser() {
 function createTile(id) {
   const root = h("article", "tile");
   root.dataset.bed = id;
-  root.tabIndex = -1;
+  root.tabIndex = 0;  // reachable by keyboard; Enter goes to the bed's alarms
+  root.addEventListener("keydown", (ev) => {
+    if ((ev.key === "Enter" || ev.key === " ") && ev.target === root && focusBedAlarms(id)) ev.preventDefault();
+  });
 
   const head = h("header", "tile-head");
   const name = h("span", "bed-id", id);
@@ -319,8 +331,8 @@ function renderTile(t, now) {
   setText(d.ward, t.ward ? `ward ${t.ward}` : "");
   if (t.alertCount > 0) {
     d.alertChip.hidden = false;
-    setText(d.alertChip, `⚠ ${t.alertCount}`);
     const p = t.alertPrio === 3 ? "high" : t.alertPrio === 2 ? "medium" : "low";
+    setText(d.alertChip, `⚠ ${t.alertCount} ${p.toUpperCase()}`);
     setAttr(d.alertChip, "data-priority", p);
     setAttr(d.alertChip, "title", `${t.alertCount} active alert${t.alertCount > 1 ? "s" : ""}`);
   } else if (!d.alertChip.hidden) {
@@ -396,7 +408,6 @@ function renderTile(t, now) {
     setText(c.lbl, v.label || (key === "spo2" && Number(t.settings?.spo2_scale) === 2 ? "SpO₂ S2" : c.label));
     setText(c.v, v.text);
     setText(c.age, v.age === null ? "" : fmtAge(v.age));
-    if (c.tag.hidden === v.stale) c.tag.hidden = !v.stale;
     setClass(c.root, "stale", v.stale);
     setClass(c.root, "flagged", v.flagged);
     setClass(c.root, "missing", v.missing && !v.flagged);
@@ -406,6 +417,11 @@ function renderTile(t, now) {
     for (const [sk, ck] of Object.entries(SUBSCORE_CELL)) if (ck === key && Number.isFinite(subs[sk])) subScore = subs[sk];
     const show = subScore !== null && subScore > 0 && !v.stale && !v.flagged && !v.missing ? String(Math.min(subScore, 3)) : null;
     setAttr(c.root, "data-score", show);
+    // The tag says in words what the colour says: STALE, or the NEWS2 points this value scores.
+    const tagText = v.stale ? "STALE" : show ? `+${show}` : "";
+    setText(c.tag, tagText);
+    setAttr(c.tag, "data-tag", v.stale ? "stale" : show ? "score" : null);
+    if (c.tag.hidden === !!tagText) c.tag.hidden = !tagText;
     let tip = v.missing ? "no reading" : v.flagged ? "flagged — not a clean measurement" : "";
     if (v.age !== null) tip += `${tip ? "; " : ""}measured ${fmtAge(v.age)} ago${v.stale ? " — STALE, not current" : ""}`;
     if (subScore !== null) tip += `; NEWS2 subscore ${subScore}`;
@@ -472,7 +488,9 @@ function reorderGrid() {
 }
 
 function syncWardOptions() {
-  const wards = [...new Set([...beds.values()].map((t) => t.ward))].sort(naturalCmp);
+  for (const t of beds.values()) if (t.ward) knownWards.add(t.ward);
+  if (wardFilter) knownWards.add(wardFilter);
+  const wards = [...knownWards].sort(naturalCmp);
   const have = [...el.wardFilter.options].slice(1).map((o) => o.value);
   if (have.join("\u0000") === wards.join("\u0000")) return;
   while (el.wardFilter.options.length > 1) el.wardFilter.remove(1);
@@ -510,36 +528,96 @@ function renderSummary() {
   setText(kids[BANDS_IN_ORDER.length + 1], `${total} beds`);
 }
 
-// ---------------------------------------------------------------- alerts
+// ---------------------------------------------------------------- alarm queue
 
-function alertOrder(a, b) {
-  const sa = a.data.state === "active" ? 1 : 0, sb = b.data.state === "active" ? 1 : 0;
-  return (sb - sa) ||
-    ((PRIORITY_RANK[b.data.priority] || 0) - (PRIORITY_RANK[a.data.priority] || 0)) ||
-    ((b.data.raised || 0) - (a.data.raised || 0)) ||
-    (a.data.id < b.data.id ? 1 : a.data.id > b.data.id ? -1 : 0);  // ids are UUIDv7: later ids sort higher
-}
+/** The alarm filters the user set (the ward comes from the ward filter). */
+const alarmFilter = { priority: "", category: "", mine: false };
+/** bed (or subject) -> AlarmGroup: the bed's header and its alarms' list */
+const groups = new Map();
+/** high-priority alarm ids already announced to screen readers (a reconnect does not repeat them) */
+const announced = new Set();
+let pendingAnnouncements = [];
+const SOUND_REPEAT_MS = { high: 10_000, medium: 20_000 };  // a burst again while the alarm stays active
+let lastBurstAt = 0;
+let lastBurstPriority = "";
 
 function createAlertRow(id) {
   const li = h("li", "alert");
   li.dataset.alertId = String(id);
   const prio = h("span", "prio");
-  const bed = h("button", "bedlink");
-  bed.type = "button";
   const title = h("div", "a-title");
+  const chips = h("div", "a-chips");
   const meta = h("div", "a-meta");
   const who = h("div", "a-who");
   const err = h("div", "a-err");
   err.hidden = true;
+  err.setAttribute("role", "alert");
   const ack = h("button", "ack", "Acknowledge");
   ack.type = "button";
+  const silence = h("button", "silence", "Silence…");
+  silence.type = "button";
+  silence.setAttribute("aria-expanded", "false");
   const row1 = h("div", "a-row");
-  row1.append(prio, bed, ack);
-  li.append(row1, title, meta, who, err);
-  const row = { id, data: null, pending: false, error: "", dom: { li, prio, bed, title, meta, who, err, ack } };
+  row1.append(prio, title);
+  const actions = h("div", "a-actions");
+  actions.append(ack, silence);
+  const form = createSilenceForm();
+  li.append(row1, chips, meta, who, actions, form.root, err);
+  const row = { id, data: null, pending: false, error: "", dom: { li, prio, title, chips, meta, who, err, ack, silence, form } };
   ack.addEventListener("click", () => acknowledge(row));
-  bed.addEventListener("click", () => focusBed(row.data?.bed));
+  silence.addEventListener("click", () => toggleSilenceForm(row, form.root.hidden));
+  form.root.addEventListener("submit", (ev) => { ev.preventDefault(); silenceAlarm(row); });
+  form.cancel.addEventListener("click", () => toggleSilenceForm(row, false));
   return row;
+}
+
+/** Reason and duration for a silence (the hub takes a reason of 1-200 characters and at most 15 minutes). */
+function createSilenceForm() {
+  const root = h("form", "silence-form");
+  root.hidden = true;
+  const reasonLbl = h("label", "", "Reason ");
+  const reason = h("input");
+  reason.name = "reason"; reason.required = true; reason.maxLength = 200;
+  reason.setAttribute("list", "silence-reasons");
+  reasonLbl.append(reason);
+  const forLbl = h("label", "", "For ");
+  const seconds = h("select");
+  seconds.name = "seconds";
+  for (const m of [1, 2, 5, 10, 15]) seconds.add(new Option(`${m} min`, String(m * 60), m === 2, m === 2));
+  forLbl.append(seconds);
+  const go = h("button", "silence-go", "Silence");
+  go.type = "submit";
+  const cancel = h("button", "silence-cancel", "Cancel");
+  cancel.type = "button";
+  root.append(reasonLbl, forLbl, go, cancel);
+  return { root, reason, seconds, go, cancel };
+}
+
+function toggleSilenceForm(row, open) {
+  row.dom.form.root.hidden = !open;
+  row.dom.silence.setAttribute("aria-expanded", open ? "true" : "false");
+  if (open) row.dom.form.reason.focus();
+}
+
+function createGroup(key) {
+  const li = h("li", "bed-group");
+  li.dataset.groupBed = key;
+  const head = h("div", "group-head");
+  head.tabIndex = -1;
+  const bed = h("button", "bedlink", key);
+  bed.type = "button";
+  const ward = h("span", "group-ward");
+  const news2 = h("span", "group-news2");
+  const count = h("span", "group-count");
+  const ackAll = h("button", "ack-all");
+  ackAll.type = "button";
+  head.append(bed, ward, news2, count, ackAll);
+  const list = h("ol", "group-alarms");
+  li.append(head, list);
+  const g = { key, pending: false, dom: { li, head, bed, ward, news2, count, ackAll, list } };
+  bed.addEventListener("click", () => focusBed(key));
+  ackAll.addEventListener("click", () => acknowledgeBed(g));
+  return g;
 }
 
 function applyAlert(a) {
@@ -557,11 +635,32 @@ function applyAlert(a) {
   if (resolvedIds.has(id)) return;
   // Ignore an update older than what is shown (an ack response can overtake the broadcast).
   if (row && row.data && Number.isFinite(a.updated) && Number.isFinite(row.data.updated) && a.updated < row.data.updated) return;
+  const wasHigh = row?.data?.priority === "high" && row.data.state === "active";
   if (!row) { row = createAlertRow(id); alerts.set(id, row); }
   row.data = a;
   if (a.state !== "active") row.error = "";
+  if (a.priority === "high" && a.state === "active" && !wasHigh) noteNewHigh(a);
   alertsDirty = true;
   markBedAlerts();
+}
+
+/** A high-priority alarm appeared (or rose to high): announce it once and sound it now. */
+function noteNewHigh(a) {
+  const key = `${a.id}:${a.raised}:${a.priority}`;
+  if (announced.has(key)) return;
+  announced.add(key);
+  if (announced.size > 10_000) announced.delete(announced.values().next().value);
+  pendingAnnouncements.push(a);
+  lastBurstAt = 0;  // sound at the next flush, whatever played before
+}
+
+function renderAnnouncements() {
+  const shown = pendingAnnouncements.filter((a) => alerts.has(String(a.id)) && keepAlarm(a, currentFilter(), myTier()));
+  pendingAnnouncements = [];
+  if (!shown.length) return;
+  const text = shown.length === 1 ? announcement(shown[0], beds.get(shown[0].bed)?.news2)
+    : `${shown.length} new high-priority alarms: beds ${shown.map((a) => a.bed || a.subject).join(", ")}`;
+  setText(el.announcer, text);
 }
 
 function markBedAlerts() {
@@ -589,22 +688,17 @@ function renderAlertRow(r, srvNow) {
   setAttr(d.li, "data-priority", prio);
   setAttr(d.li, "data-state", a.state);
   setAttr(d.li, "data-alert-bed", a.bed);
-  setText(d.prio, prio.toUpperCase());
-  setText(d.bed, a.bed || a.subject || "");
-  setAttr(d.bed, "title", a.bed ? `Show bed ${a.bed}` : "");
-  setText(d.title, a.title || a.kind || "alert");
-  setAttr(d.title, "title", a.detail || "");
-  const ago = Number.isFinite(a.raised) ? ` (${fmtAge((srvNow - a.raised) / 1000)} ago)` : "";
-  const extra = [
-    a.category === "technical" ? "TECHNICAL" : "",
-    a.condition === false ? "condition cleared — latched until acknowledged" : "",
-    Number.isFinite(a.silenced_until) && a.silenced_until > srvNow
-      ? `SILENCED by ${a.silenced_by || "?"} until ${fmtClock(a.silenced_until)}: ${a.silence_reason || ""}` : "",
-    a.tier > 0 && a.tier_role ? `ESCALATED to ${a.tier_role.replace(/_/g, " ")}` : "",
-  ].filter(Boolean);
+  setAttr(d.li, "data-silenced", isSilenced(a, srvNow) ? "true" : "false");
+  setAttr(d.li, "data-escalated", isEscalated(a) ? "true" : "false");
+  setAttr(d.li, "data-latched", isLatched(a) ? "true" : "false");
   setAttr(d.li, "data-tier", a.tier_role || "");
-  setText(d.meta, `raised ${fmtClock(a.raised)}${ago} · ${a.state === "active" ? "ACTIVE" : a.state.toUpperCase()}` +
-    (extra.length ? ` · ${extra.join(" · ")}` : ""));
+  setText(d.prio, prio.toUpperCase());
+  setText(d.title, liveTitle(a, beds.get(a.bed)?.news2));
+  setAttr(d.title, "title", a.detail || "");
+  renderChips(d.chips, stateChips(a, srvNow));
+  const ago = Number.isFinite(a.raised) ? ` (${fmtAge((srvNow - a.raised) / 1000)} ago)` : "";
+  const silenced = isSilenced(a, srvNow) ? ` · silenced by ${a.silenced_by || "?"} until ${fmtClock(a.silenced_until)}: ${a.silence_reason || ""}` : "";
+  setText(d.meta, `raised ${fmtClock(a.raised)}${ago} · ${a.state === "active" ? "ACTIVE" : a.state.toUpperCase()}${silenced}`);
   if (a.state === "acknowledged") {
     d.who.hidden = false;
     setText(d.who, `Acknowledged by ${a.acked_by || "unknown"}${Number.isFinite(a.acked_at) ? ` at ${fmtClock(a.acked_at)}` : ""}`);
@@ -614,18 +708,99 @@ function renderAlertRow(r, srvNow) {
   d.ack.hidden = a.state !== "active";
   d.ack.disabled = r.pending;
   setText(d.ack, r.pending ? "Acknowledging…" : "Acknowledge");
+  setAttr(d.ack, "aria-label", `Acknowledge ${a.bed || a.subject || ""}: ${a.title || a.kind}`);
+  setAttr(d.silence, "aria-label", `Silence ${a.bed || a.subject || ""}: ${a.title || a.kind}`);
   d.err.hidden = !r.error;
   setText(d.err, r.error);
 }
 
+function renderChips(box, chips) {
+  const want = chips.map((c) => `${c.key}|${c.text}|${c.title}`).join("\n");
+  if (box.dataset.chips === want) return;
+  box.dataset.chips = want;
+  box.replaceChildren(...chips.map((c) => {
+    const s = h("span", "chip", c.text);
+    s.dataset.chip = c.key;
+    s.title = c.title;
+    return s;
+  }));
+  box.hidden = chips.length === 0;
+}
+
+function renderGroup(g, list) {
+  const head = list[0], d = g.dom;
+  const active = list.filter((a) => a.state === "active").length;
+  const t = beds.get(g.key);
+  setAttr(d.li, "data-priority", head.priority);
+  setAttr(d.li, "data-head-alert", String(head.id));
+  setText(d.ward, head.ward ? `ward ${head.ward}` : "");
+  const n2 = t ? news2Now(t.news2) : null;
+  setText(d.news2, n2 === null ? "" : `NEWS2 ${n2}`);
+  setText(d.count, `${list.length} alarm${list.length > 1 ? "s" : ""}${active < list.length ? ` · ${active} active` : ""}`);
+  d.ackAll.hidden = active < 2;
+  d.ackAll.disabled = g.pending;
+  setText(d.ackAll, g.pending ? "Acknowledging…" : `Acknowledge all ${active}`);
+  setAttr(d.ackAll, "aria-label", `Acknowledge all ${active} active alarms of ${g.key}`);
+  setAttr(d.bed, "aria-label", t ? `Show bed ${g.key} in the census` : g.key);
+}
+
+function currentFilter() {
+  return { ...alarmFilter, ward: wardFilter };
+}
+
+function myTier() {
+  return user ? tierOfRole(user.role) : "";
+}
+
 function renderAlerts() {
-  const rows = [...alerts.values()].sort(alertOrder);
   const srvNow = serverNow();
-  for (const r of rows) renderAlertRow(r, srvNow);
-  arrange(el.alertList, rows.map((r) => r.dom.li));
-  const active = rows.filter((r) => r.data.state === "active").length;
-  setText(el.alertCount, rows.length ? `${active} active · ${rows.length - active} acknowledged` : "");
-  el.alertsEmpty.hidden = rows.length > 0;
+  const filter = currentFilter(), tier = myTier();
+  const shown = [...alerts.values()].filter((r) => keepAlarm(r.data, filter, tier)).map((r) => r.data).sort(alarmOrder);
+  const nodes = [];
+  for (const grp of groupByBed(shown)) {
+    let g = groups.get(grp.key);
+    if (!g) { g = createGroup(grp.key); groups.set(grp.key, g); }
+    renderGroup(g, grp.alarms);
+    const rows = grp.alarms.map((a) => alerts.get(String(a.id)));
+    for (const r of rows) renderAlertRow(r, srvNow);
+    arrange(g.dom.list, rows.map((r) => r.dom.li));
+    nodes.push(g.dom.li);
+  }
+  arrange(el.alertList, nodes);
+  for (const [k, g] of groups) if (!g.dom.li.isConnected) groups.delete(k);
+  const active = shown.filter((a) => a.state === "active").length;
+  const hiddenN = alerts.size - shown.length;
+  setText(el.alertCount, (shown.length ? `${active} active · ${shown.length - active} acknowledged` : "") +
+    (hiddenN ? ` · ${hiddenN} hidden by filters` : ""));
+  setText(el.alertsEmpty, alerts.size ? "No alarms match the filters." : "No open alarms.");
+  el.alertsEmpty.hidden = shown.length > 0;
+  renderAnnouncements();
+  soundIfDue(shown, srvNow);
+}
+
+/** While a shown alarm is active and not silenced, sound its priority's burst, again every little while. */
+function soundIfDue(shown, srvNow) {
+  if (!soundOn()) return;
+  const audible = shown.filter((a) => isAudible(a, srvNow));
+  if (!audible.length) return;
+  const prio = audible.some((a) => a.priority === "high") ? "high" : "medium";
+  const now = perfNow();
+  if (now - lastBurstAt < SOUND_REPEAT_MS[prio] && !(prio === "high" && lastBurstPriority !== "high")) return;
+  if (playBurst(prio)) { lastBurstAt = now; lastBurstPriority = prio; }
+}
+
+/** POST one acknowledgement; returns the error text, or "" when the hub took it. */
+async function postAck(row) {
+  try {
+    const res = await api(`/api/alerts/${encodeURIComponent(row.id)}/ack`, { method: "POST" });
+    let body = null;
+    try { body = await res.json(); } catch { /* not JSON */ }
+    if (res.ok && body && body.id !== undefined) { applyAlert(body); return ""; }
+    if (res.status === 409) return `Not acknowledged: ${detailText(body) || "alert already resolved"}`;
+    return `Not acknowledged: hub answered ${res.status}${detailText(body) ? ` — ${detailText(body)}` : ""}`;
+  } catch {
+    return "Not acknowledged: hub unreachable. Try again.";
+  }
 }
 
 async function acknowledge(row) {
@@ -633,22 +808,48 @@ async function acknowledge(row) {
   row.pending = true;
   row.error = "";
   alertsDirty = true; scheduleFlush();
+  row.error = await postAck(row);
+  row.pending = false;
+  alertsDirty = true;
+  scheduleFlush();
+}
+
+/** Acknowledge every active alarm of one bed, each as its own request (each is audited on its own). */
+async function acknowledgeBed(g) {
+  if (g.pending) return;
+  const rows = [...alerts.values()].filter((r) => groupKey(r.data) === g.key && r.data.state === "active" && !r.pending);
+  if (!rows.length) return;
+  g.pending = true;
+  alertsDirty = true; scheduleFlush();
+  await Promise.all(rows.map((r) => acknowledge(r)));
+  g.pending = false;
+  alertsDirty = true; scheduleFlush();
+}
+
+async function silenceAlarm(row) {
+  const f = row.dom.form;
+  const reason = f.reason.value.trim();
+  if (!reason) { row.error = "Not silenced: give a reason."; alertsDirty = true; scheduleFlush(); return; }
+  f.go.disabled = true;
+  row.error = "";
   try {
-    const res = await api(`/api/alerts/${encodeURIComponent(row.id)}/ack`, { method: "POST" });
+    const res = await api(`/api/alerts/${encodeURIComponent(row.id)}/silence`, {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ reason, seconds: Number(f.seconds.value) }),
+    });
     let body = null;
     try { body = await res.json(); } catch { /* not JSON */ }
     if (res.ok && body && body.id !== undefined) {
-      row.pending = false;
       applyAlert(body);
-    } else if (res.status === 409) {
-      row.error = `Not acknowledged: ${detailText(body) || "alert already resolved"}`;
+      toggleSilenceForm(row, false);
+      f.reason.value = "";
     } else {
-      row.error = `Not acknowledged: hub answered ${res.status}${detailText(body) ? ` — ${detailText(body)}` : ""}`;
+      row.error = `Not silenced: ${detailText(body) || `hub answered ${res.status}`}`;
     }
   } catch {
-    row.error = "Not acknowledged: hub unreachable. Try again.";
+    row.error = "Not silenced: hub unreachable. Try again.";
   } finally {
-    row.pending = false;
+    f.go.disabled = false;
     alertsDirty = true;
     scheduleFlush();
   }
@@ -662,11 +863,20 @@ function detailText(body) {
 function focusBed(id) {
   const t = id && beds.get(id);
   if (!t) return;
-  if (wardFilter && t.ward !== wardFilter) { wardFilter = ""; el.wardFilter.value = ""; orderNow = true; summaryDirty = true; flush(); }
   t.dom.root.scrollIntoView({ block: "center", behavior: "smooth" });
+  t.dom.root.focus({ preventScroll: true });
   t.dom.root.classList.remove("flash");
   void t.dom.root.offsetWidth; // restart the animation
   t.dom.root.classList.add("flash");
+}
+
+/** From a tile (Enter): to the bed's alarms in the queue, if it has any. */
+function focusBedAlarms(id) {
+  const g = groups.get(id);
+  if (!g || !g.dom.li.isConnected) return false;
+  g.dom.head.scrollIntoView({ block: "nearest" });
+  g.dom.head.focus();
+  return true;
 }
 
 // ---------------------------------------------------------------- render loop
@@ -739,8 +949,10 @@ function renderConn() {
   }
 }
 
+/** The feed carries only the ward shown (when one is chosen): its alarms are the only ones this console confirms. */
 function wsUrl() {
-  return `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}/ws/console`;
+  const q = wardFilter ? `?ward=${encodeURIComponent(wardFilter)}` : "";
+  return `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}/ws/console${q}`;
 }
 
 function connect() {
@@ -844,6 +1056,44 @@ function handleMessage(msg) {
   scheduleFlush();
 }
 
+// ---------------------------------------------------------------- ward view and sound
+
+/** Show one ward (or all, ""): the address says which, and the feed restarts with only that ward's beds and alarms. */
+function showWard(ward) {
+  if (ward === wardFilter) return;
+  wardFilter = ward;
+  const url = new URL(location.href);
+  if (ward) url.searchParams.set("ward", ward); else url.searchParams.delete("ward");
+  history.replaceState(null, "", url);
+  orderNow = true; summaryDirty = true; alertsDirty = true;
+  if (conn.ws) {
+    const ws = conn.ws;
+    conn.ws = null;  // its close event is ignored: this is no loss of the hub
+    try { ws.close(); } catch { /* ignore */ }
+    conn.attempt = 0;
+    connect();
+  }
+  scheduleFlush();
+}
+
+/** A ward nurse sees her wards only: a ward in the address that is not hers is ignored; with one ward, that is the view. */
+function chooseStartWard() {
+  if (!user || user.all_wards) return;
+  const mine = Array.isArray(user.wards) ? user.wards : [];
+  for (const w of mine) knownWards.add(w);
+  if (wardFilter && !mine.includes(wardFilter)) wardFilter = "";
+  if (!wardFilter && mine.length === 1) wardFilter = mine[0];
+  syncWardOptions();
+}
+
+function renderSoundButton() {
+  const on = soundOn();
+  setText(el.sound, on ? "♪ Sound on" : "♪ Sound off (muted)");
+  setAttr(el.sound, "aria-pressed", on ? "true" : "false");
+  setAttr(el.sound, "data-sound", on ? "on" : "off");
+  setAttr(el.sound, "title", on ? "Alarm sound is on: click to mute" : "Alarm sound is muted: click to turn it on");
+}
+
 // ---------------------------------------------------------------- wiring
 
 el.sortMode.addEventListener("change", () => {
@@ -851,18 +1101,25 @@ el.sortMode.addEventListener("change", () => {
   orderNow = true;
   scheduleFlush();
 });
-el.wardFilter.addEventListener("change", () => {
-  wardFilter = el.wardFilter.value;
-  orderNow = true; summaryDirty = true;
-  scheduleFlush();
+el.wardFilter.addEventListener("change", () => showWard(el.wardFilter.value));
+el.fPriority.addEventListener("change", () => { alarmFilter.priority = el.fPriority.value; alertsDirty = true; scheduleFlush(); });
+el.fCategory.addEventListener("change", () => { alarmFilter.category = el.fCategory.value; alertsDirty = true; scheduleFlush(); });
+el.fMine.addEventListener("change", () => { alarmFilter.mine = el.fMine.checked; alertsDirty = true; scheduleFlush(); });
+el.sound.addEventListener("click", async () => {
+  await setSound(!soundOn());
+  lastBurstAt = 0;
+  renderSoundButton();
+  alertsDirty = true; scheduleFlush();
 });
 el.signOut.addEventListener("click", () => { signOut(); });
 document.addEventListener("visibilitychange", () => { if (!document.hidden) scheduleFlush(); });
 
 renderConn();
+renderSoundButton();
 user = await startSession(); // null: the browser is on its way to the sign-in page
 if (user) {
   renderUser();
+  chooseStartWard();
   setInterval(() => { tick(); watchdog(); }, 1000);
   connect();
 }

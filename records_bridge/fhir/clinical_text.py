@@ -10,29 +10,29 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from records_bridge.fhir.times import instant
-from wire.vocabulary import ACVPU, O2
+from wire.vocabulary import ACVPU, BY_KEY, O2, written_value
 
 #: the hospitals are in India; IST has no daylight saving
 IST = timezone(timedelta(hours=5, minutes=30), "IST")
 
-#: key -> (label, unit as written)
-_PARAMETERS: dict[str, tuple[str, str]] = {
-    "hr": ("Heart rate", "beats/min"),
-    "pr": ("Pulse rate (oximeter)", "beats/min"),
-    "spo2": ("SpO₂", "%"),
-    "rr": ("Respiratory rate", "breaths/min"),
-    "nibp_sys": ("NIBP systolic", "mmHg"),
-    "nibp_dia": ("NIBP diastolic", "mmHg"),
-    "nibp_mean": ("NIBP mean", "mmHg"),
-    "abp_sys": ("Arterial BP systolic", "mmHg"),
-    "abp_dia": ("Arterial BP diastolic", "mmHg"),
-    "abp_mean": ("Arterial BP mean", "mmHg"),
-    "temp": ("Temperature", "°C"),
-    "etco2": ("EtCO₂", "mmHg"),
-    "o2_flow": ("O₂ flow", "L/min"),
-    "fio2": ("FiO₂", "%"),
-    "o2": ("Air or oxygen", ""),
-    "acvpu": ("Consciousness (ACVPU)", ""),
+#: key -> label as written (the unit as written is the vocabulary's: ``wire.vocabulary.Parameter.written``)
+_LABELS: dict[str, str] = {
+    "hr": "Heart rate",
+    "pr": "Pulse rate (oximeter)",
+    "spo2": "SpO₂",
+    "rr": "Respiratory rate",
+    "nibp_sys": "NIBP systolic",
+    "nibp_dia": "NIBP diastolic",
+    "nibp_mean": "NIBP mean",
+    "abp_sys": "Arterial BP systolic",
+    "abp_dia": "Arterial BP diastolic",
+    "abp_mean": "Arterial BP mean",
+    "temp": "Temperature",
+    "etco2": "EtCO₂",
+    "o2_flow": "O₂ flow",
+    "fio2": "FiO₂",
+    "o2": "Air or oxygen",
+    "acvpu": "Consciousness (ACVPU)",
 }
 
 CATEGORY_TEXT: dict[str, dict[int, str]] = {
@@ -51,11 +51,11 @@ NEWS2_BAND: dict[str, str] = {
 
 
 def label(param: str) -> str:
-    return _PARAMETERS[param][0]
+    return _LABELS[param]
 
 
 def unit(param: str) -> str:
-    return _PARAMETERS[param][1]
+    return BY_KEY[param].written
 
 
 def number(value: float) -> str:
@@ -67,8 +67,7 @@ def value_text(param: str, value: float) -> str:
     """ "Alert", "96%", "37.2 °C", "72 beats/min"."""
     if param in CATEGORY_TEXT:
         return CATEGORY_TEXT[param][int(value)]
-    u = unit(param)
-    return f"{number(value)}%" if u == "%" else f"{number(value)} {u}"
+    return written_value(param, number(value))
 
 
 def when(ms: int) -> str:
@@ -82,7 +81,7 @@ def alarm_text(kind: str) -> str:
     family, _, what = kind.partition(":")
     if family == "limit":
         param, _, side = what.rpartition("_")
-        if param in _PARAMETERS and side in ("low", "high"):
+        if param in _LABELS and side in ("low", "high"):
             return f"{label(param)} {side}"
     words = (what or family).replace("_", " ").replace("news2", "NEWS2").replace("spo2", "SpO₂")
     return words[:1].upper() + words[1:]

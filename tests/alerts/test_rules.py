@@ -67,6 +67,18 @@ def test_lost_signal_cancels_a_pending_delay_but_does_not_clear_a_raised_alarm()
     assert "signal lost" in cond.title and cond.kind == "limit:hr_high" and cond.priority == Priority.MEDIUM
 
 
+def test_limit_titles_write_units_as_clinicians_do() -> None:
+    temp = Limit(param="temp", low=None, high=38.5, delay_s=0, hysteresis=0.2, priority=Priority.MEDIUM)
+    t = LimitTracker(["temp", "spo2", "hr"])
+    t.set_limits([{"temp": temp, "spo2": SPO2, "hr": HR}])
+    m = matrix(1, temp=[39.1], spo2=[85], hr=[150])
+    for sec in (0, 20):
+        t.update(m, sec * S)
+    titles = {k: c.title for (_, k), c in t.conditions(["B0"], ["A"], m).items()}
+    assert titles == {"limit:temp_high": "TEMP high: 39.1 °C (limit 38.5)", "limit:spo2_low": "SPO2 low: 85% (limit 88)",
+                      "limit:hr_high": "HR high: 150 beats/min (limit 140)"}  # fmt: skip
+
+
 def test_news2_rise_must_hold_and_spo2_fall_must_be_sustained() -> None:
     pol = alarm_policy().defaults
     t = TrendTracker()

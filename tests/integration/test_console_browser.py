@@ -11,67 +11,25 @@ partial sum as a total), an alert she acknowledges under her own name, and a
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from browser_support import CHROMIUM_ARGS, read_demo_credentials, sign_in_through_the_page
-from support import free_port, get_json, post_json, sign_in, wait_until
+from browser_support import CHROMIUM_ARGS, running_demo, sign_in_through_the_page
+from support import get_json, post_json, sign_in, wait_until
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
 BEDS = 8  # two wards of four: A and B
 BANDS = {"low": "LOW", "low-medium": "LOW-MED", "medium": "MEDIUM", "high": "HIGH", "unknown": "UNKNOWN"}
 
 
-def _tail(path: Path, n: int = 40) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
-    except OSError:
-        return "(no log)"
-
-
 @pytest.fixture
 def demo(tmp_path: Path):
-    """A running ``teleicu demo`` with 8 beds; yields its base URL and always stops it."""
-    port = free_port()
-    log_path = tmp_path / "demo.log"
-    cmd = [sys.executable, "-m", "teleicu", "demo", "--beds", str(BEDS), "--ward-size", "4", "--seed", "7",
-           "--port", str(port), "--duration", "120", "--data-dir", str(tmp_path / "demo-data")]  # fmt: skip
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        def healthy() -> bool:
-            if proc.poll() is not None:
-                pytest.fail(f"teleicu demo exited with {proc.returncode} before answering /healthz:\n{_tail(log_path)}")
-            return get_json(base + "/healthz", as_=None)["ok"] and (tmp_path / "demo-data" / "demo-credentials.txt").exists()
-
-        try:
-            wait_until(healthy, "the demo's hub to answer /healthz", timeout=30, interval=0.25)
-        except AssertionError:
-            pytest.fail(f"teleicu demo did not answer GET {base}/healthz with 200 within 30 s:\n{_tail(log_path)}")
-        yield base, read_demo_credentials(tmp_path / "demo-data" / "demo-credentials.txt")
-    finally:
-        # SIGINT lets the demo stop its hub, simulators and edge agents (own sessions) in order.
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+    """A running ``teleicu demo`` with 8 beds; yields its base URL and the accounts it made."""
+    with running_demo(tmp_path, beds=BEDS) as running:
+        yield running
 
 
 def test_console_shows_live_census_and_acknowledges_an_alert(chromium: Path, demo, tmp_path: Path) -> None:
