@@ -90,7 +90,7 @@ class LimitTracker:
                 kind = limit_kind(p, word)
                 value = inputs[i, self.cols[j]]
                 shown = "signal lost" if np.isnan(value) else written_value(p, f"{value:g}")
-                title = f"{p.upper()} {word}: {shown} (limit {limit[i, j]:g})"
+                title = f"{BY_KEY[p].label} {word}: {shown} (limit {limit[i, j]:g})"
                 out[(beds[i], kind)] = Condition(
                     subject=beds[i], bed=beds[i], ward=wards[i], kind=kind, priority=Priority(int(prio[i, j])),
                     title=title, detail=f"{BY_KEY[p].meaning} beyond its {word} limit for at least {self.delay_ms[i, j] / 1000:g} s",

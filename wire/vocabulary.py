@@ -26,6 +26,7 @@ class Parameter:
     lo: float  # lowest value a real measurement can take (inclusive)
     hi: float  # highest value a real measurement can take (inclusive)
     written: str = ""  # the unit as clinicians write it ("°C", "mmHg", "beats/min"); "" for a category
+    label: str = ""  # the parameter as a chart or a monitor names it ("SpO₂", "NIBP sys")
 
 
 class ACVPU(IntEnum):
@@ -46,22 +47,22 @@ class O2(IntEnum):
 
 
 PARAMETERS: tuple[Parameter, ...] = (
-    Parameter("hr", "heart rate (ECG)", (147842,), "MDC_ECG_HEART_RATE", "8867-4", "/min", 0, 350, "beats/min"),
-    Parameter("pr", "pulse rate (oximeter)", (149530, 149538), "MDC_PULS_OXIM_PULS_RATE", "8889-8", "/min", 0, 350, "beats/min"),
-    Parameter("spo2", "oxygen saturation", (150456,), "MDC_PULS_OXIM_SAT_O2", "59408-5", "%", 0, 100, "%"),
-    Parameter("rr", "respiration rate", (151562,), "MDC_RESP_RATE", "9279-1", "/min", 0, 150, "breaths/min"),
-    Parameter("nibp_sys", "non-invasive BP, systolic", (150021, 150301), "MDC_PRESS_BLD_NONINV_SYS", "8480-6", "mm[Hg]", 0, 350, "mmHg"),
-    Parameter("nibp_dia", "non-invasive BP, diastolic", (150022, 150302), "MDC_PRESS_BLD_NONINV_DIA", "8462-4", "mm[Hg]", 0, 300, "mmHg"),
-    Parameter("nibp_mean", "non-invasive BP, mean", (150023, 150303), "MDC_PRESS_BLD_NONINV_MEAN", "8478-0", "mm[Hg]", 0, 320, "mmHg"),
-    Parameter("abp_sys", "arterial BP, systolic", (150033,), "MDC_PRESS_BLD_ART_ABP_SYS", "76215-3", "mm[Hg]", -50, 400, "mmHg"),
-    Parameter("abp_dia", "arterial BP, diastolic", (150034,), "MDC_PRESS_BLD_ART_ABP_DIA", "76213-8", "mm[Hg]", -50, 350, "mmHg"),
-    Parameter("abp_mean", "arterial BP, mean", (150035,), "MDC_PRESS_BLD_ART_ABP_MEAN", "76214-6", "mm[Hg]", -50, 370, "mmHg"),
-    Parameter("temp", "body temperature", (150344,), "MDC_TEMP", "8310-5", "Cel", 15, 46, "°C"),
-    Parameter("etco2", "end-tidal CO2", (151708,), "MDC_AWAY_CO2_ET", "19889-5", "mm[Hg]", 0, 150, "mmHg"),
-    Parameter("o2_flow", "supplemental O2 flow", (), None, "3151-8", "L/min", 0, 80, "L/min"),
-    Parameter("fio2", "inspired O2 fraction", (), None, "3150-0", "%", 21, 100, "%"),
-    Parameter("o2", "on supplemental oxygen (0 air, 1 oxygen)", (), None, None, "{bool}", 0, 1),
-    Parameter("acvpu", "consciousness (0 A, 1 C, 2 V, 3 P, 4 U)", (), None, "67775-7", "{ACVPU}", 0, 4),
+    Parameter("hr", "heart rate (ECG)", (147842,), "MDC_ECG_HEART_RATE", "8867-4", "/min", 0, 350, "beats/min", "HR"),
+    Parameter("pr", "pulse rate (oximeter)", (149530, 149538), "MDC_PULS_OXIM_PULS_RATE", "8889-8", "/min", 0, 350, "beats/min", "Pulse (oximeter)"),
+    Parameter("spo2", "oxygen saturation", (150456,), "MDC_PULS_OXIM_SAT_O2", "59408-5", "%", 0, 100, "%", "SpO₂"),
+    Parameter("rr", "respiration rate", (151562,), "MDC_RESP_RATE", "9279-1", "/min", 0, 150, "breaths/min", "RR"),
+    Parameter("nibp_sys", "non-invasive BP, systolic", (150021, 150301), "MDC_PRESS_BLD_NONINV_SYS", "8480-6", "mm[Hg]", 0, 350, "mmHg", "NIBP sys"),
+    Parameter("nibp_dia", "non-invasive BP, diastolic", (150022, 150302), "MDC_PRESS_BLD_NONINV_DIA", "8462-4", "mm[Hg]", 0, 300, "mmHg", "NIBP dia"),
+    Parameter("nibp_mean", "non-invasive BP, mean", (150023, 150303), "MDC_PRESS_BLD_NONINV_MEAN", "8478-0", "mm[Hg]", 0, 320, "mmHg", "NIBP mean"),
+    Parameter("abp_sys", "arterial BP, systolic", (150033,), "MDC_PRESS_BLD_ART_ABP_SYS", "76215-3", "mm[Hg]", -50, 400, "mmHg", "ABP sys"),
+    Parameter("abp_dia", "arterial BP, diastolic", (150034,), "MDC_PRESS_BLD_ART_ABP_DIA", "76213-8", "mm[Hg]", -50, 350, "mmHg", "ABP dia"),
+    Parameter("abp_mean", "arterial BP, mean", (150035,), "MDC_PRESS_BLD_ART_ABP_MEAN", "76214-6", "mm[Hg]", -50, 370, "mmHg", "ABP mean"),
+    Parameter("temp", "body temperature", (150344,), "MDC_TEMP", "8310-5", "Cel", 15, 46, "°C", "Temp"),
+    Parameter("etco2", "end-tidal CO2", (151708,), "MDC_AWAY_CO2_ET", "19889-5", "mm[Hg]", 0, 150, "mmHg", "EtCO₂"),
+    Parameter("o2_flow", "supplemental O2 flow", (), None, "3151-8", "L/min", 0, 80, "L/min", "O₂ flow"),
+    Parameter("fio2", "inspired O2 fraction", (), None, "3150-0", "%", 21, 100, "%", "FiO₂"),
+    Parameter("o2", "on supplemental oxygen (0 air, 1 oxygen)", (), None, None, "{bool}", 0, 1, "", "Air/O₂"),
+    Parameter("acvpu", "consciousness (0 A, 1 C, 2 V, 3 P, 4 U)", (), None, "67775-7", "{ACVPU}", 0, 4, "", "ACVPU"),
 )
 
 BY_KEY: dict[str, Parameter] = {p.key: p for p in PARAMETERS}

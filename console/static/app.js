@@ -176,10 +176,12 @@ function renderUser() {
 function createTile(id) {
   const root = h("article", "tile");
   root.dataset.bed = id;
-  root.tabIndex = 0;  // reachable by keyboard; Enter goes to the bed's alarms
+  root.tabIndex = 0;  // reachable by keyboard; Enter (or a click) opens the bed's detail page
+  root.setAttribute("aria-label", `Bed ${id}: open its detail`);
   root.addEventListener("keydown", (ev) => {
-    if ((ev.key === "Enter" || ev.key === " ") && ev.target === root && focusBedAlarms(id)) ev.preventDefault();
+    if ((ev.key === "Enter" || ev.key === " ") && ev.target === root) { ev.preventDefault(); openBed(id); }
   });
+  root.addEventListener("click", (ev) => { if (!ev.target.closest("a, button, select, input")) openBed(id); });
 
   const head = h("header", "tile-head");
   const name = h("span", "bed-id", id);
@@ -871,12 +873,8 @@ function focusBed(id) {
 }
 
 /** From a tile (Enter): to the bed's alarms in the queue, if it has any. */
-function focusBedAlarms(id) {
-  const g = groups.get(id);
-  if (!g || !g.dom.li.isConnected) return false;
-  g.dom.head.scrollIntoView({ block: "nearest" });
-  g.dom.head.focus();
-  return true;
+function openBed(id) {
+  location.assign(`/bed/${encodeURIComponent(id)}`);
 }
 
 // ---------------------------------------------------------------- render loop

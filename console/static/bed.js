@@ -7,7 +7,7 @@
 
 import uPlot from "./vendor/uplot/uPlot.esm.js";
 import { api, renew, startSession, toSignIn } from "./session.js";
-import { displayUnit, formatValue, paramLabel, paramUnit } from "./units.js";
+import { chartable, displayUnit, formatValue, loadVocabulary, paramLabel, paramUnit } from "./units.js";
 import { WaveTrace, decodeChunk } from "./wave_trace.js";
 
 const BED = decodeURIComponent(location.pathname.replace(/^\/bed\//, "").replace(/\/$/, ""));
@@ -374,6 +374,7 @@ async function main() {
   state.user = await startSession();
   if (!state.user) return;
   $("user-name").textContent = state.user.display_name;
+  await loadVocabulary();
   const res = await api(`/api/beds/${encodeURIComponent(BED)}`);
   if (!res.ok) {
     $("banner").hidden = false;
@@ -385,6 +386,11 @@ async function main() {
   state.ward = bed.ward;
   showBed(bed);
   buildTrends();
+  $("chart-param").replaceChildren(...chartable().map((p) => {
+    const o = el("option", "", p.written ? `${p.label} (${p.written})` : p.label);
+    o.value = p.key;
+    return o;
+  }));
   chartChoices();
   $("chart-param").addEventListener("change", chartChoices);
   $("chart-form").addEventListener("submit", submitChart);

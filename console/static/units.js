@@ -1,37 +1,46 @@
-// teleicu console: parameters and units as clinicians write them (°C, mmHg, /min), one table for every page.
+// teleicu console: parameters as clinicians name and write them, from the hub's vocabulary (GET /api/vocabulary),
+// the one table of labels and units (wire/vocabulary.py); loaded once per page.
 
-/** UCUM code (what the hub sends) -> what a clinician writes. */
-const UNIT_TEXT = {
-  Cel: "°C", "mm[Hg]": "mmHg", "/min": "/min", "%": "%", "L/min": "L/min", mV: "mV",
-  "{ratio}": "", "{bool}": "", "{ACVPU}": "",
-};
+let byKey = new Map();
+let byUcum = new Map();
 
-export function displayUnit(ucum) {
-  return ucum in UNIT_TEXT ? UNIT_TEXT[ucum] : (ucum || "");
+export async function loadVocabulary() {
+  const res = await fetch("/api/vocabulary", { credentials: "same-origin" });
+  if (!res.ok) throw new Error(`the hub's vocabulary: ${res.status}`);
+  const body = await res.json();
+  byKey = new Map(body.parameters.map((p) => [p.key, p]));
+  byUcum = new Map();
+  for (const p of body.parameters) if (!byUcum.has(p.ucum)) byUcum.set(p.ucum, p.written);
+  return body;
 }
 
-/** Parameter key -> [label, unit as written]. */
-export const PARAMS = {
-  hr: ["Heart rate", "/min"], pr: ["Pulse rate", "/min"], spo2: ["SpO₂", "%"], rr: ["Respiration rate", "/min"],
-  nibp_sys: ["Systolic BP", "mmHg"], nibp_dia: ["Diastolic BP", "mmHg"], nibp_mean: ["Mean BP", "mmHg"],
-  abp_sys: ["Arterial systolic", "mmHg"], abp_dia: ["Arterial diastolic", "mmHg"], abp_mean: ["Arterial mean", "mmHg"],
-  temp: ["Temperature", "°C"], etco2: ["EtCO₂", "mmHg"], o2: ["Air or oxygen", ""], acvpu: ["Consciousness", ""],
-  fio2: ["FiO₂", "%"], o2_flow: ["O₂ flow", "L/min"],
-};
+/** The parameters a nurse may chart, in the vocabulary's order. */
+export function chartable() {
+  return [...byKey.values()].filter((p) => p.chartable);
+}
 
 export function paramLabel(key) {
-  return (PARAMS[key] || [key])[0];
+  return byKey.get(key)?.label || key;
 }
 
 export function paramUnit(key) {
-  return (PARAMS[key] || [key, ""])[1];
+  return byKey.get(key)?.written || "";
+}
+
+/** A UCUM code (as the API sends it) as written: "Cel" -> "°C"; a category code ({bool}) has none. */
+export function displayUnit(ucum) {
+  if (byUcum.has(ucum)) return byUcum.get(ucum);
+  return ucum && !ucum.startsWith("{") ? ucum : "";
 }
 
 /** A parameter's value as written: ACVPU as its letter, air/oxygen as words, numbers with sensible decimals. */
 export function formatValue(key, value) {
   if (value === null || value === undefined || Number.isNaN(value)) return "—";
-  if (key === "acvpu") return ["A", "C", "V", "P", "U"][value] ?? String(value);
-  if (key === "o2") return value ? "oxygen" : "air";
+  const words = byKey.get(key)?.words;
+  if (words && Object.keys(words).length) {
+    const word = Object.entries(words).find(([, code]) => code === value);
+    if (word) return key === "o2" ? word[0].toLowerCase() : word[0];
+  }
   if (key === "temp") return value.toFixed(1);
   return Number.isInteger(value) ? String(value) : value.toFixed(1);
 }

@@ -75,7 +75,7 @@ def test_limit_titles_write_units_as_clinicians_do() -> None:
     for sec in (0, 20):
         t.update(m, sec * S)
     titles = {k: c.title for (_, k), c in t.conditions(["B0"], ["A"], m).items()}
-    assert titles == {"limit:temp_high": "TEMP high: 39.1 °C (limit 38.5)", "limit:spo2_low": "SPO2 low: 85% (limit 88)",
+    assert titles == {"limit:temp_high": "Temp high: 39.1 °C (limit 38.5)", "limit:spo2_low": "SpO₂ low: 85% (limit 88)",
                       "limit:hr_high": "HR high: 150 beats/min (limit 140)"}  # fmt: skip
 
 

@@ -50,6 +50,7 @@ POLICY: dict[tuple[str, str], tuple[str, str | None]] = {
     ("GET", "/docs"): (PUBLIC, None),
     ("GET", "/openapi.json"): (PUBLIC, None),
     ("GET", "/healthz"): (PUBLIC, None),
+    ("GET", "/api/vocabulary"): (PUBLIC, None),  # labels and units, no patient data
     ("POST", "/api/auth/login"): (OWN_CREDENTIAL, None),  # a password: the matrix sends a wrong one
     ("POST", "/api/auth/refresh"): (OWN_CREDENTIAL, None),  # a refresh token: the matrix sends none
     ("POST", "/api/auth/logout"): (SIGNED_IN, None),

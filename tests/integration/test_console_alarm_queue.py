@@ -266,10 +266,6 @@ def test_census_and_alarms_pass_axe_and_basic_keyboard_and_size_checks(browser, 
         page.keyboard.press("Enter")
         page.wait_for_function("() => location.hash === '#alarms'", timeout=5_000)
         assert page.eval_on_selector_all("#grid article[data-bed]", "els => els.every(e => e.tabIndex === 0)")
-        bed = page.locator("#alert-list li.bed-group").first.get_attribute("data-group-bed")
-        page.focus(f"#grid article[data-bed='{bed}']")
-        page.keyboard.press("Enter")
-        assert page.evaluate("() => document.activeElement.closest('li.bed-group')?.dataset.groupBed") == bed
 
         # no visible text under 12 px in the census and the alarm list; touch targets 44 px or more
         small = page.evaluate("""() => [...document.querySelectorAll('#grid *, #alarms *')]
@@ -284,6 +280,18 @@ def test_census_and_alarms_pass_axe_and_basic_keyboard_and_size_checks(browser, 
         # risk in words as well as colour: every NEWS2 badge names its band
         bands = page.eval_on_selector_all("#grid [data-news2-band] .news2-band", "els => els.map(e => e.textContent.trim())")
         assert len(bands) == 8 and all(b in ("HIGH", "MEDIUM", "LOW-MED", "LOW", "UNKNOWN") for b in bands), bands
+
+        # a tile opens its bed's detail page by keyboard; that page passes axe too
+        bed = page.locator("#alert-list li.bed-group").first.get_attribute("data-group-bed")
+        page.focus(f"#grid article[data-bed='{bed}']")
+        page.keyboard.press("Enter")
+        page.wait_for_url(f"**/bed/{bed}", timeout=10_000)
+        page.wait_for_function("() => document.body.dataset.trendsLoaded", timeout=15_000)
+        page.evaluate(AXE.read_text(encoding="utf-8") + "\n;0")
+        violations = page.evaluate(AXE_RUN)
+        assert not violations, f"axe-core on the bed detail page: serious or critical violations: {violations}"
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.screenshot(path=str(tmp_path / "bed-detail-phone.png"))
     finally:
         c.close()
 
