@@ -29,6 +29,7 @@ from ingest.agents import AgentRegistry
 from ingest.audit_writer import AlarmRecord, AuditWriter, DataGap
 from ingest.auth.audit_log import AuditEntry
 from ingest.auth.service import AGENT_KEY, AuthService
+from ingest.band_census import BandCensus, census_rows
 from ingest.bed_state import BedState
 from ingest.console_feed import ConsoleFeed
 from ingest.dedup import SeqTracker
@@ -79,6 +80,7 @@ class Hub:
         self.patients = PatientService(stores.state.db, clock, self.last_vitals, self._patient_moved)
         self.score_changes = ScoreChanges()  # admitted patients' NEWS2 over their stay
         self.hourly = HourlySummaries(stores.state.db, self.store.trend, clock)
+        self.band_census = BandCensus(stores.state.db, self._band_rows, clock)  # beds per NEWS2 band, for the KPI page
         self.adt = AdtListener.from_settings(cfg.adt, AdtApplier(self)) if cfg.adt is not None else None  # HL7 ADT from the HIS
         self.watched_since: dict[int, int] = {}  # bed row -> when its agent last connected
         self.device_patients: dict[str, tuple[str, str, str]] = {}  # bed -> (patient id its monitor names, device, agent)
@@ -129,6 +131,7 @@ class Hub:
             tg.create_task(self.audit.run(), name="hub-audit-writer")
             tg.create_task(self.auth.watch(), name="hub-auth-watch")
             tg.create_task(self.hourly.run(), name="hub-hourly-summaries")
+            tg.create_task(self.band_census.run(), name="hub-band-census")
             if self.adt is not None:
                 tg.create_task(self.adt.run(), name="hub-adt-listener")
 
@@ -299,6 +302,9 @@ class Hub:
     def score(self, now: int) -> Scores:
         """NEWS2, MEWS and qSOFA for every bed, each one vectorised pass over the bed-state matrix."""
         return score_beds(self.state.inputs_at(now, self._staleness_ms), self.state.scale2[: self.state.n], self.tables)
+
+    def _band_rows(self, slot: int) -> list[tuple[int, str, str, int]]:
+        return census_rows(slot, [b.ward for b in self.state.beds], self.score(self.clock()).news2.band)
 
     def tick(self) -> None:
         now = self.clock()

@@ -47,6 +47,12 @@ async def sign_in_page() -> FileResponse:
     return FileResponse(STATIC_DIR / "login.html")
 
 
+@router.get("/kpi", include_in_schema=False)
+async def kpi_page() -> FileResponse:
+    """The command centre's KPI page; its figures come from /api/kpi (a role that may see KPIs)."""
+    return FileResponse(STATIC_DIR / "kpi.html")
+
+
 @router.get("/bed/{bed}", include_in_schema=False)
 async def bed_page(bed: str) -> FileResponse:
     """A bed's detail page; the page asks the API for the bed, which answers only a clinician of its ward."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 
-from ingest import outbox
+from ingest import band_census, outbox
 from ingest.auth import accounts, audit_log, sessions
 from ingest.auth.audit_log import AuditEntry
 from ingest.patients import hourly
@@ -53,7 +53,7 @@ GAP_SQL = upsert("data_gaps", 'bed, start, "end"', "bed, start")
 AGENT_SQL = upsert("agents", "agent, ward, beds, forgotten", "agent")
 AUTH_SCHEMA = accounts.SCHEMA + sessions.SCHEMA + audit_log.SCHEMA  # users, sessions, agent secrets, the audit chain
 #: every table of the state file: the hub's own, identity and audit, patients and the outbox
-STATE_SCHEMAS: list[str] = [SCHEMA, AUTH_SCHEMA, patient_tables.SCHEMA + outbox.SCHEMA + hourly.SCHEMA]
+STATE_SCHEMAS: list[str] = [SCHEMA, AUTH_SCHEMA, patient_tables.SCHEMA + outbox.SCHEMA + hourly.SCHEMA, band_census.SCHEMA]
 
 
 class SQLStateStore:

@@ -47,6 +47,8 @@ POLICY: dict[tuple[str, str], tuple[str, str | None]] = {
     ("GET", "/"): (PUBLIC, None),
     ("GET", "/login"): (PUBLIC, None),
     ("GET", "/bed/{bed}"): (PUBLIC, None),  # the page; its data comes from the API
+    ("GET", "/kpi"): (PUBLIC, None),  # the page; its figures come from /api/kpi
+    ("GET", "/api/kpi"): ("view_kpi", None),
     ("GET", "/docs"): (PUBLIC, None),
     ("GET", "/openapi.json"): (PUBLIC, None),
     ("GET", "/healthz"): (PUBLIC, None),
@@ -103,7 +105,7 @@ def routes_of(hub: HubProcess) -> set[tuple[str, str]]:
     """Every route the hub serves: its OpenAPI document, plus what it serves outside it (pages, metrics, sockets)."""
     doc = get_json(f"{hub.base}/openapi.json", as_=None)
     served = {(m.upper(), p) for p, item in doc["paths"].items() for m in item}
-    hidden = {("GET", "/"), ("GET", "/login"), ("GET", "/bed/{bed}"), ("GET", "/docs"), ("GET", "/openapi.json"), ("GET", "/metrics"),
+    hidden = {("GET", "/"), ("GET", "/login"), ("GET", "/bed/{bed}"), ("GET", "/kpi"), ("GET", "/docs"), ("GET", "/openapi.json"), ("GET", "/metrics"),
               ("WS", "/ws/console"), ("WS", "/ws/edge"), ("WS", "/ws/waves")}  # fmt: skip
     return served | hidden
 
