@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from browser_support import CHROMIUM_ARGS
+from browser_support import CHROMIUM_ARGS, screenshot
 from support import PASSWORD, HubProcess, get_json, post_json, wait_until
 from websockets.sync.client import connect
 
@@ -22,9 +22,6 @@ from wire.codec import decode_hub, encode_edge
 from wire.messages import Hello, ObsFrame, Observation, WaveChunk
 
 pytestmark = pytest.mark.integration
-
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-
 
 def ecg(t_ms: float) -> float:
     """A plausible lead II shape at 75/min, in mV: a narrow R wave and a broad T wave."""
@@ -118,11 +115,8 @@ def test_the_bed_detail_page_shows_the_patient_live_ecg_trends_and_charts(chromi
                 vitals = get_json(f"{hub.base}/api/beds/A-01")["vitals"]
                 assert vitals["acvpu"]["value"] == 2 and vitals["acvpu"]["charted_by"] == "intensivist"
 
-                SHOTS.mkdir(parents=True, exist_ok=True)
                 page.evaluate("() => window.scrollTo(0, 0)")
-                page.screenshot(path=str(SHOTS / "bed-detail-1600x1000.png"), full_page=False)
-                page.set_viewport_size({"width": 390, "height": 844})
-                page.screenshot(path=str(tmp_path / "bed-detail-phone.png"), full_page=False)
+                screenshot(page, "bed-detail-1600x1000")
                 assert not errors, errors
                 assert not outside, f"requests left the hub: {outside[:5]}"
             finally:

@@ -22,7 +22,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from browser_support import CHROMIUM_ARGS, REPO, running_demo, sign_in_through_the_page
+from browser_support import CHROMIUM_ARGS, REPO, running_demo, sign_in_through_the_page, screenshot
 from support import get_json, sign_in, wait_until
 
 pytestmark = pytest.mark.integration
@@ -182,7 +182,7 @@ def test_ward_view_shows_only_that_ward_and_alarms_come_first_on_a_phone(browser
         ack = page.locator(f"{ACTIVE_ROW} button.ack").first.bounding_box()
         assert ack["height"] >= 44 and ack["width"] >= 44, ack
         assert float(page.eval_on_selector(f"{ACTIVE_ROW} .a-title", "e => parseFloat(getComputedStyle(e).fontSize)")) >= 18
-        page.screenshot(path=str(tmp_path / "console-ward-A-phone.png"))
+        screenshot(page, "console-ward-A-phone")
 
         # choosing "All wards" brings ward B back, and the address says so
         page.set_viewport_size({"width": 1600, "height": 1000})
@@ -253,7 +253,7 @@ def test_census_and_alarms_pass_axe_and_basic_keyboard_and_size_checks(browser, 
         # the live region named the high-priority alarm for screen readers
         page.wait_for_function("() => /high-priority alarm/i.test(document.getElementById('alarm-announcer').textContent)", timeout=10_000)
         assert page.get_attribute("#alarm-announcer", "aria-live") == "assertive"
-        page.screenshot(path=str(tmp_path / "console-1600x1000.png"))
+        screenshot(page, "console-1600x1000")
 
         # axe-core, run in the page (given to it through DevTools: the page's own policy allows only the hub's scripts)
         page.evaluate(AXE.read_text(encoding="utf-8") + "\n;0")
@@ -291,7 +291,7 @@ def test_census_and_alarms_pass_axe_and_basic_keyboard_and_size_checks(browser, 
         violations = page.evaluate(AXE_RUN)
         assert not violations, f"axe-core on the bed detail page: serious or critical violations: {violations}"
         page.set_viewport_size({"width": 390, "height": 844})
-        page.screenshot(path=str(tmp_path / "bed-detail-phone.png"))
+        screenshot(page, "bed-detail-phone")
     finally:
         c.close()
 

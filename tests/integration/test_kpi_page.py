@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from browser_support import CHROMIUM_ARGS
+from browser_support import CHROMIUM_ARGS, screenshot
 from support import PASSWORD, HubProcess, feed_news2_alarm, get_json, post_json, wait_until
 
 pytestmark = pytest.mark.integration
@@ -62,9 +62,7 @@ def test_the_kpi_page_shows_the_apis_figures(chromium: Path, hub: HubProcess, tm
             assert page.get_attribute("#band-chart", "data-slots") == str(len(api["band_census"]))
             page.evaluate(AXE.read_text(encoding="utf-8") + "\n;0")
             assert not page.evaluate(AXE_RUN)
-            shots = REPO / "docs" / "screenshots"
-            shots.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(shots / "kpi-1600x1000.png"))
+            screenshot(page, "kpi-1600x1000")
             assert not errors, errors
         finally:
             browser.close()
