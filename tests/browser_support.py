@@ -58,14 +58,14 @@ def read_demo_credentials(path: Path) -> dict[str, tuple[str, str]]:
     return out
 
 
-def sign_in_through_the_page(page, base: str, user: str, password: str) -> None:  # type: ignore[no-untyped-def]
-    """Open the console as a clinician would: sent to the sign-in page, type name and password, back to the console."""
-    page.goto(base + "/")
+def sign_in_through_the_page(page, base: str, user: str, password: str, path: str = "/") -> None:  # type: ignore[no-untyped-def]
+    """Open a console page as a clinician would: sent to the sign-in page, type name and password, back to the page."""
+    page.goto(base + path)
     page.wait_for_url("**/login?next=*", timeout=15_000)
     page.fill("#username", user)
     page.fill("#password", password)
     page.click("#signin-button")
-    page.wait_for_url(base + "/", timeout=15_000)
+    page.wait_for_url(base + path, timeout=15_000)
     page.wait_for_selector("#user-name:not(:empty)", timeout=15_000)  # who is signed in, as the hub says
 
 

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from browser_support import CHROMIUM_ARGS, screenshot
+from browser_support import CHROMIUM_ARGS, screenshot, sign_in_through_the_page
 from support import PASSWORD, HubProcess, get_json, post_json, wait_until
 from websockets.sync.client import connect
 
@@ -73,12 +73,7 @@ def test_the_bed_detail_page_shows_the_patient_live_ecg_trends_and_charts(chromi
                 page.on("pageerror", lambda e: errors.append(str(e)))
                 outside: list[str] = []
                 page.on("request", lambda r: outside.append(r.url) if not r.url.startswith((hub.base, "data:", "ws://127.0.0.1")) else None)
-                page.goto(f"{hub.base}/bed/A-01")
-                page.wait_for_url("**/login?next=*", timeout=15_000)  # not signed in: to the sign-in page, then back here
-                page.fill("#username", "intensivist")
-                page.fill("#password", PASSWORD)
-                page.click("#signin-button")
-                page.wait_for_url(f"{hub.base}/bed/A-01", timeout=15_000)
+                sign_in_through_the_page(page, hub.base, "intensivist", PASSWORD, "/bed/A-01")  # not signed in: the sign-in page, then back
                 page.wait_for_selector(".patient-name", timeout=15_000)
                 assert page.text_content(".patient-name") == "Sunita Sharma"
                 assert "°C" in page.text_content("#vitals")  # temperature as clinicians write it, not "Cel"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from browser_support import CHROMIUM_ARGS, screenshot
+from browser_support import CHROMIUM_ARGS, screenshot, sign_in_through_the_page
 from support import PASSWORD, HubProcess, feed_news2_alarm, get_json, post_json, wait_until
 
 pytestmark = pytest.mark.integration
@@ -33,12 +33,7 @@ def test_the_kpi_page_shows_the_apis_figures(chromium: Path, hub: HubProcess, tm
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
             errors: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(f"{hub.base}/kpi")
-            page.wait_for_url("**/login?next=*", timeout=15_000)
-            page.fill("#username", "viewer")
-            page.fill("#password", PASSWORD)
-            page.click("#signin-button")
-            page.wait_for_url(f"{hub.base}/kpi", timeout=15_000)
+            sign_in_through_the_page(page, hub.base, "viewer", PASSWORD, "/kpi")  # not signed in: the sign-in page, then back
             page.wait_for_function("() => document.body.dataset.kpiLoaded", timeout=15_000)
             shown_at = int(page.evaluate("() => document.body.dataset.kpiLoaded"))
             api = get_json(f"{hub.base}/api/kpi?until={shown_at}", as_="viewer")
