@@ -11,12 +11,12 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from support import free_port, get_json, wait_until
+from support import free_port, get_json, sign_in, wait_until
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -93,13 +93,15 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 @contextmanager
-def running_demo(tmp: Path, beds: int = 8, ward_size: int = 4, seed: int = 7, duration: float = 120) -> Iterator[tuple[str, dict]]:
-    """A running ``teleicu demo`` (real hub, simulators and edge agents); yields its base URL and accounts, always stops it."""
+def running_demo(tmp: Path, beds: int = 8, ward_size: int = 4, seed: int = 7, duration: float = 120,
+                 extra: Sequence[str] = ()) -> Iterator[tuple[str, dict]]:
+    """A running ``teleicu demo`` (real hub, simulators and edge agents); yields its base URL and accounts, always stops it.
+    ``extra``: more ``teleicu demo`` arguments (``--alarms FILE`` ...)."""
     port = free_port()
     log_path = tmp / "demo.log"
     data = tmp / "demo-data"
     cmd = [sys.executable, "-m", "teleicu", "demo", "--beds", str(beds), "--ward-size", str(ward_size), "--seed", str(seed),
-           "--port", str(port), "--duration", str(duration), "--data-dir", str(data)]  # fmt: skip
+           "--port", str(port), "--duration", str(duration), "--data-dir", str(data), *extra]  # fmt: skip
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONUNBUFFERED="1"))
     base = f"http://127.0.0.1:{port}"
@@ -116,3 +118,37 @@ def running_demo(tmp: Path, beds: int = 8, ward_size: int = 4, seed: int = 7, du
         yield base, read_demo_credentials(data / "demo-credentials.txt")
     finally:
         _stop(proc)
+
+
+#: axe-core from npm (``npm ci``), handed to a page through DevTools: the page's own policy allows only the hub's scripts
+AXE = REPO / "node_modules" / "axe-core" / "axe.min.js"
+AXE_RUN = """async () => {
+  const r = await axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21aa']}});
+  return r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
+    .map(v => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))}));
+}"""
+
+
+class Console:
+    """One signed-in page; collects the page's JavaScript errors."""
+
+    def __init__(self, browser, demo, user: str = "intensivist", path: str = "/", viewport=(1600, 1000), init_script: str = ""):
+        base, accounts = demo
+        self.base, self.accounts, self.errors = base, accounts, []
+        self.context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+        if init_script:
+            self.context.add_init_script(init_script)
+        self.page = self.context.new_page()
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        sign_in_through_the_page(self.page, base, user, accounts[user][0])
+        if path != "/":
+            self.page.goto(base + path)
+        self.page.wait_for_selector("#conn[data-conn='live']", timeout=30_000)
+
+    def api(self, path: str, user: str = "intensivist") -> dict:
+        token = sign_in(self.base, user, self.accounts[user][0])[1]["access_token"]
+        return get_json(self.base + path, as_=None, headers={"Authorization": f"Bearer {token}"})
+
+    def close(self) -> None:
+        self.context.close()
+        assert not self.errors, f"JavaScript errors on the console page: {self.errors}"

@@ -12,6 +12,8 @@ import {
   keepAlarm, liveTitle, news2Now, stateChips, tierOfRole,
 } from "./alarm_queue.js";
 import { playBurst, setSound, soundOn } from "./alarm_sound.js";
+import { Spark, WINDOW_MS } from "./sparkline.js";
+import { loadVocabulary, paramUnit } from "./units.js";
 
 // ---------------------------------------------------------------- constants
 
@@ -23,18 +25,29 @@ const STALE_AFTER_S = {
   temp: 4 * 3600, acvpu: 4 * 3600, o2: 4 * 3600,
 };
 
-/** Risk order for the default sort: a bed we cannot score (unknown) is placed
- *  above beds known to be low risk, below any bed known to need review. */
-const BAND_RANK = { high: 5, medium: 4, "low-medium": 3, unknown: 2, low: 1 };
+/** Risk order for the default sort. A bed we cannot assess (unknown: its monitor is silent or
+ *  its gateway offline, or a vital the monitor measures is missing) is placed above beds known
+ *  to be low risk, below any bed known to need review. A score missing only what is charted
+ *  (air/oxygen, ACVPU) is "incomplete": its partial sum is shown as such and it sorts between
+ *  the unknown and the low. */
+const BAND_RANK = { high: 6, medium: 5, "low-medium": 4, unknown: 3, incomplete: 2, low: 1 };
 const BAND_LABEL = {
-  high: "HIGH", medium: "MEDIUM", "low-medium": "LOW-MED", low: "LOW", unknown: "UNKNOWN",
+  high: "HIGH", medium: "MEDIUM", "low-medium": "LOW-MED", low: "LOW", unknown: "UNKNOWN", incomplete: "INCOMPLETE",
 };
 const BAND_TITLE = {
   high: "high clinical risk", medium: "medium clinical risk",
   "low-medium": "low-medium clinical risk", low: "low clinical risk",
-  unknown: "risk unknown",
+  unknown: "risk unknown", incomplete: "incomplete score, band not proved",
 };
-const BANDS_IN_ORDER = ["high", "medium", "low-medium", "unknown", "low"];
+const BANDS_IN_ORDER = ["high", "medium", "low-medium", "unknown", "incomplete", "low"];
+/** NEWS2 inputs no monitor measures: a nurse charts them. Only these missing makes a score "incomplete", not "unknown". */
+const CHARTED_ONLY = new Set(["o2", "acvpu"]);
+/** Whole-tile states: the bed's values are not live, whatever their ages say. */
+const TILE_STATE_LABEL = { offline: "AGENT OFFLINE", "no-data": "NO DATA" };
+/** The summary chips that filter the census: the bands, then the whole-tile states. */
+const FILTER_KEYS = [...BANDS_IN_ORDER, "no-data", "offline"];
+const FILTER_LABEL = { ...BAND_LABEL, ...TILE_STATE_LABEL };
+const VIEW_KEY = "teleicu.census.view";  // localStorage: "table" or "tiles"
 
 const ACVPU_LETTERS = ["A", "C", "V", "P", "U"];
 
@@ -80,6 +93,12 @@ let flushScheduled = false;
 
 let serverOffsetMs = 0;          // server clock minus local clock
 let sortMode = "risk";
+/** A band (or whole-tile state) chosen from the summary chips: the census shows those beds only ("" all). */
+let bandFilter = "";
+/** "tiles" or "table" (the dense table for hundreds of beds), remembered by the browser. */
+let viewMode = readView();
+/** The table's own column sort ({key, dir}), or null to follow the Order choice. */
+let tableSort = null;
 /** The ward shown (tiles and alarms alike): from the page's address (/?ward=A), the ward filter, or a ward nurse's one ward. */
 let wardFilter = new URLSearchParams(location.search).get("ward") || "";
 /** Every ward this console has heard of: the ward filter's choices survive a one-ward feed. */
@@ -101,6 +120,8 @@ const el = {
   alertList: $("alert-list"), alertsEmpty: $("alerts-empty"), alertCount: $("alert-count"),
   conn: $("conn"), connText: $("conn-text"), banner: $("banner"),
   summary: $("summary"), wardFilter: $("ward-filter"), sortMode: $("sort-mode"),
+  filterNote: $("filter-note"), filterText: $("filter-text"), filterClear: $("filter-clear"),
+  viewToggle: $("view-toggle"), table: $("census-table"), tbody: $("census-rows"),
   userName: $("user-name"), signOut: $("sign-out"),
   announcer: $("alarm-announcer"), sound: $("sound-toggle"),
   fPriority: $("f-priority"), fCategory: $("f-category"), fMine: $("f-mine"),
@@ -201,6 +222,8 @@ function createTile(id) {
 
   const status = h("div", "tile-status");
   status.hidden = true;
+  const patient = h("div", "tile-patient");
+  patient.hidden = true;
 
   const body = h("div", "vitals");
   const cells = {};
@@ -217,13 +240,38 @@ function createTile(id) {
     cells[key] = { root: c, lbl, v, age, tag, label };
   }
 
-  root.append(head, status, body);
+  // the last 30 min of heart rate, from the values this console receives
+  const sparkRow = h("div", "spark-row");
+  const sparkLbl = h("span", "spark-lbl", "HR 30 min");
+  const spark = document.createElement("canvas");
+  spark.className = "spark";
+  const dpr = Math.min(2, window.devicePixelRatio || 1);
+  spark.width = Math.round(200 * dpr);
+  spark.height = Math.round(22 * dpr);
+  spark.setAttribute("role", "img");
+  spark.setAttribute("aria-label", "heart rate over the last 30 minutes: no values yet");
+  const sparkRange = h("span", "spark-range", "");
+  sparkRow.append(sparkLbl, spark, sparkRange);
+
+  root.append(head, status, patient, body, sparkRow);
   return {
     id, ward: "", agent: "", online: true, lastRx: null, lastRxAge: null, recvAt: 0,
-    settings: {}, vitals: {}, news2: null, alertPrio: 0, alertCount: 0,
-    sortKey: null,
-    dom: { root, name, ward, alertChip, badge, badgeNum, badgeBand, badgeInc, status, cells },
+    settings: {}, vitals: {}, news2: null, alertPrio: 0, alertCount: 0, topAlarm: null, noDataAlarm: false,
+    patient: null, spark: new Spark(), state: "", band: "unknown", score: -1, views: null,
+    sortKey: null, row: null,
+    dom: { root, name, ward, alertChip, badge, badgeNum, badgeBand, badgeInc, status, patient, cells, spark, sparkRange },
   };
+}
+
+/** "Naresh Kumar Mali, 64 M" from the bed's patient (once admitted). */
+function patientText(p) {
+  if (!p || !p.name) return "";
+  let age = "";
+  const born = p.birth_date ? Date.parse(p.birth_date) : NaN;
+  if (Number.isFinite(born)) age = String(Math.floor((serverNow() - born) / (365.2425 * 86_400_000)));
+  const sex = p.sex ? String(p.sex).charAt(0).toUpperCase() : "";
+  const tail = [age, sex].filter(Boolean).join(" ");
+  return tail ? `${p.name}, ${tail}` : p.name;
 }
 
 /** Apply one Bed object from the hub. `replace` drops vitals not mentioned. */
@@ -245,6 +293,7 @@ function applyBed(b, nowMs, replace) {
   }
   t.recvAt = at;
   if (b.settings) t.settings = b.settings;
+  if (b.patient !== undefined) t.patient = b.patient;
   if (b.vitals) {
     if (replace) t.vitals = {};
     for (const [k, v] of Object.entries(b.vitals)) {
@@ -260,6 +309,11 @@ function applyBed(b, nowMs, replace) {
     t.vitals = {};
   }
   if (b.news2 !== undefined) t.news2 = b.news2;
+  // the sparkline's heart rate (pulse rate when there is no ECG), at the time it was measured
+  const hr = b.vitals && (b.vitals.hr || b.vitals.pr);
+  if (hr && !(hr.flags && hr.flags.length) && Number.isFinite(hr.value) && Number.isFinite(hr.age_s) && Number.isFinite(nowMs)) {
+    t.spark.push(nowMs - hr.age_s * 1000, hr.value);
+  }
   dirtyBeds.add(t);
   summaryDirty = true;
 }
@@ -326,26 +380,22 @@ function cellView(t, key, now) {
   return view;
 }
 
-function renderTile(t, now) {
-  const d = t.dom;
-
-  // header
-  setText(d.ward, t.ward ? `ward ${t.ward}` : "");
-  if (t.alertCount > 0) {
-    d.alertChip.hidden = false;
-    const p = t.alertPrio === 3 ? "high" : t.alertPrio === 2 ? "medium" : "low";
-    setText(d.alertChip, `⚠ ${t.alertCount} ${p.toUpperCase()}`);
-    setAttr(d.alertChip, "data-priority", p);
-    setAttr(d.alertChip, "title", `${t.alertCount} active alert${t.alertCount > 1 ? "s" : ""}`);
-  } else if (!d.alertChip.hidden) {
-    d.alertChip.hidden = true;
-  }
-
+/**
+ * What a bed's tile and table row show at time `now`, from its state: the cell views, the
+ * whole-tile state, the NEWS2 band (with what the console knows since the hub scored it), the sort key.
+ */
+function assess(t, now) {
   // Cell views first: the badge needs to know which scored values went stale here.
   const views = {};
   for (const [key] of CELLS) views[key] = cellView(t, key, now);
 
-  // NEWS2 badge
+  // Whole-tile state: the gateway is offline, or the hub says the monitor has been silent for its
+  // ward's no_data time (its "no data" alarm is open), or nothing was ever received.
+  const rxAge = Number.isFinite(t.lastRx) ? Math.max(0, (serverNow() - t.lastRx) / 1000) : null;
+  let state = "";
+  if (!t.online) state = "offline";
+  else if ((t.noDataAlarm && (rxAge === null || rxAge > 3)) || t.lastRx === null) state = "no-data";
+
   const n = t.news2 || {};
   const subs = n.subscores || {};
   let band = BAND_LABEL[n.band] ? n.band : "unknown";
@@ -364,13 +414,37 @@ function renderTile(t, now) {
     // What the remaining components prove, as a lower bound.
     band = partial >= 7 ? "high" : partial >= 5 ? "medium" : three ? "low-medium" : "unknown";
   }
-  let num, title;
-  if (!t.news2) {
+  if (!t.news2) incomplete = false;
+  // An unproved band: "incomplete" when only charted inputs are missing, "unknown" when the monitor's are.
+  if (t.news2 && incomplete && band === "unknown" && missing.length && missing.every((m) => CHARTED_ONLY.has(m))) band = "incomplete";
+  // A silent or disconnected monitor: nothing it showed is current, whatever its score was.
+  if (state) band = "unknown";
+
+  const score = !t.news2 || state ? -1 : incomplete ? (partial ?? -1) : n.total;
+  const key = `${BAND_RANK[band]}|${score}|${t.alertPrio}|${state}`;
+  if (key !== t.sortKey) { t.sortKey = key; orderDirty = true; }
+  if (band !== t.band || state !== t.state) summaryDirty = true;
+  t.band = band;
+  t.score = score;
+  t.state = state;
+  t.views = views;
+  return { views, state, rxAge, band, incomplete, partial, missing, agedOut, subs, n };
+}
+
+/** The NEWS2 badge's number, its band and the small line under it, and its tooltip. */
+function badgeView(t, a) {
+  const { band, incomplete, partial, missing, agedOut, subs, n, state } = a;
+  let num, sub = "", title;
+  if (state) {
+    num = "—";
+    sub = state === "offline" ? "offline" : "no data";
+    title = `NEWS2 not current: ${TILE_STATE_LABEL[state].toLowerCase()}`;
+  } else if (!t.news2) {
     num = "—";
     title = "NEWS2 not available yet";
-    incomplete = false;
   } else if (incomplete) {
-    num = partial !== null && partial > 0 ? `≥${partial}` : "—";
+    num = partial !== null && partial > 0 && band !== "incomplete" && band !== "unknown" ? `≥${partial}` : "—";
+    sub = band === "incomplete" || band === "unknown" ? (partial !== null ? `partial ${partial}` : "incomplete") : "incomplete";
     title = `NEWS2 incomplete — ${BAND_TITLE[band]}` +
       (missing.length ? `\nmissing: ${missing.map((m) => SUBSCORE_NAME[m] || m).join(", ")}` : "") +
       (agedOut.length ? `\n(now stale here: ${agedOut.map((m) => SUBSCORE_NAME[m] || m).join(", ")})` : "") +
@@ -379,26 +453,60 @@ function renderTile(t, now) {
     num = String(n.total);
     title = `NEWS2 ${n.total} — ${BAND_TITLE[band]}`;
   }
-  if (n.any_three) title += "\na single parameter scores 3";
-  if (n.subscores) {
+  if (n.any_three && !state) title += "\na single parameter scores 3";
+  if (n.subscores && !state) {
     const parts = Object.entries(subs).map(([k, v]) => `${SUBSCORE_NAME[k] || k}: ${v === null ? "—" : v}`);
     title += `\n${parts.join(" · ")}`;
   }
   if (Number(t.settings?.spo2_scale) === 2) title += "\nSpO2 scale 2 (hypercapnic target)";
-  setAttr(d.badge, "data-news2-band", band);
-  setAttr(d.badge, "data-incomplete", incomplete ? "true" : "false");
-  setAttr(d.badge, "title", title);
-  setText(d.badgeNum, num);
-  setText(d.badgeBand, BAND_LABEL[band]);
-  d.badgeInc.hidden = !incomplete;
+  return { num, sub, title };
+}
 
-  // connection of the bed's edge agent
-  const offline = !t.online;
-  setClass(d.root, "offline", offline);
-  if (offline) {
-    const age = t.lastRxAge === null ? null : t.lastRxAge + (now - t.recvAt) / 1000;
+/** "AGENT OFFLINE · last data 2m ago" */
+function stateText(state, rxAge) {
+  if (!state) return "";
+  return `${TILE_STATE_LABEL[state]} · ${rxAge === null ? "no data received" : `last data ${fmtAge(rxAge)} ago`}`;
+}
+
+function renderTile(t, now) {
+  const a = assess(t, now);
+  if (viewMode === "table") { renderRow(t, a); return; }
+  const d = t.dom;
+  const { views, state } = a;
+
+  // header
+  setText(d.ward, t.ward ? `ward ${t.ward}` : "");
+  if (t.alertCount > 0) {
+    d.alertChip.hidden = false;
+    const p = t.alertPrio === 3 ? "high" : t.alertPrio === 2 ? "medium" : "low";
+    setText(d.alertChip, `⚠ ${t.alertCount} ${p.toUpperCase()}`);
+    setAttr(d.alertChip, "data-priority", p);
+    setAttr(d.alertChip, "title", `${t.alertCount} active alert${t.alertCount > 1 ? "s" : ""}` +
+      (t.topAlarm ? `; highest: ${t.topAlarm.title}` : ""));
+  } else if (!d.alertChip.hidden) {
+    d.alertChip.hidden = true;
+  }
+  const who = patientText(t.patient);
+  setText(d.patient, who);
+  if (d.patient.hidden === !!who) d.patient.hidden = !who;
+
+  // NEWS2 badge
+  const bv = badgeView(t, a);
+  setAttr(d.badge, "data-news2-band", a.band);
+  setAttr(d.badge, "data-incomplete", a.incomplete && !state ? "true" : "false");
+  setAttr(d.badge, "title", bv.title);
+  setText(d.badgeNum, bv.num);
+  setText(d.badgeBand, BAND_LABEL[a.band]);
+  setText(d.badgeInc, bv.sub);
+  if (d.badgeInc.hidden === !!bv.sub) d.badgeInc.hidden = !bv.sub;
+
+  // whole-tile state: in words, every value dimmed and struck through
+  setAttr(d.root, "data-tile-state", state || null);
+  setClass(d.root, "offline", state === "offline");
+  setAttr(d.root, "aria-label", `Bed ${t.id}${state ? ` (${TILE_STATE_LABEL[state]})` : ""}: open its detail`);
+  if (state) {
     d.status.hidden = false;
-    setText(d.status, age === null ? "EDGE OFFLINE · no data received" : `EDGE OFFLINE · last data ${fmtAge(age)} ago`);
+    setText(d.status, stateText(state, a.rxAge));
   } else if (!d.status.hidden) {
     d.status.hidden = true;
   }
@@ -416,8 +524,8 @@ function renderTile(t, now) {
     setAttr(c.root, "data-stale", v.stale ? "true" : "false");
     // Colour a cell by its NEWS2 subscore only while the value is current.
     let subScore = null;
-    for (const [sk, ck] of Object.entries(SUBSCORE_CELL)) if (ck === key && Number.isFinite(subs[sk])) subScore = subs[sk];
-    const show = subScore !== null && subScore > 0 && !v.stale && !v.flagged && !v.missing ? String(Math.min(subScore, 3)) : null;
+    for (const [sk, ck] of Object.entries(SUBSCORE_CELL)) if (ck === key && Number.isFinite(a.subs[sk])) subScore = a.subs[sk];
+    const show = subScore !== null && subScore > 0 && !v.stale && !v.flagged && !v.missing && !state ? String(Math.min(subScore, 3)) : null;
     setAttr(c.root, "data-score", show);
     // The tag says in words what the colour says: STALE, or the NEWS2 points this value scores.
     const tagText = v.stale ? "STALE" : show ? `+${show}` : "";
@@ -426,16 +534,143 @@ function renderTile(t, now) {
     if (c.tag.hidden === !!tagText) c.tag.hidden = !tagText;
     let tip = v.missing ? "no reading" : v.flagged ? "flagged — not a clean measurement" : "";
     if (v.age !== null) tip += `${tip ? "; " : ""}measured ${fmtAge(v.age)} ago${v.stale ? " — STALE, not current" : ""}`;
+    if (state && !v.missing) tip += ` — not current: ${TILE_STATE_LABEL[state]}`;
     if (subScore !== null) tip += `; NEWS2 subscore ${subScore}`;
     setAttr(c.root, "title", tip);
   }
 
-  // sort key changes reorder the grid
-  const score = !t.news2 ? -1 : incomplete ? (partial ?? -1) : n.total;
-  const key = `${BAND_RANK[band]}|${score}|${t.alertPrio}`;
-  if (key !== t.sortKey) { t.sortKey = key; orderDirty = true; }
-  t.band = band;
-  t.score = score;
+  // sparkline: redrawn when a 10 s bucket closes or the tile's state changes
+  const dim = !!state;
+  if (t.spark.due(dim)) {
+    const [lo, hi, count] = t.spark.draw(d.spark, serverNow(), dim);
+    const range = count ? (lo === hi ? `${Math.round(lo)}` : `${Math.round(lo)}–${Math.round(hi)}`) : "";
+    setText(d.sparkRange, range);
+    setAttr(d.spark, "aria-label", count ? `heart rate over the last 30 minutes: ${range} per minute` :
+      "heart rate over the last 30 minutes: no values yet");
+    setAttr(d.spark, "data-points", String(count));
+  }
+}
+
+// ---------------------------------------------------------------- table mode
+
+/** Table columns: [key, header, unit parameter, sort value]. */
+const COLUMNS = [
+  ["bed", "Bed", null, (t) => t.id],
+  ["ward", "Ward", null, (t) => t.ward],
+  ["patient", "Patient", null, (t) => t.patient?.name || ""],
+  ["hr", "HR", "hr", (t) => cellNum(t, "hr")],
+  ["spo2", "SpO₂", "spo2", (t) => cellNum(t, "spo2")],
+  ["rr", "RR", "rr", (t) => cellNum(t, "rr")],
+  ["nibp", "BP", "nibp_sys", (t) => cellNum(t, "nibp")],
+  ["temp", "Temp", "temp", (t) => cellNum(t, "temp")],
+  ["news2", "NEWS2", null, null],
+  ["alarm", "Highest alarm", null, (t) => t.alertPrio * 1e13 + (t.topAlarm?.raised || 0)],
+];
+
+/** A cell's number for sorting (-Infinity when there is none). */
+function cellNum(t, key) {
+  const v = t.views?.[key];
+  if (!v || v.missing || v.flagged) return -Infinity;
+  const x = parseFloat(v.text);
+  return Number.isFinite(x) ? x : -Infinity;
+}
+
+function createRow(t) {
+  const tr = h("tr", "crow");
+  tr.dataset.bed = t.id;
+  tr.tabIndex = 0;
+  tr.addEventListener("keydown", (ev) => {
+    if ((ev.key === "Enter" || ev.key === " ") && ev.target === tr) { ev.preventDefault(); openBed(t.id); }
+  });
+  tr.addEventListener("click", () => openBed(t.id));
+  const cells = {};
+  for (const [key] of COLUMNS) {
+    const td = h(key === "bed" ? "th" : "td", `c-${key}`);
+    if (key === "bed") td.scope = "row";
+    td.dataset.col = key;
+    tr.append(td);
+    cells[key] = td;
+  }
+  const band = h("span", "t-band");
+  const num = h("span", "t-num");
+  cells.news2.append(num, band);
+  t.row = { tr, cells, band, num };
+  return t.row;
+}
+
+function renderRow(t, a) {
+  const r = t.row || createRow(t);
+  const { views, state } = a;
+  setText(r.cells.bed, t.id);
+  setText(r.cells.ward, t.ward);
+  setText(r.cells.patient, patientText(t.patient) || "—");
+  setAttr(r.tr, "data-tile-state", state || null);
+  setAttr(r.tr, "aria-label", `Bed ${t.id}${state ? ` (${TILE_STATE_LABEL[state]})` : ""}: open its detail`);
+  for (const key of ["hr", "spo2", "rr", "nibp", "temp"]) {
+    const v = views[key], td = r.cells[key];
+    setText(td, v.stale && !v.missing ? `${v.text} STALE` : v.text);
+    setClass(td, "stale", v.stale || !!state);
+    setClass(td, "missing", v.missing && !v.flagged);
+    setAttr(td, "title", v.age === null ? "no reading" : `measured ${fmtAge(v.age)} ago${v.stale ? " — STALE" : ""}`);
+  }
+  const bv = badgeView(t, a);
+  setText(r.num, bv.num);
+  setText(r.band, BAND_LABEL[a.band] + (bv.sub ? ` · ${bv.sub}` : ""));
+  setAttr(r.cells.news2, "data-news2-band", a.band);
+  setAttr(r.cells.news2, "title", bv.title);
+  const top = t.topAlarm;
+  const alarmText = state ? TILE_STATE_LABEL[state] + (top ? ` · ${top.priority.toUpperCase()}: ${top.title}` : "")
+    : top ? `${top.priority.toUpperCase()}: ${top.title}` : "—";
+  setText(r.cells.alarm, alarmText);
+  setAttr(r.cells.alarm, "title", alarmText);
+  setAttr(r.cells.alarm, "data-priority", top ? top.priority : null);
+}
+
+function tableHeader() {
+  const thead = el.table.tHead;
+  if (thead.rows[0].cells.length) return;
+  for (const [key, label, unitOf, sortBy] of COLUMNS) {
+    const th = h("th");
+    th.scope = "col";
+    th.dataset.col = key;
+    const unit = unitOf ? paramUnit(unitOf) : "";
+    const b = h("button", "sort-col", label);
+    b.type = "button";
+    if (unit) b.append(h("span", "unit", unit));
+    b.addEventListener("click", () => {
+      const dir = tableSort?.key === key && tableSort.dir === "desc" ? "asc" : tableSort?.key === key ? "desc"
+        : (sortBy && ["bed", "ward", "patient"].includes(key) ? "asc" : "desc");
+      tableSort = { key, dir };
+      orderNow = true;
+      scheduleFlush();
+    });
+    th.append(b);
+    thead.rows[0].append(th);
+  }
+}
+
+function compareRows(a, b) {
+  if (!tableSort) return compareTiles(a, b);
+  const col = COLUMNS.find((c) => c[0] === tableSort.key);
+  const sign = tableSort.dir === "asc" ? 1 : -1;
+  if (!col || !col[3]) return sign * riskCmp(a, b) || naturalCmp(a.id, b.id);  // NEWS2: acuity
+  const va = col[3](a), vb = col[3](b);
+  const c = typeof va === "string" ? naturalCmp(va, vb) : (va === vb ? 0 : va < vb ? -1 : 1);
+  return sign * c || naturalCmp(a.id, b.id);
+}
+
+/** Lower risk first (so "descending" is highest risk first). */
+function riskCmp(a, b) {
+  return (BAND_RANK[a.band] - BAND_RANK[b.band]) || (a.score - b.score) || (a.alertPrio - b.alertPrio);
+}
+
+function renderTableSort() {
+  for (const th of el.table.tHead.rows[0].cells) {
+    const key = th.dataset.col;
+    const on = tableSort ? tableSort.key === key : (sortMode === "risk" ? key === "news2" : sortMode === "ward" ? key === "ward" : key === "bed");
+    const dir = tableSort ? tableSort.dir : sortMode === "risk" ? "desc" : "asc";
+    setAttr(th, "aria-sort", on ? (dir === "asc" ? "ascending" : "descending") : null);
+  }
 }
 
 function compareTiles(a, b) {
@@ -467,24 +702,49 @@ function arrange(container, nodes) {
   while (container.children.length > nodes.length) container.lastElementChild.remove();
 }
 
+/** Does the bed pass the band chip chosen (a band, or a whole-tile state)? */
+function inBandFilter(t) {
+  if (!bandFilter) return true;
+  return TILE_STATE_LABEL[bandFilter] ? t.state === bandFilter : t.band === bandFilter;
+}
+
 function reorderGrid() {
-  const list = [...beds.values()].filter((t) => !wardFilter || t.ward === wardFilter);
-  list.sort(compareTiles);
-  const nodes = [];
-  let lastWard = null;
-  for (const t of list) {
-    if (sortMode === "ward" && t.ward !== lastWard) {
-      lastWard = t.ward;
-      const hd = wardHeader(t.ward);
-      setText(hd, `Ward ${t.ward || "?"} · ${list.filter((x) => x.ward === t.ward).length} beds`);
-      nodes.push(hd);
+  const inWard = [...beds.values()].filter((t) => !wardFilter || t.ward === wardFilter);
+  const list = inWard.filter(inBandFilter);
+  const table = viewMode === "table";
+  el.grid.hidden = table;
+  el.table.hidden = !table;
+  if (table) {
+    tableHeader();
+    list.sort(compareRows);
+    arrange(el.tbody, list.map((t) => (t.row || createRow(t)).tr));
+    renderTableSort();
+    if (el.grid.childElementCount) el.grid.replaceChildren();  // hidden tiles cost nothing; rebuilt on the way back
+  } else {
+    list.sort(compareTiles);
+    const nodes = [];
+    let lastWard = null;
+    for (const t of list) {
+      if (sortMode === "ward" && t.ward !== lastWard) {
+        lastWard = t.ward;
+        const hd = wardHeader(t.ward);
+        setText(hd, `Ward ${t.ward || "?"} · ${list.filter((x) => x.ward === t.ward).length} beds`);
+        nodes.push(hd);
+      }
+      nodes.push(t.dom.root);
     }
-    nodes.push(t.dom.root);
+    arrange(el.grid, nodes);
+    if (el.tbody.childElementCount) el.tbody.replaceChildren();
   }
-  arrange(el.grid, nodes);
   el.gridEmpty.hidden = list.length > 0;
   if (!list.length) {
-    setText(el.gridEmpty, beds.size ? "No beds in this ward." : conn.state === "live" ? "No beds reported by the hub." : "Waiting for the hub…");
+    setText(el.gridEmpty, inWard.length ? `No ${FILTER_LABEL[bandFilter]} beds${wardFilter ? " in this ward" : ""}.`
+      : beds.size ? "No beds in this ward." : conn.state === "live" ? "No beds reported by the hub." : "Waiting for the hub…");
+  }
+  // Say what is filtered, with a way back: a filter must never hide beds silently.
+  el.filterNote.hidden = !bandFilter;
+  if (bandFilter) {
+    setText(el.filterText, `Showing ${FILTER_LABEL[bandFilter]} beds only: ${list.length} of ${inWard.length}.`);
   }
   syncWardOptions();
 }
@@ -502,32 +762,44 @@ function syncWardOptions() {
 }
 
 function renderSummary() {
-  const counts = Object.fromEntries(BANDS_IN_ORDER.map((b) => [b, 0]));
-  let offline = 0, total = 0;
+  const counts = Object.fromEntries(FILTER_KEYS.map((b) => [b, 0]));
+  let total = 0;
   for (const t of beds.values()) {
     if (wardFilter && t.ward !== wardFilter) continue;
     total++;
     counts[t.band || "unknown"]++;
-    if (!t.online) offline++;
+    if (t.state) counts[t.state]++;
   }
   if (!el.summary.firstChild) {
-    for (const b of BANDS_IN_ORDER) {
-      const s = h("span", "sum-chip");
+    for (const b of FILTER_KEYS) {
+      const s = h("button", `sum-chip${TILE_STATE_LABEL[b] ? " sum-state" : ""}`);
+      s.type = "button";
       s.dataset.band = b;
+      s.setAttribute("aria-pressed", "false");
+      s.addEventListener("click", () => setBandFilter(bandFilter === b ? "" : b));
       el.summary.append(s);
     }
-    const off = h("span", "sum-chip sum-offline");
     const tot = h("span", "sum-total");
-    el.summary.append(off, tot);
+    el.summary.append(tot);
   }
   const kids = el.summary.children;
-  BANDS_IN_ORDER.forEach((b, i) => {
-    setText(kids[i], `${BAND_LABEL[b]} ${counts[b]}`);
+  FILTER_KEYS.forEach((b, i) => {
+    const on = bandFilter === b;
+    setText(kids[i], `${FILTER_LABEL[b]} ${counts[b]}`);
     setClass(kids[i], "zero", counts[b] === 0);
+    setAttr(kids[i], "aria-pressed", on ? "true" : "false");
+    setAttr(kids[i], "title", on ? `Showing ${FILTER_LABEL[b]} beds only: press again to show every bed`
+      : `Show only the ${counts[b]} ${FILTER_LABEL[b]} bed${counts[b] === 1 ? "" : "s"}`);
   });
-  setText(kids[BANDS_IN_ORDER.length], `OFFLINE ${offline}`);
-  setClass(kids[BANDS_IN_ORDER.length], "zero", offline === 0);
-  setText(kids[BANDS_IN_ORDER.length + 1], `${total} beds`);
+  setText(kids[FILTER_KEYS.length], `${total} beds`);
+}
+
+/** Filter the census to one band (or whole-tile state) from its summary chip; "" shows every bed. */
+function setBandFilter(b) {
+  bandFilter = b;
+  orderNow = true;
+  summaryDirty = true;
+  scheduleFlush();
 }
 
 // ---------------------------------------------------------------- alarm queue
@@ -667,18 +939,25 @@ function renderAnnouncements() {
 
 function markBedAlerts() {
   const per = new Map();
+  const silent = new Set();  // beds whose "no data" alarm is open (active or acknowledged): the hub's own verdict
   for (const r of alerts.values()) {
+    if (r.data.kind === "technical:no_data" && r.data.bed) silent.add(r.data.bed);
     if (r.data.state !== "active") continue;
-    const cur = per.get(r.data.bed) || { n: 0, p: 0 };
+    const cur = per.get(r.data.bed) || { n: 0, p: 0, top: null };
     cur.n++;
     cur.p = Math.max(cur.p, PRIORITY_RANK[r.data.priority] || 0);
+    if (!cur.top || alarmOrder(r.data, cur.top) < 0) cur.top = r.data;
     per.set(r.data.bed, cur);
   }
   for (const t of beds.values()) {
-    const cur = per.get(t.id) || { n: 0, p: 0 };
-    if (cur.n !== t.alertCount || cur.p !== t.alertPrio) {
+    const cur = per.get(t.id) || { n: 0, p: 0, top: null };
+    const top = cur.top ? { priority: cur.top.priority, title: liveTitle(cur.top, t.news2), raised: cur.top.raised } : null;
+    const noData = silent.has(t.id);
+    if (cur.n !== t.alertCount || cur.p !== t.alertPrio || top?.title !== t.topAlarm?.title || noData !== t.noDataAlarm) {
       t.alertCount = cur.n;
       t.alertPrio = cur.p;
+      t.topAlarm = top;
+      t.noDataAlarm = noData;
       dirtyBeds.add(t);
     }
   }
@@ -865,11 +1144,13 @@ function detailText(body) {
 function focusBed(id) {
   const t = id && beds.get(id);
   if (!t) return;
-  t.dom.root.scrollIntoView({ block: "center", behavior: "smooth" });
-  t.dom.root.focus({ preventScroll: true });
-  t.dom.root.classList.remove("flash");
-  void t.dom.root.offsetWidth; // restart the animation
-  t.dom.root.classList.add("flash");
+  const node = viewMode === "table" && t.row ? t.row.tr : t.dom.root;
+  if (!node.isConnected) return;  // filtered out of the census
+  node.scrollIntoView({ block: "center", behavior: "smooth" });
+  node.focus({ preventScroll: true });
+  node.classList.remove("flash");
+  void node.offsetWidth; // restart the animation
+  node.classList.add("flash");
 }
 
 /** From a tile (Enter): to the bed's alarms in the queue, if it has any. */
@@ -1026,7 +1307,7 @@ function handleMessage(msg) {
       const seen = new Set();
       for (const b of msg.beds || []) { applyBed(b, msg.now, true); seen.add(b.bed); }
       for (const [id, t] of beds) {
-        if (!seen.has(id)) { beds.delete(id); t.dom.root.remove(); dirtyBeds.delete(t); orderNow = true; }
+        if (!seen.has(id)) { beds.delete(id); t.dom.root.remove(); t.row?.tr.remove(); dirtyBeds.delete(t); orderNow = true; }
       }
       for (const [id, r] of alerts) { r.dom.li.remove(); alerts.delete(id); }
       resolvedIds.clear();
@@ -1084,6 +1365,28 @@ function chooseStartWard() {
   syncWardOptions();
 }
 
+function readView() {
+  try { return localStorage.getItem(VIEW_KEY) === "table" ? "table" : "tiles"; } catch { return "tiles"; }
+}
+
+/** Tiles, or the dense table (one row per bed); the browser remembers the choice. */
+function setView(mode) {
+  viewMode = mode;
+  try { localStorage.setItem(VIEW_KEY, mode); } catch { /* private mode: this page only */ }
+  renderViewToggle();
+  for (const t of beds.values()) { dirtyBeds.add(t); t.spark.drawnDim = null; }
+  orderNow = true;
+  scheduleFlush();
+}
+
+function renderViewToggle() {
+  const table = viewMode === "table";
+  setText(el.viewToggle, table ? "▦ Tiles" : "☰ Table");
+  setAttr(el.viewToggle, "aria-pressed", table ? "true" : "false");
+  setAttr(el.viewToggle, "title", table ? "Showing the census as a table: press for tiles" : "Show the census as a compact table, one row per bed");
+  setAttr(document.body, "data-view", viewMode);
+}
+
 function renderSoundButton() {
   const on = soundOn();
   setText(el.sound, on ? "♪ Sound on" : "♪ Sound off (muted)");
@@ -1096,10 +1399,13 @@ function renderSoundButton() {
 
 el.sortMode.addEventListener("change", () => {
   sortMode = el.sortMode.value;
+  tableSort = null;
   orderNow = true;
   scheduleFlush();
 });
 el.wardFilter.addEventListener("change", () => showWard(el.wardFilter.value));
+el.filterClear.addEventListener("click", () => setBandFilter(""));
+el.viewToggle.addEventListener("click", () => setView(viewMode === "table" ? "tiles" : "table"));
 el.fPriority.addEventListener("change", () => { alarmFilter.priority = el.fPriority.value; alertsDirty = true; scheduleFlush(); });
 el.fCategory.addEventListener("change", () => { alarmFilter.category = el.fCategory.value; alertsDirty = true; scheduleFlush(); });
 el.fMine.addEventListener("change", () => { alarmFilter.mine = el.fMine.checked; alertsDirty = true; scheduleFlush(); });
@@ -1114,10 +1420,12 @@ document.addEventListener("visibilitychange", () => { if (!document.hidden) sche
 
 renderConn();
 renderSoundButton();
+renderViewToggle();
 user = await startSession(); // null: the browser is on its way to the sign-in page
 if (user) {
   renderUser();
   chooseStartWard();
+  try { await loadVocabulary(); } catch { /* the table's headers go without units */ }
   setInterval(() => { tick(); watchdog(); }, 1000);
   connect();
 }

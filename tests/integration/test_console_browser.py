@@ -22,7 +22,8 @@ from support import get_json, post_json, sign_in, wait_until
 pytestmark = pytest.mark.integration
 
 BEDS = 8  # two wards of four: A and B
-BANDS = {"low": "LOW", "low-medium": "LOW-MED", "medium": "MEDIUM", "high": "HIGH", "unknown": "UNKNOWN"}
+# "incomplete": only charted inputs (air/oxygen, ACVPU) missing, its band not proved; "unknown": the monitor's missing
+BANDS = {"low": "LOW", "low-medium": "LOW-MED", "medium": "MEDIUM", "high": "HIGH", "unknown": "UNKNOWN", "incomplete": "INCOMPLETE"}
 
 
 @pytest.fixture
@@ -93,13 +94,17 @@ def test_console_shows_live_census_and_acknowledges_an_alert(chromium: Path, dem
                 "#grid article[data-bed] [data-news2-band]",
                 """els => els.map(e => ({band: e.dataset.news2Band, incomplete: e.dataset.incomplete,
                     num: e.querySelector('.news2-num').textContent.trim(), text: e.textContent,
-                    title: e.getAttribute('title') || ''}))""",
+                    title: e.getAttribute('title') || '', state: e.closest('article').dataset.tileState || '',
+                    status: e.closest('article').querySelector('.tile-status').textContent}))""",
             )
             assert len(badges) == BEDS
             for b in badges:
                 assert b["band"] in BANDS, b
                 assert BANDS[b["band"]] in b["text"], f"badge does not label its band: {b}"
-                if b["incomplete"] == "true":
+                if b["state"]:  # a silent monitor or an offline gateway: no score is current, the tile says why
+                    assert b["band"] == "unknown" and b["num"] == "—", b
+                    assert re.match(r"(NO DATA|AGENT OFFLINE) · ", b["status"]), b
+                elif b["incomplete"] == "true":
                     assert re.fullmatch(r"≥\d+|—", b["num"]), f"incomplete NEWS2 shown as a bare number: {b}"
                     assert "incomplete" in b["text"].lower(), b
                     assert "NEWS2 incomplete" in b["title"], b
@@ -110,7 +115,7 @@ def test_console_shows_live_census_and_acknowledges_an_alert(chromium: Path, dem
             # default order: highest risk first (re-sorts are throttled, so wait for one)
             page.wait_for_function(
                 """() => {
-                    const rank = {high: 5, medium: 4, 'low-medium': 3, unknown: 2, low: 1};
+                    const rank = {high: 6, medium: 5, 'low-medium': 4, unknown: 3, incomplete: 2, low: 1};
                     const r = [...document.querySelectorAll('#grid article[data-bed] [data-news2-band]')]
                         .map(e => rank[e.dataset.news2Band]);
                     return r.every((x, i) => i === 0 || r[i - 1] >= x);
