@@ -6,17 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from browser_support import CHROMIUM_ARGS, screenshot, sign_in_through_the_page
+from browser_support import AXE, AXE_RUN, CHROMIUM_ARGS, screenshot, sign_in_through_the_page
 from support import PASSWORD, HubProcess, feed_news2_alarm, get_json, post_json, wait_until
 
 pytestmark = pytest.mark.integration
-
-REPO = Path(__file__).resolve().parents[2]
-AXE = REPO / "node_modules" / "axe-core" / "axe.min.js"
-AXE_RUN = """async () => {
-  const r = await axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21aa']}});
-  return r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical').map(v => ({id: v.id, help: v.help}));
-}"""
 
 
 def test_the_kpi_page_shows_the_apis_figures(chromium: Path, hub: HubProcess, tmp_path: Path) -> None:
