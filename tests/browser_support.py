@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 CHROMIUM = Path("/usr/bin/chromium")
 #: where the browser tests keep the screenshots the README and docs/console.md show
-SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+SCREENSHOTS = REPO / "docs" / "screenshots"
 
 
 def screenshot(page, name: str) -> Path:  # type: ignore[no-untyped-def]
@@ -31,6 +31,8 @@ def screenshot(page, name: str) -> Path:  # type: ignore[no-untyped-def]
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path))
     return path
+
+
 CHROMIUM_ARGS = [
     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -46,6 +48,21 @@ def chromium() -> Path:
             "(apt-get install chromium); playwright's own browser download is not used"
         )
     return CHROMIUM
+
+
+@contextmanager
+def launched_chromium() -> Iterator:  # type: ignore[type-arg]
+    """Debian's Chromium under Playwright, closed afterwards; its absence fails the test, never skips it."""
+    from playwright.sync_api import sync_playwright
+
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: browser tests need Debian's chromium package (apt-get install chromium)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
 
 
 def read_demo_credentials(path: Path) -> dict[str, tuple[str, str]]:

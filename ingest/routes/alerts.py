@@ -57,7 +57,7 @@ async def list_alerts(
 ) -> dict[str, Any]:
     wards = wards_for(principal, ward)
     if state in ("resolved", "all"):
-        alerts = await hub.state_store.alerts(None if state == "all" else "resolved", limit)
+        alerts = await hub.state_store.alerts(None if state == "all" else "resolved", limit, bed)
     else:
         alerts = [a.to_json() for a in hub.book.list_open()]
         if state != "open":

@@ -128,8 +128,8 @@ class StateStore(Protocol):
 
     async def open_alerts(self) -> list[dict]: ...
 
-    async def alerts(self, state: str | None, limit: int) -> list[dict]:
-        """Alarms in any state (resolved included), newest first."""
+    async def alerts(self, state: str | None, limit: int, bed: str | None = None) -> list[dict]:
+        """Alarms in any state (resolved included), newest first; of one bed only, when given."""
 
     async def alert_history(self, alert_id: str) -> list[dict]: ...
 

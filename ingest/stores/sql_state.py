@@ -22,7 +22,7 @@ from ingest.patients import tables as patient_tables
 from ingest.patients.score_changes import LAST_POINTS_SQL, POINT_SQL
 from ingest.stores.base import Marks
 from ingest.stores.group_commit import GroupCommitDatabase
-from ingest.stores.portable_sql import upsert
+from ingest.stores.portable_sql import Conn, json_text, upsert
 from wire.outbox_events import EventData
 
 #: durable watermarks: kept with the state, and in the embedded sample file too when the state is elsewhere
@@ -120,10 +120,19 @@ class SQLStateStore:
         rows = await self.db.read('SELECT at, event, "by", note, body FROM alert_audit WHERE alert_id=? ORDER BY rowid', (alert_id,))
         return [{"at": at, "event": ev, "by": by, "note": note, "alert": json.loads(body)} for at, ev, by, note, body in rows]
 
-    async def alerts(self, state: str | None, limit: int) -> list[dict]:
-        sql = "SELECT body FROM alerts" + (" WHERE state=?" if state else "") + " ORDER BY id DESC LIMIT ?"
-        rows = await self.db.read(sql, (state, limit) if state else (limit,))
-        return [json.loads(body) for (body,) in rows]
+    async def alerts(self, state: str | None, limit: int, bed: str | None = None) -> list[dict]:
+        def run(conn: Conn) -> list[tuple]:
+            where, args = ["TRUE"], []
+            if state:
+                where.append("state = ?")
+                args.append(state)
+            if bed:  # the bed's own alarms, then the limit: not the newest of all, then the bed's among them
+                where.append(f"{json_text(conn, 'body', 'bed')} = ?")
+                args.append(bed)
+            sql = f"SELECT body FROM alerts WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?"
+            return conn.execute(sql, (*args, limit)).fetchall()
+
+        return [json.loads(body) for (body,) in await self.db.read_with(run)]
 
     async def audit_between(self, since: int, until: int) -> list[tuple[str, int, str, str]]:
         return await self.db.read(  # type: ignore[return-value]

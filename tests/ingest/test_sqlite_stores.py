@@ -98,3 +98,22 @@ async def _constraint_refused_alone(tmp_path: Path, state: str | None) -> None:
     assert sorted(r[0] for r in await db.read("SELECT k FROM t")) == ["a", "b"]
     assert await stores.state.gaps(0, 10) == [{"bed": "T-01", "start": 1, "end": 2}]
     await stores.stop()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_one_beds_alarm_history_is_not_crowded_out_by_newer_alarms_of_other_beds(tmp_path: Path, kind: str) -> None:
+    with hub_state(kind, tmp_path) as state:
+
+        async def go() -> None:
+            stores = open_stores(str(tmp_path / "s.sqlite3"), tmp_path, state)
+            await stores.start()
+            try:
+                for i, bed in enumerate(["X-01", *["Y-01"] * 5]):
+                    body = {"id": f"a{i:02d}", "state": "resolved", "kind": "news2", "bed": bed, "ward": bed[0]}
+                    await stores.state.save_alert(body, "resolved", None, 1000 + i)
+                assert [a["id"] for a in await stores.state.alerts(None, 2, "X-01")] == ["a00"]
+                assert [a["id"] for a in await stores.state.alerts("resolved", 2)] == ["a05", "a04"]
+            finally:
+                await stores.stop()
+
+        asyncio.run(go())

@@ -11,10 +11,9 @@ from __future__ import annotations
 import math
 import threading
 import time
-from pathlib import Path
 
 import pytest
-from browser_support import CHROMIUM_ARGS, screenshot, sign_in_through_the_page
+from browser_support import launched_chromium, screenshot, sign_in_through_the_page
 from support import PASSWORD, HubProcess, get_json, post_json, wait_until
 from websockets.sync.client import connect
 
@@ -54,9 +53,7 @@ def stream(hub: HubProcess, stop: threading.Event) -> None:
             stop.wait(max(0.0, (t0 + k * 200 - time.time_ns() // 1_000_000) / 1000))
 
 
-def test_the_bed_detail_page_shows_the_patient_live_ecg_trends_and_charts(chromium: Path, hub: HubProcess, tmp_path: Path) -> None:
-    from playwright.sync_api import sync_playwright
-
+def test_the_bed_detail_page_shows_the_patient_live_ecg_trends_and_charts(hub: HubProcess) -> None:
     stop = threading.Event()
     feeder = threading.Thread(target=stream, args=(hub, stop), daemon=True)
     feeder.start()
@@ -65,57 +62,53 @@ def test_the_bed_detail_page_shows_the_patient_live_ecg_trends_and_charts(chromi
         status, body = post_json(f"{hub.base}/api/admissions", {"patient": {"mrn": "MRN-8801", "name": "Sunita Sharma", "sex": "female",
                                                                            "birth_date": "1961-07-14"}, "bed": "A-01"})  # fmt: skip
         assert status == 201, body
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
-            try:
-                page = browser.new_page(viewport={"width": 1600, "height": 1000})
-                errors: list[str] = []
-                page.on("pageerror", lambda e: errors.append(str(e)))
-                outside: list[str] = []
-                page.on("request", lambda r: outside.append(r.url) if not r.url.startswith((hub.base, "data:", "ws://127.0.0.1")) else None)
-                sign_in_through_the_page(page, hub.base, "intensivist", PASSWORD, "/bed/A-01")  # not signed in: the sign-in page, then back
-                page.wait_for_selector(".patient-name", timeout=15_000)
-                assert page.text_content(".patient-name") == "Sunita Sharma"
-                assert "°C" in page.text_content("#vitals")  # temperature as clinicians write it, not "Cel"
+        with launched_chromium() as browser:
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            outside: list[str] = []
+            page.on("request", lambda r: outside.append(r.url) if not r.url.startswith((hub.base, "data:", "ws://127.0.0.1")) else None)
+            sign_in_through_the_page(page, hub.base, "intensivist", PASSWORD, "/bed/A-01")  # not signed in: the sign-in page, then back
+            page.wait_for_selector(".patient-name", timeout=15_000)
+            assert page.text_content(".patient-name") == "Sunita Sharma"
+            assert "°C" in page.text_content("#vitals")  # temperature as clinicians write it, not "Cel"
 
-                # the ECG advances: the canvas differs between two moments a few frames apart
-                page.wait_for_selector("#wave-ecg_ii", timeout=15_000)
-                ink = """() => { const c = document.querySelector('#wave-ecg_ii');
-                    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;
-                    for (let i = 0; i < d.length; i += 4) if (d[i + 1] > 150 && d[i] < 120) n++; return n; }"""
-                page.wait_for_function(f"() => ({ink})() > 200", timeout=10_000)  # a trace is drawn (green pixels)
-                first = page.evaluate("() => document.querySelector('#wave-ecg_ii').toDataURL()")
-                page.wait_for_function("(first) => document.querySelector('#wave-ecg_ii').toDataURL() !== first", arg=first,
-                                       timeout=5_000)  # and it moves  # fmt: skip
+            # the ECG advances: the canvas differs between two moments a few frames apart
+            page.wait_for_selector("#wave-ecg_ii", timeout=15_000)
+            ink = """() => { const c = document.querySelector('#wave-ecg_ii');
+                const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;
+                for (let i = 0; i < d.length; i += 4) if (d[i + 1] > 150 && d[i] < 120) n++; return n; }"""
+            page.wait_for_function(f"() => ({ink})() > 200", timeout=10_000)  # a trace is drawn (green pixels)
+            first = page.evaluate("() => document.querySelector('#wave-ecg_ii').toDataURL()")
+            page.wait_for_function("(first) => document.querySelector('#wave-ecg_ii').toDataURL() !== first", arg=first,
+                                   timeout=5_000)  # and it moves  # fmt: skip
 
-                # the heart-rate trend holds exactly what the trend API returns for the same period
-                page.wait_for_function("() => document.body.dataset.trendsLoaded", timeout=15_000)
-                box = page.query_selector("#trend-hr")
-                assert box is not None
-                since, until = int(box.get_attribute("data-since") or 0), int(box.get_attribute("data-until") or 0)
-                api = get_json(f"{hub.base}/api/beds/A-01/trend?param=hr&since={since}&until={until}")
-                valid = [p for p in api["points"] if p["value"] is not None and p["flags"] == 0]
-                assert valid and int(box.get_attribute("data-points") or -1) == len(valid)
-                assert float(box.get_attribute("data-last") or "nan") == valid[-1]["value"]
+            # the heart-rate trend holds exactly what the trend API returns for the same period
+            page.wait_for_function("() => document.body.dataset.trendsLoaded", timeout=15_000)
+            box = page.query_selector("#trend-hr")
+            assert box is not None
+            since, until = int(box.get_attribute("data-since") or 0), int(box.get_attribute("data-until") or 0)
+            api = get_json(f"{hub.base}/api/beds/A-01/trend?param=hr&since={since}&until={until}")
+            valid = [p for p in api["points"] if p["value"] is not None and p["flags"] == 0]
+            assert valid and int(box.get_attribute("data-points") or -1) == len(valid)
+            assert float(box.get_attribute("data-last") or "nan") == valid[-1]["value"]
 
-                # the NEWS2 breakdown and the ward's limits
-                assert "NEWS2" in page.text_content("#scores") and "Temperature" in page.text_content("#scores")
-                assert page.query_selector("#limit-rows tr") is not None
+            # the NEWS2 breakdown and the ward's limits
+            assert "NEWS2" in page.text_content("#scores") and "Temperature" in page.text_content("#scores")
+            assert page.query_selector("#limit-rows tr") is not None
 
-                # charting consciousness through the form: the hub holds it, as hers
-                page.select_option("#chart-param", "acvpu")
-                page.select_option("#chart-choice", "V")
-                page.click("#chart-form button[type=submit]")
-                page.wait_for_function("() => document.querySelector('#chart-status').dataset.ok === 'true'", timeout=10_000)
-                vitals = get_json(f"{hub.base}/api/beds/A-01")["vitals"]
-                assert vitals["acvpu"]["value"] == 2 and vitals["acvpu"]["charted_by"] == "intensivist"
+            # charting consciousness through the form: the hub holds it, as hers
+            page.select_option("#chart-param", "acvpu")
+            page.select_option("#chart-choice", "V")
+            page.click("#chart-form button[type=submit]")
+            page.wait_for_function("() => document.querySelector('#chart-status').dataset.ok === 'true'", timeout=10_000)
+            vitals = get_json(f"{hub.base}/api/beds/A-01")["vitals"]
+            assert vitals["acvpu"]["value"] == 2 and vitals["acvpu"]["charted_by"] == "intensivist"
 
-                page.evaluate("() => window.scrollTo(0, 0)")
-                screenshot(page, "bed-detail-1600x1000")
-                assert not errors, errors
-                assert not outside, f"requests left the hub: {outside[:5]}"
-            finally:
-                browser.close()
+            page.evaluate("() => window.scrollTo(0, 0)")
+            screenshot(page, "bed-detail-1600x1000")
+            assert not errors, errors
+            assert not outside, f"requests left the hub: {outside[:5]}"
     finally:
         stop.set()
         feeder.join(10)

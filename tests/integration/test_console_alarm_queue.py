@@ -22,7 +22,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from browser_support import AXE, AXE_RUN, CHROMIUM_ARGS, REPO, Console, running_demo, screenshot
+from browser_support import AXE, AXE_RUN, REPO, Console, launched_chromium, running_demo, screenshot
 from support import wait_until
 
 pytestmark = pytest.mark.integration
@@ -39,18 +39,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="module")
 def browser(demo):
-    from playwright.sync_api import sync_playwright
-
-    from browser_support import CHROMIUM
-
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: browser tests need Debian's chromium package (apt-get install chromium)")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    with launched_chromium() as b:
+        yield b
 
 
 def open_alarm(console: Console, alert_id: str) -> dict | None:

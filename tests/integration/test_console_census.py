@@ -24,7 +24,7 @@ import re
 
 import pytest
 import yaml
-from browser_support import AXE, AXE_RUN, Console, running_demo, screenshot
+from browser_support import AXE, AXE_RUN, Console, launched_chromium, running_demo, screenshot
 from config_support import default_raw
 from support import wait_until
 
@@ -53,18 +53,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="module")
 def browser(demo):
-    from playwright.sync_api import sync_playwright
-
-    from browser_support import CHROMIUM, CHROMIUM_ARGS
-
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: browser tests need Debian's chromium package (apt-get install chromium)")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    with launched_chromium() as b:
+        yield b
 
 
 def open_console(browser, demo) -> Console:
