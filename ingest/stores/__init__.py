@@ -41,12 +41,16 @@ def sqlite_stores(path: Path | str) -> Stores:
     return open_stores(str(path))
 
 
+def _checked_state_url(state_url: str) -> str:
+    if not is_postgres_url(state_url) and "://" in state_url:
+        raise StoreUrlError(f"unknown state URL {state_url!r}: give postgresql://... or a SQLite file's path")
+    return state_url
+
+
 def state_location(url: str, data_dir: Path = Path("var"), state_url: str | None = None) -> str:
     """Where the hub's state is for these options: a PostgreSQL URL, or the SQLite file's path."""
     if state_url:
-        if not is_postgres_url(state_url) and "://" in state_url:
-            raise StoreUrlError(f"unknown state URL {state_url!r}: give postgresql://... or a SQLite file's path")
-        return state_url
+        return _checked_state_url(state_url)
     parts = urlsplit(url)
     if parts.scheme in ("", "sqlite"):
         return _sqlite_path(url)
@@ -105,7 +109,7 @@ def open_stores(url: str, data_dir: Path = Path("var"), state_url: str | None = 
         if not state_url:  # samples and state in one file, through one writer: a batch and its watermark commit together
             db = SQLiteDatabase(path, [*STATE_SCHEMAS, SAMPLES])
             return Stores(SQLiteSampleStore(db), SQLStateStore(db))
-        state = _state_store(state_location(url, data_dir, state_url))
+        state = _state_store(_checked_state_url(state_url))
         return Stores(SQLiteSampleStore(SQLiteDatabase(path, [AGENT_SEQ_SCHEMA, SAMPLES])), state)
     if parts.scheme in INFLUX_SCHEMES:
         from ingest.influx_config import InfluxConfigError, parse_influx_url
@@ -115,6 +119,6 @@ def open_stores(url: str, data_dir: Path = Path("var"), state_url: str | None = 
             cfg = parse_influx_url(url, data_dir)
         except InfluxConfigError as exc:
             raise StoreUrlError(str(exc)) from exc
-        state = _state_store(state_location(url, data_dir, state_url))
+        state = _state_store(_checked_state_url(state_url) if state_url else str(cfg.state))
         return Stores(InfluxSampleStore(cfg, state), state)
     raise StoreUrlError(f"unknown store scheme {parts.scheme!r} in {url!r}; known: sqlite, {', '.join(INFLUX_SCHEMES)}")

@@ -17,7 +17,7 @@ from state_db_support import hub_state, state_connection
 from ingest import outbox
 from ingest.auth import audit_log
 from ingest.auth.audit_log import AuditEntry
-from ingest.stores import open_stores
+from ingest.stores import StoreUrlError, open_stores
 from ingest.stores.base import StoreError
 from ingest.stores.postgres_db import APPLICATION_NAME, libpq_url, postgres_ddl
 from teleicu.admin import change
@@ -108,3 +108,9 @@ def test_a_state_url_that_cannot_be_reached_is_named_at_start(tmp_path: Path) ->
     with pytest.raises(StoreError, match=r"cannot open the state store postgresql://nobody:\*\*\*@127.0.0.1:1/none") as err:
         asyncio.run(stores.start())
     assert "secret" not in str(err.value)
+
+
+def test_a_state_url_of_another_kind_is_refused_by_name(tmp_path: Path) -> None:
+    for store in (str(tmp_path / "s.sqlite3"), "influxdb://127.0.0.1:8086/teleicu"):
+        with pytest.raises(StoreUrlError, match="unknown state URL 'mysql://db/icu'"):
+            open_stores(store, tmp_path, "mysql://db/icu")
