@@ -24,9 +24,9 @@ from alerts.news2 import BAND_LABELS
 from alerts.stats import alarm_stats
 from ingest import band_census
 from ingest.auth.guards import KpiReader
-from ingest.routes import HubDep, epoch_ms, errors, time_range
+from ingest.routes import GUARDED, HubDep, epoch_ms, errors, time_range
 
-router = APIRouter(prefix="/api", tags=["kpi"])
+router = APIRouter(prefix="/api", tags=["kpi"], responses=GUARDED)
 
 DAY_MS = 86_400_000
 
