@@ -120,9 +120,18 @@ class BandTable:
                     raise ValueError(f"{where}: min {lower} overlaps the previous row (max {bounds[i - 1]})")
         return cls(name=name, precision=precision, bounds=tuple(bounds), scores=tuple(scores))
 
+    @property
+    def scaled_bounds(self) -> npt.NDArray[np.float64]:
+        """The bounds in whole units of the precision (e.g. temperature in tenths)."""
+        return self._scaled_bounds
+
     def score(self, values: npt.ArrayLike) -> npt.NDArray[np.float64]:
         """Score every value: float array of the same shape, NaN where the value is NaN."""
-        units = round_half_up_scaled(values, self.precision)
+        return self.score_units(round_half_up_scaled(values, self.precision))
+
+    def score_units(self, units: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """Score values already rounded to whole units of the precision (``round_half_up_scaled``);
+        ``alerts.lookup`` tabulates a table with this once, at load."""
         # Count the bounds each value exceeds: with a handful of bounds, a few vectorised
         # comparisons are several times cheaper than np.searchsorted. NaN exceeds none.
         index = np.zeros(units.shape, dtype=np.intp)

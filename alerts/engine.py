@@ -1,10 +1,18 @@
 """The alarm engine: every rule family evaluated over all beds, reconciled into one alarm book.
 
 Families, each reconciled separately (a family's alarms clear only when that
-family says so): ``limit`` (physiological limits), ``news2``, ``mews``,
+family says so): ``limit`` (physiological limits), ``arrhythmia`` (asystole), ``news2``, ``mews``,
 ``qsofa`` (score bands), ``trend`` (NEWS2 rise, SpO2 fall) and ``technical``.
 After reconciling, the book's clock runs: silences end, unacknowledged alarms
 escalate. The engine holds no I/O; the hub persists and pushes the events.
+
+Artefact-aware alarming (``alerts.artefact``): the signal-processing worker feeds
+each lead's quality in with ``set_lead_quality``; heart-rate and SpO2 limit
+conditions that look like artefact are held (audited ``held`` events) before the
+limit family is reconciled, and lasting poor quality adds technical conditions.
+The same verdicts drive the ``arrhythmia`` family (``alerts.arrhythmia``): an
+asystole alarm when the ECG shows no QRS and the pleth no pulse.
+Last, every open alarm gets its headline group (``alerts.headline``).
 """
 
 from __future__ import annotations
@@ -13,7 +21,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from alerts.kinds import MEWS, NEWS2, QSOFA
+from alerts.arrhythmia import FAMILY as ARRHYTHMIA
+from alerts.arrhythmia import asystole_conditions
+from alerts.artefact import ArtefactGate
+from alerts.headline import regroup
+from alerts.kinds import MEWS, NEWS2, NEWS2_RISE, QSOFA
+from alerts.lead_quality import LeadQuality
 from alerts.lifecycle import AlarmBook, AlertEvent, Condition, Priority, Rules
 from alerts.limits import LimitTracker
 from alerts.policy import AlarmPolicy, Limit, PolicyError, WardPolicy
@@ -65,6 +78,9 @@ class AlarmEngine:
         self.limits = LimitTracker(params)
         self.trends = TrendTracker()
         self.technical = TechnicalTracker()
+        self.artefact = ArtefactGate()
+        self._rows: dict[str, int] = {}
+        self._grouped = False  # every open alarm grouped once (after a start or restore)
         self.bed_limits: dict[str, dict[str, Limit]] = {}  # per-bed overrides
         self._limits_key: tuple = ()
 
@@ -82,6 +98,16 @@ class AlarmEngine:
         self.bed_limits.setdefault(bed, {})[param] = lim
         self._limits_key = ()
         return lim
+
+    def set_lead_quality(self, bed: str, quality: LeadQuality) -> None:
+        """The latest signal quality of one lead of ``bed`` (``quality.signal``: "ecg" or "pleth"), as the
+        signal-processing worker analysed it; the next ``evaluate`` uses it. Raises ``ValueError`` for another signal.
+        Only replaces one dict entry, so the worker may call it from its own thread."""
+        self.artefact.set_quality(bed, quality)
+
+    def forget_lead_quality(self, bed: str) -> None:
+        """The bed's waveforms are gone for good: its alarms behave as without waveforms from the next pass."""
+        self.artefact.forget(bed)
 
     def _hold_unknown(self, family: str, conds: dict[tuple[str, str], Condition], unknown: np.ndarray, beds: Sequence[str]) -> None:
         """Missing inputs are not evidence of recovery: an open alarm whose score cannot be
@@ -122,6 +148,7 @@ class AlarmEngine:
         if key != self._limits_key:
             self.limits.set_limits([self.limits_of(b, w) for b, w in zip(beds, wards, strict=True)])
             self.bed_policies = BedPolicies(self.policy, wards)
+            self._rows = {b: i for i, b in enumerate(beds)}
             self._limits_key = key
         bp = self.bed_policies
         pols = bp.per_bed
@@ -129,13 +156,27 @@ class AlarmEngine:
         self.limits.update(inputs, now)
         self.trends.update(now, news2.total, inputs[:, _SPO2])
         events: list[AlertEvent] = []
+        limit_conds = self.limits.conditions(beds, wards, inputs)
+        events += self.artefact.gate(now, limit_conds, self.book, self._rows, pols, inputs, self.limits)
+        technical = self.technical.conditions(tech, pols, bp.no_data_ms, bp.probe_delay_ms)
+        if self.artefact.quality:
+            technical.update(self.artefact.technical_conditions(now, self._rows, wards, pols))
         families: dict[str, dict[tuple[str, str], Condition]] = {
-            "limit": self.limits.conditions(beds, wards, inputs),
+            "limit": limit_conds,
+            # without any lead analysed there is no asystole condition (an open one clears, or latches)
+            ARRHYTHMIA: asystole_conditions(now, self.artefact, self.book.open, self._rows, wards, pols, tech.flags) if self.artefact.quality else {},
             "trend": self.trends.conditions(now, beds, wards, news2.total, bp.trend_rules),
-            "technical": self.technical.conditions(tech, pols, bp.no_data_ms, bp.probe_delay_ms),
+            "technical": technical,
         }
         families[NEWS2] = news2_conditions(news2, beds, wards, self.policy.defaults.news2, self.tables, bp.news2_enabled)
         families.update(trigger_conditions(scores.mews, scores.qsofa, beds, wards, pols, self.tables))
+        if self.artefact.quality or self.artefact.holds:  # score and trend alarms held while a reading they use looks like artefact
+            subs = {NEWS2: (news2.COMPONENTS, news2.subscores), NEWS2_RISE: (news2.COMPONENTS, news2.subscores),
+                    MEWS: (scores.mews.COMPONENTS, scores.mews.subscores)}  # fmt: skip
+            for family in (NEWS2, MEWS, "trend"):
+                if family in families:
+                    events += self.artefact.gate(now, families[family], self.book, self._rows, pols, inputs, family=family,
+                                                 subscores=subs, news2_medium=self.tables.news2.medium)  # fmt: skip
         # missing inputs are no evidence of recovery: these families hold their alarms while the score is unknown
         unknown = {NEWS2: news2.incomplete, "trend": np.isnan(news2.total), MEWS: scores.mews.incomplete, QSOFA: scores.qsofa.incomplete}
         if tech.hold:
@@ -145,6 +186,15 @@ class AlarmEngine:
                 self._hold_unknown(family, fam_conds, unknown[family], beds)
             events += self.book.reconcile(family, fam_conds, now)
         events += self.book.tick(now)
+        subjects = None if not self._grouped else self.book.touched
+        if subjects is None or subjects:
+            events += regroup(self.book.open, subjects, events, now)
+            self.book.touched = set()
+            self._grouped = True
         return events
+
+    def artefact_stats(self) -> dict[str, int]:
+        """Counters of artefact holds since start: held, suppressed, raised_after_hold, hold_ended; holds in progress."""
+        return self.artefact.stats()
 
 

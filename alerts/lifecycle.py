@@ -24,6 +24,13 @@ acknowledged alarm is not re-activated by every wobble back up.
 - ``escalated``: nobody acknowledged it in time; it moves to the next tier
   (bedside nurse -> tele-ICU nurse -> intensivist).
 
+Artefact holds (``alerts.artefact``): a heart-rate or SpO2 limit condition that
+looks like artefact is first ``held`` (state ``held``, not in the book, not shown
+to consoles), then either ``raised`` (same id; ``held_since`` and ``hold_reason``
+say it was held) or ``suppressed`` (state ``resolved``: it ended within the hold).
+A hold interrupted by a hub restart ends with ``hold_ended``.
+- ``regrouped``: the alarm's headline group changed (``alerts.headline``), nothing else.
+
 Priorities follow IEC 60601-1-8 and FHIR DeviceAlert codes: high, medium, low.
 """
 
@@ -38,6 +45,7 @@ from wire.ids import new_id
 
 
 ACTIVE, ACKNOWLEDGED, RESOLVED = "active", "acknowledged", "resolved"
+HELD = "held"  # a condition held as possible artefact: never in the book's open alarms
 
 
 @dataclass(slots=True)
@@ -65,6 +73,12 @@ class Alert:
     tier_role: str = ""
     tier_since: int = 0
     absent_since: int | None = None  # condition missing (or lower) since, for the clear delay
+    held_since: int | None = None  # when its condition was first held as possible artefact (None: never held)
+    hold_reason: str | None = None  # why it was held, in words
+    group: str = ""  # its headline group (alerts.headline): "<bed>/physiological", or "<subject>/<kind>" for a technical alarm
+    headline: str = ""  # the group's headline, e.g. "Respiratory deterioration"
+    group_head: bool = False  # does this alarm head its group
+    group_size: int = 0  # open alarms in its group
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -132,13 +146,34 @@ class AlarmBook:
         self._new_id = new_id  # alarm ids: UUIDv7 strings, unique across hubs, ordered by when they were raised
         self.open: dict[tuple[str, str], Alert] = {}
         self.by_id: dict[str, Alert] = {}
+        self.interrupted_holds: list[Alert] = []  # holds persisted before a restart, to be ended (``alerts.artefact``)
+        self.touched: set[str] = set()  # subjects whose open alarms came, went or changed priority (for ``alerts.headline``)
 
     def restore(self, alerts: list[dict]) -> None:
-        """Reload open alarms persisted before a restart."""
+        """Reload open alarms persisted before a restart (a hold in progress is not an open alarm: it is set aside)."""
         for body in alerts:
             a = Alert.from_json(body)
+            if a.state == HELD:
+                self.interrupted_holds.append(a)
+                continue
             self.open[(a.subject, a.kind)] = a
             self.by_id[a.id] = a
+
+    def held(self, cond: Condition, now: int, reason: str) -> Alert:
+        """A provisional alarm for a condition held as possible artefact: state ``held``, kept out of the book."""
+        tiers = self.rules.tiers(cond.ward)
+        return Alert(id=self._new_id(now), subject=cond.subject, bed=cond.bed, ward=cond.ward, kind=cond.kind, category=cond.category,
+                     priority=cond.priority.code, state=HELD, title=cond.title, detail=cond.detail, raised=now, updated=now,
+                     tier_role=tiers[0], tier_since=now, held_since=now, hold_reason=reason)  # fmt: skip
+
+    def raise_held(self, a: Alert, cond: Condition, now: int, note: str) -> AlertEvent:
+        """A held alarm whose condition still holds is raised, under the id it was held with."""
+        a.state, a.raised, a.updated, a.tier_since = ACTIVE, now, now, now
+        a.priority, a.title, a.detail = cond.priority.code, cond.title, cond.detail
+        self.open[(a.subject, a.kind)] = a
+        self.by_id[a.id] = a
+        self.touched.add(a.subject)
+        return AlertEvent("raised", a, note=note)
 
     # --- conditions ------------------------------------------------------------------
 
@@ -156,6 +191,8 @@ class AlarmBook:
             if not a.condition:  # a latched alarm whose condition came back
                 a.condition, a.updated = True, now
                 events.append(AlertEvent("updated", a, note="condition present again"))
+            if cond.priority != old:
+                self.touched.add(a.subject)
             if cond.priority > old:
                 a.absent_since = None
                 a.priority, a.updated = cond.priority.code, now
@@ -207,6 +244,7 @@ class AlarmBook:
         )
         self.open[(a.subject, a.kind)] = a
         self.by_id[a.id] = a
+        self.touched.add(a.subject)
         return a
 
     def _reactivate(self, a: Alert, now: int) -> None:
@@ -219,6 +257,7 @@ class AlarmBook:
         a.condition = False
         del self.open[(a.subject, a.kind)]
         del self.by_id[a.id]
+        self.touched.add(a.subject)
         return AlertEvent("resolved", a)
 
     # --- people ------------------------------------------------------------------------

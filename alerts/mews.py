@@ -17,14 +17,16 @@ reaches the trigger, since the missing sub-scores can only add to it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
 
-from alerts.score_result import ScoreResult
-from alerts.score_tables import MewsTables
+from alerts.lookup import round_inputs
+from alerts.score_result import ScoreResult, sum_known
+from alerts.score_tables import PRECISION, MewsTables
 
 COMPONENTS: tuple[str, ...] = ("sbp", "hr", "rr", "temp", "avpu")
 
@@ -62,22 +64,23 @@ def mews(
             raise ValueError(f"mews: {name} must be a 1-D array, got shape {column.shape}")
         if len(column) != n:
             raise ValueError(f"mews: {name} has {len(column)} values but sbp has {n}")
-    by_component = np.stack(
-        [
-            tables.sbp.score(inputs["sbp"]),
-            tables.hr.score(inputs["hr"]),
-            tables.rr.score(inputs["rr"]),
-            tables.temp.score(inputs["temp"]),
-            tables.avpu.score(inputs["acvpu"]),
-        ]
-    ).reshape(len(COMPONENTS), n)  # one row per component: sums run along contiguous memory
-    missing = np.isnan(by_component)
-    partial = np.where(missing, 0.0, by_component).sum(axis=0).astype(np.int64)
-    incomplete = missing.any(axis=0)
+    acvpu_index = tables.avpu.index(inputs["acvpu"])
+    units = round_inputs({name: inputs[name] for name in ("sbp", "hr", "rr", "temp")}, PRECISION)
+    return mews_rounded(units, acvpu_index, tables)
+
+
+def mews_rounded(units: Mapping[str, npt.NDArray[np.float64]], acvpu_index: npt.NDArray[np.intp], tables: MewsTables) -> MewsResult:
+    """MEWS from inputs already rounded once (``alerts.lookup.round_inputs``, whole units of ``PRECISION``)
+    and ACVPU codes already indexed (``CategoryTable.index``): one take per component."""
+    by_component = np.empty((len(COMPONENTS), len(acvpu_index)))  # one row per component: sums run along contiguous memory
+    for row, key in enumerate(("sbp", "hr", "rr", "temp")):
+        tables.lookups[key].take(tables.grids[key].index(units[key]), out=by_component[row], mode="clip")
+    tables.avpu.lookup.take(acvpu_index, out=by_component[4], mode="clip")  # indexes are in range by construction
+    partial, total, incomplete = sum_known(by_component)
     return MewsResult(
         subscores=by_component.T,
         partial=partial,
-        total=np.where(incomplete, np.nan, partial.astype(np.float64)),
+        total=total,
         incomplete=incomplete,
         triggered=partial >= tables.trigger,
     )

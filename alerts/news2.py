@@ -22,15 +22,16 @@ RCP chart), and missing elsewhere.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
 
-from alerts.score_result import ScoreResult
-from alerts.score_tables import News2Tables
-from wire.vocabulary import O2
+from alerts.lookup import round_inputs
+from alerts.score_result import ScoreResult, sum_known
+from alerts.score_tables import PRECISION, News2Tables
 
 COMPONENTS: tuple[str, ...] = ("rr", "spo2", "o2", "sbp", "hr", "acvpu", "temp")
 BAND_LABELS: dict[int, str] = {-1: "unknown", 0: "low", 1: "low-medium", 2: "medium", 3: "high"}
@@ -80,21 +81,36 @@ def news2(
         if len(column) != n:
             raise ValueError(f"news2: {name} has {len(column)} values but rr has {n}")
     on_scale2 = _flags("scale2", scale2, n)
-    o2_score = tables.o2.score(inputs["o2"])  # validates the codes
-    acvpu_score = tables.acvpu.score(inputs["acvpu"])
+    o2_index = tables.o2.index(inputs["o2"])  # validates the codes
+    acvpu_index = tables.acvpu.index(inputs["acvpu"])
+    units = round_inputs({name: inputs[name] for name in PRECISION}, PRECISION)
+    return news2_rounded(units, o2_index, acvpu_index, on_scale2, tables)
 
+
+def news2_rounded(
+    units: Mapping[str, npt.NDArray[np.float64]],
+    o2_index: npt.NDArray[np.intp],
+    acvpu_index: npt.NDArray[np.intp],
+    scale2: npt.NDArray[np.bool_],
+    tables: News2Tables,
+) -> News2Result:
+    """NEWS2 from inputs already rounded once (``alerts.lookup.round_inputs``, whole units of ``PRECISION``)
+    and category codes already indexed (``CategoryTable.index``): one take per component."""
+    grids, lookups = tables.grids, tables.lookups
+    spo2 = grids["spo2"].index(units["spo2"])
+    spo2 += tables.spo2_state(scale2, o2_index) * (grids["spo2"].missing + 1)
     # One row per component, so that the sums over components run along contiguous memory.
-    by_component = np.stack(
-        [
-            tables.rr.score(inputs["rr"]),
-            _spo2_subscore(tables, inputs["spo2"], inputs["o2"], on_scale2),
-            o2_score,
-            tables.sbp.score(inputs["sbp"]),
-            tables.hr.score(inputs["hr"]),
-            acvpu_score,
-            tables.temp.score(inputs["temp"]),
-        ]
-    ).reshape(len(COMPONENTS), n)
+    by_component = np.empty((len(COMPONENTS), len(scale2)))
+    for row, (lookup, index) in enumerate((
+        (lookups["rr"], grids["rr"].index(units["rr"])),
+        (lookups["spo2"], spo2),
+        (tables.o2.lookup, o2_index),
+        (lookups["sbp"], grids["sbp"].index(units["sbp"])),
+        (lookups["hr"], grids["hr"].index(units["hr"])),
+        (tables.acvpu.lookup, acvpu_index),
+        (lookups["temp"], grids["temp"].index(units["temp"])),
+    )):  # fmt: skip
+        lookup.take(index, out=by_component[row], mode="clip")  # indexes are in range by construction
     return _summarise(by_component, tables)
 
 
@@ -117,27 +133,9 @@ def _flags(name: str, value: npt.ArrayLike, n: int) -> npt.NDArray[np.bool_]:
     return given.astype(np.bool_)
 
 
-def _spo2_subscore(
-    t: News2Tables, spo2: npt.NDArray[np.float64], o2: npt.NDArray[np.float64], scale2: npt.NDArray[np.bool_]
-) -> npt.NDArray[np.float64]:
-    out = t.spo2_scale1.score(spo2)
-    beds = np.flatnonzero(scale2)  # usually few: score scale 2 only where it applies
-    if beds.size:
-        value, on = spo2[beds], o2[beds]
-        on_air = t.spo2_scale2_air.score(value)
-        on_oxygen = t.spo2_scale2_oxygen.score(value)
-        # With o2 unknown the scale-2 sub-score is still known where both tables agree.
-        either = np.where(on_air == on_oxygen, on_air, np.nan)
-        out[beds] = np.where(on == O2.OXYGEN, on_oxygen, np.where(on == O2.AIR, on_air, either))
-    return out
-
-
 def _summarise(by_component: npt.NDArray[np.float64], t: News2Tables) -> News2Result:
     """Totals and bands from the sub-scores, given as a (components, beds) array."""
-    missing = np.isnan(by_component)
-    partial = np.where(missing, 0.0, by_component).sum(axis=0).astype(np.int64)
-    incomplete = missing.any(axis=0)
-    total = np.where(incomplete, np.nan, partial.astype(np.float64))
+    partial, total, incomplete = sum_known(by_component)
     any_three = (by_component == _SINGLE_PARAMETER).any(axis=0)
     # The same rule serves both cases: a complete total proves its own band; a
     # partial sum proves at least the band it reaches, and nothing below "low-medium".

@@ -24,10 +24,21 @@ from alerts.lifecycle import Priority
 from wire.config import ConfigError, ConfigModel, Expect, Problem, check_keys, load, unknown_keys, validate
 from wire.vocabulary import BY_KEY
 
-ALARM_KINDS = ("limit", "news2", "mews", "qsofa", "trend", "technical")
-TECHNICAL = ("no_data", "probe_off", "leads_off", "device_disconnected", "agent_offline", "spool_dropping", "store_unreachable", "undelivered",
-             "patient_mismatch")  # fmt: skip
+ALARM_KINDS = ("limit", "arrhythmia", "news2", "mews", "qsofa", "trend", "technical")
+TECHNICAL = ("no_data", "probe_off", "leads_off", "device_disconnected", "agent_offline", "spool_dropping", "store_unreachable", "hub_overloaded", "undelivered",
+             "patient_mismatch", "ecg_poor", "pleth_poor")  # fmt: skip
 SILENCE_MAX_S = 900  # a silence may last at most 15 minutes
+#: IEC 60601-2-27 (ECG monitoring equipment): heart-rate alarms must come within 10 s of the condition
+#: (shared/clinical/alarms.md). A heart-rate limit's persistence delay plus its artefact hold may not exceed it.
+IEC_60601_2_27_HR_ALARM_DELAY_S = 10.0
+#: No standard we could check sets a ceiling for the SpO2 alarm delay (ISO 80601-2-61 asks only that it be disclosed);
+#: teleicu's own ceiling for the SpO2 persistence delay plus its artefact hold is twice the default persistence (15 s).
+SPO2_ALARM_DELAY_MAX_S = 30.0
+#: The hub analyses each ECG and pleth every 2 s (``alerts.waveforms.quality.CADENCE_S``, checked by a test): an
+#: asystole is seen at most this long after it has lasted ``pause_s``, so ``pause_s`` plus this stays within IEC's 10 s.
+WAVEFORM_CADENCE_S = 2.0
+#: Asystole alarm thresholds bedside monitors offer: 3 to 10 s without a QRS (4 s the usual default).
+ASYSTOLE_PAUSE_MIN_S = 3.0
 
 
 class PolicyError(ConfigError):
@@ -122,6 +133,32 @@ class TechnicalRules(ConfigModel):
     priority: Annotated[dict[str, PriorityName], _keys_exactly(TECHNICAL)]
 
 
+class ArtefactRules(ConfigModel):
+    """Artefact-aware alarming: heart-rate and SpO2 limit alarms checked against the waveforms' signal quality.
+
+    Without fresh quality information for a bed (no waveform, or a verdict older
+    than ``stale_s``) the alarms behave exactly as without this block."""
+
+    enabled: bool
+    stale_s: Annotated[float, Field(ge=1, le=60)]  # a lead's quality older than this is no information
+    ecg_hold_s: Annotated[float, Field(ge=0, le=IEC_60601_2_27_HR_ALARM_DELAY_S)]  # longest hold of an HR alarm, poor ECG
+    pleth_tolerance_bpm: Annotated[float, Field(ge=0, le=50)]  # pleth pulse confirms HR within this many beats/min
+    spo2_hold_s: Annotated[float, Field(ge=0, le=SPO2_ALARM_DELAY_MAX_S)]  # longest hold of an SpO2 alarm, poor pleth
+    poor_ecg_s: Annotated[float, Field(ge=5)]  # poor ECG this long: technical alarm "check ECG leads"
+    poor_pleth_s: Annotated[float, Field(ge=5)]  # poor pleth this long: technical alarm "check SpO2 probe"
+
+
+class AsystoleRule(ConfigModel):
+    """The asystole alarm (``alerts.arrhythmia``): no QRS on the analysed ECG for ``pause_s`` and no pulse on the pleth."""
+
+    enabled: bool
+    pause_s: Annotated[float, Field(ge=ASYSTOLE_PAUSE_MIN_S, le=IEC_60601_2_27_HR_ALARM_DELAY_S - WAVEFORM_CADENCE_S)]
+
+
+class ArrhythmiaRules(ConfigModel):
+    asystole: AsystoleRule
+
+
 class Escalation(ConfigModel):
     tiers: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1), Expect("a non-empty list of role names")]
     after_s: dict[PriorityName, Annotated[float, Field(ge=1)]]
@@ -138,6 +175,8 @@ class WardPolicy(ConfigModel):
     clear_delay_s: Annotated[dict[str, Seconds], _keys_exactly(ALARM_KINDS)]
     escalation: Escalation
     silence_max_s: Annotated[float, Field(ge=1)]
+    artefact: ArtefactRules
+    arrhythmia: ArrhythmiaRules
 
     @field_validator("limits", mode="before")
     @classmethod
@@ -160,6 +199,21 @@ class WardPolicy(ConfigModel):
                 if value is not None and not p.lo <= value <= p.hi:
                     raise Problem(f"{value:g} is outside what {key} can measure [{p.lo:g}, {p.hi:g}]", (key, side))
         return limits
+
+    @model_validator(mode="after")
+    def _holds_within_delay_limits(self) -> WardPolicy:
+        """A held alarm is late by its hold: the persistence delay plus the hold must stay within the standard's limit."""
+        a = self.artefact
+        if not a.enabled:
+            return self
+        checks = (("hr", a.ecg_hold_s, "ecg_hold_s", IEC_60601_2_27_HR_ALARM_DELAY_S, "IEC 60601-2-27's limit for heart-rate alarms"),
+                  ("spo2", a.spo2_hold_s, "spo2_hold_s", SPO2_ALARM_DELAY_MAX_S, "teleicu's ceiling for SpO2 alarms"))  # fmt: skip
+        for param, hold, key, most, whose in checks:
+            lim = self.limits.get(param)
+            if lim is not None and lim.delay_s + hold > most:
+                raise Problem(f"limits.{param}.delay_s {lim.delay_s:g} s plus a hold of {hold:g} s would delay the alarm "
+                              f"{lim.delay_s + hold:g} s, beyond {whose} ({most:g} s)", ("artefact", key))  # fmt: skip
+        return self
 
     @field_validator("silence_max_s")
     @classmethod
@@ -187,6 +241,10 @@ class WardPolicy(ConfigModel):
     @property
     def spo2_fall(self) -> TrendRule:
         return self.trends.spo2_fall
+
+    @property
+    def asystole(self) -> AsystoleRule:
+        return self.arrhythmia.asystole
 
     @property
     def no_data_s(self) -> float:

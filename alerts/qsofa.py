@@ -18,14 +18,16 @@ points already reach the trigger (a missing criterion can only add a point).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
 
-from alerts.score_result import ScoreResult
-from alerts.score_tables import QsofaTables
+from alerts.lookup import round_inputs
+from alerts.score_result import ScoreResult, sum_known
+from alerts.score_tables import PRECISION, QsofaTables
 
 COMPONENTS: tuple[str, ...] = ("rr", "sbp", "mentation")
 
@@ -62,16 +64,23 @@ def qsofa(
             raise ValueError(f"qsofa: {name} must be a 1-D array, got shape {column.shape}")
         if len(column) != n:
             raise ValueError(f"qsofa: {name} has {len(column)} values but rr has {n}")
-    by_component = np.stack(
-        [tables.rr.score(inputs["rr"]), tables.sbp.score(inputs["sbp"]), tables.mentation.score(inputs["acvpu"])]
-    ).reshape(len(COMPONENTS), n)  # one row per component: sums run along contiguous memory
-    missing = np.isnan(by_component)
-    partial = np.where(missing, 0.0, by_component).sum(axis=0).astype(np.int64)
-    incomplete = missing.any(axis=0)
+    acvpu_index = tables.mentation.index(inputs["acvpu"])
+    units = round_inputs({name: inputs[name] for name in ("rr", "sbp")}, PRECISION)
+    return qsofa_rounded(units, acvpu_index, tables)
+
+
+def qsofa_rounded(units: Mapping[str, npt.NDArray[np.float64]], acvpu_index: npt.NDArray[np.intp], tables: QsofaTables) -> QsofaResult:
+    """qSOFA from inputs already rounded once (``alerts.lookup.round_inputs``, whole units of ``PRECISION``)
+    and ACVPU codes already indexed (``CategoryTable.index``): one take per criterion."""
+    by_component = np.empty((len(COMPONENTS), len(acvpu_index)))  # one row per component: sums run along contiguous memory
+    for row, key in enumerate(("rr", "sbp")):
+        tables.lookups[key].take(tables.grids[key].index(units[key]), out=by_component[row], mode="clip")
+    tables.mentation.lookup.take(acvpu_index, out=by_component[2], mode="clip")  # indexes are in range by construction
+    partial, total, incomplete = sum_known(by_component)
     return QsofaResult(
         subscores=by_component.T,
         partial=partial,
-        total=np.where(incomplete, np.nan, partial.astype(np.float64)),
+        total=total,
         incomplete=incomplete,
         positive=partial >= tables.trigger,
     )

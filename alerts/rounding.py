@@ -38,16 +38,24 @@ def round_half_up_scaled(x: npt.ArrayLike, decimals: int) -> npt.NDArray[np.floa
     if isinstance(decimals, bool) or not isinstance(decimals, int):
         raise TypeError(f"decimals must be an int, not {type(decimals).__name__}")
     values = np.asarray(x, dtype=np.float64)
+    scalar = values.ndim == 0
+    if scalar:
+        values = values.reshape(1)
     if decimals >= 0:
         scaled = values * float(10**decimals)
     else:
         scaled = values / float(10**-decimals)
+    # In place on two buffers: this runs on every input of every bed at every tick.
     with np.errstate(over="ignore", invalid="ignore"):
         snapped = np.round(scaled, _NOISE_DECIMALS)
-        rounded = np.copysign(np.floor(np.abs(snapped) + 0.5), snapped)
+        rounded = np.abs(snapped)
+        rounded += 0.5
+        np.floor(rounded, out=rounded)
+        np.copysign(rounded, snapped, out=rounded)
         # Huge magnitudes are already whole (and snapping could overflow them).
-        rounded = np.where(np.abs(scaled) >= _EXACT_INTEGERS, scaled, rounded)
-    return rounded + 0.0  # turns -0.0 into 0.0
+        np.copyto(rounded, scaled, where=np.abs(scaled, out=snapped) >= _EXACT_INTEGERS)
+    rounded += 0.0  # turns -0.0 into 0.0
+    return rounded[0] if scalar else rounded
 
 
 def round_half_up(x: npt.ArrayLike, decimals: int) -> npt.NDArray[np.float64]:

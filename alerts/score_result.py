@@ -13,20 +13,37 @@ import numpy.typing as npt
 
 def missing_components(components: Sequence[str], subscores_row: npt.NDArray[np.float64]) -> list[str]:
     """Names of the components with no sub-score (NaN), in ``components`` order."""
-    return [name for name, value in zip(components, subscores_row, strict=True) if np.isnan(value)]
+    return [name for name, value in zip(components, subscores_row.tolist(), strict=True) if value != value]
 
 
 def score_row(
     components: Sequence[str], subscores_row: npt.NDArray[np.float64], partial: int, total: float, incomplete: bool
 ) -> dict[str, Any]:
-    """One bed as plain JSON values; ``total`` is None when incomplete, never the partial sum."""
+    """One bed as plain JSON values; ``total`` is None when incomplete, never the partial sum.
+
+    Built from Python floats (one ``tolist``), not NumPy scalars one at a time: the console push builds
+    three of these per changed bed, and at 2,000 beds element-wise NumPy was most of the push's cost."""
+    values = subscores_row.tolist()  # NaN (missing) is the one value not equal to itself
+    total = float(total)
     return {
-        "total": None if np.isnan(total) else int(total),
+        "total": None if total != total else int(total),
         "partial": int(partial),
-        "subscores": {name: None if np.isnan(v) else int(v) for name, v in zip(components, subscores_row, strict=True)},
+        "subscores": {name: None if v != v else int(v) for name, v in zip(components, values, strict=True)},
         "incomplete": bool(incomplete),
-        "missing": missing_components(components, subscores_row),
+        "missing": [name for name, v in zip(components, values, strict=True) if v != v],
     }
+
+
+def sum_known(
+    by_component: npt.NDArray[np.float64],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+    """From sub-scores as a (components, beds) array with NaN for missing: the partial sum of the known
+    sub-scores, the total (NaN when incomplete, never the partial sum) and whether each bed is incomplete."""
+    missing = np.isnan(by_component)
+    incomplete = missing.any(axis=0)
+    partial = np.where(missing, 0.0, by_component).sum(axis=0).astype(np.int64)  # np.where: no masked assignments
+    total = np.where(incomplete, np.nan, partial)
+    return partial, total, incomplete
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ import numpy.typing as npt
 from pydantic import ConfigDict, ValidationInfo, field_validator, model_validator
 
 from alerts.bands import BandTable
+from alerts.lookup import Grid
 from wire.config import ConfigError, ConfigModel, Problem, kind, load, validate
 from wire.vocabulary import ACVPU, O2
 
@@ -93,8 +94,20 @@ class CategoryTable:
         # one extra slot, NaN, for a missing code
         object.__setattr__(self, "_values", np.array([*self.scores, np.nan], dtype=np.float64))
 
+    @property
+    def lookup(self) -> npt.NDArray[np.float64]:
+        """The score of each code, then NaN at index ``len(scores)``, the slot of a missing code."""
+        return self._values
+
     def score(self, codes: npt.ArrayLike) -> npt.NDArray[np.float64]:
         """Score every code: float array of the same shape, NaN where the code is NaN.
+
+        Raises ``ValueError`` for a code that is not one of ``0..len(scores)-1``.
+        """
+        return self._values[self.index(codes)]
+
+    def index(self, codes: npt.ArrayLike) -> npt.NDArray[np.intp]:
+        """Every code as an index into ``lookup`` (``len(scores)`` where the code is NaN).
 
         Raises ``ValueError`` for a code that is not one of ``0..len(scores)-1``.
         """
@@ -107,7 +120,7 @@ class CategoryTable:
             bad = float(column[~valid].flat[0])
             known = ", ".join(f"{code} {label}" for code, label in enumerate(self.labels))
             raise ValueError(f"{self.name}: {self.input} code {bad} is not one of {list(range(last))} ({known})")
-        return self._values[np.where(missing, float(last), column).astype(np.intp)]
+        return np.where(missing, float(last), column).astype(np.intp)
 
 
 @dataclass(frozen=True)
@@ -125,6 +138,20 @@ class News2Tables:
     acvpu: CategoryTable  # by ACVPU code: A, C, V, P, U
     medium: int  # a total from here is medium risk
     high: int  # a total from here is high risk
+    grids: dict[str, Grid] = field(init=False, repr=False, compare=False)  # by input (rr, spo2, sbp, hr, temp)
+    lookups: dict[str, npt.NDArray[np.float64]] = field(init=False, repr=False, compare=False)  # by band input
+
+    def __post_init__(self) -> None:
+        grids = _grids(self, _NEWS2_BANDS)
+        lookups = {key: grids[key].lookup(getattr(self, key)) for key in ("rr", "sbp", "hr", "temp")}
+        lookups["spo2"] = _spo2_lookup(self, grids["spo2"])
+        object.__setattr__(self, "grids", grids)
+        object.__setattr__(self, "lookups", lookups)
+
+    def spo2_state(self, scale2: npt.NDArray[np.bool_], o2_index: npt.NDArray[np.intp]) -> npt.NDArray[np.intp]:
+        """Which block of ``lookups["spo2"]`` each bed reads: 0 on scale 1; on scale 2, 1 + its O2 index
+        (``o2.index``: air, oxygen, then missing). Each block is ``grids["spo2"].missing + 1`` long."""
+        return scale2 * (o2_index + 1)
 
 
 @dataclass(frozen=True)
@@ -137,6 +164,13 @@ class MewsTables:
     temp: BandTable
     avpu: CategoryTable  # by ACVPU code; C scores like V by default
     trigger: int  # a total from here triggers
+    grids: dict[str, Grid] = field(init=False, repr=False, compare=False)  # by input (sbp, hr, rr, temp)
+    lookups: dict[str, npt.NDArray[np.float64]] = field(init=False, repr=False, compare=False)  # by band table
+
+    def __post_init__(self) -> None:
+        grids = _grids(self, _MEWS_BANDS)
+        object.__setattr__(self, "grids", grids)
+        object.__setattr__(self, "lookups", {key: grids[key].lookup(getattr(self, key)) for key in _MEWS_BANDS})
 
 
 @dataclass(frozen=True)
@@ -149,6 +183,13 @@ class QsofaTables:
     rr_at_least: float
     sbp_at_most: float
     trigger: int
+    grids: dict[str, Grid] = field(init=False, repr=False, compare=False)  # by input (rr, sbp)
+    lookups: dict[str, npt.NDArray[np.float64]] = field(init=False, repr=False, compare=False)  # by band table
+
+    def __post_init__(self) -> None:
+        grids = _grids(self, {"rr": "rr", "sbp": "sbp"})
+        object.__setattr__(self, "grids", grids)
+        object.__setattr__(self, "lookups", {key: grids[key].lookup(getattr(self, key)) for key in ("rr", "sbp")})
 
 
 @dataclass(frozen=True)
@@ -159,6 +200,21 @@ class ScoreTables:
     mews: MewsTables
     qsofa: QsofaTables
     source: str
+
+
+def _grids(tables: object, bands: dict[str, str]) -> dict[str, Grid]:
+    """One grid per input, over every band table (``bands``: attribute -> input) that reads it."""
+    inputs = dict.fromkeys(bands.values())
+    return {name: Grid.over([getattr(tables, key) for key, source in bands.items() if source == name]) for name in inputs}
+
+
+def _spo2_lookup(t: News2Tables, grid: Grid) -> npt.NDArray[np.float64]:
+    """The NEWS2 SpO2 sub-score in blocks by ``News2Tables.spo2_state``: scale 1, then scale 2 on each O2
+    choice, then scale 2 with O2 missing, known only where the air and oxygen tables agree."""
+    on_scale2 = {O2.AIR: grid.lookup(t.spo2_scale2_air), O2.OXYGEN: grid.lookup(t.spo2_scale2_oxygen)}
+    air, oxygen = on_scale2[O2.AIR], on_scale2[O2.OXYGEN]
+    blocks = [grid.lookup(t.spo2_scale1), *(on_scale2[code] for code in sorted(O2)), np.where(air == oxygen, air, np.nan)]
+    return np.concatenate(blocks)
 
 
 def load_score_tables(path: Path | str | Traversable) -> ScoreTables:

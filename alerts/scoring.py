@@ -1,4 +1,7 @@
-"""Every score for every bed: one vectorised pass each of NEWS2, MEWS and qSOFA over the ``[bed x parameter]`` matrix."""
+"""Every score for every bed: NEWS2, MEWS and qSOFA over the ``[bed x parameter]`` matrix in one pass.
+
+Each input is rounded once per tick and each category input checked once, for all three scores; then
+every sub-score of every bed is one take from its table's lookup array (``alerts.lookup``)."""
 
 from __future__ import annotations
 
@@ -7,11 +10,12 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from alerts.mews import MewsResult, mews
-from alerts.news2 import News2Result, news2
-from alerts.qsofa import QsofaResult, qsofa
+from alerts.lookup import round_inputs
+from alerts.mews import MewsResult, mews_rounded
+from alerts.news2 import News2Result, _flags, news2_rounded
+from alerts.qsofa import QsofaResult, qsofa_rounded
 from alerts.score_inputs import score_inputs
-from alerts.score_tables import ScoreTables
+from alerts.score_tables import PRECISION, ScoreTables
 from wire.vocabulary import COLUMN
 
 
@@ -27,10 +31,13 @@ def score_beds(matrix: npt.NDArray[np.float64], scale2: npt.NDArray[np.bool_], t
     """Score every bed (row) of ``matrix`` (columns in ``wire.vocabulary.COLUMN`` order, NaN for missing);
     ``scale2`` is True where a clinician chose NEWS2 SpO2 scale 2 for the bed."""
     x = score_inputs({p: matrix[:, i] for p, i in COLUMN.items()})
+    units = round_inputs({name: x[name] for name in PRECISION}, PRECISION)  # each input once, for every score
+    on_scale2 = _flags("scale2", scale2, len(matrix))
+    o2_index = tables.news2.o2.index(x["o2"])  # each category input checked once, for every score
+    acvpu_index = tables.news2.acvpu.index(x["acvpu"])
     return Scores(
         inputs=matrix,
-        news2=news2(rr=x["rr"], spo2=x["spo2"], o2=x["o2"], sbp=x["sbp"], hr=x["hr"], acvpu=x["acvpu"], temp=x["temp"],
-                    scale2=scale2, tables=tables.news2),  # fmt: skip
-        mews=mews(sbp=x["sbp"], hr=x["hr"], rr=x["rr"], temp=x["temp"], acvpu=x["acvpu"], tables=tables.mews),
-        qsofa=qsofa(rr=x["rr"], sbp=x["sbp"], acvpu=x["acvpu"], tables=tables.qsofa),
+        news2=news2_rounded(units, o2_index, acvpu_index, on_scale2, tables.news2),
+        mews=mews_rounded(units, acvpu_index, tables.mews),
+        qsofa=qsofa_rounded(units, acvpu_index, tables.qsofa),
     )

@@ -3,7 +3,9 @@
 From the audited events in a time range: alarms raised per bed per day, split
 by kind and by priority (a few beds cause most alarms, so the per-bed burden
 is listed too); time to acknowledge (median and 90th percentile); and time
-spent silenced.
+spent silenced; and the artefact holds (``alerts.artefact``): how many alarms
+were held as possible artefact, how many of those were suppressed (the condition
+ended within the hold) or raised after it, and the delay the holds added.
 """
 
 from __future__ import annotations
@@ -27,8 +29,16 @@ def alarm_stats(rows: Iterable[tuple[int, int, str, str]], since: int, until: in
     ack_s: list[float] = []
     silenced_ms = 0
     silence_start: dict[int, tuple[int, int]] = {}  # alert id -> (start, planned end)
+    holds: Counter[str] = Counter()
+    hold_delay_s: list[float] = []
     for alert_id, at, event, body in rows:
         alert = json.loads(body)
+        if event in ("held", "suppressed", "hold_ended"):
+            holds[event] += 1
+            continue
+        if event == "raised" and alert.get("held_since") is not None:
+            holds["raised_after_hold"] += 1
+            hold_delay_s.append((at - alert["held_since"]) / 1000)
         if event == "raised":
             raised_at[alert_id] = at
             family = alert["kind"].split(":", 1)[0]
@@ -62,4 +72,12 @@ def alarm_stats(rows: Iterable[tuple[int, int, str, str]], since: int, until: in
         if acks is None
         else {"median": round(float(np.median(acks)), 1), "p90": round(float(np.percentile(acks, 90)), 1)},
         "time_silenced_s": round(silenced_ms / 1000, 1),
+        "artefact_holds": {
+            "held": holds["held"],
+            "suppressed": holds["suppressed"],
+            "raised_after_hold": holds["raised_after_hold"],
+            "hold_ended": holds["hold_ended"],
+            "added_delay_s": None if not hold_delay_s else {"p50": round(float(np.percentile(hold_delay_s, 50)), 1),
+                                                            "p95": round(float(np.percentile(hold_delay_s, 95)), 1)},
+        },
     }

@@ -10,6 +10,8 @@
 - ``spool_dropping``: an edge agent's store-and-forward spool is full and dropping
   frames (data lost at the gateway: it says how many);
 - ``store_unreachable``: the store is failing writes (edge frames stay unacknowledged);
+- ``hub_overloaded``: the hub is past its capacity and reads the gateways more slowly (``ingest.overload``):
+  live values may arrive late;
 - ``undelivered``: an alarm event no console confirmed receiving in ``undelivered_s``;
 - ``patient_mismatch``: a monitor names a patient (HL7 PCD-01 PID-3) other than the one admitted to its bed:
   its data may be someone else's (wrong-patient data is a known hazard).
@@ -44,6 +46,7 @@ class TechnicalView:
     flags: np.ndarray  # [bed x parameter] device flags of the latest values
     agents_offline: dict[str, tuple[str, int]]  # agent -> (ward, offline since ms)
     store_error: str | None
+    overloaded: str | None = None  # why the hub is past its capacity (None when it keeps up)
     undelivered: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # bed -> (ward, alert id, title)
     devices_down: dict[str, tuple[str, tuple[str, ...], str]] = field(default_factory=dict)  # bed -> (ward, devices, detail)
     spool_dropping: dict[str, tuple[str, int]] = field(default_factory=dict)  # agent -> (ward, frames dropped)
@@ -142,6 +145,8 @@ class TechnicalTracker:
         if v.store_error and policy:
             add("hub", "", "", "store_unreachable", "Time-series store unreachable",
                 f"{v.store_error}; edge data is held at the gateways until the store recovers", policy[0])  # fmt: skip
+        if v.overloaded and policy:
+            add("hub", "", "", "hub_overloaded", "Hub overloaded, live data may be late", v.overloaded, policy[0])
         for bed, (ward, alert_id, title) in v.undelivered.items():
             pol = by_ward.get(ward, policy[0]) if policy else None
             if pol is not None:

@@ -1,17 +1,19 @@
-"""Benchmark: the vectorised score pass against a per-bed pure-Python loop, at 100, 1,000 and 10,000 beds.
+"""Benchmark: the vectorised score pass against a per-bed pure-Python loop and the previous vectorised pass.
 
 One "pass" scores NEWS2, MEWS and qSOFA for every bed from the inputs the hub
 holds: a [bed x parameter] float matrix in vocabulary column order
 (``wire.vocabulary.COLUMN``), NaN where a value is missing or stale, plus the
 per-bed SpO2 scale-2 flags. The vectorised pass is ``alerts.news2``,
 ``alerts.mews`` and ``alerts.qsofa`` on the matrix's columns, as the hub calls
-them. The loop is a plain-Python scorer written here from the same tables: it
+them (each input rounded once, lookup arrays per table). The previous
+vectorised pass (``tests/alerts/score_reference.py``: rounding per table,
+comparisons per bound) is timed in the same run. The loop is a plain-Python scorer written here from the same tables: it
 reads the matrix as rows of Python floats, rounds each input once (half up, as
 ``alerts.rounding`` does) and bands it with ``bisect``. Before timing, each size
 checks that both give identical sub-scores, totals, bands and triggers.
 
 Prints a Markdown table of the median time per pass (and per bed) and the
-speed-up. The aim is the vectorised pass at least 50x faster at 10,000 beds.
+speed-ups. The aim is the vectorised pass at least 50x faster at 10,000 beds.
 
     .venv/bin/python bench/scores_vectorised.py [--beds 100 1000 10000] [--repeats 11] [--seed 1]
 """
@@ -33,6 +35,11 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO / "tests"), str(REPO / "tests" / "alerts")]
+
+import score_reference  # noqa: E402  the previous vectorised pass
 
 from alerts.bands import BandTable
 from alerts.mews import MewsResult
@@ -290,20 +297,29 @@ def main() -> int:
         f"Python {platform.python_version()}, NumPy {np.__version__}, {os.cpu_count()} CPUs, "
         f"seed {args.seed}, median of {args.repeats} runs; one pass = NEWS2 + MEWS + qSOFA for every bed\n"
     )
-    print("| beds | vectorised pass (ms) | per-bed loop (ms) | vectorised µs/bed | loop µs/bed | speed-up |")
-    print("|---:|---:|---:|---:|---:|---:|")
+    print("| beds | vectorised pass (ms) | previous vectorised (ms) | per-bed loop (ms) | vectorised µs/bed | loop µs/bed "
+          "| speed-up vs loop | previous vs loop | vectorised vs previous |")  # fmt: skip
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     ratios: dict[int, float] = {}
     for n in args.beds:
         m, scale2 = make_inputs(n, rng)
-        check_identical(vectorised_rows(vectorised_pass(m, scale2, tables)), loop.run(m, scale2))
-        vec = median_seconds(lambda: vectorised_pass(m, scale2, tables), args.repeats)  # noqa: B023
-        py = median_seconds(lambda: loop.run(m, scale2), args.repeats)  # noqa: B023
-        ratios[n] = py / vec
+        looped = loop.run(m, scale2)
+        check_identical(vectorised_rows(vectorised_pass(m, scale2, tables)), looped)
+        check_identical(vectorised_rows(score_reference.score_beds(m, scale2, tables)), looped)
+        # interleaved, so that a busy machine slows all three alike
+        vec, old, py = [], [], []
+        for _ in range(3):
+            vec.append(median_seconds(lambda: vectorised_pass(m, scale2, tables), args.repeats))  # noqa: B023
+            old.append(median_seconds(lambda: score_reference.score_beds(m, scale2, tables), args.repeats))  # noqa: B023
+            py.append(median_seconds(lambda: loop.run(m, scale2), args.repeats))  # noqa: B023
+        v, o, p = statistics.median(vec), statistics.median(old), statistics.median(py)
+        ratios[n] = p / v
         print(
-            f"| {n:,} | {fmt_ms(vec)} | {fmt_ms(py)} | {vec / n * 1e6:.2f} | {py / n * 1e6:.2f} | {py / vec:.0f}× |",
+            f"| {n:,} | {fmt_ms(v)} | {fmt_ms(o)} | {fmt_ms(p)} | {v / n * 1e6:.2f} | {p / n * 1e6:.2f} "
+            f"| {p / v:.0f}× | {p / o:.0f}× | {o / v:.1f}× |",
             flush=True,
         )
-    print("\nBoth methods gave identical sub-scores, totals, bands and triggers for every bed at every size.")
+    print("\nAll three methods gave identical sub-scores, totals, bands and triggers for every bed at every size.")
     if AIM_BEDS in ratios:
         verdict = "met" if ratios[AIM_BEDS] >= AIM_RATIO else "NOT met"
         print(f"Aim (vectorised >= {AIM_RATIO:.0f}x faster at {AIM_BEDS:,} beds): {verdict} ({ratios[AIM_BEDS]:.0f}x).")

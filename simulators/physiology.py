@@ -1,4 +1,4 @@
-"""Seeded patient physiology: 1 Hz numerics and a 250 Hz ECG lead II for one patient.
+"""Seeded patient physiology: 1 Hz numerics, a 250 Hz ECG lead II and a 125 Hz pleth for one patient.
 
 A scenario (``simulators.scenarios``) says what the patient's vitals are designed
 to be at each second (a ``Trajectory``); this model turns that into what a
@@ -9,28 +9,39 @@ monitor measures:
 * measurement noise, independent each second;
 * NIBP taken once per cycle only (at t = 0, then every ``nibp_interval_s`` with
   a per-patient phase), as a cuff does;
-* an ECG whose beats follow the patient's heart rate.
+* an ECG whose beats follow the patient's heart rate;
+* a pleth (SpO2 plethysmogram) whose pulses follow the ECG's beats, each a
+  pulse transit time (150-250 ms) after its R wave, as high as the perfusion.
 
 Every random component is *bounded* (see ``VARIATION``): scenarios add margins
 of the worst-case deviation to their designed values, so a scenario's NEWS2 band
 holds for every seed. Values are rounded to what monitors display (whole numbers,
 temperature to 0.1 degC).
 
-Same seed, same trajectory -> identical output. Numerics and ECG draw from two
-independent generators, so turning waveforms on or off does not change numerics.
+Same seed, same trajectory -> identical output. Numerics, ECG and pleth draw from
+three independent generators, so turning waveforms on or off does not change
+numerics, and drawing the pleth does not change the ECG. Waveform shapes are in
+``simulators.waveshapes``.
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from simulators.waveshapes import R_AT_K, add_pleth_pulses, ecg_beat_mv, pulse_span_s
+
 ECG_RATE_HZ = 250
 ECG_SCALE_MV = 0.005  # mV per count
 ECG_LEAD = "ecg_ii"
+PLETH_RATE_HZ = 125  # half the ECG rate: pleth sample i is at the time of ECG sample 2 i
+PLETH_SCALE = 1e-5  # AC/DC ratio per count: a pulse of perfusion index 3 % is 3000 counts
+PLETH_LEAD = "pleth"
+PTT_RANGE_S = (0.15, 0.25)  # pulse transit time, R wave to the pulse's foot at the finger
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +112,7 @@ def round_half_up(x: float, decimals: int = 0) -> float:
 
 
 class Physiology:
-    """One patient. Call ``step()`` once per simulated second; ``ecg(n)`` for samples."""
+    """One patient. Call ``step()`` once per simulated second; ``ecg(n)`` then ``pleth(n // 2)`` for samples."""
 
     def __init__(
         self,
@@ -112,9 +123,10 @@ class Physiology:
     ) -> None:
         if nibp_interval_s <= 0:
             raise ValueError("nibp_interval_s must be positive")
-        numerics_seed, ecg_seed = np.random.SeedSequence(seed).spawn(2)
+        numerics_seed, ecg_seed, pleth_seed = np.random.SeedSequence(seed).spawn(3)  # the first two as before pleth existed
         self._rng = np.random.default_rng(numerics_seed)
         self._ecg_rng = np.random.default_rng(ecg_seed)
+        self._pleth_rng = np.random.default_rng(pleth_seed)
         self._trajectory = trajectory
         self.nibp_interval_s = float(nibp_interval_s)
 
@@ -130,6 +142,12 @@ class Physiology:
         self._beat_rr = 1.0  # length of the current beat, s
         self._resp_phase = 0.0  # radians, for baseline wander
         self._started_ecg = False
+        self._ecg_n = 0  # ECG samples drawn so far
+        self._pleth_n = 0  # pleth samples drawn so far
+        self._pleth_resp = 0.0
+        self._ptt = float(self._pleth_rng.uniform(0.17, 0.23))  # this patient's pulse transit time, s
+        self._pulses: deque[tuple[float, float, float]] = deque()  # (foot s, beat length s, height) not yet all drawn
+        self.perfusion_index = 3.0  # %, the pleth pulse height (AC/DC); poor perfusion is below about 0.5
 
     # -- numerics -------------------------------------------------------------
 
@@ -197,6 +215,7 @@ class Physiology:
             self._beat_rr = self._next_beat_length()
             self._beat_t = float(self._ecg_rng.uniform(0.0, self._beat_rr))
             self._started_ecg = True
+            self._new_beat(-self._beat_t, self._beat_rr)
         fs = float(ECG_RATE_HZ)
         tau = np.empty(n)
         beat = np.empty(n)
@@ -211,28 +230,55 @@ class Physiology:
             if self._beat_t >= self._beat_rr - 1e-9:
                 self._beat_t = max(0.0, self._beat_t - self._beat_rr)
                 self._beat_rr = self._next_beat_length()
+                self._new_beat((self._ecg_n + i) / fs - self._beat_t, self._beat_rr)
 
-        k = np.minimum(1.0, beat / 0.8)[:, None]  # P-R shrinks for short beats
-        root = np.sqrt(beat)[:, None]  # QT stretches with sqrt(RR)
-        centres = k * _CENTRE_K + root * _CENTRE_ROOT + _CENTRE_0
-        widths = k * _WIDTH_K + root * _WIDTH_ROOT + _WIDTH_0
-        z = (tau[:, None] - centres) / widths
-        mv = np.exp(-0.5 * z * z) @ _ECG_AMPLITUDES
+        mv = ecg_beat_mv(tau, beat)
 
         step = 2.0 * math.pi * self.true_rr / 60.0 / fs
         phases = self._resp_phase + step * np.arange(n)
         self._resp_phase = float((self._resp_phase + step * n) % (2.0 * math.pi))
         mv += 0.04 * np.sin(phases) + self._ecg_rng.normal(0.0, 0.008, n)
+        self._ecg_n += n
         return np.rint(mv / ECG_SCALE_MV).astype(np.int16)  # |mv| stays far below 163 mV
 
+    # -- pleth ------------------------------------------------------------------
 
-# One beat is five Gaussians: P, Q, R, S, T. With k = min(1, RR / 0.8 s) and
-# root = sqrt(RR), centre = k * _CENTRE_K + root * _CENTRE_ROOT + _CENTRE_0 (s from
-# beat start; R at 0.25 k), and likewise for the widths (standard deviations).
-_ECG_AMPLITUDES = np.array([0.15, -0.10, 1.10, -0.25, 0.30])  # mV
-_CENTRE_K = np.array([0.09, 0.25, 0.25, 0.25, 0.25])
-_CENTRE_ROOT = np.array([0.0, 0.0, 0.0, 0.0, 0.28])
-_CENTRE_0 = np.array([0.0, -0.035, 0.0, 0.035, 0.0])
-_WIDTH_K = np.array([0.025, 0.0, 0.0, 0.0, 0.0])
-_WIDTH_ROOT = np.array([0.0, 0.0, 0.0, 0.0, 0.055])
-_WIDTH_0 = np.array([0.0, 0.010, 0.011, 0.012, 0.0])
+    def _new_beat(self, start_s: float, rr: float) -> None:
+        """A beat starting at ``start_s`` (s since the ECG's first sample): its pulse reaches the finger a PTT later."""
+        ptt = min(PTT_RANGE_S[1], max(PTT_RANGE_S[0], self._ptt + float(self._pleth_rng.normal(0.0, 0.006))))
+        amp = self.perfusion_index / 100.0 * (1.0 + 0.08 * float(self._pleth_rng.uniform(-1.0, 1.0)))
+        self._pulses.append((start_s + R_AT_K * min(1.0, rr / 0.8) + ptt, rr, amp))
+
+    @property
+    def pulse_feet_s(self) -> list[float]:
+        """Feet of the pulses still pending or drawn (s since the first ECG sample), for tests and tools."""
+        return [p[0] for p in self._pulses]
+
+    def pleth(self, n: int) -> np.ndarray:
+        """The next ``n`` pleth samples at ``PLETH_RATE_HZ``, int16 counts of ``PLETH_SCALE``.
+
+        Each pulse belongs to one ECG beat: its foot comes a pulse transit time
+        (``PTT_RANGE_S``, per patient with a little beat-to-beat jitter) after
+        that beat's R wave, and its height is ``perfusion_index`` % (the pleth
+        lead is AC/DC), varying a little from beat to beat. Sample ``i`` of the
+        pleth is at the time of ECG sample ``2 i``. The pleth may not run ahead
+        of the ECG by more than the shortest transit time, since a beat the ECG
+        has not drawn yet has no pulse: call ``ecg`` first for the same span.
+        """
+        fs = float(PLETH_RATE_HZ)
+        t = (self._pleth_n + np.arange(n)) / fs
+        if n and t[-1] > self._ecg_n / float(ECG_RATE_HZ) + PTT_RANGE_S[0]:
+            raise ValueError("pleth would run ahead of the ECG: draw the ECG for this span first")
+        out = self._pleth_rng.normal(0.0, 0.0004, n) * (self.perfusion_index / 3.0)
+        step = 2.0 * math.pi * self.true_rr / 60.0 / fs
+        phases = self._pleth_resp + step * np.arange(n)
+        self._pleth_resp = float((self._pleth_resp + step * n) % (2.0 * math.pi))
+        out += 0.1 * self.perfusion_index / 100.0 * np.sin(phases)  # respiratory baseline variation
+        if self._pulses:
+            feet, rr, amp = (np.array(c) for c in zip(*self._pulses))
+            add_pleth_pulses(out, t, feet, rr, amp)
+        self._pleth_n += n
+        now = self._pleth_n / fs
+        while self._pulses and self._pulses[0][0] + pulse_span_s(self._pulses[0][1]) < now:
+            self._pulses.popleft()
+        return np.rint(np.clip(out / PLETH_SCALE, -32767, 32767)).astype(np.int16)

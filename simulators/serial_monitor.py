@@ -15,7 +15,7 @@ from the master side each tick.
 ``run_monitors`` drives any number of monitors from a single task on a 200 ms
 tick. Every fifth tick the patient advances one second and the emitter gets a
 ``Reading``; what it sends when is the emitter's business (TSP: a 50-sample ECG
-segment every tick and numerics every second). Device times are wall-clock ms
+segment and a 25-sample pleth segment every tick and numerics every second). Device times are wall-clock ms
 (``time.time_ns() // 1_000_000``) so end-to-end latency can be measured.
 
 ``LineNoise`` injects seeded line faults into the frames an emitter produces,
@@ -37,7 +37,7 @@ from typing import Any, Protocol, Self
 
 import numpy as np
 
-from simulators.physiology import ECG_LEAD, ECG_RATE_HZ, ECG_SCALE_MV, Physiology
+from simulators.physiology import ECG_LEAD, ECG_RATE_HZ, ECG_SCALE_MV, PLETH_LEAD, PLETH_RATE_HZ, PLETH_SCALE, Physiology
 from simulators.scenarios import Scenario, get_scenario
 from simulators.tsp_encoder import encode_numerics, encode_status, encode_wave
 from wire.vocabulary import Flag
@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 TICK_S = 0.2
 TICKS_PER_S = 5
 SAMPLES_PER_TICK = ECG_RATE_HZ // TICKS_PER_S  # 50
+PLETH_PER_TICK = PLETH_RATE_HZ // TICKS_PER_S  # 25
 SAMPLE_MS = 1000 // ECG_RATE_HZ  # 4
 STATUS_REPEAT_S = 10  # a standing probe_off status is re-sent this often
 NIBP_KEYS = ("nibp_sys", "nibp_dia", "nibp_mean")
@@ -75,6 +76,8 @@ class Emitter(Protocol):
     protocol: str  # the edge driver that reads it
     baud: int
     wants_ecg: bool  # ask the monitor for ECG samples each tick (only when the bed has waveforms)
+    # An emitter may also set ``wants_pleth = True``: it is then called with a fifth argument, the
+    # tick's pleth samples (``PLETH_PER_TICK``, the same span as the ECG); without it, with four.
     listens: bool  # read what the edge writes
     protect: int  # bytes at each end of a frame that LineNoise leaves alone (frame flags)
 
@@ -91,11 +94,12 @@ class Emitter(Protocol):
 
 
 class TspEmitter:
-    """TSP/1 (``simulators.tsp_encoder``): ECG every tick, numerics and status every second."""
+    """TSP/1 (``simulators.tsp_encoder``): ECG and pleth every tick, numerics and status every second."""
 
     protocol = "tsp"
     baud = 115200
     wants_ecg = True
+    wants_pleth = True
     listens = False
     protect = 0
 
@@ -109,11 +113,15 @@ class TspEmitter:
     def start(self, start_ms: int) -> None:
         self._start_ms = start_ms
 
-    def frames(self, k: int, now_ms: int, reading: Reading | None, ecg: np.ndarray | None) -> list[bytes]:
+    def frames(
+        self, k: int, now_ms: int, reading: Reading | None, ecg: np.ndarray | None, pleth: np.ndarray | None = None
+    ) -> list[bytes]:
         out: list[bytes] = []
+        t_first = self._start_ms + (k - 1) * SAMPLES_PER_TICK * SAMPLE_MS
         if ecg is not None:
-            t_first = self._start_ms + (k - 1) * SAMPLES_PER_TICK * SAMPLE_MS
             out.append(encode_wave(t_first, ECG_LEAD, ECG_RATE_HZ, ECG_SCALE_MV, ecg))
+        if pleth is not None:
+            out.append(encode_wave(t_first, PLETH_LEAD, PLETH_RATE_HZ, PLETH_SCALE, pleth))
         if reading is not None:
             second = reading.second
             values: dict[str, float | None] = dict(reading.values)
@@ -278,6 +286,7 @@ class SerialMonitor:
         if self.scenario.silent(t_s):
             return []
         ecg = self.physiology.ecg(SAMPLES_PER_TICK) if self.waveforms and self.emitter.wants_ecg and k >= 1 else None
+        pleth = self.physiology.pleth(PLETH_PER_TICK) if ecg is not None and getattr(self.emitter, "wants_pleth", False) else None
         reading = None
         if k % TICKS_PER_S == 0:
             second = k // TICKS_PER_S
@@ -285,7 +294,10 @@ class SerialMonitor:
             while self.physiology.t_s <= second:  # catch up if ticks were skipped
                 values = self.physiology.step()
             reading = Reading(second, values, self.scenario.spo2_probe_off(t_s))
-        frames = self.emitter.frames(k, now_ms, reading, ecg)
+        if pleth is None:
+            frames = self.emitter.frames(k, now_ms, reading, ecg)
+        else:
+            frames = self.emitter.frames(k, now_ms, reading, ecg, pleth)
         if self.noise is not None:
             frames = self.noise.apply(frames, self.emitter.protect)
         self.frames_sent += len(frames)

@@ -114,6 +114,7 @@ def test_technical_conditions() -> None:
         now=now - 20 * S, beds=["B0", "B1", "B2", "B3", "B4"], wards=["A"] * 5, agents=["e1", "e1", "e1", "e2", "e1"],
         last_rx=np.array([now - 31 * S, now, now, 0, now]), watched_since=np.array([now - 100 * S] * 5),
         flags=flags, agents_offline={"e2": ("A", now - 16 * S)}, store_error="disk full",
+        overloaded="the hub is past its capacity",
     )  # fmt: skip
     t = TechnicalTracker()
     ms = np.full(n, pol.no_data_s * 1000), np.full(n, pol.probe_off_delay_s * 1000)
@@ -127,8 +128,11 @@ def test_technical_conditions() -> None:
         ("B4", "technical:probe_off"),
         ("agent:e2", "technical:agent_offline"),  # covers B3: no separate no-data alarm for it
         ("hub", "technical:store_unreachable"),
+        ("hub", "technical:hub_overloaded"),
     }
     assert all(c.category == "technical" for c in got.values())
+    overloaded = got[("hub", "technical:hub_overloaded")]
+    assert overloaded.ward == "" and overloaded.priority == Priority.MEDIUM and overloaded.detail == "the hub is past its capacity"
     assert got[("B1", "technical:probe_off")].title == "SpO2 probe off"
     assert got[("B4", "technical:probe_off")].title == "SpO2 not valid"
 

@@ -13,7 +13,7 @@ import pytest
 
 from edge_agent.drivers.tsp import TspParser
 from edge_agent.events import DeviceStatus, ParseError, WaveSegment
-from simulators.serial_monitor import SAMPLES_PER_TICK, SerialMonitor, run_monitors
+from simulators.serial_monitor import PLETH_PER_TICK, SAMPLES_PER_TICK, SerialMonitor, run_monitors
 from wire.messages import Observation
 from wire.vocabulary import Flag
 
@@ -35,9 +35,13 @@ def test_tick_schedule_numerics_each_second_waves_each_tick() -> None:
     ev = events_for(m, range(51))  # 10 s
     hr = [e for e in ev if isinstance(e, Observation) and e.param == "hr"]
     assert [o.t_dev for o in hr] == [START_MS + 1000 * s for s in range(11)]
-    waves = [e for e in ev if isinstance(e, WaveSegment)]
+    waves = [e for e in ev if isinstance(e, WaveSegment) and e.lead == "ecg_ii"]
     assert [w.t_first for w in waves] == [START_MS + 200 * k for k in range(50)]
     assert all(len(w.samples) == SAMPLES_PER_TICK and w.rate_hz == 250 for w in waves)
+    pleth = [e for e in ev if isinstance(e, WaveSegment) and e.lead == "pleth"]  # the same spans, at half the rate
+    assert [w.t_first for w in pleth] == [START_MS + 200 * k for k in range(50)]
+    assert all(len(w.samples) == PLETH_PER_TICK and w.rate_hz == 125 and w.scale == 1e-5 for w in pleth)
+    assert len(waves) + len(pleth) == len([e for e in ev if isinstance(e, WaveSegment)])
     statuses = [e for e in ev if isinstance(e, DeviceStatus)]
     assert [s.status for s in statuses] == ["ok"]
 
@@ -122,7 +126,7 @@ def test_run_monitors_for_a_duration() -> None:
     try:
         asyncio.run(asyncio.wait_for(run_monitors(monitors, duration_s=1.0), 10))
         assert all(m.port for m in monitors)
-        assert monitors[0].frames_sent == 1 + 2 + 5  # status at 0 s, numerics at 0 s and 1 s, 5 ECG segments
+        assert monitors[0].frames_sent == 1 + 2 + 5 + 5  # status at 0 s, numerics at 0 s and 1 s, 5 ECG and 5 pleth segments
         assert monitors[1].frames_sent == 1 + 2
     finally:
         for m in monitors:

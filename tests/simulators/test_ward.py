@@ -28,7 +28,6 @@ from simulators.ward import (
     run_ward,
     scenarios_path,
     ward_main,
-    write_atomically,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,15 +63,6 @@ def test_edge_config_is_the_documented_yaml_and_the_agent_accepts_it() -> None:
     assert {d["scenario"] for d in raw["devices"]} == {"stable", "sepsis", "hypoxia", "bradycardia", "probe_off", "silent"}
     cfg = parse_edge_config(raw)
     assert [d.bed for d in cfg.devices] == [m.bed for m in ms] and cfg.agent_id == "edge-A"
-
-
-def test_write_atomically(tmp_path: Path) -> None:
-    target = tmp_path / "sub" / "edge.yaml"
-    write_atomically(target, "one\n")
-    write_atomically(target, "two\n")
-    assert target.read_text() == "two\n"
-    assert os.listdir(target.parent) == ["edge.yaml"]  # no temp files left
-    assert target.stat().st_mode & 0o444 == 0o444
 
 
 def test_run_ward_writes_config_then_runs_and_closes(tmp_path: Path) -> None:
