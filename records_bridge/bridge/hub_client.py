@@ -46,6 +46,18 @@ class HubClient:
     async def close(self) -> None:
         await self.http.aclose()
 
+    async def bearer(self) -> str:
+        """The records account's hub access token (signed in or renewed as needed): the lighter services (locker,
+        OPD queue) take it as the account's identity and check it with the hub."""
+        await self._session()
+        assert self._access is not None
+        return self._access
+
+    def refused(self, token: str) -> None:
+        """A service said the hub no longer knows ``token``: sign in afresh next time."""
+        if self._access == token:
+            self._access = None
+
     async def events(self, after: int, limit: int = 500, wait_s: float = WAIT_S) -> tuple[list[Event | Unreadable], int]:
         """Events after ``after`` (waiting up to ``wait_s`` for one) and the hub's newest id. Raises ``Retry``."""
         body = await self._get("/api/events", {"after": after, "limit": limit, "wait_s": wait_s})
@@ -62,6 +74,14 @@ class HubClient:
             except ValidationError as exc:
                 out.append(Unreadable(ident, raw, f"not a valid outbox event: {exc.errors()[0]['msg']}"))
         return out, last
+
+    async def census(self) -> tuple[int, list[dict[str, Any]]]:
+        """The hub's wards' bed counts now (``GET /api/census``): when they were counted, and one row a ward. ``Retry``."""
+        body = await self._get("/api/census", {})
+        now, wards = body.get("now"), body.get("wards")
+        if not isinstance(now, int) or not isinstance(wards, list) or not all(isinstance(w, dict) for w in wards):
+            raise Retry("the hub's answer to /api/census has no time and list of wards")
+        return now, wards
 
     async def _get(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
         for attempt in range(2):

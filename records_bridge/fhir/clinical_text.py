@@ -33,6 +33,8 @@ _LABELS: dict[str, str] = {
     "fio2": "FiO₂",
     "o2": "Air or oxygen",
     "acvpu": "Consciousness (ACVPU)",
+    "hr_ecg": "Heart rate (from ECG)",
+    "pr_pleth": "Pulse rate (from pleth)",
 }
 
 CATEGORY_TEXT: dict[str, dict[int, str]] = {

@@ -72,8 +72,9 @@ def news2_points(draw: st.DrawFn) -> dict[str, Any]:
 
 def _discharged(draw: st.DrawFn, p: dict[str, Any], enc: dict[str, Any], end: int) -> dict[str, Any]:
     start = enc["start"]
-    points = [{"t": draw(st.integers(start, end)), **{k: v for k, v in draw(news2_points()).items() if k in ("total", "band", "partial")}}
-              for _ in range(draw(st.integers(0, 4)))]  # fmt: skip
+    # the hub lists each NEWS2 time once (the contract: a time listed twice is refused), so the times are distinct
+    points = [{"t": t, **{k: v for k, v in draw(news2_points()).items() if k in ("total", "band", "partial")}}
+              for t in draw(st.lists(st.integers(start, end), max_size=4, unique=True))]  # fmt: skip
     vitals = [{"param": param, "value": value, "unit": unit, "t": draw(st.integers(start, end))}
               for param, value, unit in draw(st.lists(measured(), max_size=5, unique_by=lambda m: m[0]))]  # fmt: skip
     alarms = []

@@ -412,3 +412,10 @@ def test_every_vocabulary_parameter_has_its_words_and_codes() -> None:
         assert code["text"] == clinical_text.label(p.key)
         assert p.loinc is None or p.loinc in codes(code, LOINC)
         assert not p.mdc or codes(code, MDC) == [str(p.mdc[0])]
+
+
+def test_every_parameter_of_the_vocabulary_has_a_label_for_the_discharge_summary() -> None:
+    from records_bridge.fhir import clinical_text
+    from wire.vocabulary import PARAMETERS
+
+    assert {p.key: clinical_text.label(p.key) for p in PARAMETERS}  # a KeyError here stopped the bridge once

@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from records_bridge.services.cli_args import with_db as db_option
+
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
@@ -28,8 +30,7 @@ def add_ehr_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="ehr_command", required=True)
 
     def with_db(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        p.add_argument("--db", default=DEFAULT_DB, help=f"database URL or SQLite file (default {DEFAULT_DB})")
-        return p
+        return db_option(p, DEFAULT_DB)
 
     serve = with_db(sub.add_parser("serve", help="serve FHIR under /fhir (the schema is migrated first)"))
     serve.add_argument("--host", default="127.0.0.1")

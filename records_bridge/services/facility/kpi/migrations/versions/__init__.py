@@ -1,0 +1,1 @@
+"""The KPI store's Alembic revisions."""

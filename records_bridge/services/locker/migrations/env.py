@@ -1,0 +1,7 @@
+"""Alembic's entry point for the locker's migrations: the shared online runner of ``records_bridge.services.db``."""
+
+from alembic import context
+
+from records_bridge.services.db import run_migrations
+
+run_migrations(context.config)

@@ -1,0 +1,1 @@
+"""The locker's schema revisions."""
