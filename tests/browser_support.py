@@ -51,14 +51,15 @@ def chromium() -> Path:
 
 
 @contextmanager
-def launched_chromium() -> Iterator:  # type: ignore[type-arg]
-    """Debian's Chromium under Playwright, closed afterwards; its absence fails the test, never skips it."""
+def launched_chromium(*extra_args: str) -> Iterator:  # type: ignore[type-arg]
+    """Debian's Chromium under Playwright (with ``extra_args``), closed afterwards; its absence fails the test, never
+    skips it."""
     from playwright.sync_api import sync_playwright
 
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: browser tests need Debian's chromium package (apt-get install chromium)")
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=[*CHROMIUM_ARGS, *extra_args])
         try:
             yield b
         finally:
@@ -152,6 +153,7 @@ class Console:
     def __init__(self, browser, demo, user: str = "intensivist", path: str = "/", viewport=(1600, 1000), init_script: str = ""):
         base, accounts = demo
         self.base, self.accounts, self.errors = base, accounts, []
+        self.tokens: dict[str, str] = {}
         self.context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
         if init_script:
             self.context.add_init_script(init_script)
@@ -163,8 +165,11 @@ class Console:
         self.page.wait_for_selector("#conn[data-conn='live']", timeout=30_000)
 
     def api(self, path: str, user: str = "intensivist") -> dict:
-        token = sign_in(self.base, user, self.accounts[user][0])[1]["access_token"]
-        return get_json(self.base + path, as_=None, headers={"Authorization": f"Bearer {token}"})
+        """GET ``path`` as ``user``, signed in once per console (signing in for every call, a test that polls would
+        meet the hub's limit on sign-in attempts per address)."""
+        if user not in self.tokens:
+            self.tokens[user] = sign_in(self.base, user, self.accounts[user][0])[1]["access_token"]
+        return get_json(self.base + path, as_=None, headers={"Authorization": f"Bearer {self.tokens[user]}"})
 
     def close(self) -> None:
         self.context.close()

@@ -4,6 +4,10 @@
 // keeps, how they group under their bed (the bed's most severe alarm heads its
 // group), which states an alarm is in (silenced, escalated, latched) as words,
 // and its title with the bed's live NEWS2 instead of the band edge it crossed.
+// One headline per bed: the hub groups a bed's physiological alarms as one
+// deterioration (alerts/headline.py: `group`, `headline`, `group_head` on each
+// alarm); the queue shows that headline and the bed's most urgent alarm, with
+// the other parts behind a "show" button.
 
 export const PRIORITY_RANK = { high: 3, medium: 2, low: 1 };
 
@@ -51,6 +55,33 @@ export function groupByBed(sorted) {
     groups.get(k).alarms.push(a);
   }
   return [...groups.values()];  // insertion order follows each group's first (= most severe) alarm
+}
+
+/** A held alarm (possible artefact, alerts/artefact.py) is audited at the hub but never shown or sounded. */
+export function isHeld(a) {
+  return a.state === "held";
+}
+
+/**
+ * The headline of one bed's alarms (sorted by alarmOrder): the hub's headline of the bed's physiological
+ * group when one of them is shown, else the first alarm's own headline or title.
+ */
+export function bedHeadline(sorted) {
+  if (!sorted.length) return "";
+  const physio = sorted.find((a) => a.category !== "technical" && a.headline);
+  if (physio) return physio.headline;
+  return sorted[0].headline || sorted[0].title || sorted[0].kind || "alarm";
+}
+
+/** How many of a bed's `n` alarms show: all when its parts are expanded, else its most urgent one. */
+export function shownParts(n, expanded) {
+  return expanded ? n : Math.min(n, 1);
+}
+
+/** The words of the button that shows or hides a bed's other alarms. */
+export function partsToggleText(n, expanded) {
+  const more = n - 1;
+  return expanded ? `Hide ${more} other alarm${more > 1 ? "s" : ""}` : `Show ${more} other alarm${more > 1 ? "s" : ""}`;
 }
 
 export function isSilenced(a, now) {

@@ -8,8 +8,8 @@
 
 import { api, renew, signOut, startSession, toSignIn } from "./session.js";
 import {
-  PRIORITY_RANK, alarmOrder, announcement, groupByBed, groupKey, isEscalated, isLatched, isAudible, isSilenced,
-  keepAlarm, liveTitle, news2Now, stateChips, tierOfRole,
+  PRIORITY_RANK, alarmOrder, announcement, bedHeadline, groupByBed, groupKey, isEscalated, isHeld, isLatched, isAudible, isSilenced,
+  keepAlarm, liveTitle, news2Now, partsToggleText, shownParts, stateChips, tierOfRole,
 } from "./alarm_queue.js";
 import { playBurst, setSound, soundOn } from "./alarm_sound.js";
 import { Spark, WINDOW_MS } from "./sparkline.js";
@@ -53,6 +53,8 @@ const ACVPU_LETTERS = ["A", "C", "V", "P", "U"];
 
 /** Which NEWS2 subscore colours which tile cell. */
 const SUBSCORE_CELL = { rr: "rr", spo2: "spo2", o2: "o2", sbp: "nibp", hr: "hr", acvpu: "acvpu", temp: "temp" };
+/** Which NEWS2 subscore a tile cell shows (the reverse of SUBSCORE_CELL). */
+const CELL_SUBSCORE = Object.fromEntries(Object.entries(SUBSCORE_CELL).map(([sk, ck]) => [ck, sk]));
 const SUBSCORE_NAME = {
   rr: "respiration rate", spo2: "SpO2", o2: "air/oxygen", sbp: "systolic BP",
   hr: "pulse", acvpu: "consciousness (ACVPU)", temp: "temperature",
@@ -88,6 +90,7 @@ let lastOrderAt = -Infinity;
 /** Risk changes re-sort the grid at most this often, so tiles don't jump under the reader's eyes. */
 const REORDER_MIN_MS = 3000;
 let alertsDirty = true;
+let bedAlertsDirty = false;     // alarms changed: recount each bed's alarms (markBedAlerts) at the next flush
 let summaryDirty = true;
 let flushScheduled = false;
 
@@ -135,23 +138,37 @@ const serverNow = () => Date.now() + serverOffsetMs;
 function h(tag, cls, text) {
   const n = document.createElement(tag);
   if (cls) n.className = cls;
-  if (text !== undefined) n.textContent = text;
+  if (text !== undefined) { n.textContent = text; n.__text = text; }
   return n;
 }
 
-/** Write only when different: DOM writes are the expensive part. */
+/** Write only when different: DOM writes are the expensive part, and at 500 beds so are the reads that
+ *  would tell. What these helpers last wrote is kept on the node (the page writes these texts,
+ *  attributes and classes through them only), so an unchanged value costs one comparison. */
 function setText(node, text) {
+  if (node.__text === text) return;
+  node.__text = text;
   if (node.textContent !== text) node.textContent = text;
 }
 function setAttr(node, name, value) {
-  if (value === null || value === undefined) {
+  const v = value === null || value === undefined ? null : value;
+  const seen = node.__attrs || (node.__attrs = new Map());
+  if (seen.has(name) && seen.get(name) === v) return;
+  seen.set(name, v);
+  if (v === null) {
     if (node.hasAttribute(name)) node.removeAttribute(name);
-  } else if (node.getAttribute(name) !== value) {
-    node.setAttribute(name, value);
+  } else if (node.getAttribute(name) !== v) {
+    node.setAttribute(name, v);
   }
 }
 function setClass(node, cls, on) {
+  const seen = node.__cls || (node.__cls = new Map());
+  if (seen.get(cls) === on) return;
+  seen.set(cls, on);
   if (node.classList.contains(cls) !== on) node.classList.toggle(cls, on);
+}
+function setHidden(node, hidden) {
+  if (node.hidden !== hidden) node.hidden = hidden;
 }
 
 function fmtAge(s) {
@@ -163,9 +180,11 @@ function fmtAge(s) {
   return `${Math.floor(s / 86400)}d`;
 }
 
+const CLOCK = new Intl.DateTimeFormat([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
+
 function fmtClock(ms) {
   if (!Number.isFinite(ms)) return "—";
-  return new Date(ms).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
+  return CLOCK.format(new Date(ms));
 }
 
 function fmtFlags(flags) {
@@ -261,6 +280,16 @@ function createTile(id) {
     sortKey: null, row: null,
     dom: { root, name, ward, alertChip, badge, badgeNum, badgeBand, badgeInc, status, patient, cells, spark, sparkRange },
   };
+}
+
+/** patientText(t.patient), kept on the tile: the same patient object gives the same text for a minute. */
+function tilePatientText(t) {
+  const now = perfNow();
+  const c = t.patientCache;
+  if (c && c.p === t.patient && now - c.at < 60_000) return c.text;
+  const text = patientText(t.patient);
+  t.patientCache = { p: t.patient, at: now, text };
+  return text;
 }
 
 /** "Naresh Kumar Mali, 64 M" from the bed's patient (once admitted). */
@@ -428,6 +457,13 @@ function assess(t, now) {
   t.score = score;
   t.state = state;
   t.views = views;
+  // For the once-a-second age pass: when each shown age was zero (local clock) and its staleness limit.
+  const ages = t.ages || (t.ages = {});
+  for (const [key] of CELLS) {
+    const v = views[key];
+    const limit = STALE_AFTER_S[key === "hr" && v.label === "PR" ? "pr" : key];
+    ages[key] = v.age === null ? null : { zeroAt: now - v.age * 1000, limit, stale: v.stale, text: fmtAge(v.age) };
+  }
   return { views, state, rxAge, band, incomplete, partial, missing, agedOut, subs, n };
 }
 
@@ -477,18 +513,18 @@ function renderTile(t, now) {
   // header
   setText(d.ward, t.ward ? `ward ${t.ward}` : "");
   if (t.alertCount > 0) {
-    d.alertChip.hidden = false;
+    setHidden(d.alertChip, false);
     const p = t.alertPrio === 3 ? "high" : t.alertPrio === 2 ? "medium" : "low";
     setText(d.alertChip, `⚠ ${t.alertCount} ${p.toUpperCase()}`);
     setAttr(d.alertChip, "data-priority", p);
     setAttr(d.alertChip, "title", `${t.alertCount} active alert${t.alertCount > 1 ? "s" : ""}` +
       (t.topAlarm ? `; highest: ${t.topAlarm.title}` : ""));
-  } else if (!d.alertChip.hidden) {
-    d.alertChip.hidden = true;
+  } else {
+    setHidden(d.alertChip, true);
   }
-  const who = patientText(t.patient);
+  const who = tilePatientText(t);
   setText(d.patient, who);
-  if (d.patient.hidden === !!who) d.patient.hidden = !who;
+  setHidden(d.patient, !who);
 
   // NEWS2 badge
   const bv = badgeView(t, a);
@@ -498,20 +534,16 @@ function renderTile(t, now) {
   setText(d.badgeNum, bv.num);
   setText(d.badgeBand, BAND_LABEL[a.band]);
   setText(d.badgeInc, bv.sub);
-  if (d.badgeInc.hidden === !!bv.sub) d.badgeInc.hidden = !bv.sub;
+  setHidden(d.badgeInc, !bv.sub);
 
   // whole-tile state: in words, every value dimmed and struck through
   setAttr(d.root, "data-tile-state", state || null);
   setClass(d.root, "offline", state === "offline");
   setAttr(d.root, "aria-label", `Bed ${t.id}${state ? ` (${TILE_STATE_LABEL[state]})` : ""}: open its detail`);
-  if (state) {
-    d.status.hidden = false;
-    setText(d.status, stateText(state, a.rxAge));
-  } else if (!d.status.hidden) {
-    d.status.hidden = true;
-  }
+  if (state) setText(d.status, stateText(state, a.rxAge));
+  setHidden(d.status, !state);
 
-  // vitals
+  // vitals (each cell's tooltip, whose age moves every second, is written when pointed at: cellTip)
   for (const [key] of CELLS) {
     const c = d.cells[key];
     const v = views[key];
@@ -523,31 +555,100 @@ function renderTile(t, now) {
     setClass(c.root, "missing", v.missing && !v.flagged);
     setAttr(c.root, "data-stale", v.stale ? "true" : "false");
     // Colour a cell by its NEWS2 subscore only while the value is current.
-    let subScore = null;
-    for (const [sk, ck] of Object.entries(SUBSCORE_CELL)) if (ck === key && Number.isFinite(a.subs[sk])) subScore = a.subs[sk];
+    const subScore = subScoreOf(a.subs, key);
     const show = subScore !== null && subScore > 0 && !v.stale && !v.flagged && !v.missing && !state ? String(Math.min(subScore, 3)) : null;
     setAttr(c.root, "data-score", show);
     // The tag says in words what the colour says: STALE, or the NEWS2 points this value scores.
     const tagText = v.stale ? "STALE" : show ? `+${show}` : "";
     setText(c.tag, tagText);
     setAttr(c.tag, "data-tag", v.stale ? "stale" : show ? "score" : null);
-    if (c.tag.hidden === !!tagText) c.tag.hidden = !tagText;
-    let tip = v.missing ? "no reading" : v.flagged ? "flagged — not a clean measurement" : "";
-    if (v.age !== null) tip += `${tip ? "; " : ""}measured ${fmtAge(v.age)} ago${v.stale ? " — STALE, not current" : ""}`;
-    if (state && !v.missing) tip += ` — not current: ${TILE_STATE_LABEL[state]}`;
-    if (subScore !== null) tip += `; NEWS2 subscore ${subScore}`;
-    setAttr(c.root, "title", tip);
+    setHidden(c.tag, !tagText);
   }
 
-  // sparkline: redrawn when a 10 s bucket closes or the tile's state changes
-  const dim = !!state;
-  if (t.spark.due(dim)) {
+  // sparkline: redrawn when a 10 s bucket closes or the tile's state changes (queued: see drawSparks)
+  if (t.spark.due(!!state)) sparksDue.add(t);
+}
+
+function subScoreOf(subs, key) {
+  const sk = CELL_SUBSCORE[key];
+  return sk !== undefined && Number.isFinite(subs[sk]) ? subs[sk] : null;
+}
+
+/** A vital cell's tooltip at time `now`: what it is, how old, why not current, its NEWS2 points. */
+function cellTip(t, key, now) {
+  const v = cellView(t, key, now);
+  const state = t.state;
+  const subScore = subScoreOf(t.news2?.subscores || {}, key);
+  let tip = v.missing ? "no reading" : v.flagged ? "flagged — not a clean measurement" : "";
+  if (v.age !== null) tip += `${tip ? "; " : ""}measured ${fmtAge(v.age)} ago${v.stale ? " — STALE, not current" : ""}`;
+  if (state && !v.missing) tip += ` — not current: ${TILE_STATE_LABEL[state]}`;
+  if (subScore !== null) tip += `; NEWS2 subscore ${subScore}`;
+  return tip;
+}
+
+/** A table cell's tooltip at time `now`. */
+function rowTip(t, key, now) {
+  const v = cellView(t, key, now);
+  return v.age === null ? "no reading" : `measured ${fmtAge(v.age)} ago${v.stale ? " — STALE" : ""}`;
+}
+
+/** Tooltips name ages that move every second: each is written when the pointer (or focus) reaches it,
+ *  not for every cell of every bed every second. */
+function refreshTip(ev) {
+  const cell = ev.target.closest?.(".vital[data-param], td[data-col]");
+  if (!cell) return;
+  const holder = cell.closest("[data-bed]");
+  const t = holder && beds.get(holder.dataset.bed);
+  if (!t) return;
+  if (cell.matches(".vital")) setAttr(cell, "title", cellTip(t, cell.dataset.param, perfNow()));
+  else if (["hr", "spo2", "rr", "nibp", "temp"].includes(cell.dataset.col)) setAttr(cell, "title", rowTip(t, cell.dataset.col, perfNow()));
+}
+
+/** Sparklines to redraw; at most SPARK_BUDGET a second, so the 500 that fall due when a 10 s bucket closes
+ *  are spread over the following seconds instead of landing in one frame. */
+const sparksDue = new Set();
+const SPARK_BUDGET = 100;
+let sparkBudget = SPARK_BUDGET;
+
+function drawSparks() {
+  if (viewMode !== "tiles") { sparksDue.clear(); return; }
+  for (const t of sparksDue) {
+    if (sparkBudget <= 0) break;
+    sparksDue.delete(t);
+    const dim = !!t.state;
+    if (!t.spark.due(dim) || !beds.has(t.id)) continue;
+    sparkBudget--;
+    const d = t.dom;
     const [lo, hi, count] = t.spark.draw(d.spark, serverNow(), dim);
     const range = count ? (lo === hi ? `${Math.round(lo)}` : `${Math.round(lo)}–${Math.round(hi)}`) : "";
     setText(d.sparkRange, range);
     setAttr(d.spark, "aria-label", count ? `heart rate over the last 30 minutes: ${range} per minute` :
       "heart rate over the last 30 minutes: no values yet");
     setAttr(d.spark, "data-points", String(count));
+  }
+}
+
+/**
+ * Once a second, with no new data: only what time changes. An age's text is rewritten where it reads
+ * differently ("12s" -> "13s"); a bed is rendered in full only when a value crossed its staleness limit
+ * (its cell, badge, band and place in the order change) or its whole-tile state depends on the clock.
+ */
+function ageBeds(now) {
+  const tiles = viewMode === "tiles";
+  for (const t of beds.values()) {
+    if (dirtyBeds.has(t)) continue;
+    if (t.state || t.noDataAlarm) { dirtyBeds.add(t); continue; }  // "last data 2m ago"; NO DATA a moment after its alarm
+    const ages = t.ages;
+    if (!ages) continue;
+    for (const key in ages) {
+      const g = ages[key];
+      if (g === null) continue;
+      const age = (now - g.zeroAt) / 1000;
+      if ((g.limit !== undefined && age > g.limit) !== g.stale) { dirtyBeds.add(t); break; }
+      if (!tiles) continue;
+      const text = fmtAge(age);
+      if (text !== g.text) { g.text = text; setText(t.dom.cells[key].age, text); }
+    }
   }
 }
 
@@ -603,7 +704,7 @@ function renderRow(t, a) {
   const { views, state } = a;
   setText(r.cells.bed, t.id);
   setText(r.cells.ward, t.ward);
-  setText(r.cells.patient, patientText(t.patient) || "—");
+  setText(r.cells.patient, tilePatientText(t) || "—");
   setAttr(r.tr, "data-tile-state", state || null);
   setAttr(r.tr, "aria-label", `Bed ${t.id}${state ? ` (${TILE_STATE_LABEL[state]})` : ""}: open its detail`);
   for (const key of ["hr", "spo2", "rr", "nibp", "temp"]) {
@@ -611,7 +712,6 @@ function renderRow(t, a) {
     setText(td, v.stale && !v.missing ? `${v.text} STALE` : v.text);
     setClass(td, "stale", v.stale || !!state);
     setClass(td, "missing", v.missing && !v.flagged);
-    setAttr(td, "title", v.age === null ? "no reading" : `measured ${fmtAge(v.age)} ago${v.stale ? " — STALE" : ""}`);
   }
   const bv = badgeView(t, a);
   setText(r.num, bv.num);
@@ -808,6 +908,7 @@ function setBandFilter(b) {
 const alarmFilter = { priority: "", category: "", mine: false };
 /** bed (or subject) -> AlarmGroup: the bed's header and its alarms' list */
 const groups = new Map();
+let groupSerial = 0;  // ids for each group's list of parts (aria-controls of its show/hide button)
 /** high-priority alarm ids already announced to screen readers (a reconnect does not repeat them) */
 const announced = new Set();
 let pendingAnnouncements = [];
@@ -883,19 +984,26 @@ function createGroup(key) {
   const ward = h("span", "group-ward");
   const news2 = h("span", "group-news2");
   const count = h("span", "group-count");
+  const headline = h("div", "group-headline");
+  const toggle = h("button", "parts-toggle");
+  toggle.type = "button";
+  toggle.setAttribute("aria-expanded", "false");
   const ackAll = h("button", "ack-all");
   ackAll.type = "button";
-  head.append(bed, ward, news2, count, ackAll);
+  head.append(bed, ward, news2, count, toggle, ackAll);
   const list = h("ol", "group-alarms");
-  li.append(head, list);
-  const g = { key, pending: false, dom: { li, head, bed, ward, news2, count, ackAll, list } };
+  list.id = `parts-${++groupSerial}`;
+  toggle.setAttribute("aria-controls", list.id);
+  li.append(head, headline, list);
+  const g = { key, pending: false, expanded: false, dom: { li, head, bed, ward, news2, count, headline, toggle, ackAll, list } };
   bed.addEventListener("click", () => focusBed(key));
   ackAll.addEventListener("click", () => acknowledgeBed(g));
+  toggle.addEventListener("click", () => { g.expanded = !g.expanded; alertsDirty = true; scheduleFlush(); });
   return g;
 }
 
 function applyAlert(a) {
-  if (!a || a.id === undefined || a.id === null) return;
+  if (!a || a.id === undefined || a.id === null || isHeld(a)) return;
   const id = String(a.id);
   let row = alerts.get(id);
   if (a.state === "resolved") {
@@ -903,7 +1011,7 @@ function applyAlert(a) {
     if (resolvedIds.size > 10_000) resolvedIds.delete(resolvedIds.values().next().value);
     if (row) { alerts.delete(id); row.dom.li.remove(); }
     alertsDirty = true;
-    markBedAlerts();
+    bedAlertsDirty = true;
     return;
   }
   if (resolvedIds.has(id)) return;
@@ -915,7 +1023,7 @@ function applyAlert(a) {
   if (a.state !== "active") row.error = "";
   if (a.priority === "high" && a.state === "active" && !wasHigh) noteNewHigh(a);
   alertsDirty = true;
-  markBedAlerts();
+  bedAlertsDirty = true;
 }
 
 /** A high-priority alarm appeared (or rose to high): announce it once and sound it now. */
@@ -938,6 +1046,7 @@ function renderAnnouncements() {
 }
 
 function markBedAlerts() {
+  bedAlertsDirty = false;
   const per = new Map();
   const silent = new Set();  // beds whose "no data" alarm is open (active or acknowledged): the hub's own verdict
   for (const r of alerts.values()) {
@@ -953,6 +1062,7 @@ function markBedAlerts() {
     const cur = per.get(t.id) || { n: 0, p: 0, top: null };
     const top = cur.top ? { priority: cur.top.priority, title: liveTitle(cur.top, t.news2), raised: cur.top.raised } : null;
     const noData = silent.has(t.id);
+    t.topAlarmData = cur.top;
     if (cur.n !== t.alertCount || cur.p !== t.alertPrio || top?.title !== t.topAlarm?.title || noData !== t.noDataAlarm) {
       t.alertCount = cur.n;
       t.alertPrio = cur.p;
@@ -963,23 +1073,41 @@ function markBedAlerts() {
   }
 }
 
+/** New bed data changes no alarm, only a NEWS2 alarm's live title: re-title the top alarm of these beds only. */
+function retitleTopAlarms(list) {
+  for (const b of list) {
+    const t = b && beds.get(b.bed);
+    if (!t || !t.topAlarmData || !t.topAlarm) continue;
+    const title = liveTitle(t.topAlarmData, t.news2);
+    if (title !== t.topAlarm.title) { t.topAlarm = { ...t.topAlarm, title }; dirtyBeds.add(t); }
+  }
+}
+
 function renderAlertRow(r, srvNow) {
   const a = r.data, d = r.dom;
+  // what the clock changes: silenced or not, the chips' minutes left, "(2m ago)"; and the live NEWS2 in the title
+  const silencedNow = isSilenced(a, srvNow);
+  setAttr(d.li, "data-silenced", silencedNow ? "true" : "false");
+  setText(d.title, liveTitle(a, beds.get(a.bed)?.news2));
+  const ago = Number.isFinite(a.raised) ? ` (${fmtAge((srvNow - a.raised) / 1000)} ago)` : "";
+  if (r.shown && r.shown.data === a && r.shown.pending === r.pending && r.shown.error === r.error && !silencedNow && !r.shown.silenced) {
+    setText(d.meta, r.shown.metaHead + ago + r.shown.metaTail);
+    return;  // nothing else of the row depends on the time
+  }
+  const silenced = silencedNow ? ` · silenced by ${a.silenced_by || "?"} until ${fmtClock(a.silenced_until)}: ${a.silence_reason || ""}` : "";
+  r.shown = { data: a, pending: r.pending, error: r.error, silenced: silencedNow, metaHead: `raised ${fmtClock(a.raised)}`,
+    metaTail: ` · ${a.state === "active" ? "ACTIVE" : a.state.toUpperCase()}${silenced}` };
+  setText(d.meta, r.shown.metaHead + ago + r.shown.metaTail);
+  renderChips(d.chips, stateChips(a, srvNow));
   const prio = PRIORITY_RANK[a.priority] ? a.priority : "low";
   setAttr(d.li, "data-priority", prio);
   setAttr(d.li, "data-state", a.state);
   setAttr(d.li, "data-alert-bed", a.bed);
-  setAttr(d.li, "data-silenced", isSilenced(a, srvNow) ? "true" : "false");
   setAttr(d.li, "data-escalated", isEscalated(a) ? "true" : "false");
   setAttr(d.li, "data-latched", isLatched(a) ? "true" : "false");
   setAttr(d.li, "data-tier", a.tier_role || "");
   setText(d.prio, prio.toUpperCase());
-  setText(d.title, liveTitle(a, beds.get(a.bed)?.news2));
   setAttr(d.title, "title", a.detail || "");
-  renderChips(d.chips, stateChips(a, srvNow));
-  const ago = Number.isFinite(a.raised) ? ` (${fmtAge((srvNow - a.raised) / 1000)} ago)` : "";
-  const silenced = isSilenced(a, srvNow) ? ` · silenced by ${a.silenced_by || "?"} until ${fmtClock(a.silenced_until)}: ${a.silence_reason || ""}` : "";
-  setText(d.meta, `raised ${fmtClock(a.raised)}${ago} · ${a.state === "active" ? "ACTIVE" : a.state.toUpperCase()}${silenced}`);
   if (a.state === "acknowledged") {
     d.who.hidden = false;
     setText(d.who, `Acknowledged by ${a.acked_by || "unknown"}${Number.isFinite(a.acked_at) ? ` at ${fmtClock(a.acked_at)}` : ""}`);
@@ -1018,6 +1146,11 @@ function renderGroup(g, list) {
   const n2 = t ? news2Now(t.news2) : null;
   setText(d.news2, n2 === null ? "" : `NEWS2 ${n2}`);
   setText(d.count, `${list.length} alarm${list.length > 1 ? "s" : ""}${active < list.length ? ` · ${active} active` : ""}`);
+  setText(d.headline, bedHeadline(list));
+  d.toggle.hidden = list.length < 2;
+  setText(d.toggle, partsToggleText(list.length, g.expanded));
+  setAttr(d.toggle, "aria-expanded", g.expanded ? "true" : "false");
+  setAttr(d.toggle, "aria-label", `${partsToggleText(list.length, g.expanded)} of ${g.key}`);
   d.ackAll.hidden = active < 2;
   d.ackAll.disabled = g.pending;
   setText(d.ackAll, g.pending ? "Acknowledging…" : `Acknowledge all ${active}`);
@@ -1043,7 +1176,8 @@ function renderAlerts() {
     if (!g) { g = createGroup(grp.key); groups.set(grp.key, g); }
     renderGroup(g, grp.alarms);
     const rows = grp.alarms.map((a) => alerts.get(String(a.id)));
-    for (const r of rows) renderAlertRow(r, srvNow);
+    const visible = shownParts(rows.length, g.expanded);
+    rows.forEach((r, i) => { renderAlertRow(r, srvNow); r.dom.li.hidden = i >= visible; });
     arrange(g.dom.list, rows.map((r) => r.dom.li));
     nodes.push(g.dom.li);
   }
@@ -1171,8 +1305,10 @@ function scheduleFlush() {
 function flush() {
   flushScheduled = false;
   const now = perfNow();
+  if (bedAlertsDirty) markBedAlerts();
   for (const t of dirtyBeds) renderTile(t, now);
   dirtyBeds.clear();
+  if (sparksDue.size) drawSparks();
   if (orderNow || (orderDirty && now - lastOrderAt >= REORDER_MIN_MS)) {
     orderNow = orderDirty = false;
     lastOrderAt = now;
@@ -1183,11 +1319,11 @@ function flush() {
   if (alertsDirty) { alertsDirty = false; renderAlerts(); }
 }
 
-/** Once a second: advance every age, even with no traffic. */
+/** Once a second: advance every age, even with no traffic (only what the clock changed is written). */
 function tick() {
-  for (const t of beds.values()) dirtyBeds.add(t);
+  sparkBudget = SPARK_BUDGET;
+  ageBeds(perfNow());
   alertsDirty = alerts.size > 0;
-  summaryDirty = true;
   renderConn();
   flush();
 }
@@ -1321,7 +1457,7 @@ function handleMessage(msg) {
     }
     case "beds":
       for (const b of msg.beds || []) applyBed(b, msg.now, false);
-      if (alerts.size) markBedAlerts();
+      if (alerts.size) retitleTopAlarms(msg.beds || []);
       break;
     case "alert":
       applyAlert(msg.alert);
@@ -1416,6 +1552,10 @@ el.sound.addEventListener("click", async () => {
   alertsDirty = true; scheduleFlush();
 });
 el.signOut.addEventListener("click", () => { signOut(); });
+for (const box of [el.grid, el.tbody]) {
+  box.addEventListener("pointerover", refreshTip);
+  box.addEventListener("focusin", refreshTip);
+}
 document.addEventListener("visibilitychange", () => { if (!document.hidden) scheduleFlush(); });
 
 renderConn();

@@ -1,5 +1,5 @@
 // teleicu console: one bed's detail page (/bed/<id>): the patient, live vitals and scores, live waveforms, trends,
-// charting, limits and the bed's alarm history.
+// charting, limits, the bed's alarm history, and its live video with push-to-talk (video_panel.js).
 //
 // Live vitals and alarms come from the ward's /ws/console feed; waveforms from /ws/waves?bed=<id> as binary chunks
 // (layout in ingest/wave_feed.py), played out through a jitter buffer (wave_trace.js); trends from the trend API,
@@ -8,12 +8,14 @@
 import uPlot from "./vendor/uplot/uPlot.esm.js";
 import { api, renew, startSession, toSignIn } from "./session.js";
 import { chartable, displayUnit, formatValue, loadVocabulary, paramLabel, paramUnit } from "./units.js";
+import { VideoPanel } from "./video_panel.js";
 import { WaveTrace, decodeChunk } from "./wave_trace.js";
 
 const BED = decodeURIComponent(location.pathname.replace(/^\/bed\//, "").replace(/\/$/, ""));
 const VITALS = ["hr", "spo2", "rr", "nibp_sys", "nibp_dia", "temp", "etco2", "o2", "acvpu", "fio2", "o2_flow"];
 const TRENDS = ["hr", "spo2", "rr", "nibp_sys", "temp"];
 const TREND_REFRESH_MS = 60_000;
+const VIDEO_REFRESH_MS = 15_000; // whether the bed's camera gateway is connected, while the panel is closed
 const BAND_TEXT = { high: "HIGH", medium: "MEDIUM", "low-medium": "LOW-MEDIUM", low: "LOW" };
 const SUBSCORE_LABEL = {
   rr: "Respiration rate", spo2: "SpO₂", o2: "Air or oxygen", sbp: "Systolic BP", hr: "Pulse", acvpu: "Consciousness",
@@ -402,6 +404,9 @@ async function main() {
   liveFeed();
   waveFeed();
   requestAnimationFrame(drawWaves);
+  const video = new VideoPanel({ bed: BED, api, root: $("video-panel") });
+  await video.refresh();
+  setInterval(() => video.open || video.refresh(), VIDEO_REFRESH_MS);
 }
 
 main();

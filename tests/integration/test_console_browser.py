@@ -137,8 +137,8 @@ def test_console_shows_live_census_and_acknowledges_an_alert(chromium: Path, dem
                 assert row.get_attribute("data-alert-bed") in beds
                 try:
                     row.locator("button.ack").click(timeout=5_000)
-                    page.wait_for_selector(
-                        f"#alert-list li[data-alert-id='{alert_id}'][data-state='acknowledged']", timeout=10_000
+                    page.wait_for_selector(  # acknowledged, it may move down among the bed's parts not shown
+                        f"#alert-list li[data-alert-id='{alert_id}'][data-state='acknowledged']", timeout=10_000, state="attached"
                     )
                     acked_id = alert_id
                 except Exception:  # noqa: BLE001 - it resolved or escalated under us; take the next one
@@ -194,7 +194,7 @@ def test_a_ward_nurse_sees_and_acknowledges_only_her_ward(chromium: Path, demo, 
             row = page.locator("#alert-list li[data-alert-id][data-state='active']").first
             alert_id = row.get_attribute("data-alert-id")
             row.locator("button.ack").click(timeout=5_000)
-            page.wait_for_selector(f"#alert-list li[data-alert-id='{alert_id}'][data-state='acknowledged']", timeout=10_000)
+            page.wait_for_selector(f"#alert-list li[data-alert-id='{alert_id}'][data-state='acknowledged']", timeout=10_000, state="attached")
             assert "Acknowledged by Nurse Joseph (ward A)" in page.locator(f"#alert-list li[data-alert-id='{alert_id}'] .a-who").inner_text()
             # the same session cannot act on ward B's alarm, whatever it sends
             nurse = sign_in(demo, "nurse-a", password)[1]["access_token"]
