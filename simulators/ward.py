@@ -28,15 +28,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import importlib
 import json
 import logging
-import os
 import resource
 import signal
 import sys
-import tempfile
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -52,6 +49,7 @@ from simulators.serial_monitor import SerialMonitor
 from simulators import serial_sim
 from simulators.serial_sim import PROTOCOLS as SERIAL_PROTOCOLS
 from simulators.serial_sim import SerialDevices
+from wire.atomic_file import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -139,9 +137,10 @@ def _device_entry(d: Mapping[str, Any] | SerialMonitor) -> Mapping[str, Any]:
 
 
 def edge_config_text(ward: str, hub_url: str, devices: Sequence[Mapping[str, Any] | SerialMonitor],
-                     secret_file: str = "") -> str:  # fmt: skip
+                     secret_file: str = "", cameras: Sequence[str] = ()) -> str:  # fmt: skip
     """The edge agent YAML for these device entries (or monitors); values JSON-quoted, which YAML reads as is.
-    ``secret_file``: where the agent's secret will be (default ``edge-<ward>.secret`` beside the config)."""
+    ``secret_file``: where the agent's secret will be (default ``edge-<ward>.secret`` beside the config);
+    ``cameras``: beds given the simulator's test-pattern camera (it runs only while someone watches)."""
     q = json.dumps
     lines = [
         f"agent: {{id: {q('edge-' + ward)}, ward: {q(ward)}}}",
@@ -150,28 +149,15 @@ def edge_config_text(ward: str, hub_url: str, devices: Sequence[Mapping[str, Any
     ]
     for d in devices:
         lines.append("  - {" + ", ".join(f"{k}: {q(v)}" for k, v in _device_entry(d).items()) + "}")
+    if cameras:
+        lines.append("cameras:")
+        lines += [f"  - {{bed: {q(bed)}, source: testpattern}}" for bed in cameras]
     return "\n".join(lines) + "\n"
 
 
 def scenarios_path(edge_config_path: Path) -> Path:
     """The sidecar ``{bed: scenario}`` file next to an edge config."""
     return edge_config_path.with_name(edge_config_path.name + ".scenarios.json")
-
-
-def write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o644)
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def _raise_fd_limit(needed: int) -> None:
@@ -239,6 +225,7 @@ async def run_ward(
     protocols: Sequence[str] = ("tsp",),
     noise: float = 0.0,
     protocol_options: Mapping[str, Mapping[str, Any]] | None = None,
+    cameras: int = 0,
 ) -> list[SimulatedDevices]:
     """Run a ward of simulated devices until cancelled or ``duration_s``; returns the groups (closed)."""
     beds = make_beds(ward, n_beds, seed, bed_prefix=bed_prefix, waveforms=waveforms, nibp_interval_s=nibp_interval_s)
@@ -252,7 +239,7 @@ async def run_ward(
         devices = [d for g in groups for d in g.edge_devices()]
         if edge_config_path is not None:
             write_atomically(scenarios_path(edge_config_path), json.dumps({b.bed: b.scenario for b in beds}, indent=1) + "\n")
-            text = edge_config_text(ward, hub_url, devices)
+            text = edge_config_text(ward, hub_url, devices, cameras=[b.bed for b in beds[:cameras]])
             yaml.safe_load(text)  # what we write must read back
             write_atomically(edge_config_path, text)
             log.info("ward %s: edge config written to %s", ward, edge_config_path)
@@ -336,6 +323,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="LIST",
         help=f"comma list of device protocols, beds assigned round-robin ({','.join(KNOWN_PROTOCOLS)}; default tsp)",
     )
+    ap.add_argument("--cameras", type=int, default=0, metavar="N",
+                    help="give the first N beds a test-pattern camera in the edge config (bed id and time burned in; default 0)")
     ap.add_argument("--noise", type=_noise_arg, default=0.0, metavar="P", help="serial line noise: chance of a fault per frame (default 0)")
     ap.add_argument(
         "--sim-option",
@@ -373,6 +362,7 @@ async def _amain(args: argparse.Namespace) -> None:
             protocols=args.protocols,
             noise=args.noise,
             protocol_options=options,
+            cameras=args.cameras,
         )
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):

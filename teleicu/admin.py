@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
-import os
 import sqlite3
 import sys
 from collections.abc import Callable
@@ -34,6 +33,7 @@ from ingest.stores import StoreUrlError, is_postgres_url, state_location, state_
 from ingest.stores.base import StoreError
 from ingest.stores.portable_sql import begin_write
 from ingest.stores.sqlite_db import connect, prepare
+from wire.atomic_file import write_atomically
 from wire.clock import wall_ms
 
 T = TypeVar("T")
@@ -130,10 +130,8 @@ def change(conn: Any, action: str, target: str, detail: dict | None, fn: Callabl
 
 
 def write_secret_file(path: Path, secret: str) -> None:
-    """The agent's secret, readable by the user who runs it only."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(secret + "\n")
+    """The agent's secret, readable by the user who runs it only (written whole: an agent may be waiting for it)."""
+    write_atomically(path, secret + "\n", 0o600)
 
 
 def _password(from_stdin: bool) -> str:

@@ -9,7 +9,6 @@ passwords to a file only the demo's user can read, and signs in like anyone.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ import yaml
 
 from ingest.auth import accounts
 from teleicu.admin import change, open_state, write_secret_file
+from wire.atomic_file import write_atomically
 from wire.clock import wall_ms
 
 
@@ -58,11 +58,9 @@ def create_users(state: Path | str, users: list[DemoUser], credentials: Path) ->
                    actor="demo")  # fmt: skip
     finally:
         conn.close()
-    fd = os.open(credentials, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write("# teleicu demo accounts (this run only). Sign in at the console with one of these:\n")
-        for u in users:
-            f.write(f"{u.username:<16} {u.password}   {u.role}{' of ward ' + ', '.join(u.wards) if u.wards else ''}\n")
+    lines = ["# teleicu demo accounts (this run only). Sign in at the console with one of these:"]
+    lines += [f"{u.username:<16} {u.password}   {u.role}{' of ward ' + ', '.join(u.wards) if u.wards else ''}" for u in users]
+    write_atomically(credentials, "\n".join(lines) + "\n", 0o600)  # whole: a test or a script may be waiting for it
 
 
 def register_agent(state: Path | str, agent: str, ward: str, beds: tuple[str, ...], secret_file: Path) -> None:

@@ -5,12 +5,13 @@ role               may
 =================  ==================================================================================
 ``admin``          administer users and agents, list unmapped device codes, read the audit log, see
                    KPIs and counters; never patient data (least privilege: IT is not the care team)
-``intensivist``    see every ward's patients; act on alarms; change limits and clinical settings
-``teleicu_nurse``  see every ward's patients; act on alarms
+``intensivist``    see every ward's patients (bed video too); act on alarms; change limits and clinical
+                   settings; talk at the bedside through the bed camera (talk-back)
+``teleicu_nurse``  see every ward's patients (bed video too); act on alarms; talk-back
 ``ward_nurse``     see and act on alarms of her own wards only (one or more)
-``viewer``         KPIs and counters only, never patient data
-``records``        the records bridge's account: reads the outbox (which carries patient data), nothing
-                   else; no person signs in with it
+``viewer``         KPIs, counters and the wards' bed counts only, never patient data
+``records``        the records bridge's account: reads the outbox (which carries patient data) and the
+                   wards' bed counts (for the facility registry), nothing else; no person signs in with it
 =================  ==================================================================================
 
 Admitting, transferring and discharging patients, and charting, are for the
@@ -48,17 +49,21 @@ class Permission(StrEnum):
     ADMIT_PATIENTS = "admit_patients"  # admit, transfer, discharge, cancel, correct demographics
     CHART = "chart"  # chart observations monitors do not send
     READ_EVENTS = "read_events"  # the outbox, for the records bridge
+    READ_CENSUS = "read_census"  # each ward's bed counts (occupied, free, NEWS2 >= 7, monitors silent): no patient data
+    TALK_BACK = "talk_back"  # speak at the bedside through the bed camera's talk-back (remote clinicians)
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {
-    Role.ADMIN: frozenset({Permission.ADMIN_AGENTS, Permission.ADMIN_USERS, Permission.READ_AUDIT, Permission.VIEW_KPI}),
+    Role.ADMIN: frozenset({Permission.ADMIN_AGENTS, Permission.ADMIN_USERS, Permission.READ_AUDIT, Permission.VIEW_KPI,
+                              Permission.READ_CENSUS}),
     Role.INTENSIVIST: frozenset({Permission.VIEW_PATIENTS, Permission.ACT_ON_ALARMS, Permission.CLINICAL_SETTINGS, Permission.VIEW_KPI,
-                                 Permission.ADMIT_PATIENTS, Permission.CHART}),
+                                 Permission.ADMIT_PATIENTS, Permission.CHART, Permission.TALK_BACK, Permission.READ_CENSUS}),
     Role.TELEICU_NURSE: frozenset({Permission.VIEW_PATIENTS, Permission.ACT_ON_ALARMS, Permission.VIEW_KPI, Permission.ADMIT_PATIENTS,
-                                   Permission.CHART}),
-    Role.WARD_NURSE: frozenset({Permission.VIEW_PATIENTS, Permission.ACT_ON_ALARMS, Permission.ADMIT_PATIENTS, Permission.CHART}),
-    Role.VIEWER: frozenset({Permission.VIEW_KPI}),
-    Role.RECORDS: frozenset({Permission.READ_EVENTS}),
+                                   Permission.CHART, Permission.TALK_BACK, Permission.READ_CENSUS}),
+    Role.WARD_NURSE: frozenset({Permission.VIEW_PATIENTS, Permission.ACT_ON_ALARMS, Permission.ADMIT_PATIENTS, Permission.CHART,
+                                Permission.READ_CENSUS}),
+    Role.VIEWER: frozenset({Permission.VIEW_KPI, Permission.READ_CENSUS}),
+    Role.RECORDS: frozenset({Permission.READ_EVENTS, Permission.READ_CENSUS}),
 }
 
 WARD_SCOPED: frozenset[Role] = frozenset({Role.WARD_NURSE})  # these roles see only the wards they are given

@@ -12,8 +12,11 @@ every heartbeat).
 
 Sign-in failures do not say whether the user exists (the same message and,
 through a dummy hash, the same time); a source address is limited to
-``SIGN_IN_PER_MIN`` attempts a minute, and ``MAX_FAILURES`` wrong passwords in
-a row lock the account for ``LOCK_S``.
+``SIGN_IN_PER_MIN`` failed attempts a minute (once they are spent, every attempt
+from it is refused for a while, right password or not, so a refusal tells a
+guesser nothing; a sign-in that works gives its attempt back, so a hospital
+whose staff share one NAT address can all sign in at a shift change), and
+``MAX_FAILURES`` wrong passwords in a row lock the account for ``LOCK_S``.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ log = logging.getLogger(__name__)
 
 MAX_FAILURES = 5
 LOCK_S = 15 * 60
-SIGN_IN_PER_MIN = 10  # attempts per source address
+SIGN_IN_PER_MIN = 10  # failed attempts per source address
 WATCH_S = 0.5
 MAX_CACHED = 10_000
 MAX_ROTATIONS = 200  # a 12-hour shift renewing every 13 minutes rotates about 55 times
@@ -96,6 +99,7 @@ class AuthService:
             raise SignInRefused(401, "wrong user name or password")
         tokens, save = self.book.issue(username, now, source)
         await self._write(lambda c: (accounts.record_success(c, username), save(c)), {tokens.session})
+        bucket.tokens = min(bucket.burst, bucket.tokens + 1)  # only failures count against the address
         self._users[username] = user
         self.counters["sign_ins"] += 1
         self.audit(AuditEntry(now, username, "auth.sign_in", f"user:{username}", {"role": user.role.value}, source))

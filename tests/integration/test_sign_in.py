@@ -95,11 +95,15 @@ def test_repeated_failures_lock_the_account_and_the_lock_is_audited(hub: HubProc
     assert sign_in(hub.base, "teleicu-nurse", "a brand new passphrase")[0] == 200
 
 
-def test_one_address_is_limited_to_ten_attempts_a_minute(tmp_path) -> None:
+def test_one_address_is_limited_to_ten_failed_attempts_a_minute(tmp_path) -> None:
     hub = start_hub(tmp_path)
     try:
+        # a shift change behind one hospital NAT: sign-ins that work cost the address nothing
+        assert [sign_in(hub.base, "intensivist")[0] for _ in range(15)] == [200] * 15
         statuses = [sign_in(hub.base, "viewer", "wrong, but who is counting")[0] for _ in range(12)]
         assert statuses[:10] == [401] * 10 and statuses[10:] == [429, 429], statuses
+        # once the failures are spent the right password is refused the same way: a refusal tells a guesser nothing
+        assert sign_in(hub.base, "intensivist")[0] == 429
     finally:
         hub.stop()
 
