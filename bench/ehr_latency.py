@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import secrets
 import statistics
 import subprocess
 import sys
@@ -34,14 +32,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import create_engine
 
 from records_bridge.fhir.validation import validated
 from records_bridge.services.db import make_engine
 from records_bridge.services.ehr.clients import add_client
 from records_bridge.services.ehr.store import Store, migrate
 
-PG_URL = os.environ.get("TELEICU_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from records_db_support import records_database  # noqa: E402
 PATIENTS = 200
 START = datetime(2024, 5, 1, tzinfo=UTC)
 VITALS = [  # LOINC code, display, UCUM unit, typical value
@@ -72,27 +70,6 @@ def observation(i: int) -> dict[str, Any]:
                           "system": "http://unitsofmeasure.org", "code": unit},
         "device": {"display": f"MICU-{p % 20:02} monitor"},
     }  # fmt: skip
-
-
-@contextmanager
-def database(kind: str) -> Iterator[str]:
-    if kind == "sqlite":
-        with tempfile.TemporaryDirectory() as tmp:
-            yield f"sqlite+pysqlite:///{tmp}/ehr.sqlite3"
-        return
-    if kind != "postgresql":
-        yield kind  # a URL given as it is
-        return
-    schema = f"ehr_bench_{secrets.token_hex(4)}"
-    admin = create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    try:
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-        admin.dispose()
 
 
 @contextmanager
@@ -163,7 +140,7 @@ def main() -> int:
     args = ap.parse_args()
 
     rows: list[dict[str, Any]] = []
-    with database(args.db) as url:
+    with tempfile.TemporaryDirectory() as tmp, records_database(args.db, Path(tmp), prefix="ehr_bench") as url:
         engine = make_engine(url)
         migrate(engine)
         secret = add_client(engine, "bench", "writer")

@@ -1,9 +1,11 @@
 """The edge agent: device drivers in, one uplink out, supervised together.
 
 Start order: the uplink comes up first (so nothing read is without a way out),
-then one reader task per device. Stop order is the reverse: devices stop, the
-last numerics are flushed into the outbox, and the uplink is given a moment to
-deliver what is outstanding before it is cancelled.
+then live video if cameras are configured (its own task: ``edge_agent.video``
+logs and retries its own failures, never taking the agent down), then one
+reader task per device. Stop order is the reverse: video stops (its sessions
+closed), devices stop, the last numerics are flushed into the outbox, and the
+uplink is given a moment to deliver what is outstanding before it is cancelled.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import logging
 import signal
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edge_agent.config import DeviceConfig, EdgeConfig, load_edge_config
 from edge_agent.drivers import get_driver
@@ -24,6 +27,9 @@ from edge_agent.transports import get_transport
 from edge_agent.uplink import Uplink
 from wire.messages import Observation, PatientSeen, UnmappedObservation, WaveChunk
 from wire.sample_record import record_lines
+
+if TYPE_CHECKING:
+    from edge_agent.video.signalling_link import SignallingLink
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +47,11 @@ class EdgeAgent:
         self.device_status: dict[str, str] = {}
         self.unmapped_seen: set[tuple[str, str, str]] = set()  # (device, system, code) already logged
         self.patient_seen: dict[tuple[str, str], tuple[str, int]] = {}  # (bed, device) -> (patient id, t) last forwarded
+        self.video: SignallingLink | None = None
+        if cfg.cameras:  # aiortc is imported only by a gateway with cameras
+            from edge_agent.video.signalling_link import SignallingLink
+
+            self.video = SignallingLink(cfg.uplink, cfg.agent_id, cfg.cameras, cfg.video)
 
     def route(self, events: list[DriverEvent]) -> None:
         for ev in events:
@@ -96,8 +107,12 @@ class EdgeAgent:
     async def run(self, stop: asyncio.Event) -> None:
         async with asyncio.TaskGroup() as tg:
             up = tg.create_task(self.uplink.run(), name="uplink")
+            video = tg.create_task(self.video.run(), name="video") if self.video is not None else None
             devices = [tg.create_task(self._device(d), name=f"device-{d.id}") for d in self.cfg.devices]
             await stop.wait()
+            if video is not None:
+                video.cancel()
+                await asyncio.gather(video, return_exceptions=True)
             for t in devices:
                 t.cancel()
             await asyncio.gather(*devices, return_exceptions=True)
@@ -114,6 +129,7 @@ class EdgeAgent:
             "uplink": dict(self.uplink.counters),
             "spool": self.uplink.report(),
             "acked_seq": self.uplink.acked,
+            **({"video": dict(self.video.counters)} if self.video is not None else {}),
         }
 
 
@@ -133,7 +149,7 @@ async def _amain(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    log.info("edge agent %s: %d devices -> %s", cfg.agent_id, len(cfg.devices), cfg.uplink.url)
+    log.info("edge agent %s: %d devices, %d cameras -> %s", cfg.agent_id, len(cfg.devices), len(cfg.cameras), cfg.uplink.url)
     try:
         await agent.run(stop)
     finally:

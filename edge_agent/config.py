@@ -8,6 +8,10 @@ Example::
     devices:
       - {bed: A-01, id: mon-A-01, driver: tsp, port: /dev/ttyUSB0, baud: 115200}
       - {id: gw-1, driver: <multi-bed driver>, beds: {"ICU^^BED04": A-04}, <transport settings>}
+    cameras:                       # optional: live bedside video (edge_agent.video)
+      - {bed: A-01, source: "v4l2:/dev/video0"}
+      - {bed: A-04, source: "rtsp://cam-a04.icu.local/stream1", fps: 10, talkback: false}
+    video: {max_sessions: 8}
 
 A single-bed device names its ``bed``; a multi-bed device (a gateway or a topic
 tree) maps the device's own bed identifiers to ours with ``beds`` (a list means
@@ -27,6 +31,16 @@ refuses an agent without one. ``hub.ca_file`` trusts a hospital's own
 certificate authority for a ``wss://`` hub; ``hub.cert_file`` and
 ``hub.key_file`` present a client certificate (mutual TLS), for hospitals that
 want certificates as well.
+
+``cameras`` (optional) lists one camera per bed: ``source`` is ``testpattern``
+(the simulator), ``v4l2:/dev/videoN`` or an ``rtsp://``, ``rtsps://``,
+``http://`` or ``https://`` IP camera; ``width`` x ``height`` (640x480, even),
+``fps`` (15, 1 to 30), ``bitrate_kbps`` (500, what a district uplink carries),
+``talkback`` (true: the console may speak at the bedside) and
+``talkback_output`` (``default``: the gateway's sound output, ``wav:/path.wav``:
+one file per session beside that name, ``none``). ``video.max_sessions`` (8)
+caps the viewers the gateway serves at once. Cameras need the hub URL to end
+in ``/ws/edge``: the video signalling socket is ``/ws/edge/video`` beside it.
 """
 
 from __future__ import annotations
@@ -94,11 +108,30 @@ class UplinkConfig(UplinkSettings):
 
 
 @dataclass(frozen=True, slots=True)
+class CameraConfig:
+    bed: str
+    source: str  # testpattern | v4l2:/dev/videoN | rtsp://... | rtsps://... | http(s)://...
+    width: int = 640
+    height: int = 480
+    fps: int = 15
+    bitrate_kbps: int = 500
+    talkback: bool = True
+    talkback_output: str = "default"  # default | wav:/path/file.wav | none
+
+
+@dataclass(frozen=True, slots=True)
+class VideoConfig:
+    max_sessions: int = 8
+
+
+@dataclass(frozen=True, slots=True)
 class EdgeConfig:
     agent_id: str
     ward: str
     uplink: UplinkConfig
     devices: tuple[DeviceConfig, ...]
+    cameras: tuple[CameraConfig, ...] = ()
+    video: VideoConfig = VideoConfig()
 
 
 # --- the file ----------------------------------------------------------------------------------
@@ -194,18 +227,99 @@ def _ident(value: Any, at: str | tuple[str, ...]) -> str:
     return value
 
 
+CAMERA_URL_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://")
+SOURCE = "testpattern, v4l2:/dev/videoN or an rtsp://, rtsps://, http:// or https:// camera URL"
+
+
+def _camera_source(source: str) -> str:
+    if source == "testpattern" or (source.startswith(CAMERA_URL_SCHEMES) and len(source.split("://", 1)[1]) > 0):
+        return source
+    if source.startswith("v4l2:") and source[5:].startswith("/dev/") and len(source) > 10:
+        return source
+    raise ValueError(f"must be {SOURCE}, not {source!r}")
+
+
+def _talkback_output(output: str) -> str:
+    if output in ("default", "none") or (output.startswith("wav:") and output.endswith(".wav") and len(output) > 8):
+        return output
+    raise ValueError(f"must be default, none or wav:/path/file.wav, not {output!r}")
+
+
+def _even(n: int) -> int:
+    if n % 2:
+        raise ValueError(f"must be even (the video is 4:2:0), not {n}")
+    return n
+
+
+class CameraEntry(ConfigModel):
+    """One bed's camera (``cameras:``); the defaults suit a district hospital's uplink."""
+
+    bed: Ident
+    source: Annotated[str, AfterValidator(_camera_source), Expect(SOURCE)]
+    width: Annotated[int, Field(ge=320, le=1920), AfterValidator(_even)] = 640
+    height: Annotated[int, Field(ge=240, le=1080), AfterValidator(_even)] = 480
+    fps: Annotated[int, Field(ge=1, le=30)] = 15
+    bitrate_kbps: Annotated[int, Field(ge=100, le=4000)] = 500
+    talkback: bool = True
+    talkback_output: Annotated[str, AfterValidator(_talkback_output)] = "default"
+
+    def camera(self) -> CameraConfig:
+        return CameraConfig(**self.model_dump())
+
+
+class VideoSection(ConfigModel):
+    """The ``video:`` section (optional)."""
+
+    max_sessions: Annotated[int, Field(ge=1, le=64)] = 8
+
+
+def video_url(hub_url: str) -> str:
+    """The hub's video signalling socket beside its edge socket: ``.../ws/edge`` -> ``.../ws/edge/video``."""
+    base, sep, query = hub_url.partition("?")
+    if not base.rstrip("/").endswith("/ws/edge"):
+        raise ValueError(f"must end in /ws/edge for video (the signalling socket is /ws/edge/video beside it), not {hub_url!r}")
+    return base.rstrip("/") + "/video" + sep + query
+
+
 class EdgeFile(ConfigModel):
     """An edge agent's YAML file."""
 
     agent: AgentSection
     hub: HubSection
     uplink: UplinkSettings = UplinkSettings()
-    devices: Annotated[list[DeviceEntry], Field(min_length=1)]
+    devices: list[DeviceEntry] = []  # at least one device or one camera (a camera-only gateway is fine)
+    cameras: Annotated[list[CameraEntry], Field(max_length=64)] = []
+    video: VideoSection = VideoSection()
 
-    @field_validator("uplink", mode="before")
+    @field_validator("uplink", "video", mode="before")
     @classmethod
-    def _uplink_may_be_empty(cls, raw: Any) -> Any:
+    def _section_may_be_empty(cls, raw: Any) -> Any:
         return {} if raw is None else raw
+
+    @field_validator("cameras", mode="before")
+    @classmethod
+    def _cameras_may_be_empty(cls, raw: Any) -> Any:
+        return [] if raw is None else raw
+
+    @model_validator(mode="after")
+    def _something_to_do(self) -> EdgeFile:
+        if not self.devices and not self.cameras:
+            raise Problem("must be a non-empty list (a gateway needs at least one device or camera)", ("devices",))
+        return self
+
+    @model_validator(mode="after")
+    def _one_camera_per_bed(self) -> EdgeFile:
+        seen: set[str] = set()
+        for n, cam in enumerate(self.cameras):
+            if cam.bed in seen:
+                raise Problem(f"bed {cam.bed!r} has a camera already: one camera per bed", ("cameras", n, "bed"))
+            seen.add(cam.bed)
+        if self.cameras:
+            try:
+                video_url(self.hub.url)
+            except ValueError as exc:
+                raise Problem(str(exc), ("hub", "url")) from None
+        return self
 
     @model_validator(mode="after")
     def _one_device_per_id_and_bed(self) -> EdgeFile:
@@ -224,7 +338,9 @@ class EdgeFile(ConfigModel):
         uplink = UplinkConfig(url=self.hub.url, ca_file=self.hub.ca_file, cert_file=self.hub.cert_file, key_file=self.hub.key_file,
                               **self.uplink.model_dump())  # fmt: skip
         return EdgeConfig(agent_id=self.agent.id, ward=self.agent.ward, uplink=uplink,
-                          devices=tuple(dev.device for dev in self.devices))  # fmt: skip
+                          devices=tuple(dev.device for dev in self.devices),
+                          cameras=tuple(cam.camera() for cam in self.cameras),
+                          video=VideoConfig(max_sessions=self.video.max_sessions))  # fmt: skip
 
 
 def parse_edge_config(raw: Any, where: str = "edge config") -> EdgeConfig:

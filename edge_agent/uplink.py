@@ -46,6 +46,21 @@ MAX_DEVICE_CONDITIONS = 256  # (bed, device, subject) conditions remembered and 
 WELCOME_TIMEOUT_S = 10.0
 
 
+def credentials(cfg: UplinkConfig, agent: str, url: str | None = None) -> dict[str, Any]:
+    """How the agent proves who it is on a socket to the hub (``url``, default the uplink's): its secret (HTTP Basic
+    on the upgrade request), and for ``wss://`` the hospital's CA and, with mutual TLS, its client certificate."""
+    out: dict[str, Any] = {}
+    if cfg.secret is not None:
+        token = base64.b64encode(f"{agent}:{cfg.secret.get_secret_value()}".encode()).decode()
+        out["additional_headers"] = {"Authorization": f"Basic {token}"}
+    if (url or cfg.url).startswith("wss://"):
+        ctx = ssl.create_default_context(cafile=cfg.ca_file)
+        if cfg.cert_file is not None:
+            ctx.load_cert_chain(cfg.cert_file, cfg.key_file)
+        out["ssl"] = ctx
+    return out
+
+
 class Uplink:
     def __init__(self, cfg: UplinkConfig, agent: str, ward: str, beds: list[str], spool_path: Path, *,
                  rng: random.Random | None = None) -> None:  # fmt: skip
@@ -195,23 +210,13 @@ class Uplink:
             await asyncio.sleep(self.session.reconnect_delay())
 
     def _credentials(self) -> dict[str, Any]:
-        """How the agent proves who it is: its secret (HTTP Basic on the upgrade request), and for ``wss://`` the
-        hospital's CA and, with mutual TLS, its client certificate."""
-        out: dict[str, Any] = {}
-        if self.cfg.secret is not None:
-            token = base64.b64encode(f"{self.agent}:{self.cfg.secret.get_secret_value()}".encode()).decode()
-            out["additional_headers"] = {"Authorization": f"Basic {token}"}
-        if self.cfg.url.startswith("wss://"):
-            ctx = ssl.create_default_context(cafile=self.cfg.ca_file)
-            if self.cfg.cert_file is not None:
-                ctx.load_cert_chain(self.cfg.cert_file, self.cfg.key_file)
-            out["ssl"] = ctx
-        return out
+        return credentials(self.cfg, self.agent)
 
     async def _connection(self, ws: ClientConnection) -> None:
         self.commit()
         await ws.send(self.session.connect().decode())
-        welcome = await asyncio.wait_for(ws.recv(), timeout=WELCOME_TIMEOUT_S)
+        async with asyncio.timeout(WELCOME_TIMEOUT_S):  # not wait_for: on 3.11 it can swallow a cancellation
+            welcome = await ws.recv()
         self.commit()  # frames spooled before the welcome are backlog
         self.receive(welcome)
         self.connected.set()
@@ -237,7 +242,8 @@ class Uplink:
                 else:
                     await ws.send(session.status_message(list(self._devices.values()), self.spool.report()).decode())
             try:
-                await asyncio.wait_for(self._wake.wait(), session.timeout(time.monotonic()))
+                async with asyncio.timeout(session.timeout(time.monotonic())):
+                    await self._wake.wait()
             except TimeoutError:
                 pass
 

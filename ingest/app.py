@@ -22,14 +22,15 @@ from fastapi.staticfiles import StaticFiles
 
 from console import STATIC_DIR
 from ingest.hub import Hub
-from ingest.routes import agents, alerts, audit, auth, beds, console, edge, events, kpi, patients, stats, vocabulary, waves
+from ingest.routes import agents, alerts, audit, auth, beds, census, console, edge, events, kpi, patients, stats, video, vocabulary, waves
 from ingest.security_headers import SecurityHeaders
 from ingest.stores.base import StoreError
 
 log = logging.getLogger(__name__)
 
 ROUTERS = (auth.router, beds.router, patients.router, alerts.router, agents.router, audit.router, events.router, stats.router,
-           edge.router, console.router, waves.router, vocabulary.router, kpi.router)  # fmt: skip
+           edge.router, console.router, waves.router, vocabulary.router, kpi.router, video.router,
+           census.router)  # fmt: skip
 
 
 def create_app(hub: Hub, on_core_failure: Callable[[BaseException], None] | None = None) -> FastAPI:

@@ -74,13 +74,13 @@ class BedState:
         self.scale2 = scale2
         self.capacity = cap
 
-    def apply(self, obs: Observation, *, t_hub: int, agent: str = "", charted_by: str | None = None) -> int | None:
+    def apply(self, obs: Observation, *, t_hub: int, agent: str = "", charted_by: str | None = None, derived: bool = False) -> int | None:
         """Record one screened observation. Returns the bed row, or None if it was older than what we hold.
 
         An older device time never overwrites a newer one (replays and backfill
         land in the store, not in the live picture). A value a nurse charted
         (``charted_by``) is kept with her name, and does not count as the bed's
-        monitor being heard from (``last_rx``).
+        monitor being heard from (``last_rx``), nor does a value the hub ``derived`` from a waveform.
         """
         i = self.row(obs.bed, agent=agent)
         j = COLUMN[obs.param]
@@ -91,7 +91,8 @@ class BedState:
         self.flags[i, j] = obs.flags
         if charted_by is None:
             self.charted_by.pop((i, j), None)
-            self.beds[i].last_rx = t_hub
+            if not derived:
+                self.beds[i].last_rx = t_hub
         else:
             self.charted_by[(i, j)] = charted_by
         return i

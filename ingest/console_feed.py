@@ -3,14 +3,24 @@
 Each subscriber has a bounded queue of already-encoded messages. A console
 that falls a full queue behind is cut off (it reconnects and gets a fresh
 snapshot) rather than making the hub buffer without limit or wait for it.
+
+``encode`` is the one encoder of everything a console is sent (orjson: NumPy
+scalars as numbers, a NaN as null, never the invalid JSON ``NaN``); a message
+is encoded once and the same text is queued for every console that sees it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
+
+
+def encode(msg: dict[str, Any]) -> str:
+    """A console message as JSON text."""
+    return orjson.dumps(msg, option=orjson.OPT_SERIALIZE_NUMPY).decode()
 
 
 @dataclass(eq=False)
@@ -41,7 +51,7 @@ class ConsoleFeed:
         """Queue ``msg`` for every console watching ``ward`` (or every console if ``ward`` is None)."""
         if not self.subscribers:
             return
-        text = json.dumps(msg, separators=(",", ":"))
+        text = encode(msg)
         for sub in list(self.subscribers):
             if sub.sees(ward):
                 self._offer(sub, text)
@@ -54,12 +64,12 @@ class ConsoleFeed:
         for sub in list(self.subscribers):
             if sub.wards is None:
                 if everything is None:
-                    everything = json.dumps({"type": "beds", "now": now, "beds": beds}, separators=(",", ":"))
+                    everything = encode({"type": "beds", "now": now, "beds": beds})
                 self._offer(sub, everything)
             else:
                 mine = [b for b in beds if b["ward"] in sub.wards]
                 if mine:
-                    self._offer(sub, json.dumps({"type": "beds", "now": now, "beds": mine}, separators=(",", ":")))
+                    self._offer(sub, encode({"type": "beds", "now": now, "beds": mine}))
 
     def _offer(self, sub: Subscriber, text: str) -> None:
         if sub.overflowed:

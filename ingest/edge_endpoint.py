@@ -35,7 +35,7 @@ import base64
 import binascii
 import contextlib
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import WebSocket, WebSocketDisconnect
@@ -112,6 +112,10 @@ class _Connection:
             if data is None:
                 data = (message.get("text") or "").encode()
             wait = self.session.throttle(len(data), loop.time())
+            brake = self.hub.overload.brake_s()  # while the hub is past its capacity (ingest.overload)
+            if brake > wait:
+                wait = brake
+                self.hub.counters["frames_braked"] += 1
             if wait > 0:
                 await self.flush()
                 await asyncio.sleep(wait)
@@ -227,7 +231,10 @@ def basic_credentials(header: str) -> tuple[str, str] | None:
     return (agent, secret) if sep and agent and secret else None
 
 
-async def serve_edge(hub: Hub, ws: WebSocket) -> None:
+async def admit_agent(hub: Hub, ws: WebSocket) -> tuple[AgentCredential, Callable[[], None]] | None:
+    """Check an agent's upgrade request (HTTP Basic, its id and secret). A known agent's socket is accepted and held
+    (revoking the agent closes it; call the returned release when the connection ends); otherwise it is refused
+    before accept (HTTP 403), counted and audited, and None returned. Every agent socket of the hub comes in here."""
     creds = basic_credentials(ws.headers.get("authorization", ""))
     agent = await hub.auth.agent(*creds) if creds else None
     if agent is None:  # unknown agent, wrong or revoked secret, no credentials: one answer for all
@@ -236,10 +243,18 @@ async def serve_edge(hub: Hub, ws: WebSocket) -> None:
             hub.audit.persist(AuditEntry(hub.clock(), AGENT_KEY + creds[0][:64], "edge.refused", f"agent:{creds[0][:64]}", None,
                                          client_address(ws)))  # fmt: skip
         await ws.close(code=CLOSE_POLICY, reason="agent not authenticated")  # before accept: HTTP 403
-        return
+        return None
     await ws.accept()
+    name = agent.agent
+    return agent, hub.auth.hold(name, lambda: _spawn(_cut(ws, hub, name)))
+
+
+async def serve_edge(hub: Hub, ws: WebSocket) -> None:
+    admitted = await admit_agent(hub, ws)
+    if admitted is None:
+        return
+    agent, release = admitted
     conn = _Connection(hub, ws, agent)
-    release = hub.auth.hold(agent.agent, lambda: _spawn(_cut(ws, hub, agent.agent)))
     try:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(conn.reader())

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from alerts.engine import AlarmEngine
+from alerts.lead_quality import LeadQuality
 from alerts.kinds import AGENT_OFFLINE, UNDELIVERED
 from alerts.lifecycle import AlarmBook, AlertError, AlertEvent
 from alerts.policy import AlarmPolicy
@@ -25,6 +26,8 @@ from alerts.scoring import Scores, score_beds
 from alerts.technical import AGENT_SUBJECT, TechnicalView
 from ingest.adt.apply import AdtApplier
 from ingest.adt.listener import AdtListener
+from ingest.video.relay import VideoRelay
+from ingest.video.turn_credentials import TurnCredentials
 from ingest.agents import AgentRegistry
 from ingest.audit_writer import AlarmRecord, AuditWriter, DataGap
 from ingest.auth.audit_log import AuditEntry
@@ -35,6 +38,7 @@ from ingest.console_feed import ConsoleFeed
 from ingest.dedup import SeqTracker
 from ingest.hub_config import HubConfig
 from ingest.latency import LatencyRecorder
+from ingest.overload import OverloadDetector, watch_loop_lag
 from ingest.patients import charting
 from ingest.patients.charting import chart_value, charted_observation
 from ingest.patients.hourly import HourlySummaries
@@ -45,11 +49,12 @@ from ingest.score_log import ScoreLog
 from ingest.stores.base import Batch, StoreError, Stores
 from ingest.unmapped_counts import UnmappedCounts
 from ingest.wave_feed import WaveFeed
+from ingest.waveform_quality import WaveformQuality
 from wire.clock import wall_ms
 from wire.messages import Hello, Observation, ObsFrame, Status, WaveChunk
 from wire.outbox_events import AlarmEvent, VitalValue
 from wire.screen import screen
-from wire.vocabulary import BY_KEY, LEAD_BY_KEY, PARAMETERS
+from wire.vocabulary import BY_KEY, HUB_DERIVED, LEAD_BY_KEY, PARAMETERS
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +93,10 @@ class Hub:
         self.pending_delivery: dict[str, int] = {}  # alert id -> when the event needing delivery was pushed
         self.feed = ConsoleFeed()
         self.waves = WaveFeed()  # live waveforms to the bed detail pages watching
+        video = cfg.video
+        turn = TurnCredentials(video.turn.urls if video.turn else [], video.turn.secret() if video.turn else None,
+                               video.credential_ttl_s, video.stun_urls)  # fmt: skip
+        self.video = VideoRelay(turn, video.max_viewers_per_bed, self.audit.persist, clock)  # signalling only, never media
         self.seqs = SeqTracker()
         self.last_stored = LastStored()  # tells a device's re-send of a stored sample from a new one
         self.unmapped = UnmappedCounts()
@@ -100,6 +109,8 @@ class Hub:
         self._last_scores: tuple[np.ndarray, ...] | None = None
         self._wake = asyncio.Event()
         self._started = False
+        self.waveform_quality = WaveformQuality(self._lead_judged)
+        self.overload = OverloadDetector()  # fed by watch_loop_lag in run(); brakes the agents' readers (edge_endpoint)
 
     # --- lifecycle ---------------------------------------------------------------
 
@@ -132,8 +143,19 @@ class Hub:
             tg.create_task(self.auth.watch(), name="hub-auth-watch")
             tg.create_task(self.hourly.run(), name="hub-hourly-summaries")
             tg.create_task(self.band_census.run(), name="hub-band-census")
+            tg.create_task(watch_loop_lag(self.overload, self._overload_changed), name="hub-overload-watch")
             if self.adt is not None:
                 tg.create_task(self.adt.run(), name="hub-adt-listener")
+            if self.cfg.waveform_analysis:
+                tg.create_task(self.waveform_quality.run(), name="hub-waveform-quality")
+
+    def _overload_changed(self) -> None:
+        if self.overload.overloaded:
+            self.counters["overload_episodes"] += 1
+            log.warning("overloaded: %s", self.overload.reason())
+        else:
+            log.warning("no longer overloaded (peak event-loop lag %.0f ms)", self.overload.peak_ms)
+        self._wake.set()
 
     async def stop(self) -> None:
         """Save the latest watermarks and the queued audit events, then close the stores.
@@ -155,7 +177,8 @@ class Hub:
         min_s, max_s = self.cfg.min_tick_ms / 1000, self.cfg.max_tick_ms / 1000
         while True:
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=max_s)
+                async with asyncio.timeout(max_s):  # not wait_for: on 3.11 it can swallow a cancellation
+                    await self._wake.wait()
             except TimeoutError:
                 pass
             self._wake.clear()
@@ -194,6 +217,7 @@ class Hub:
         for row in rows:  # its beds stay on the census with no agent: nothing watches them, nothing alarms
             self.state.beds[row].agent = ""
             self._dirty.add(row)
+            self.waveform_quality.forget(self.state.beds[row].bed)  # and their waveform buffers go
         self._wake.set()
 
     def agents_json(self) -> list[dict[str, Any]]:
@@ -221,6 +245,8 @@ class Hub:
                 batch.waves.append(msg)
                 self.counters["wave_chunks_accepted"] += 1
                 self.waves.publish(msg)
+                if self.cfg.waveform_analysis:
+                    self.waveform_quality.add(msg)
         else:
             accepted = 0
             for idx, o in enumerate(msg.obs):
@@ -352,6 +378,7 @@ class Hub:
             flags=self.state.flags[:n],
             agents_offline=self.agents.offline(),
             store_error=self.store.error,
+            overloaded=self.overload.reason(),
             undelivered=undelivered,
             devices_down=self.agents.devices_down(),
             hold=self.agents.restart_hold(now),
@@ -442,13 +469,14 @@ class Hub:
                 "encounter_id": enc.encounter_id}  # fmt: skip
 
     def last_vitals(self, bed: str) -> list[VitalValue]:
-        """The last valid value of each parameter of a bed (for a discharge summary)."""
+        """The last valid value of each parameter a device measured or a nurse charted (for a discharge summary; the
+        rates the hub derives from waveforms are quality aids, not the patient's record)."""
         i = self.state.index.get(bed)
         if i is None:
             return []
         out = []
         for p, v, t, f in zip(PARAMETERS, self.state.value[i].tolist(), self.state.t_dev[i].tolist(), self.state.flags[i].tolist(), strict=True):
-            if t and f == 0 and v == v:
+            if t and f == 0 and v == v and p.key not in HUB_DERIVED:
                 out.append(VitalValue(param=p.key, value=v, unit=BY_KEY[p.key].ucum, t=t))
         return out
 
@@ -516,6 +544,18 @@ class Hub:
         self._alert_event(ev)
         return ev.alert.to_json()
 
+    def _lead_judged(self, bed: str, quality: LeadQuality, derived: Observation) -> None:
+        """The waveform analysis judged one of ``bed``'s leads: the verdict to the alarm engine, the rate it shows into
+        the bed's row (a derived value: it does not count as the monitor being heard from)."""
+        if bed not in self.state.index:
+            return
+        self.engine.set_lead_quality(bed, quality)
+        now = self.clock()
+        row = self.state.apply(derived, t_hub=now, derived=True)
+        if row is not None:
+            self._pending_since.setdefault(row, now)
+        self._wake.set()
+
     def set_spo2_scale(self, bed: str, scale: int) -> None:
         if bed not in self.state.index:
             raise KeyError(bed)
@@ -537,6 +577,9 @@ class Hub:
             "unmapped": self.unmapped.rows(),
             "store": self.store.stats(),
             "adt": dict(self.adt.counters) if self.adt is not None else {},
+            "waveform_analysis": dict(self.waveform_quality.counters) | {"leads": len(self.waveform_quality.leads)},
+            "artefact": self.engine.artefact_stats(),
+            "overload": self.overload.stats(),
         }
 
 

@@ -17,6 +17,7 @@ from pydantic import Field, field_validator, model_validator
 
 from ingest.adt.settings import AdtSettings
 from ingest.tls import TlsSettings
+from ingest.video.settings import VideoSettings
 from wire.config import ConfigError, ConfigModel, check_keys, load, validate
 from wire.vocabulary import PARAMETERS
 
@@ -38,6 +39,8 @@ class HubConfig(ConfigModel):
     tls: TlsSettings | None = None  # None: plain HTTP (behind a TLS-terminating reverse proxy, or on loopback)
     gap_s: Positive = 30
     adt: AdtSettings | None = None  # HL7 ADT from the hospital information system (ingest/adt/hl7_adt.md); None: API only
+    video: VideoSettings = VideoSettings()  # bedside video: viewer cap, STUN/TURN (docs/video.md)
+    waveform_analysis: bool = True  # ECG and pleth quality every 2 s (ingest/waveform_quality.py); off: alarms as numbers alone
 
     @field_validator("staleness_s", mode="before")
     @classmethod

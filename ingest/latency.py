@@ -20,9 +20,13 @@ class LatencyRecorder:
         self._samples.extend(values)
         self.count += len(values)
 
+    def values(self) -> np.ndarray:
+        """The latencies kept (the most recent ``keep``), oldest first."""
+        return np.fromiter(self._samples, dtype=float, count=len(self._samples))
+
     def percentiles(self, qs: tuple[float, ...] = (50, 90, 99)) -> dict[str, float | None]:
         if not self._samples:
             return {f"p{q:g}": None for q in qs} | {"n": 0}
-        arr = np.fromiter(self._samples, dtype=float)
+        arr = self.values()
         vals = np.percentile(arr, qs)
         return {f"p{q:g}": round(float(v), 2) for q, v in zip(qs, vals, strict=True)} | {"n": self.count, "max": round(float(arr.max()), 2)}

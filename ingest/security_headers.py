@@ -3,8 +3,8 @@
 - ``Content-Security-Policy``: only the hub's own scripts, styles, images and
   connections; no inline script, no plug-ins, no framing, no foreign forms.
 - ``X-Content-Type-Options: nosniff``, ``X-Frame-Options: DENY``,
-  ``Referrer-Policy: no-referrer``, ``Permissions-Policy`` (no camera or
-  microphone until video asks for them), and ``Cache-Control: no-store`` on the
+  ``Referrer-Policy: no-referrer``, ``Permissions-Policy`` (no camera; the
+  microphone only for the hub's own pages, for push-to-talk on a bed's video), and ``Cache-Control: no-store`` on the
   API so no patient data lingers in a shared workstation's cache.
 - ``Strict-Transport-Security`` when the hub itself serves TLS.
 """
@@ -22,7 +22,7 @@ COMMON = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"no-referrer"),
-    (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+    (b"permissions-policy", b"camera=(), microphone=(self), geolocation=()"),
     (b"cross-origin-opener-policy", b"same-origin"),
 ]
 HSTS = (b"strict-transport-security", b"max-age=31536000")

@@ -14,12 +14,13 @@ The store is opened before the port is bound, so a store that cannot be opened
 (unwritable path, full disk, InfluxDB refusing) ends ``teleicu hub`` at once
 with one clear line and exit status 2. A hub core that fails later shuts the
 server down with exit status 1, for the service manager to restart it.
+The process runs on uvloop, with the garbage collector tuned once the hub has
+started (``ingest.event_loop``).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import ssl
 from pathlib import Path
@@ -29,6 +30,7 @@ import uvicorn
 from alerts.policy import AlarmPolicy
 from alerts.score_tables import ScoreTables
 from ingest.app import create_app
+from ingest.event_loop import run, settle_after_start
 from ingest.hub import Hub
 from ingest.hub_config import HubConfig
 from ingest.stores import StoreUrlError, open_stores
@@ -57,6 +59,7 @@ class HubServer:
         except StoreError as exc:
             log.critical("cannot start: %s", exc)
             return 2
+        settle_after_start()
         if banner:
             print(banner, flush=True)
         await self.server.serve()
@@ -97,4 +100,4 @@ def hub_main(args: argparse.Namespace, cfg: HubConfig, policy: AlarmPolicy, tabl
         log.critical("cannot start: %s", exc)
         return 2
     http, ws = ("https", "wss") if cfg.tls is not None else ("http", "ws")
-    return asyncio.run(server.serve(f"teleicu hub on {http}://{args.host}:{args.port}/  (edge: {ws}://{args.host}:{args.port}/ws/edge)"))
+    return run(server.serve(f"teleicu hub on {http}://{args.host}:{args.port}/  (edge: {ws}://{args.host}:{args.port}/ws/edge)"))

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up everything the test suite needs on a fresh Debian machine, then runs the whole suite.
 # Installs: Debian's Chromium (browser tests), Mosquitto (MQTT tests), InfluxDB (storage tests), poppler-utils
-# and DejaVu fonts (discharge summary PDF), npm and the test tools of package.json (axe-core, run in the browser tests),
+# and DejaVu fonts (discharge summary PDF), coturn (the video tests' TURN relay), npm and the test tools of package.json
+# (axe-core, run in the browser tests),
 # and a virtualenv with teleicu[test]. Extra args go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +16,7 @@ command -v mosquitto_pub >/dev/null 2>&1 || need="$need mosquitto-clients"
 command -v pdftotext >/dev/null 2>&1 || need="$need poppler-utils"      # the discharge summary PDF tests
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need="$need fonts-dejavu-core"  # the PDF's font
 command -v npm >/dev/null 2>&1 || need="$need npm"                      # axe-core for the accessibility test
+command -v turnserver >/dev/null 2>&1 || need="$need coturn"            # the TURN relay of the video tests
 if [ -n "$need" ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $need >/dev/null

@@ -81,6 +81,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_ehr_arguments(ehr)
 
+    queue = sub.add_parser("queue", help="the OPD token queue lighter service (serve, migrate, credentials)")
+    from records_bridge.services.queue.cli import add_queue_arguments
+
+    add_queue_arguments(queue)
+
+    locker = sub.add_parser("locker", help="the Digi Health Locker: patients' own records and consents (serve, migrate)")
+    from records_bridge.services.locker.cli import add_locker_arguments
+
+    add_locker_arguments(locker)
+
+    facility = sub.add_parser("facility", help="the facility registry and its map: beds, live ICU occupancy, GeoJSON (serve, migrate, import-csv)")
+    from records_bridge.services.facility.cli import add_facility_arguments
+
+    add_facility_arguments(facility)
+
     from teleicu.admin import add_admin_arguments
 
     add_admin_arguments(sub)
@@ -133,6 +148,18 @@ def main(argv: list[str] | None = None) -> int:
         from records_bridge.services.ehr.cli import run_ehr
 
         return run_ehr(args)
+    if args.command == "queue":
+        from records_bridge.services.queue.cli import run_queue
+
+        return run_queue(args)
+    if args.command == "locker":
+        from records_bridge.services.locker.cli import run_locker
+
+        return run_locker(args)
+    if args.command == "facility":
+        from records_bridge.services.facility.cli import run_facility
+
+        return run_facility(args)
     if args.command in ("users", "agents", "audit"):
         from teleicu.admin import admin_main
 

@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import secrets
 import signal
 import socket
 import sqlite3
@@ -33,8 +34,20 @@ from ingest import outbox
 from ingest.latency import LatencyRecorder
 from ingest.stores import state_location
 from teleicu import config_files
+from teleicu.admin import write_secret_file
 from teleicu.demo_accounts import create_users, demo_users, register_simulated_ward
-from teleicu.demo_records import RecordsSide, admission_body, patients_for, wait_for_bridge, write_bridge_config
+from teleicu.demo_facilities import demo_registry, register
+from teleicu.demo_records import (
+    FOLLOW_UP,
+    OPD_FACILITY,
+    RecordsSide,
+    admission_body,
+    bridge_cursors,
+    patients_for,
+    wait_for_bridge,
+    write_bridge_config,
+)
+from wire.vocabulary import HUB_DERIVED
 
 WARD_NAMES = "ABCDEFGHJKLMNPQRSTUVWXYZ"
 
@@ -59,12 +72,24 @@ def add_demo_arguments(ap: argparse.ArgumentParser) -> None:
 
 @dataclass
 class ConsoleWatch:
-    """What a console saw: bed-update latency from hub arrival, and alerts raised."""
+    """What a console saw: bed-update latency from hub arrival and from the sample's device time, and alerts raised.
+
+    ``sample_latency`` is measured once per sample, when the console first sees it: receipt minus the device time of
+    the newest value a device measured (``newest_measured``); it means something where device clocks are the
+    console's (simulators and benchmarks on one machine stamp wall-clock ms)."""
 
     latency: LatencyRecorder = field(default_factory=LatencyRecorder)
+    sample_latency: LatencyRecorder = field(default_factory=LatencyRecorder)
     alerts_raised: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # bed -> (priority, category)
     updates: int = 0
     connected: bool = False
+    newest_seen: dict[str, int] = field(default_factory=dict)  # bed -> device time of the newest sample seen, ms
+
+
+def newest_measured(bed: dict) -> int:
+    """Device time (ms) of the newest value a device measured in a console's bed update (not one the hub derived from
+    a waveform, nor one a nurse charted); 0 if none."""
+    return max((v["t"] for k, v in bed["vitals"].items() if k not in HUB_DERIVED and "charted_by" not in v), default=0)
 
 
 class SignedIn:
@@ -88,7 +113,7 @@ class SignedIn:
         return _get_json(self.base + path, self.token())
 
 
-async def _watch_console(url: str, watch: ConsoleWatch, client: SignedIn) -> None:
+async def watch_console(url: str, watch: ConsoleWatch, client: SignedIn) -> None:
     from websockets.asyncio.client import connect
 
     while True:
@@ -113,6 +138,10 @@ async def _read_console(ws, watch: ConsoleWatch) -> None:  # type: ignore[no-unt
                 watch.updates += 1
                 if "rx_hub" in bed:
                     watch.latency.add(now - bed["rx_hub"])
+                    t = newest_measured(bed)
+                    if t > watch.newest_seen.get(bed["bed"], 0):
+                        watch.newest_seen[bed["bed"]] = t
+                        watch.sample_latency.add(now - t)
         elif msg["type"] == "alert":
             a = msg["alert"]
             await ws.send(json.dumps({"type": "delivered", "alerts": [a["id"]]}))
@@ -122,7 +151,7 @@ async def _read_console(ws, watch: ConsoleWatch) -> None:  # type: ignore[no-unt
             await ws.send(json.dumps({"type": "delivered", "alerts": [a["id"] for a in msg["alerts"]]}))
 
 
-def _free_port(host: str) -> int:
+def free_port(host: str) -> int:
     with socket.socket() as s:
         s.bind((host, 0))
         return s.getsockname()[1]
@@ -134,8 +163,8 @@ def _get_json(url: str, token: str | None = None) -> dict:
         return json.loads(resp.read())
 
 
-def _post_json(url: str, body: dict, token: str) -> dict:
-    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+def _post_json(url: str, body: dict, token: str, method: str = "POST") -> dict:
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), method=method,
                                  headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"})  # fmt: skip
     with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - our own hub on loopback
         return json.loads(resp.read())
@@ -189,7 +218,8 @@ class Children:
             if proc.returncode is None:
                 proc.send_signal(signal.SIGTERM)
                 try:
-                    await asyncio.wait_for(proc.wait(), timeout)
+                    async with asyncio.timeout(timeout):  # not wait_for: on 3.11 it can swallow a cancellation
+                        await proc.wait()
                 except TimeoutError:
                     proc.kill()
                     await proc.wait()
@@ -197,7 +227,7 @@ class Children:
 
 async def run_demo(args: argparse.Namespace) -> dict:
     host = args.host
-    port = args.port or _free_port(host)
+    port = args.port or free_port(host)
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="teleicu-demo-"))
     data_dir.mkdir(parents=True, exist_ok=True)
     base = f"http://{host}:{port}"
@@ -221,7 +251,10 @@ async def run_demo(args: argparse.Namespace) -> dict:
         client = SignedIn(base, users[0].username, users[0].password)  # the demo's console client: the intensivist
         bridge_user = next(u for u in users if u.role == "records")
         bridge_client = SignedIn(base, bridge_user.username, bridge_user.password)
-        records = await _start_records(children, data_dir, host, base, bridge_user.username, bridge_user.password)
+        admin_user = next(u for u in users if u.role == "admin")
+        ward_beds = {WARD_NAMES[w]: min(args.ward_size, args.beds - w * args.ward_size) for w in range(n_wards)}
+        records = await _start_records(children, data_dir, host, base, bridge_user.username, bridge_user.password,
+                                       SignedIn(base, admin_user.username, admin_user.password), ward_beds)  # fmt: skip
         edge_configs = []
         for w in range(n_wards):
             ward = WARD_NAMES[w]
@@ -231,6 +264,7 @@ async def run_demo(args: argparse.Namespace) -> dict:
                 "sim", "--ward", ward, "--beds", str(n), "--seed", str(args.seed * 1000 + w),
                 "--bed-prefix", f"{ward}-", "--edge-config", str(cfg), "--hub", hub_ws,
                 "--nibp-interval", str(args.nibp_interval), "--protocols", args.protocols,
+                "--cameras", str(n),  # a test-pattern camera per bed: it runs only while someone watches
             ]  # fmt: skip
             if args.waveforms is not None:
                 sim_args += ["--waveforms", str(args.waveforms)]
@@ -242,12 +276,18 @@ async def run_demo(args: argparse.Namespace) -> dict:
             await children.start(
                 f"edge-{ward}", "edge", "--config", str(cfg), "--stats-file", str(data_dir / f"edge-{ward}.stats.json")
             )
-        console = asyncio.create_task(_watch_console(f"ws://{host}:{port}/ws/console", watch, client))
+        console = asyncio.create_task(watch_console(f"ws://{host}:{port}/ws/console", watch, client))
         await _wait_for(lambda: client.get("/api/stats")["beds"] >= args.beds, "beds to register", 30,
                         [p for _, p in children.procs])  # fmt: skip
         encounters = await asyncio.to_thread(_admit_everyone, client, scenarios, args.seed)
         print(f"teleicu demo: {args.beds} beds in {n_wards} ward(s); console at {base}/  (API docs {base}/docs)", flush=True)
         print(f"teleicu demo: sign in with one of the accounts in {credentials} (one per role, readable by you only)", flush=True)
+        board_file = data_dir / "opd-board-url.txt"
+        write_secret_file(board_file, records.board_url)
+        print(f"teleicu demo: patients' health locker at {records.locker_url}/ ; the OPD display board's address (it carries "
+              f"its key) is in {board_file}", flush=True)  # fmt: skip
+        print(f"teleicu demo: hospitals on the map at {records.facility_url}/map ; the programme's KPI dashboard at "
+              f"{records.facility_url}/kpi", flush=True)  # fmt: skip
         print(f"teleicu demo: logs and store in {data_dir}; Ctrl-C to stop", flush=True)
         stop.live = True
         live = time.monotonic()
@@ -258,7 +298,8 @@ async def run_demo(args: argparse.Namespace) -> dict:
             if deadline is not None and time.monotonic() >= deadline:
                 break
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 0.5)
+                async with asyncio.timeout(0.5):
+                    await stop.wait()
         live_s = time.monotonic() - live
         live_stats = client.get("/api/stats")  # alarms of the live run, before the shutdown unplugs the monitors
         console.cancel()  # the summary's alarms and latencies are those of the live run, not of the shutdown
@@ -268,8 +309,13 @@ async def run_demo(args: argparse.Namespace) -> dict:
         await children.stop(["sim"])
         await children.stop(["edge"])
         stats = client.get("/api/stats")  # what was stored, once the edge agents have delivered everything
-        handled, parked = await wait_for_bridge(records.metrics_url, lambda: bridge_client.get("/api/events?limit=1")["last_id"], 60)
+        _, parked = await wait_for_bridge(records.metrics_url, lambda: bridge_client.get("/api/events?limit=1")["last_id"], 60)
+        await children.stop(["bridge"])  # then nothing moves: each store's count below belongs to one moment
+        cursors = bridge_cursors(records.bridge_config)
+        handled = min(cursors.values(), default=0)  # the slowest sink
         ehr = await _ehr_counts(records.ehr_db)
+        filed, booked = _locker_and_opd_counts(records)
+        facilities = _facility_counts(records) | {"kpi_cursor": cursors.get("facility", 0)}
     finally:
         await children.stop()
     failed = children.failed()
@@ -277,7 +323,8 @@ async def run_demo(args: argparse.Namespace) -> dict:
     with contextlib.closing(sqlite3.connect(f"file:{state}?mode=ro", uri=True)) as conn:
         written = outbox.last_id(conn)  # the hub has stopped: every event it wrote
     summary["records"] = {"admitted": len(encounters), "discharged": discharged, "events_written": written, "events_handled": handled,
-                          "events_parked": parked, "ehr_resources": ehr}  # fmt: skip
+                          "events_parked": parked, "ehr_resources": ehr, "locker_records": filed, "opd_follow_ups": booked,
+                          "facility": facilities}  # fmt: skip
     return summary
 
 
@@ -300,8 +347,11 @@ def _stop_on_signals() -> _Stop:
     return stop
 
 
-async def _start_records(children: Children, data_dir: Path, host: str, hub_base: str, user: str, password: str) -> RecordsSide:
-    """The EHR service (SQLite in the data dir) with a writer client for the bridge, then the bridge."""
+async def _start_records(children: Children, data_dir: Path, host: str, hub_base: str, user: str, password: str,
+                         admin: SignedIn, ward_beds: dict[str, int]) -> RecordsSide:  # fmt: skip
+    """The EHR service (SQLite in the data dir) with a writer client for the bridge, the health locker, the OPD
+    queue (laid out by the admin: one medicine queue) and the facility registry (one hospital per ward, registered by
+    the admin), then the bridge."""
     ehr_db = f"sqlite:///{data_dir / 'ehr.sqlite3'}"
     client = f"demo-bridge-{int(time.time())}"  # a new client each run: a reused data directory keeps the old ones
     secret_file = data_dir / f"ehr-{client}.secret"
@@ -312,16 +362,50 @@ async def _start_records(children: Children, data_dir: Path, host: str, hub_base
     out, _ = await made.communicate()
     if made.returncode != 0:
         raise RuntimeError(f"teleicu ehr clients add failed: {out.decode(errors='replace').strip()}")
-    ehr_port = _free_port(host)
+    ehr_port = free_port(host)
     ehr = await children.start("ehr", "ehr", "serve", "--db", ehr_db, "--host", host, "--port", str(ehr_port))
     ehr_base = f"http://{host}:{ehr_port}/fhir"
     await _wait_for(lambda: _get_json(f"http://{host}:{ehr_port}/healthz") is not None, "the EHR service", 30, [ehr])
-    metrics_port = _free_port(host)
-    cfg = write_bridge_config(data_dir, hub_base, user, password, ehr_base, secret_file, metrics_port)
+    locker_db, queue_db = data_dir / "locker.sqlite3", data_dir / "opd-queue.sqlite3"
+    locker_port, queue_port = free_port(host), free_port(host)
+    share_secret = data_dir / "locker-share.secret"
+    if not share_secret.exists():
+        write_secret_file(share_secret, secrets.token_urlsafe(48))
+    locker = await children.start("locker", "locker", "serve", "--db", str(locker_db), "--host", host, "--port", str(locker_port),
+                                  "--hub", hub_base, "--sms-log", str(data_dir / "sms.jsonl"), "--share-secret-file", str(share_secret))  # fmt: skip
+    queue = await children.start("queue", "queue", "serve", "--db", str(queue_db), "--host", host, "--port", str(queue_port),
+                                 "--hub", hub_base, "--sms-log", str(data_dir / "sms.jsonl"))  # fmt: skip
+    facility_db, facility_port = data_dir / "facility.sqlite3", free_port(host)
+    facility = await children.start("facility", "facility", "serve", "--db", str(facility_db), "--host", host, "--port",
+                                    str(facility_port), "--hub", hub_base)  # fmt: skip
+    locker_url, queue_url = f"http://{host}:{locker_port}", f"http://{host}:{queue_port}"
+    facility_url = f"http://{host}:{facility_port}"
+    for url, what, proc in ((locker_url, "the health locker", locker), (queue_url, "the OPD queue", queue),
+                            (facility_url, "the facility registry", facility)):  # fmt: skip
+        await _wait_for(lambda u=url: _get_json(f"{u}/healthz") is not None, what, 30, [proc])
+    board_url = await asyncio.to_thread(_lay_out_opd, queue_url, admin)
+    wards, hospitals = demo_registry(ward_beds)
+    await asyncio.to_thread(register, lambda path, body: _post_json(facility_url + path, body, admin.token(), method="PUT"), hospitals)
+    metrics_port = free_port(host)
+    cfg = write_bridge_config(data_dir, hub_base, user, password, ehr_base, secret_file, metrics_port, locker_url, queue_url,
+                              facility_url, wards)  # fmt: skip
     bridge = await children.start("bridge", "bridge", "--config", str(cfg), "--log-level", "warning")
     metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
     await _wait_for(lambda: urllib.request.urlopen(metrics_url, timeout=2).status == 200, "the records bridge", 30, [bridge])  # noqa: S310
-    return RecordsSide(ehr_db, ehr_base, cfg, metrics_url)
+    return RecordsSide(ehr_db, ehr_base, cfg, metrics_url, locker_db, queue_db, locker_url, board_url, facility_url, facility_db)
+
+
+def _lay_out_opd(queue_url: str, admin: SignedIn) -> str:
+    """The demo hospital's medicine OPD in the queue service, as its administrator would lay it out; the display
+    board's address (with its key)."""
+    for path, body in ((f"/api/facilities/{OPD_FACILITY}", {"name": "Demo District Hospital"}),
+                       (f"/api/facilities/{OPD_FACILITY}/departments/med", {"name": "Medicine"}),
+                       ("/api/departments/med/queues/med", {"name": "Medicine OPD", "prefix": "MED"}),
+                       (f"/api/facilities/{OPD_FACILITY}/counters/room-1", {"name": "Room 1", "department_id": "med"})):  # fmt: skip
+        _post_json(queue_url + path, body, admin.token(), method="PUT")
+    made = _post_json(f"{queue_url}/api/facilities/{OPD_FACILITY}/credentials", {"kind": "board", "name": f"demo-{int(time.time())}"},
+                      admin.token())  # fmt: skip
+    return f"{queue_url}{made['board_path']}?key={made['secret']}"
 
 
 def _admit_everyone(client: SignedIn, scenarios: dict[str, str], seed: int) -> dict[str, str]:
@@ -340,15 +424,34 @@ def _admit_everyone(client: SignedIn, scenarios: dict[str, str], seed: int) -> d
 
 
 def _discharge_first(client: SignedIn, encounters: dict[str, str]) -> int:
-    """Discharge the first bed's patient, so that a discharge summary goes to the EHR."""
+    """Discharge the first bed's patient with a follow-up visit: the summary goes to the EHR and the patient's locker,
+    and the visit is booked in the OPD queue (its token filed in the locker too)."""
     if not encounters:
         return 0
     first = encounters[min(encounters)]
     try:
-        _post_json(f"{client.base}/api/encounters/{first}/discharge", {"outcome": "discharged"}, client.token())
+        _post_json(f"{client.base}/api/encounters/{first}/discharge", {"outcome": "discharged", "follow_up": FOLLOW_UP}, client.token())
     except urllib.error.HTTPError as exc:
         raise RuntimeError(f"discharging the patient of bed {min(encounters)}: the hub answered {exc.code}") from None
     return 1
+
+
+def _locker_and_opd_counts(records: RecordsSide) -> tuple[dict[str, int], list[str]]:
+    """The locker's records by type, and the follow-up tokens booked in the OPD queue (counted in their databases)."""
+    with contextlib.closing(sqlite3.connect(f"file:{records.locker_db}?mode=ro", uri=True)) as db:
+        filed = dict(db.execute("SELECT type, count(*) FROM locker_records GROUP BY type").fetchall())
+    with contextlib.closing(sqlite3.connect(f"file:{records.queue_db}?mode=ro", uri=True)) as db:
+        booked = [f"{q.upper()}-{n:03d} on {day}" for q, n, day in
+                  db.execute("SELECT queue_id, number, day FROM queue_tokens WHERE booking_id LIKE 'follow-up-%' ORDER BY day, number")]  # fmt: skip
+    return filed, booked
+
+
+def _facility_counts(records: RecordsSide) -> dict[str, int]:
+    """The registry's hospitals, those with ICU occupancy from the hub, and the KPI events stored (in its database)."""
+    with contextlib.closing(sqlite3.connect(f"file:{records.facility_db}?mode=ro", uri=True)) as db:
+        one = lambda sql: db.execute(sql).fetchone()[0]  # noqa: E731
+        return {"hospitals": one("SELECT count(*) FROM facility_facilities"), "with_occupancy": one("SELECT count(*) FROM facility_occupancy"),
+                "kpi_events": one("SELECT count(*) FROM kpi_events")}  # fmt: skip
 
 
 async def _ehr_counts(ehr_db: str) -> dict[str, int]:
@@ -391,6 +494,8 @@ def _summary(args, stats: dict, live_stats: dict, watch: ConsoleWatch, scenarios
         "alerts_by_scenario": by_scenario,
         "sample_to_console_ms": watch.latency.percentiles((50, 99)),
         "hub_push_ms": stats["push_latency_ms"],
+        "waveform_analysis": live_stats.get("waveform_analysis", {}),  # windows judged and their CPU, during the live run
+        "artefact_holds": live_stats.get("artefact", {}),
         "failed_processes": failed,
         "data_dir": str(data_dir),
     }
@@ -423,6 +528,11 @@ def _print_summary(s: dict) -> None:
              "the bridge's next run" if late else ""))
     held = ", ".join(f"{k} {n}" for k, n in sorted(r["ehr_resources"].items())) or "nothing"
     print(f"  EHR resources       {sum(r['ehr_resources'].values())}: {held}")
+    filed = ", ".join(f"{k} {n}" for k, n in sorted(r["locker_records"].items())) or "nothing"
+    print(f"  health locker       {sum(r['locker_records'].values())} records: {filed}")
+    print(f"  OPD follow-ups      {len(r['opd_follow_ups'])} booked{': ' + ', '.join(r['opd_follow_ups']) if r['opd_follow_ups'] else ''}")
+    f = r["facility"]
+    print(f"  facility registry   {f['hospitals']} hospitals, {f['with_occupancy']} with ICU occupancy from the hub; {f['kpi_events']} events for the KPIs")
     if s["failed_processes"]:
         print(f"  FAILED processes: {', '.join(s['failed_processes'])}; logs in {s['data_dir']}")
 

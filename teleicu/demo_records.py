@@ -12,6 +12,8 @@ holds by resource type.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 import time
 import urllib.request
 from collections.abc import Callable, Iterable
@@ -25,7 +27,9 @@ from teleicu.admin import write_secret_file
 
 MRN_SYSTEM = "https://demo.teleicu.example/mrn"  # the demo hospital's MRN namespace
 FACILITY = "Demo District Hospital, Jaipur"
-SINK = "ehr"  # the bridge's name for its EHR sink (records_bridge.bridge.fhir_sink)
+SINKS = ("ehr", "locker", "opd", "facility")  # the bridge's sinks: the EHR, the health locker, follow-up bookings, KPI events
+OPD_FACILITY = "demo-dh"  # the demo hospital in the OPD queue and (for patients without ABHA) in the locker
+FOLLOW_UP = {"department": "MED", "after_days": 7}  # the demo's discharge asks for a medicine OPD visit a week later
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +38,12 @@ class RecordsSide:
     ehr_base: str  # http://host:port/fhir
     bridge_config: Path
     metrics_url: str
+    locker_db: Path
+    queue_db: Path
+    locker_url: str
+    board_url: str  # the OPD display board, with its key
+    facility_url: str  # the facility registry: its map and the KPI dashboard
+    facility_db: Path
 
 
 def admission_body(patient: HisPatient, bed: str, t_ms: int) -> dict:
@@ -59,12 +69,15 @@ def patients_for(beds: Iterable[str], seed: int) -> dict[str, HisPatient]:
 
 
 def write_bridge_config(data_dir: Path, hub_base: str, user: str, password: str, ehr_base: str, secret_file: Path,
-                        metrics_port: int) -> Path:  # fmt: skip
+                        metrics_port: int, locker_url: str, queue_url: str, facility_url: str, wards: dict[str, str]) -> Path:  # fmt: skip
     write_secret_file(data_dir / "bridge.password", password)
     cfg = {
         "hub": {"url": hub_base, "user": user, "password_file": "bridge.password"},
         "ehr": {"url": ehr_base, "secret_file": secret_file.name},
         "hospital": {"mrn_system": MRN_SYSTEM, "facility_name": FACILITY},
+        "locker": {"url": locker_url, "facility": OPD_FACILITY},
+        "queue": {"url": queue_url, "queues": {FOLLOW_UP["department"]: "med"}},
+        "facility": {"url": facility_url, "wards": wards, "hub_id": "demo-hub"},
         "state": "bridge-state.sqlite3",
         "metrics_listen": f"127.0.0.1:{metrics_port}",
     }
@@ -74,16 +87,29 @@ def write_bridge_config(data_dir: Path, hub_base: str, user: str, password: str,
 
 
 def bridge_position(metrics_url: str) -> tuple[float, float]:
-    """The bridge's cursor and parked count for the EHR sink, from its Prometheus endpoint."""
+    """How far the slowest of the bridge's sinks is (its cursor), and how many events they parked in all, from its
+    Prometheus endpoint."""
     with urllib.request.urlopen(metrics_url, timeout=5) as resp:  # noqa: S310 - our own bridge on loopback
         text = resp.read().decode()
-    cursor = parked = 0.0
+    cursors = dict.fromkeys(SINKS, 0.0)
+    parked = 0.0
     for line in text.splitlines():
-        if line.startswith("teleicu_bridge_cursor{") and f'sink="{SINK}"' in line:
-            cursor = float(line.rsplit(" ", 1)[1])
-        elif line.startswith("teleicu_bridge_events_parked_total{") and f'sink="{SINK}"' in line:
-            parked = float(line.rsplit(" ", 1)[1])
-    return cursor, parked
+        for sink in SINKS:
+            if f'sink="{sink}"' not in line:
+                continue
+            if line.startswith("teleicu_bridge_cursor{"):
+                cursors[sink] = float(line.rsplit(" ", 1)[1])
+            elif line.startswith("teleicu_bridge_events_parked_total{"):
+                parked += float(line.rsplit(" ", 1)[1])
+    return min(cursors.values()), parked
+
+
+def bridge_cursors(bridge_config: Path) -> dict[str, int]:
+    """Each sink's cursor (the last outbox event it handled), from the bridge's state file next to its config; read
+    once the bridge has stopped, so that every store's count belongs to the same moment."""
+    state = bridge_config.parent / yaml.safe_load(bridge_config.read_text())["state"]
+    with contextlib.closing(sqlite3.connect(f"file:{state}?mode=ro", uri=True)) as db:
+        return dict(db.execute("SELECT sink, last_id FROM cursors").fetchall())
 
 
 async def wait_for_bridge(metrics_url: str, last_event: Callable[[], int], timeout: float) -> tuple[int, int]:

@@ -20,6 +20,16 @@ def hub(tmp_path: Path) -> Iterator[HubProcess]:
         h.stop()
 
 
+@pytest.fixture(scope="module")
+def module_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
+    """One hub for a whole test module: the lighter services' API tests sign their staff in against it."""
+    h = start_hub(tmp_path_factory.mktemp("hub"))
+    try:
+        yield h
+    finally:
+        h.stop()
+
+
 @pytest.fixture(params=KINDS)
 def hub_each_state(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[HubProcess]:
     """A hub with its state in the SQLite store file, then one with it in PostgreSQL (``--state``)."""

@@ -20,7 +20,11 @@ KINDS = ("sqlite", "postgresql")
 
 @contextmanager
 def records_database(kind: str, tmp_path: Path, prefix: str = "ehr_test") -> Iterator[str]:
-    """A SQLAlchemy URL: a SQLite file in ``tmp_path``, or a PostgreSQL schema of its own, dropped afterwards."""
+    """A SQLAlchemy URL: a SQLite file in ``tmp_path``, or a PostgreSQL schema of its own, dropped afterwards; a
+    ``kind`` that is itself a URL (a benchmark pointed at another server) is used as it is."""
+    if "://" in kind:
+        yield kind
+        return
     if kind == "sqlite":
         yield f"sqlite+pysqlite:///{tmp_path / 'ehr.sqlite3'}"
         return

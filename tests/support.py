@@ -17,11 +17,13 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -287,3 +289,24 @@ def start_hub(tmp: Path, port: int | None = None, db: Path | None = None, extra:
         hub.stop()
         raise
     return hub
+
+
+@contextmanager
+def serving(app: object, what: str) -> Iterator[str]:
+    """An ASGI ``app`` under uvicorn in a thread on a free loopback port; yields its base URL, then stops it."""
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=1))  # type: ignore[arg-type]
+    thread = threading.Thread(target=server.run, name=f"{what}-uvicorn", daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: server.started or not thread.is_alive(), f"the {what} to start", timeout=30)
+        assert thread.is_alive(), f"the {what}'s server stopped while starting"
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(15)
+        if thread.is_alive():
+            server.force_exit = True
+            thread.join(10)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import struct
 from typing import Any
 
@@ -197,12 +198,15 @@ def _ident(obj: dict[str, Any], key: str, seq: int | None = None, *, empty: bool
     v = obj.get(key, "" if empty else None)
     if not isinstance(v, str) or len(v) > MAX_ID_LEN or (not v and not empty):
         raise WireError("schema", f"'{key}' must be a string of 1..{MAX_ID_LEN} characters, got {v!r}", seq)
-    if any(ch < " " for ch in v):
-        raise WireError("schema", f"'{key}' contains control characters", seq)
+    if _UNPRINTABLE.search(v):
+        raise WireError("schema", f"'{key}' contains control characters or unpaired surrogates", seq)
     return v
 
 
 _MAX_SEQ = 2**63 - 1
+#: control characters, and the halves of a surrogate pair that JSON's ``\ud800`` escapes can leave alone (no UTF-8
+#: encodes them: a store would fail on them later)
+_UNPRINTABLE = re.compile("[\x00-\x1f\ud800-\udfff]")
 _T_MIN, _T_MAX = 0, 2**53  # ms; JSON-safe integers
 
 
@@ -288,9 +292,14 @@ def _decode_obs_frame(obj: dict[str, Any]) -> ObsFrame:
             raise WireError("schema", f"obs[{i}] must be an object", seq)
         value = item.get("value")
         if value is not None:
-            if type(value) not in (int, float) or not math.isfinite(value):
+            if type(value) not in (int, float):
                 raise WireError("schema", f"obs[{i}].value must be a finite number or null", seq)
-            value = float(value)
+            try:
+                value = float(value)
+            except OverflowError:  # an integer of hundreds of digits
+                value = math.inf
+            if not math.isfinite(value):
+                raise WireError("schema", f"obs[{i}].value must be a finite number or null", seq)
         out.append(
             Observation(
                 bed=_ident(item, "bed", seq),
@@ -316,7 +325,7 @@ def _decode_patient(item: Any, i: int, seq: int) -> PatientSeen:
 def _text(obj: dict[str, Any], key: str, where: str, seq: int) -> str:
     v = obj.get(key)
     limit = UNMAPPED_LIMITS[key]
-    if not isinstance(v, str) or len(v) > limit or any(ch < " " for ch in v):
+    if not isinstance(v, str) or len(v) > limit or _UNPRINTABLE.search(v):
         raise WireError("schema", f"{where}.{key} must be a string of at most {limit} printable characters", seq)
     return v
 

@@ -47,7 +47,8 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 
-from wire.codec import WireError, decode_edge, encode_hub
+from wire.codec import WireError, encode_hub
+from wire.obs_frame_fast import decode_edge
 from wire.dedup import SeqTracker
 from wire.messages import Ack, ErrorReport, Hello, HubMessage, ObsFrame, Status, WaveChunk, Welcome
 from wire.token_bucket import TokenBucket

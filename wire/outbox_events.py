@@ -120,12 +120,21 @@ class PatientTransferred(_Model):
     patient: Patient | None = None  # the patient as now: the records keep the encounter's attending from it
 
 
+class FollowUp(_Model):
+    """A follow-up OPD visit the discharging clinician asks for: the records bridge books it in the OPD queue."""
+
+    department: str = Field(min_length=1, max_length=60)  # the OPD department's code at the facility, e.g. "MED"
+    after_days: int = Field(ge=1, le=90)  # the visit is due this many days after discharge (the OPD queue books 90 days ahead)
+    note: str = Field("", max_length=200)
+
+
 class PatientDischarged(_Model):
     type: Literal["patient.discharged"] = "patient.discharged"
     patient: Patient
     encounter: Encounter  # with end and outcome
     summary: DischargeSummary
     by: str
+    follow_up: FollowUp | None = None
 
 
 class AdmissionCancelled(_Model):

@@ -8,7 +8,7 @@ one bad value is reported and the rest of its frame is kept.
 from __future__ import annotations
 
 from wire.messages import Observation
-from wire.vocabulary import ALL_FLAGS, BY_KEY, CATEGORICAL
+from wire.vocabulary import ALL_FLAGS, BY_KEY, CATEGORICAL, HUB_DERIVED
 
 
 def screen(obs: Observation) -> str | None:
@@ -16,6 +16,8 @@ def screen(obs: Observation) -> str | None:
     p = BY_KEY.get(obs.param)
     if p is None:
         return f"unknown parameter {obs.param!r}"
+    if obs.param in HUB_DERIVED:
+        return f"{obs.param} is computed by the hub from the waveforms; a device may not send it"
     if obs.flags & ~ALL_FLAGS:
         return f"unknown flag bits {obs.flags:#x}"
     if obs.value is None:

@@ -63,9 +63,15 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter("fio2", "inspired O2 fraction", (), None, "3150-0", "%", 21, 100, "%", "FiO₂"),
     Parameter("o2", "on supplemental oxygen (0 air, 1 oxygen)", (), None, None, "{bool}", 0, 1, "", "Air/O₂"),
     Parameter("acvpu", "consciousness (0 A, 1 C, 2 V, 3 P, 4 U)", (), None, "67775-7", "{ACVPU}", 0, 4, "", "ACVPU"),
+    # Derived at the hub from the waveforms (alerts.waveforms), beside the monitor's own hr and pr: no MDC
+    # code of their own (MDC_ECG_HEART_RATE and MDC_PULS_OXIM_PULS_RATE name the monitor's values above, and
+    # one code maps to one key); the same LOINC. A poor-quality window is sent with Flag.ARTEFACT.
+    Parameter("hr_ecg", "heart rate from the ECG waveform (hub)", (), None, "8867-4", "/min", 0, 350, "beats/min", "HR (ECG, hub)"),
+    Parameter("pr_pleth", "pulse rate from the pleth waveform (hub)", (), None, "8889-8", "/min", 0, 350, "beats/min", "Pulse (pleth, hub)"),
 )
 
 BY_KEY: dict[str, Parameter] = {p.key: p for p in PARAMETERS}
+HUB_DERIVED: frozenset[str] = frozenset({"hr_ecg", "pr_pleth"})  # computed by the hub, never measured by a device
 
 
 def written_value(key: str, number: str) -> str:

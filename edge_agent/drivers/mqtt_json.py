@@ -94,7 +94,7 @@ from edge_agent.drivers.base import DriverSpec
 from edge_agent.events import DeviceStatus, DriverEvent, ParseError
 from wire.codec import MAX_ID_LEN, clip
 from wire.messages import Observation, UnmappedObservation
-from wire.vocabulary import BY_KEY, FLAG_NAMES, Flag
+from wire.vocabulary import BY_KEY, FLAG_NAMES, HUB_DERIVED, Flag
 from wire.clock import wall_ms
 
 DEFAULT_PREFIX = "teleicu"
@@ -340,6 +340,9 @@ class MqttJsonParser:
         for key, raw in values.items():
             if not key:
                 msg.error("bad_field", "an empty key in 'values' names nothing: its value is dropped")
+                continue
+            if key in HUB_DERIVED:
+                msg.error("bad_field", f"{_short(key)} is computed by the hub from the waveforms; a device may not send it: dropped")
                 continue
             if key not in BY_KEY:  # kept as sent, for the hub to store and list; never scored
                 text = json.dumps(raw, ensure_ascii=False)  # the payload's depth is bounded; clipped below

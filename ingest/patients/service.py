@@ -35,6 +35,7 @@ from wire.outbox_events import (
     DischargeCancelled,
     DischargeSummary,
     Encounter,
+    FollowUp,
     Outcome,
     Patient,
     PatientAdmitted,
@@ -135,7 +136,8 @@ class PatientService:
         self.moved(from_bed, bed)
         return moved
 
-    async def discharge(self, encounter_id: str, outcome: Outcome, t: int | None, actor: Actor, *, once: str | None = None) -> Encounter:
+    async def discharge(self, encounter_id: str, outcome: Outcome, t: int | None, actor: Actor, *, once: str | None = None,
+                        follow_up: FollowUp | None = None) -> Encounter:  # fmt: skip
         now = self.clock()
         at = now if t is None else t
         # the last vitals come from the hub's live state, read before the transaction (the bed is known only inside it)
@@ -148,8 +150,9 @@ class PatientService:
             used = tables.end(conn, encounter_id, at, outcome)
             ended = enc.model_copy(update={"end": used, "outcome": outcome})
             summary = _summary(conn, ended, vitals)
-            self._record(conn, PatientDischarged(patient=patient, encounter=ended, summary=summary, by=actor.name), now, actor,
-                         "patient.discharge", patient, {"bed": enc.bed, "encounter": encounter_id, "outcome": outcome})  # fmt: skip
+            self._record(conn, PatientDischarged(patient=patient, encounter=ended, summary=summary, by=actor.name, follow_up=follow_up), now,
+                         actor, "patient.discharge", patient, {"bed": enc.bed, "encounter": encounter_id, "outcome": outcome,
+                                                               **({"follow_up": follow_up.department} if follow_up else {})})  # fmt: skip
             return ended
 
         ended = await self._call(run, once)

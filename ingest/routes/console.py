@@ -22,6 +22,7 @@ from fastapi.responses import FileResponse
 from console import STATIC_DIR
 from ingest.auth.guards import authenticate, wards_for
 from ingest.auth.roles import Permission
+from ingest.console_feed import encode
 from ingest.hub import Hub
 from ingest.routes import HubDep
 
@@ -88,23 +89,22 @@ async def console_ws(hub: HubDep, ws: WebSocket, ward: str | None = None) -> Non
     sub = hub.feed.subscribe(wards)
     reader = asyncio.create_task(_confirmations(hub, ws))
     try:
-        await ws.send_json(
-            {
-                "type": "snapshot",
-                "now": hub.clock(),
-                "staleness_s": hub.cfg.staleness_s,
-                "beds": hub.beds_json(wards),
-                "alerts": [a.to_json() for a in hub.book.list_open() if sub.sees(a.ward or None)],
-                "user": principal.to_json(),
-            }
-        )
+        await ws.send_text(encode({
+            "type": "snapshot",
+            "now": hub.clock(),
+            "staleness_s": hub.cfg.staleness_s,
+            "beds": hub.beds_json(wards),
+            "alerts": [a.to_json() for a in hub.book.list_open() if sub.sees(a.ward or None)],
+            "user": principal.to_json(),
+        }))
         loop = asyncio.get_running_loop()
         check_at = loop.time() + HEARTBEAT_S
         while True:
             try:
-                text = await asyncio.wait_for(sub.queue.get(), max(0.0, check_at - loop.time()))
+                async with asyncio.timeout(max(0.0, check_at - loop.time())):  # not wait_for: on 3.11 it can swallow a cancellation
+                    text = await sub.queue.get()
             except TimeoutError:
-                text = json.dumps({"type": "heartbeat", "now": hub.clock()})
+                text = encode({"type": "heartbeat", "now": hub.clock()})
             if loop.time() >= check_at:  # however busy the feed, the session is checked every HEARTBEAT_S
                 check_at = loop.time() + HEARTBEAT_S
                 now_as = await hub.auth.current(principal.session)

@@ -25,7 +25,7 @@ from ingest.patients.records import PatientDetails
 from ingest.patients.service import Actor, PatientRefused
 from ingest.routes import GUARDED, HubDep, errors
 from ingest.routes.beds import Param, visible_bed
-from wire.outbox_events import Encounter, Outcome, Patient
+from wire.outbox_events import Encounter, FollowUp, Outcome, Patient
 
 router = APIRouter(prefix="/api", tags=["patients"], responses=GUARDED)
 
@@ -44,6 +44,7 @@ class TransferBody(BaseModel):
 class DischargeBody(BaseModel):
     outcome: Outcome = "discharged"
     t: int | None = Field(None, ge=0)
+    follow_up: FollowUp | None = None  # an OPD visit to book after discharge (the records bridge books it)
 
 
 class ChartBody(BaseModel):
@@ -105,7 +106,7 @@ async def transfer(hub: HubDep, principal: Admitter, request: Request, encounter
 async def discharge(hub: HubDep, principal: Admitter, request: Request, encounter_id: str, body: DischargeBody) -> dict[str, Any]:
     await _visible_encounter(hub, principal, encounter_id)
     try:
-        ended = await hub.patients.discharge(encounter_id, body.outcome, body.t, _actor(request, principal))
+        ended = await hub.patients.discharge(encounter_id, body.outcome, body.t, _actor(request, principal), follow_up=body.follow_up)
     except PatientRefused as exc:
         raise _refused(exc) from None
     return {"encounter": _encounter_json(ended, "ended")}

@@ -355,7 +355,8 @@ class InfluxSampleStore:
                 wait = None
             self._work.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._work.wait(), timeout=wait)
+                async with asyncio.timeout(wait):  # not wait_for: on 3.11 it can swallow a cancellation
+                    await self._work.wait()
 
     def _take_chunk(self) -> list[_Entry]:
         """Whole entries from the front of the buffer, up to one request's lines and bytes (at least one entry)."""

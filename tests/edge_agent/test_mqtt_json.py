@@ -33,7 +33,7 @@ from simulators.mqtt_sim import BedDevice, encode_presence, encode_status, encod
 from simulators.scenarios import Scenario, get_scenario
 from wire.codec import decode_edge, encode_edge
 from wire.messages import ObsFrame, Observation, UnmappedObservation
-from wire.vocabulary import BY_KEY, Flag
+from wire.vocabulary import BY_KEY, HUB_DERIVED, Flag
 
 T_RX = 1_800_000_000_000
 BEDS = {"bed07": "ICU1-07", "bed08": "ICU1-08"}
@@ -117,9 +117,9 @@ def test_values_keep_their_json_order_and_exact_numbers() -> None:
 
 
 def test_every_vocabulary_key_accepted() -> None:
-    values = {k: BY_KEY[k].lo for k in BY_KEY}
+    values = {k: BY_KEY[k].lo for k in BY_KEY if k not in HUB_DERIVED}
     events = parser().feed_message("teleicu/bed07/vitals", json.dumps({"values": values}).encode())
-    assert [e.param for e in events] == list(BY_KEY)
+    assert [e.param for e in events] == list(values)
     assert all(isinstance(e, Observation) for e in events)
 
 
@@ -288,6 +288,12 @@ def test_unknown_keys_are_kept_as_unmapped_observations_and_an_empty_key_is_an_e
         UnmappedObservation("ICU1-07", DEV, "mqtt_json", "st_ii", "", "-0.1", "", "", 9, T_RX),
         UnmappedObservation("ICU1-07", DEV, "mqtt_json", "mode", "", '"AC/VC"', "", "", 9, T_RX),
     ]
+
+
+def test_a_rate_the_hub_derives_is_not_a_devices_to_send() -> None:
+    events = parser().feed_message(V, b'{"t": 9, "values": {"hr": 71, "hr_ecg": 70}}')
+    assert events == [obs("ICU1-07", "hr", 71, 9),
+                      err("bad_field", "'hr_ecg' is computed by the hub from the waveforms; a device may not send it: dropped")]
 
 
 def test_errors_per_message_are_capped() -> None:
@@ -497,8 +503,8 @@ README = Path(__file__).resolve().parents[2] / "edge_agent" / "drivers" / "mqtt_
 def test_readme_parameter_table_is_the_vocabulary() -> None:
     rows = re.findall(r"^\| `(\w+)` \| (.+?) \| (.+?) \| (\S+) to (\S+) \|$", README.read_text(), re.MULTILINE)
     assert [(k, m, u, float(lo), float(hi)) for k, m, u, lo, hi in rows] == [
-        (p.key, p.meaning, p.ucum, p.lo, p.hi) for p in BY_KEY.values()
-    ]
+        (p.key, p.meaning, p.ucum, p.lo, p.hi) for p in BY_KEY.values() if p.key not in HUB_DERIVED
+    ]  # the rates the hub derives from waveforms are not a device's to send
 
 
 def test_readme_error_table_is_the_documented_codes() -> None:

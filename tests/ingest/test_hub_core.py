@@ -10,7 +10,7 @@ from pathlib import Path
 from config_support import alarm_policy, hub_config, score_tables
 from ingest.hub import Hub
 from ingest.stores import sqlite_stores
-from wire.messages import Hello, ObsFrame, Observation, UnmappedObservation
+from wire.messages import Hello, ObsFrame, Observation, UnmappedObservation, WaveChunk
 
 T0 = 1_800_000_000_000
 HELLO = Hello(agent="edge-T", epoch=1, ward="T", beds=("T-01", "T-02"))
@@ -163,7 +163,10 @@ def test_a_forgotten_agent_leaves_no_alarm_on_its_beds(tmp_path: Path) -> None:
         hub.goodbye(HELLO)
         _tick_for(hub, clock, 40)
         assert ("technical:agent_offline", "agent:edge-T") in _open_kinds(hub)
+        hub.take_frame(HELLO, WaveChunk(2, "T-01", "ecg_ii", clock.t, 250, 0.001, (0,) * 50), clock.t)
+        assert ("T-01", "ecg_ii") in hub.waveform_quality.leads
         hub.forget_agent("edge-T")
+        assert not hub.waveform_quality.leads  # the forgotten beds' waveform buffers are dropped too
         _tick_for(hub, clock, 60)  # beyond no_data_s: nothing watches these beds, nothing may alarm for them
         assert not {k for k in _open_kinds(hub) if k[0] in ("technical:agent_offline", "technical:no_data")}, _open_kinds(hub)
         await hub.stop()

@@ -34,12 +34,12 @@ PUBLIC, SIGNED_IN, AGENT, OWN_CREDENTIAL = "public", "signed in", "agent", "its 
 #: what each role may do (the issue's table: admin administers and reads the audit log, never patient data; the viewer
 #: sees KPIs only; the intensivist changes clinical settings; nurses act on alarms; a ward nurse only in her wards)
 GRANTS = {
-    "admin": {"admin_agents", "admin_users", "read_audit", "view_kpi"},
-    "intensivist": {"view_patients", "act_on_alarms", "clinical_settings", "view_kpi", "admit_patients", "chart"},
-    "teleicu_nurse": {"view_patients", "act_on_alarms", "view_kpi", "admit_patients", "chart"},
-    "ward_nurse": {"view_patients", "act_on_alarms", "admit_patients", "chart"},
-    "viewer": {"view_kpi"},
-    "records": {"read_events"},  # the records bridge's account: the outbox, nothing else
+    "admin": {"admin_agents", "admin_users", "read_audit", "view_kpi", "read_census"},
+    "intensivist": {"view_patients", "act_on_alarms", "clinical_settings", "view_kpi", "admit_patients", "chart", "read_census"},
+    "teleicu_nurse": {"view_patients", "act_on_alarms", "view_kpi", "admit_patients", "chart", "read_census"},
+    "ward_nurse": {"view_patients", "act_on_alarms", "admit_patients", "chart", "read_census"},
+    "viewer": {"view_kpi", "read_census"},
+    "records": {"read_events", "read_census"},  # the records bridge's account: the outbox and the wards' bed counts
 }
 #: (method, path) -> (what it needs, what it is about: "bed", "alarm", "encounter", "patient", "ward" (a list a ward may
 #: narrow) or None)
@@ -49,6 +49,7 @@ POLICY: dict[tuple[str, str], tuple[str, str | None]] = {
     ("GET", "/bed/{bed}"): (PUBLIC, None),  # the page; its data comes from the API
     ("GET", "/kpi"): (PUBLIC, None),  # the page; its figures come from /api/kpi
     ("GET", "/api/kpi"): ("view_kpi", None),
+    ("GET", "/api/census"): ("read_census", None),
     ("GET", "/docs"): (PUBLIC, None),
     ("GET", "/openapi.json"): (PUBLIC, None),
     ("GET", "/healthz"): (PUBLIC, None),
@@ -62,6 +63,7 @@ POLICY: dict[tuple[str, str], tuple[str, str | None]] = {
     ("PUT", "/api/beds/{bed}/settings"): ("clinical_settings", "bed"),
     ("PUT", "/api/beds/{bed}/limits"): ("clinical_settings", "bed"),
     ("GET", "/api/beds/{bed}/limits"): ("view_patients", "bed"),
+    ("GET", "/api/beds/{bed}/video"): ("view_patients", "bed"),
     ("GET", "/api/beds/{bed}/trend"): ("view_patients", "bed"),
     ("POST", "/api/beds/{bed}/chart"): ("chart", "bed"),
     ("POST", "/api/admissions"): ("admit_patients", "bed"),  # the bed is in the body
@@ -92,6 +94,8 @@ POLICY: dict[tuple[str, str], tuple[str, str | None]] = {
     ("WS", "/ws/console"): ("view_patients", "ward"),
     ("WS", "/ws/edge"): (AGENT, None),
     ("WS", "/ws/waves"): ("view_patients", "ward"),  # ?bed=: a bed of another ward is refused like another ward's feed
+    ("WS", "/ws/video"): ("view_patients", "ward"),  # ?bed=, as /ws/waves
+    ("WS", "/ws/edge/video"): (AGENT, None),
 }
 #: request bodies by path suffix; "{ward}" becomes the cell's ward
 BODIES = {"/settings": {"spo2_scale": 1}, "/limits": {"param": "hr", "low": 35}, "/silence": {"reason": "turning the patient", "seconds": 60},
@@ -106,7 +110,7 @@ def routes_of(hub: HubProcess) -> set[tuple[str, str]]:
     doc = get_json(f"{hub.base}/openapi.json", as_=None)
     served = {(m.upper(), p) for p, item in doc["paths"].items() for m in item}
     hidden = {("GET", "/"), ("GET", "/login"), ("GET", "/bed/{bed}"), ("GET", "/kpi"), ("GET", "/docs"), ("GET", "/openapi.json"), ("GET", "/metrics"),
-              ("WS", "/ws/console"), ("WS", "/ws/edge"), ("WS", "/ws/waves")}  # fmt: skip
+              ("WS", "/ws/console"), ("WS", "/ws/edge"), ("WS", "/ws/waves"), ("WS", "/ws/video"), ("WS", "/ws/edge/video")}  # fmt: skip
     return served | hidden
 
 
@@ -179,7 +183,7 @@ def test_every_route_and_socket_answers_every_caller_as_the_policy_says(hub: Hub
         for ward in ("A", "B") if about is not None else ("A",):
             path = (template.replace("{bed}", f"{ward}-01").replace("{alert_id}", alarms[f"{ward}-01"]).replace("{agent}", "edge-nobody")
                     .replace("{encounter_id}", encounters[ward]).replace("{patient_id}", patients[ward]))  # fmt: skip
-            if template == "/ws/waves":
+            if template in ("/ws/waves", "/ws/video"):
                 path += f"?bed={ward}-01"
             elif about == "ward":
                 path += f"?ward={ward}"

@@ -46,13 +46,20 @@ def test_headless_demo_exits_zero_with_a_summary(tmp_path: Path) -> None:
         held = dict(ehr_db.execute("SELECT type, count(*) FROM ehr_resources GROUP BY type").fetchall())
     assert held == rec["ehr_resources"]
     assert held["Patient"] == held["Encounter"] == 10 and held["Bundle"] == held["DocumentReference"] == 1, held
+    # the ward's hospital (and the two without tele-ICU) on the map; its ICU figures came from the hub, and the KPI
+    # store holds the events the bridge handled, each once, except the demographics and charted values it does not need
+    assert rec["facility"]["hospitals"] == 3 and rec["facility"]["with_occupancy"] == 1, rec["facility"]
+    with sqlite3.connect(tmp_path / "store.sqlite3") as hub_db:
+        for_kpis = hub_db.execute("SELECT count(*) FROM outbox WHERE id <= ? AND type NOT IN ('patient.updated', 'observation.charted')",
+                                  (rec["facility"]["kpi_cursor"],)).fetchone()[0]  # fmt: skip  (that sink's own cursor)
+    assert rec["facility"]["kpi_events"] == for_kpis, (rec["facility"], for_kpis)
 
 
 def test_human_summary_names_every_figure(tmp_path: Path) -> None:
     r = teleicu("demo", "--beds", "6", "--duration", "5", "--port", "0", "--data-dir", str(tmp_path))
     assert r.returncode == 0, r.stdout + r.stderr
     for words in ("console at http://127.0.0.1:", "frames ingested", "frames rejected", "alerts raised", "p50", "p99",
-                  "6 admitted, 1 discharged", "EHR resources"):
+                  "6 admitted, 1 discharged", "EHR resources", "/map", "/kpi", "facility registry   3 hospitals"):
         assert words in r.stdout
 
 

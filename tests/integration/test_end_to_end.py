@@ -120,10 +120,10 @@ def test_vitals_arrive_are_stored_scored_and_raise_alerts(ward) -> None:
     with sqlite3.connect(hub.db) as db:
         per_bed = dict(db.execute("SELECT bed, count(*) FROM numerics WHERE param='hr' GROUP BY bed"))
         dupes = db.execute("SELECT count(*) FROM (SELECT bed, param, t FROM numerics GROUP BY 1,2,3 HAVING count(*) > 1)").fetchone()[0]
-        waves = db.execute("SELECT count(DISTINCT bed), min(rate), max(rate) FROM waves").fetchone()
+        waves = db.execute("SELECT lead, count(DISTINCT bed), min(rate), max(rate) FROM waves GROUP BY lead ORDER BY lead").fetchall()
     assert set(per_bed) == set(scenarios)
     assert {b: n for b, n in per_bed.items() if scenarios[b] != "silent" and n < 10} == {}
     assert dupes == 0
-    assert waves == (3, 250, 250)
+    assert waves == [("ecg_ii", 3, 250, 250), ("pleth", 3, 125, 125)]
     trend = get_json(f"{hub.base}/api/beds/A-01/trend?param=hr")
     assert len(trend["points"]) >= per_bed["A-01"]  # queried later, so it can only have grown

@@ -69,7 +69,8 @@ def test_admit_chart_transfer_discharge_and_the_outbox_in_order(hub_each_state: 
     # a long poll: the discharge arrives while the bridge waits
     def discharge_soon() -> None:
         time.sleep(0.5)
-        post_json(f"{hub.base}/api/encounters/{enc}/discharge", {"outcome": "discharged"}, as_="intensivist")
+        post_json(f"{hub.base}/api/encounters/{enc}/discharge", {"outcome": "discharged", "follow_up": {"department": "MED", "after_days": 7}},
+                  as_="intensivist")  # fmt: skip
 
     later = threading.Thread(target=discharge_soon)
     later.start()
@@ -81,6 +82,7 @@ def test_admit_chart_transfer_discharge_and_the_outbox_in_order(hub_each_state: 
     summary = discharged["summary"]
     assert summary["charted"] == 2 and [p["total"] for p in summary["news2"]][-1] == 11
     assert discharged["encounter"]["end"] is not None and discharged["encounter"]["outcome"] == "discharged"
+    assert discharged["follow_up"] == {"department": "MED", "after_days": 7, "note": ""}  # the bridge books it
     # the stay's trend spans both beds
     trend = get_json(f"{hub.base}/api/encounters/{enc}/trend?param=acvpu")
     assert [p["value"] for p in trend["points"]] == [2.0]

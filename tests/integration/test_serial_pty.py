@@ -109,12 +109,17 @@ async def test_monitors_to_parser_over_real_ptys() -> None:
     assert all(o.flags == 0 and o.bed == "A-01" and o.device == "dev-A-01" for o in s.of(Observation))
     assert all(o.t_dev <= o.t_rx for o in s.of(Observation))
 
-    # waveform: 250 Hz, 50-sample segments, several per second, contiguous on the 4 ms grid
-    segs = s.of(WaveSegment)
+    # waveform: ECG at 250 Hz, 50-sample segments, several per second, contiguous on the 4 ms grid
+    segs = [w for w in s.of(WaveSegment) if w.lead == "ecg_ii"]
     assert len(segs) >= 5 * (len(times) - 1) - 1  # 5 per second
     assert all(w.rate_hz == 250 and w.lead == "ecg_ii" and len(w.samples) == 50 and w.scale == 0.005 for w in segs)
     assert all(b.t_first - a.t_first == 200 for a, b in itertools.pairwise(segs))
     assert max(max(w.samples) for w in segs) > 100  # R waves (~1 mV = 200 counts) are there
+    # pleth beside it: 125 Hz, 25-sample segments over the same spans, pulses of ~3000 counts (perfusion index 3 %)
+    pleth = [w for w in s.of(WaveSegment) if w.lead != "ecg_ii"]
+    assert all(w.rate_hz == 125 and w.lead == "pleth" and len(w.samples) == 25 and w.scale == 1e-5 for w in pleth)
+    assert {w.t_first for w in pleth} <= {w.t_first for w in segs} and len(pleth) >= len(segs) - 1
+    assert max(max(w.samples) for w in pleth) > 2000
     assert not p.of(WaveSegment)
 
     # probe off: flagged SpO2 without a value, and a status

@@ -36,3 +36,8 @@ def test_missing_value_needs_a_reason() -> None:
 def test_categorical_must_be_whole() -> None:
     assert screen(obs("acvpu", 1.5)) is not None
     assert screen(obs("o2", 1)) is None
+
+
+def test_a_rate_the_hub_derives_from_waveforms_is_refused_from_a_device() -> None:
+    for param in ("hr_ecg", "pr_pleth"):
+        assert "computed by the hub" in (screen(obs(param, 80)) or "")

@@ -1,0 +1,97 @@
+"""Knowing when the hub is past its capacity, and what it does then: a technical alarm and a brake on intake.
+
+The measure is the event loop's lag: how late a 100 ms timer fires. A hub that
+keeps up fires it within a few ms; one past its capacity (more frames than one
+core decodes, a store writer holding the GIL) fires it later and later, and
+without a brake every queue between the agents and the consoles grows.
+
+``OverloadDetector`` (no I/O; fed lag samples with their times) calls the hub
+overloaded when the median lag over the last ``WINDOW_S`` reaches ``ENTER_MS``,
+and calls it recovered only when the median has stayed under ``EXIT_MS`` for
+``CLEAR_S`` (hysteresis: no flapping). While overloaded:
+
+- ``brake_s()`` is how long each agent's reader waits before it reads its next
+  frame: twice the median lag, at most ``MAX_BRAKE_S``. Reading slower is
+  TCP backpressure: the agents' spools hold the data (nothing is dropped, no
+  agent is cut off), the loop gets its time back for the tick, the alarms and
+  the consoles, and the brake eases as the lag falls;
+- ``reason()`` is the text of the hub-wide ``technical:hub_overloaded`` alarm,
+  so the intensivist knows that live values may arrive late.
+
+``watch_loop_lag`` is the thin asyncio part: the timer that feeds the detector.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+from collections import deque
+from collections.abc import Callable
+
+PROBE_S = 0.1
+WINDOW_S = 5.0
+ENTER_MS = 150.0
+EXIT_MS = 30.0
+CLEAR_S = 10.0
+MAX_BRAKE_S = 1.0
+
+
+class OverloadDetector:
+    def __init__(self) -> None:
+        self._lags: deque[tuple[float, float]] = deque()  # (t s, lag ms)
+        self.overloaded_since: float | None = None
+        self._calm_since: float | None = None
+        self.episodes = 0
+        self.peak_ms = 0.0
+        self._median_ms = 0.0  # of the window, kept at each sample: every agent's reader asks for the brake per frame
+
+    def observe(self, lag_ms: float, t: float) -> None:
+        self._lags.append((t, lag_ms))
+        while self._lags and self._lags[0][0] < t - WINDOW_S:
+            self._lags.popleft()
+        median = self._median_ms = statistics.median(lag for _t, lag in self._lags)
+        if self.overloaded_since is None:
+            if median >= ENTER_MS and self._lags[0][0] <= t - WINDOW_S / 2:  # half a window seen: one slow moment is not overload
+                self.overloaded_since, self._calm_since = t, None
+                self.episodes += 1
+            return
+        self.peak_ms = max(self.peak_ms, median)
+        if median >= EXIT_MS:
+            self._calm_since = None
+        elif self._calm_since is None:
+            self._calm_since = t
+        elif t - self._calm_since >= CLEAR_S:
+            self.overloaded_since = self._calm_since = None
+
+    def median_ms(self) -> float:
+        return self._median_ms
+
+    @property
+    def overloaded(self) -> bool:
+        return self.overloaded_since is not None
+
+    def brake_s(self) -> float:
+        return min(MAX_BRAKE_S, 2 * self.median_ms() / 1000) if self.overloaded else 0.0
+
+    def reason(self) -> str | None:
+        if not self.overloaded:
+            return None
+        return (f"the hub is past its capacity (its event loop runs {self.median_ms():.0f} ms late): live values may arrive "
+                "late; the gateways hold the data and the hub reads them more slowly until it catches up")  # fmt: skip
+
+    def stats(self) -> dict[str, float | int | bool]:
+        return {"overloaded": self.overloaded, "loop_lag_median_ms": round(self.median_ms(), 1), "overload_episodes": self.episodes,
+                "overload_peak_lag_ms": round(self.peak_ms, 1), "intake_brake_ms": round(self.brake_s() * 1000, 1)}  # fmt: skip
+
+
+async def watch_loop_lag(detector: OverloadDetector, on_change: Callable[[], None], probe_s: float = PROBE_S) -> None:
+    """Fire a timer every ``probe_s`` and feed the detector its lateness; ``on_change`` when the verdict changes."""
+    loop = asyncio.get_running_loop()
+    while True:
+        start = loop.time()
+        await asyncio.sleep(probe_s)
+        now = loop.time()
+        was = detector.overloaded
+        detector.observe(max(0.0, (now - start - probe_s) * 1000), now)
+        if detector.overloaded != was:
+            on_change()
