@@ -34,7 +34,8 @@ from simulators.scenarios import get_scenario
 from simulators.serial_monitor import SAMPLES_PER_TICK
 from wire.clock import wall_ms
 from wire.codec import WireError, decode_edge, encode_edge, encode_wave_chunk, observation_to_dict
-from wire.edge_session import EdgeSession, LiveFrame, StatusDue
+from wire.edge_session import BacklogFrame, DeleteFrames, EdgeSession, LiveFrame, StatusDue
+from wire.hub_session import CLOSE_STORE_RECOVERED
 from wire.messages import Observation, ObsFrame, WaveChunk
 
 WARD_SIZE = 25
@@ -120,6 +121,8 @@ class Ward:
         self.lag_s: list[float] = []  # how late each tick was made
         self.skipped = 0  # ticks skipped, the producer being more than MAX_BEHIND_S late
         self.failure: str | None = None
+        self.unacked: dict[int, bytes] = {}  # the agent's spool, in memory: frames sent or not, until acknowledged
+        self.resends = 0  # times the hub held this connection and asked for a reconnect and a re-send (1013)
 
     def frames(self, tick: int, now: int) -> list[tuple[int, bytes]]:
         """The frames of one flush, numbered from the session's next sequence number."""
@@ -136,22 +139,45 @@ class Ward:
 
     async def run(self, url: str, gate: asyncio.Semaphore, start: asyncio.Future[float]) -> None:
         """Connect (a few wards at a time), then produce from ``start`` (loop time) plus this ward's phase until
-        ``producing`` is cleared, and send until cancelled; a lost connection ends the ward (``failure``)."""
+        ``producing`` is cleared, and send until cancelled. A hub that held the connection and closes it with 1013
+        is answered as the edge agent does: reconnect and re-send what is unacknowledged (``resends``); any other
+        lost connection ends the ward (``failure``)."""
         auth = credentials(UplinkConfig(url=url, secret=SecretStr(self.secret)), self.agent)
         try:
-            async with gate:
-                ws = await connect(url, max_size=4 * 1024 * 1024, open_timeout=60, ping_interval=10, **auth)
-                await ws.send(self.session.connect(), text=True)
-                self.session.receive_data(await asyncio.wait_for(ws.recv(), WELCOME_TIMEOUT_S))
-            async with ws:
-                self.connected.set()
-                t0 = await start
-                async with asyncio.TaskGroup() as tg:
-                    tg.create_task(self._producer(t0 + self.phase_s))
-                    tg.create_task(self._sender(ws))
-                    tg.create_task(self._receiver(ws))
+            ws = await self._connect(url, gate, auth)
+            self.connected.set()
+            t0 = await start
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._producer(t0 + self.phase_s))
+                while True:
+                    try:
+                        async with ws, asyncio.TaskGroup() as conn:
+                            conn.create_task(self._sender(ws))
+                            conn.create_task(self._receiver(ws))
+                    except* websockets.ConnectionClosed as closed:
+                        if any(c.rcvd is None or c.rcvd.code != CLOSE_STORE_RECOVERED for c in closed.exceptions):
+                            raise
+                    self.resends += 1
+                    self.session.connection_lost()
+                    await asyncio.sleep(self.session.reconnect_delay())
+                    ws = await self._connect(url, gate, auth)
         except* (OSError, websockets.WebSocketException, TimeoutError, WireError) as group:
             self.failure = repr(group.exceptions[0])
+
+    async def _connect(self, url: str, gate: asyncio.Semaphore, auth: dict) -> ClientConnection:
+        async with gate:
+            ws = await connect(url, max_size=4 * 1024 * 1024, open_timeout=60, ping_interval=10, **auth)
+            await ws.send(self.session.connect(), text=True)
+            self._received(await asyncio.wait_for(ws.recv(), WELCOME_TIMEOUT_S))
+        return ws
+
+    def _received(self, raw: str | bytes) -> None:
+        """The session counts acknowledgements (frames_acked) and errors (hub_error_*); acknowledged frames leave."""
+        for ev in self.session.receive_data(raw):
+            if isinstance(ev, DeleteFrames):
+                for lo, hi in ev.runs:
+                    for seq in range(lo, hi + 1):
+                        self.unacked.pop(seq, None)
 
     async def _producer(self, t0: float) -> None:
         loop = asyncio.get_running_loop()
@@ -168,7 +194,9 @@ class Ward:
                 skip = int(late / FLUSH_S)
                 tick, self.skipped, late = tick + skip, self.skipped + skip, late - skip * FLUSH_S
             self.lag_s.append(late)
-            self.session.spooled(self.frames(tick, wall_ms()))
+            frames = self.frames(tick, wall_ms())
+            self.unacked.update(frames)
+            self.session.spooled(frames)
             self.wake.set()
             tick += 1
 
@@ -181,15 +209,16 @@ class Ward:
                     await ws.send(item.data, text=item.data[:2] != b"TW")
                 elif isinstance(item, StatusDue):
                     await ws.send(s.status_message((), {"frames": s.spooled_count}), text=True)
-                else:  # a backlog frame: impossible, frames are made only once connected
-                    raise TypeError(f"unexpected {item}")
+                elif isinstance(item, BacklogFrame):  # after a reconnect: what the hub held and did not acknowledge
+                    data = self.unacked[item.seq]
+                    await ws.send(data, text=data[:2] != b"TW")
             with contextlib.suppress(TimeoutError):  # not asyncio.wait_for: on 3.11 it can swallow a cancellation
                 async with asyncio.timeout(s.timeout(time.monotonic())):
                     await self.wake.wait()
 
     async def _receiver(self, ws: ClientConnection) -> None:
         async for raw in ws:
-            self.session.receive_data(raw)  # the session counts acknowledgements (frames_acked) and errors (hub_error_*)
+            self._received(raw)
         raise ConnectionError("the hub closed the connection")
 
 

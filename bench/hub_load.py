@@ -20,7 +20,11 @@ A console signs in as the intensivist and watches ``/ws/console`` in a process o
 second half's latency not well above the first's (p50 1.5 x + 20 ms, p99 2 x + 100 ms: a backlog moves the median,
 another process sharing the cores moves the tail), the hub's RSS not up by more than 20 %.
 
-    .venv/bin/python bench/hub_load.py --beds 1000 2000 --duration 60 [--hub-python PATH] [--baseline REV] [--json]
+With ``--influx`` the hub stores its samples in a private InfluxDB 1.x (``influxd`` from Debian, started on free
+ports as the integration tests do) instead of the embedded SQLite file; influxd's own cores are reported beside the
+hub's ("store cores"), since they are part of what the state pays for the hub.
+
+    .venv/bin/python bench/hub_load.py --beds 1000 2000 --duration 60 [--influx] [--hub-python PATH] [--baseline REV] [--json]
 """
 
 from __future__ import annotations
@@ -45,6 +49,8 @@ from pathlib import Path
 import numpy as np
 from edge_load import Patient, Ward, layout, make_wards, patients
 from ingest_latency import baseline_python
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration"))  # the tests' influxd launcher
+from influx_support import Influxd, start_influxd  # noqa: E402
 from proc_usage import TICK, cpu_s, descendants, machine_busy, processes_in, rss_mib, thread_cpu_s, tree_cpu_s
 
 from ingest.latency import LatencyRecorder
@@ -100,22 +106,23 @@ class Snap:
     machine_busy: float
     gen_cpu: float
     console_cpu: float
+    store_cpu: float
     counters: dict
     sent: int
     acked: int
     made: int
 
 
-async def snap(hub: int, console: int, client: SignedIn, wards: list[Ward]) -> Snap:
+async def snap(hub: int, console: int, client: SignedIn, wards: list[Ward], store: int | None) -> Snap:
     stats = await asyncio.to_thread(client.get, "/api/stats")
     c = [w.session.counters for w in wards]
     return Snap(time.monotonic(), tree_cpu_s(hub), thread_cpu_s(hub), rss_mib(hub), machine_busy()[0] / TICK, cpu_s(os.getpid()),
-                cpu_s(console), stats["counters"] | {"_push": stats["push_latency_ms"]}, sum(x["frames_sent"] for x in c),
+                cpu_s(console), cpu_s(store) if store else 0.0, stats["counters"] | {"_push": stats["push_latency_ms"]}, sum(x["frames_sent"] for x in c),
                 sum(x["frames_acked"] for x in c), sum(w.session.next_seq - 1 for w in wards))  # fmt: skip
 
 
 async def drive(wards: list[Ward], port: int, hub: int, console: multiprocessing.Process, conn: Connection, client: SignedIn,
-                args: argparse.Namespace) -> dict:  # fmt: skip
+                args: argparse.Namespace, store: int | None = None) -> dict:  # fmt: skip
     """Connect every ward, warm up, measure the window (console parts marked at its start and middle), then stop
     producing and give acknowledgements 5 s to catch up."""
     loop = asyncio.get_running_loop()
@@ -131,14 +138,14 @@ async def drive(wards: list[Ward], port: int, hub: int, console: multiprocessing
         raise SystemExit(f"{len(failed)} agents could not connect, e.g. {failed[0]}")
     start.set_result(loop.time() + 0.1)
     await asyncio.sleep(args.warmup)
-    a = await snap(hub, console.pid, client, wards)
+    a = await snap(hub, console.pid, client, wards, store)
     conn.send("mark")
     for w in wards:
         w.lag_s = []
     await asyncio.sleep(args.duration / 2)
     conn.send("mark")
     await asyncio.sleep(args.duration / 2)
-    b = await snap(hub, console.pid, client, wards)
+    b = await snap(hub, console.pid, client, wards, store)
     conn.send("stop")
     for w in wards:
         w.producing = False
@@ -170,7 +177,7 @@ def summary(wards: list[Ward], a: Snap, b: Snap, parts: list[dict], drained: tup
     n_beds = sum(len(t) for w in wards for t in w.by_tick)
     r = {
         "beds": n_beds, "wards": len(wards), "ecg_beds": sum(len(w.ecg_beds) for w in wards), "window_s": round(el, 1),
-        "hub_cores": round((b.hub_cpu - a.hub_cpu) / el, 3), "hub_rss_mib": [round(a.hub_rss, 1), round(b.hub_rss, 1)],
+        "hub_cores": round((b.hub_cpu - a.hub_cpu) / el, 3), "store_cores": round((b.store_cpu - a.store_cpu) / el, 3), "hub_rss_mib": [round(a.hub_rss, 1), round(b.hub_rss, 1)],
         "hub_busiest_thread_cores": round(max(t - a.hub_threads.get(tid, 0.0) for tid, t in b.hub_threads.items()) / el, 3),
         "machine_cores_busy": round((b.machine_busy - a.machine_busy) / el, 2),
         "hub_workers_rss_mib": round(workers_rss, 1),
@@ -184,7 +191,7 @@ def summary(wards: list[Ward], a: Snap, b: Snap, parts: list[dict], drained: tup
         "sent": b.sent, "acked": b.acked, "made": b.made, "acked_made_after_drain": drained,
         "generator_cores": round((b.gen_cpu - a.gen_cpu) / el, 3), "console_cores": round((b.console_cpu - a.console_cpu) / el, 3),
         "generator_lag_ms": {"p50": _pct(lag, 50), "p99": _pct(lag, 99), "max": round(float(lag.max()), 1) if len(lag) else None},
-        "ticks_skipped": sum(w.skipped for w in wards), "agents_lost": [f"{w.agent}: {w.failure}" for w in wards if w.failure],
+        "ticks_skipped": sum(w.skipped for w in wards), "agents_lost": [f"{w.agent}: {w.failure}" for w in wards if w.failure], "held_and_resent": sum(w.resends for w in wards),
         "hub_errors": dict(errors), "load_average": os.getloadavg(),
     }  # fmt: skip
     sent_per_s = (b.sent - a.sent) / el
@@ -209,10 +216,10 @@ def summary(wards: list[Ward], a: Snap, b: Snap, parts: list[dict], drained: tup
     return r | {"keeps_up": not why, "why_not": why}
 
 
-def start_hub(python: str, home: Path, port: int, hub_args: list[str]) -> subprocess.Popen:
+def start_hub(python: str, home: Path, port: int, hub_args: list[str], store: str) -> subprocess.Popen:
     with open(home / "hub.log", "wb") as log:
         hub = subprocess.Popen([python, "-m", "teleicu", "hub", "--host", HOST, "--port", str(port), "--data-dir", str(home),
-                                "--db", str(home / "store.sqlite3"), *hub_args], stdout=log, stderr=subprocess.STDOUT, cwd=home)  # fmt: skip
+                                "--store", store, *hub_args], stdout=log, stderr=subprocess.STDOUT, cwd=home)  # fmt: skip
     deadline = time.monotonic() + 60
     while True:
         try:
@@ -225,9 +232,9 @@ def start_hub(python: str, home: Path, port: int, hub_args: list[str]) -> subpro
             time.sleep(0.2)
 
 
-def register(python: str, home: Path, plan: list[tuple[str, list[str]]]) -> tuple[str, str, dict[str, str]]:
+def register(python: str, home: Path, plan: list[tuple[str, list[str]]], store: str) -> tuple[str, str, dict[str, str]]:
     """The demo's users and one agent per ward in the hub's state; (intensivist, password, {agent: secret})."""
-    job = {"home": str(home), "store": str(home / "store.sqlite3"), "agents": [[f"edge-{w}", w, beds] for w, beds in plan]}
+    job = {"home": str(home), "store": store, "agents": [[f"edge-{w}", w, beds] for w, beds in plan]}
     done = subprocess.run([python, "-c", _REGISTER], check=False, input=json.dumps(job), capture_output=True, text=True, cwd=home)
     if done.returncode != 0:
         raise SystemExit(f"registering the agents failed: {done.stderr.strip()[-2000:]}")
@@ -239,17 +246,20 @@ def measure(python: str, n_beds: int, bank: list[Patient], args: argparse.Namesp
     home = Path(tempfile.mkdtemp(prefix="teleicu-load-"))
     port = free_port(HOST)
     plan = layout(n_beds)
-    hub = start_hub(python, home, port, config_files.hub_arguments(args))
+    influx: Influxd | None = start_influxd(home) if args.influx else None
+    store = influx.store_url("teleicu", state=home / "state.sqlite3") if influx else str(home / "store.sqlite3")
+    hub = start_hub(python, home, port, config_files.hub_arguments(args), store)
     ctx = multiprocessing.get_context("spawn")
     console = None
     try:
-        user, password, secrets = register(python, home, plan)
+        user, password, secrets = register(python, home, plan, store)
         ours, theirs = ctx.Pipe()
         console = ctx.Process(target=console_main, args=(f"http://{HOST}:{port}", user, password, theirs), daemon=True)
         console.start()
         wards = make_wards(plan, secrets, bank, args.ecg)
         client = SignedIn(f"http://{HOST}:{port}", user, password)
-        return asyncio.run(drive(wards, port, hub.pid, console, ours, client, args)) | {"data_dir": str(home)}
+        store_pid = influx.proc.pid if influx and influx.proc else None
+        return asyncio.run(drive(wards, port, hub.pid, console, ours, client, args, store_pid)) | {"data_dir": str(home), "store": "influxdb" if influx else "sqlite"}
     finally:
         if console is not None:
             console.terminate()
@@ -260,6 +270,8 @@ def measure(python: str, n_beds: int, bank: list[Patient], args: argparse.Namesp
         except subprocess.TimeoutExpired:
             hub.kill()
             hub.wait()
+        if influx is not None:
+            influx.stop()
         for pid in processes_in(home):  # a hub stopped by SIGTERM can leave a waveform worker behind (started there)
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
@@ -268,7 +280,8 @@ def measure(python: str, n_beds: int, bank: list[Patient], args: argparse.Namesp
 def row(version: str, r: dict) -> str:
     lat = r["sample_to_console_ms"]
     rss = r["hub_rss_mib"]
-    return (f"| {version} | {r['beds']:,} | {r['hub_cores']:.2f} | {rss[0]:.0f} -> {rss[1]:.0f} | {r['frames_per_s']:,.0f} | "
+    cores = f"{r['hub_cores']:.2f}" + (f" + {r['store_cores']:.2f} influxd" if r.get("store") == "influxdb" else "")
+    return (f"| {version} | {r['beds']:,} | {cores} | {rss[0]:.0f} -> {rss[1]:.0f} | {r['frames_per_s']:,.0f} | "
             f"{r['obs_per_s']:,.0f} | {lat['p50']} / {lat['p99']} | {r['hub_push_ms'].get('p99')} | {r['acked']:,} / {r['sent']:,} | "
             f"{r['generator_cores']:.2f} | {r['machine_cores_busy']:.2f} | {'yes' if r['keeps_up'] else 'no: ' + '; '.join(r['why_not'])} |")  # fmt: skip
 
@@ -282,6 +295,7 @@ def main() -> int:
     ap.add_argument("--hub-python", default=sys.executable, help="the Python that runs this checkout's hub")
     ap.add_argument("--baseline", default=None, help="also run this git revision, interleaved (its own virtualenv)")
     ap.add_argument("--json", action="store_true", help="print every result as JSON at the end (the table goes to stderr)")
+    ap.add_argument("--influx", action="store_true", help="samples in a private influxd instead of the embedded SQLite file")
     config_files.add_hub_arguments(ap)  # handed to the hub when given
     args = ap.parse_args()
     versions = [("this checkout", args.hub_python)]

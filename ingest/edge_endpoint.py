@@ -9,7 +9,13 @@ Per connection, a reader task decodes and screens frames and hands batches to
 the store; an acker task waits for each batch to be durable, in order, and
 reports the verdicts, on which the session acknowledges. The number of frames
 waiting for the store is bounded (``max_inflight_frames``), so a slow store
-stops the reader (backpressure) instead of growing memory.
+stops the reader (backpressure) instead of growing memory. It stops it for at
+most ``store_stall_s`` (hub configuration): uvicorn reads nothing from a socket, pings and pongs
+included, until the app takes the next message, so a longer wait would let the
+keepalive of either end (20 s) cut the agent. A reader that has waited that
+long for the store *holds* instead, as for a failing store (below): it reads
+on, the frames reach the live view and stay in the agent's spool, and once the
+store has caught up the agent is asked to reconnect and re-send them.
 
 If the store fails a write, or says it is failing (``store.error``: InfluxDB
 unreachable, its writer retrying), the connection *holds* (see the session):
@@ -86,6 +92,7 @@ class _Connection:
             counters=hub.counters,
             now=asyncio.get_running_loop().time(),
         )
+        self.stall_s = cfg.store_stall_s
         self.source = client_address(ws)
         self.refused_beds: set[str] = set()  # beds not registered to the agent, audited once per connection
         # (seq, durability future, batch) in submission order; seq None only wakes the acker (_WAKE)
@@ -156,8 +163,24 @@ class _Connection:
             self.inflight.put_nowait(_WAKE)
         await self.flush()
         if submit:
-            fut = await hub.store.submit(batch) if batch is not None else None
-            await self.inflight.put((msg.seq, fut, batch))
+            await self.submit(msg.seq, batch)
+
+    async def submit(self, seq: int, batch: Batch | None) -> None:
+        """Hand the batch to the store and its verdict to the acker, waiting at most ``store_stall_s`` for room;
+        past that, hold (the frame stays unacknowledged in the agent's spool) so that reading never stops."""
+        fut: asyncio.Future[None] | None = None
+        try:
+            async with asyncio.timeout(self.stall_s):
+                fut = await self.hub.store.submit(batch) if batch is not None else None
+                await self.inflight.put((seq, fut, batch))
+        except TimeoutError:
+            if fut is not None:  # written in time but not awaited: re-sent later, it overwrites itself
+                fut.add_done_callback(_retrieve)
+            self.hub.counters["store_stalls"] += 1
+            self.session.store_failed(batch, f"the store is more than {self.stall_s:g} s behind")
+            if self.inflight.empty():
+                self.inflight.put_nowait(_WAKE)
+            await self.flush()
 
     def refuse_bed(self, bed: str, what: str) -> None:
         """Audit, once per connection and bed, that this agent tried to speak for a bed not registered to it."""

@@ -18,6 +18,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -218,3 +219,55 @@ def test_hub_restart_remembers_agents_and_alarms_for_one_that_never_returns(tmp_
     finally:
         ward.cleanup()
         ward.hub.stop()
+
+
+def hold_write_lock(db: Path, stop: threading.Event, held_s: float = 2.0, gap_s: float = 0.3) -> threading.Thread:
+    """Another process's writer (here a thread with its own connection) taking the store's write lock for ``held_s``
+    at a time: the hub's writes wait for it (under SQLite's 5 s busy timeout, so slow, never failing)."""
+
+    def run() -> None:
+        conn = sqlite3.connect(db, timeout=30, isolation_level=None)
+        try:
+            while not stop.is_set():
+                conn.execute("BEGIN IMMEDIATE")
+                stop.wait(held_s)
+                conn.execute("COMMIT")
+                time.sleep(gap_s)
+        finally:
+            conn.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_store_slower_than_the_stall_limit_holds_the_connection_and_loses_nothing(tmp_path: Path) -> None:
+    """With the store's writer kept waiting 2 s at a time, an edge reader that waited ``store_stall_s`` for it holds
+    (reads on, frames shown live and kept in the spool) instead of leaving the socket unread, which either end's
+    20 s keepalive would cut; once the store catches up the agent re-sends, and every sample is stored exactly once."""
+    cfg = tmp_path / "hub.yaml"
+    text = re.sub(r"max_inflight_frames: *\d+", "max_inflight_frames: 4", default_text("hub.yaml"))
+    cfg.write_text(re.sub(r"store_stall_s: *[\d.]+", "store_stall_s: 0.5", text))
+    hub = start_hub(tmp_path, extra=("--config", str(cfg)))
+    ward = Ward(tmp_path, hub)
+    stop = threading.Event()
+    try:
+        wait_until(lambda: len(ward.stored()) > 200, "data to flow")
+        locker = hold_write_lock(hub.db, stop)
+        wait_until(lambda: get_json(f"{hub.base}/api/stats")["counters"].get("store_stalls", 0) >= 2, "two stalls", timeout=60)
+        seen = {b["bed"]: b["last_rx"] for b in get_json(f"{hub.base}/api/beds")["beds"]}
+        wait_until(lambda: all(b["last_rx"] > seen[b["bed"]] + 3000 for b in get_json(f"{hub.base}/api/beds")["beds"]),
+                   "live data for every bed while the store is slow", timeout=30, interval=0.5)  # fmt: skip
+        stop.set()
+        locker.join(10)
+        ward.all_stored_exactly_once()
+        stats = get_json(f"{hub.base}/api/stats")["counters"]
+        assert stats["store_holds"] >= 1 and stats["frames_held_unstored"] > 0, stats
+        edge_stats = json.loads((tmp_path / "edge.stats.json").read_text())
+        assert edge_stats["spool"]["dropped_frames"] == 0, edge_stats
+        lost = [line for line in (tmp_path / "edge.log").read_text().splitlines() if "uplink to" in line and " lost: " in line]
+        assert lost and all("1013" in line for line in lost), lost  # asked to re-send after each hold; never a keepalive cut
+    finally:
+        stop.set()
+        ward.cleanup()
+        hub.stop()
