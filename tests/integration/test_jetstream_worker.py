@@ -29,7 +29,7 @@ from support import free_port, register_agent, serving, teleicu, wait_until
 from ingest.app import create_app
 from ingest.hub import Hub
 from ingest.hub_config import HubConfig, parse_hub_config
-from ingest.jetstream_worker import consumer_name
+from ingest.jetstream_worker import FETCH_WAIT_S, consumer_name
 from ingest.stores import open_stores
 from wire.jetstream_contract import FrameKey, frame_subject
 from wire.messages import Observation, ObsFrame, WaveChunk
@@ -283,5 +283,59 @@ def test_while_influxdb_is_down_the_ward_holds_and_afterwards_every_frame_is_sto
         assert live > 50  # but the frames kept reaching the bed state
         assert stats["frames_acked"] + stats.get("duplicates_acked", 0) >= len(frames) and stats["frames_redelivered"] > 0, stats
         assert stored_counts(influx, scene.db) == published_counts(pub.acked) == published_counts(frames)
+    finally:
+        run(cleanup(scene))
+
+
+def test_a_worker_whose_lease_another_took_stops_consuming_at_once_and_takes_the_ward_back_once_free(
+    tmp_path: Path, influx: Influxd
+) -> None:
+    scene = Scene(tmp_path, influx, ["L"])
+    scene.register("edge-L", "L", ("L-01",))
+    t0 = int(time.time() * 1000) - 60_000
+
+    async def setup() -> Publisher:
+        nc = await connect()
+        await make_stream(nc.jetstream(), scene.stream, scene.prefix)
+        await nc.close()
+        return Publisher(None, "L", "edge-L", scene.prefix)  # type: ignore[arg-type]
+
+    async def publish(pub: Publisher, seq: int) -> int:
+        nc = await connect()
+        pub.js = nc.jetstream()
+        try:
+            return await pub.publish(obs_frame(seq, ("L-01",), t0))
+        finally:
+            await nc.close()
+
+    async def lease(op: str) -> None:
+        nc = await connect()
+        try:
+            kv = await nc.jetstream().key_value(scene.bucket)
+            if op == "steal":  # as if the lease had expired and another worker had created it
+                await kv.purge("L")
+                await kv.create("L", b"thief")
+            else:
+                await kv.delete("L")
+        finally:
+            await nc.close()
+
+    pub = run(setup())
+    try:
+        with serving(create_app(scene.hub), "hub"):
+            wait_until(lambda: scene.worker()["wards_owned"] == ["L"], "the worker to own ward L", timeout=30)
+            run(publish(pub, 1))
+            wait_until(lambda: scene.worker().get("frames_acked", 0) == 1, "the first frame", timeout=30)
+            run(lease("steal"))
+            wait_until(lambda: scene.worker().get("leases_lost", 0) == 1, "the renewal to be refused", timeout=30)
+            assert scene.worker()["wards_owned"] == []
+            last = run(publish(pub, 2))
+            time.sleep(2 * FETCH_WAIT_S)  # a consumer still running would have fetched it by now
+            assert run(consumer_state(scene.stream, "L"))[:2] == (1, 0) and scene.worker()["frames_acked"] == 1
+            run(lease("free"))  # the thief gives it back
+            wait_until(lambda: run(consumer_state(scene.stream, "L")) == (0, 0, last), "the worker to take it back", timeout=30)
+            stats = scene.worker()
+        assert stats["wards_owned"] == ["L"] and stats["leases_taken"] == 2 and stats["frames_acked"] == 2, stats
+        assert stored_counts(influx, scene.db) == published_counts(pub.acked)
     finally:
         run(cleanup(scene))
