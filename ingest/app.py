@@ -1,8 +1,9 @@
 """The hub's FastAPI application: it assembles the routers (``ingest.routes``) around one ``Hub``.
 
 Start-up order: the store opens and the hub reloads its sequence marks and
-open alarms, then the tick loop starts; shutdown stops the loop first and
-then flushes the store. If the hub's core (tick loop, audit writer) ever stops
+open alarms, then the tick loop starts (and, with ``jetstream:`` in the hub
+file, the JetStream worker, ``ingest.jetstream_worker``); shutdown stops the
+worker, then the loop, and then flushes the store. If the hub's core (tick loop, audit writer) ever stops
 with an error, ``on_core_failure`` is called: ``teleicu hub`` then shuts the
 server down and exits non-zero rather than serve consoles from a hub that no
 longer scores or alarms. REST is under ``/api``, WebSockets under ``/ws``,
@@ -43,14 +44,26 @@ def create_app(hub: Hub, on_core_failure: Callable[[BaseException], None] | None
         if on_core_failure is not None:
             on_core_failure(exc)
 
+    worker = None
+    if hub.cfg.jetstream is not None:  # imported only when configured (nats-py)
+        from ingest.jetstream_worker import JetStreamWorker
+
+        worker = JetStreamWorker(hub, hub.cfg.jetstream)  # reads its credentials now: ConfigError before anything starts
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await hub.start()
         runner = asyncio.create_task(hub.run(), name="hub")
         runner.add_done_callback(core_done)
+        consumer = asyncio.create_task(worker.run(), name="hub-jetstream") if worker is not None else None
+        if consumer is not None:  # after the store opened; stopped (its wards given back) before the store closes
+            consumer.add_done_callback(core_done)
         try:
             yield
         finally:
+            if consumer is not None:
+                consumer.cancel()
+                await asyncio.wait([consumer])
             runner.cancel()
             await asyncio.wait([runner])  # its failure, if any, was reported by core_done
             await hub.stop()

@@ -111,6 +111,7 @@ class Hub:
         self._started = False
         self.waveform_quality = WaveformQuality(self._lead_judged)
         self.overload = OverloadDetector()  # fed by watch_loop_lag in run(); brakes the agents' readers (edge_endpoint)
+        self.jetstream_stats: Callable[[], dict[str, Any]] | None = None  # set by a JetStream worker (ingest.jetstream_worker)
 
     # --- lifecycle ---------------------------------------------------------------
 
@@ -580,7 +581,7 @@ class Hub:
             "waveform_analysis": dict(self.waveform_quality.counters) | {"leads": len(self.waveform_quality.leads)},
             "artefact": self.engine.artefact_stats(),
             "overload": self.overload.stats(),
-        }
+        } | ({"jetstream": self.jetstream_stats()} if self.jetstream_stats is not None else {})
 
 
 __all__ = ["Hub", "AlertError", "wall_ms"]

@@ -16,6 +16,7 @@ import numpy as np
 from pydantic import Field, field_validator, model_validator
 
 from ingest.adt.settings import AdtSettings
+from ingest.jetstream_settings import JetStreamSettings
 from ingest.tls import TlsSettings
 from ingest.video.settings import VideoSettings
 from wire.config import ConfigError, ConfigModel, check_keys, load, validate
@@ -42,6 +43,7 @@ class HubConfig(ConfigModel):
     adt: AdtSettings | None = None  # HL7 ADT from the hospital information system (ingest/adt/hl7_adt.md); None: API only
     video: VideoSettings = VideoSettings()  # bedside video: viewer cap, STUN/TURN (docs/video.md)
     waveform_analysis: bool = True  # ECG and pleth quality every 2 s (ingest/waveform_quality.py); off: alarms as numbers alone
+    jetstream: JetStreamSettings | None = None  # a hub worker consuming its wards' frames from NATS JetStream (docs/jetstream-workers.md)
 
     @field_validator("staleness_s", mode="before")
     @classmethod

@@ -34,6 +34,7 @@ GAUGES: frozenset[str] = frozenset(
         "store_buffer_limit",
         "store_influx_up",
         "store_queued",
+        "jetstream_wards_owned",
     }
 )
 
@@ -72,6 +73,12 @@ HELP: dict[str, str] = {
     "store_influx_up": "1 when the last InfluxDB request succeeded, else 0.",
     "store_numerics_written": "Observations written by the store.",
     "store_wave_chunks_written": "Waveform chunks written by the store.",
+    "jetstream_wards_owned": "Wards this JetStream worker holds the lease of now.",
+    "jetstream_frames_acked": "JetStream frames acknowledged to the stream once durably stored.",
+    "jetstream_duplicates_acked": "JetStream frames acknowledged as duplicates of frames already stored.",
+    "jetstream_frames_refused": "JetStream frames refused for good (subject, headers and body disagree, or no registered agent).",
+    "jetstream_frames_redelivered": "JetStream frames delivered more than once (a failed write, or a worker that died holding them).",
+    "jetstream_leases_lost": "Ward leases lost because another worker took the ward.",
 }
 
 #: stat path -> (metric name after the prefix, the row key holding the number); the row's other keys are labels

@@ -33,8 +33,9 @@ from ingest.app import create_app
 from ingest.event_loop import run, settle_after_start
 from ingest.hub import Hub
 from ingest.hub_config import HubConfig
-from ingest.stores import StoreUrlError, open_stores
+from ingest.stores import open_stores
 from ingest.stores.base import StoreError
+from wire.config import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,7 @@ def hub_main(args: argparse.Namespace, cfg: HubConfig, policy: AlarmPolicy, tabl
     store = args.store or str(args.db or args.data_dir / "teleicu.sqlite3")
     try:
         server = build_server(args.host, args.port, store, cfg, policy, tables, args.log_level, args.data_dir, args.state)
-    except StoreUrlError as exc:
+    except ConfigError as exc:  # a store URL, or a secret file the hub file names (StoreUrlError is one)
         log.critical("cannot start: %s", exc)
         return 2
     http, ws = ("https", "wss") if cfg.tls is not None else ("http", "ws")

@@ -191,6 +191,11 @@ def get_agent(conn: Conn, agent: str) -> AgentCredential | None:
     return AgentCredential(a, ward, tuple(json.loads(beds)), secret, revoked)
 
 
+def registered_wards(conn: Conn) -> list[str]:
+    """The wards of every agent with a live secret, sorted."""
+    return [w for (w,) in conn.execute("SELECT DISTINCT ward FROM agent_credentials WHERE revoked_at IS NULL ORDER BY ward")]
+
+
 def list_agents(conn: Conn) -> list[dict[str, object]]:
     rows = conn.execute("SELECT agent, ward, beds, created, revoked_at FROM agent_credentials ORDER BY agent").fetchall()
     return [{"agent": a, "ward": w, "beds": json.loads(b), "created": c, "revoked_at": r} for a, w, b, c, r in rows]

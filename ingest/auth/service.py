@@ -216,16 +216,32 @@ class AuthService:
 
     async def agent(self, agent: str, secret: str) -> AgentCredential | None:
         """The agent's credential when ``secret`` is its live secret, else None (unknown, wrong or revoked alike)."""
+        cred = await self._credential(agent)
+        if cred is None or cred.revoked_at is not None or not secret_matches(cred.secret_hash, secret):
+            secret_matches("0" * 64, secret)  # the same work for an unknown agent
+            return None
+        return cred
+
+    async def registered(self, agent: str) -> AgentCredential | None:
+        """The agent's live registration (ward, beds), or None for an unknown or revoked agent; no secret checked.
+
+        For frames whose sender something else authenticated: a hub worker reading JetStream, where NATS accounts
+        let each agent publish on its own subject only (``ingest.jetstream_worker``)."""
+        cred = await self._credential(agent)
+        return None if cred is None or cred.revoked_at is not None else cred
+
+    async def _credential(self, agent: str) -> AgentCredential | None:
+        """The agent's credential row (revoked or not), cached until an admin changes agents."""
         if agent not in self._agents:
             cred = await self.db.read_with(lambda c: accounts.get_agent(c, agent))
             if len(self._agents) >= MAX_CACHED:
                 self._agents.clear()
             self._agents[agent] = cred
-        cred = self._agents[agent]
-        if cred is None or cred.revoked_at is not None or not secret_matches(cred.secret_hash, secret):
-            secret_matches("0" * 64, secret)  # the same work for an unknown agent
-            return None
-        return cred
+        return self._agents[agent]
+
+    async def registered_wards(self) -> list[str]:
+        """Every ward that has an agent with a live registration."""
+        return await self.db.read_with(accounts.registered_wards)
 
     # --- revocation --------------------------------------------------------------------
 

@@ -1,0 +1,341 @@
+"""One hub worker on the real local NATS JetStream and a real influxd: frames published as the edge publishes them.
+
+The hub runs in this process under uvicorn (``support.serving``), with its
+JetStream worker started and stopped by its own lifespan. Every sample published
+is counted in InfluxDB against the publisher's record; every message is
+acknowledged and the ward's durable consumer has nothing pending; frames that
+lie about their sender, or come from an agent nobody registered, are refused
+for good, counted, audited, and never stored. Without NATS these tests fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import nats.js.errors
+import pytest
+import yaml
+from config_support import alarm_policy, score_tables
+from influx_support import Influxd, start_influxd
+from jetstream_support import TOKEN, Publisher, connect, make_stream, remove, unique
+from state_db_support import state_connection
+from support import free_port, register_agent, serving, teleicu, wait_until
+
+from ingest.app import create_app
+from ingest.hub import Hub
+from ingest.hub_config import HubConfig, parse_hub_config
+from ingest.jetstream_worker import FETCH_WAIT_S, consumer_name
+from ingest.stores import open_stores
+from wire.jetstream_contract import FrameKey, frame_subject
+from wire.messages import Observation, ObsFrame, WaveChunk
+
+pytestmark = pytest.mark.integration
+
+HUB_YAML = Path(__file__).resolve().parents[2] / "config" / "hub.yaml"  # this checkout's default hub file
+PARAMS = {"hr": 70.0, "rr": 14.0, "spo2": 94.0}  # each plus 0..4: all valid
+
+
+@pytest.fixture(scope="module")
+def influx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Influxd]:
+    server = start_influxd(tmp_path_factory.mktemp("influx"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def worker_config(tmp: Path, stream: str, prefix: str, bucket: str, wards: list[str] | str, **more: Any) -> HubConfig:
+    token = tmp / "nats.token"
+    token.write_text(TOKEN)
+    raw = yaml.safe_load(HUB_YAML.read_text()) | {"waveform_analysis": False}
+    raw["jetstream"] = {"servers": ["nats://127.0.0.1:4222"], "token_file": str(token), "subject_prefix": prefix, "stream": stream,
+                        "wards": wards, "lease_bucket": bucket, "lease_ttl_s": 6, "ack_wait_s": 5, "fetch_batch": 50} | more  # fmt: skip
+    return parse_hub_config(raw, "test hub config")
+
+
+def obs_frame(seq: int, beds: tuple[str, ...], t0: int) -> ObsFrame:
+    t = t0 + seq * 100
+    return ObsFrame(seq, tuple(Observation(bed, p, v + seq % 5, t, t + 5, f"mon-{bed}") for bed in beds for p, v in PARAMS.items()))
+
+
+def wave_chunk(seq: int, bed: str, t0: int) -> WaveChunk:
+    return WaveChunk(seq=seq, bed=bed, lead="ecg_ii", t_first=t0 + seq * 100, rate_hz=250, scale=0.005, samples=tuple(range(-50, 50)))
+
+
+def stored_counts(influx: Influxd, db: str) -> Counter[tuple[str, str]]:
+    """(bed, param) -> points in InfluxDB (one per device time: a sample written twice is one point)."""
+    rows = influx.rows("SELECT count(value) FROM vitals GROUP BY bed, param", db)
+    return Counter({(r["bed"], r["param"]): r["count"] for r in rows})
+
+
+def published_counts(frames: list[ObsFrame | WaveChunk]) -> Counter[tuple[str, str]]:
+    return Counter((o.bed, o.param) for f in frames if isinstance(f, ObsFrame) for o in f.obs)
+
+
+class Scene:
+    """A hub with a JetStream worker, its stream and bucket, its InfluxDB database; torn down afterwards."""
+
+    def __init__(self, tmp: Path, influx: Influxd, wards: list[str]) -> None:
+        self.tmp, self.influx = tmp, influx
+        self.stream, self.prefix, self.bucket = unique("FRAMES"), unique("t.frames"), unique("leases")
+        self.db = unique("jsw")
+        self.state = tmp / "state.sqlite3"
+        self.cfg = worker_config(tmp, self.stream, self.prefix, self.bucket, wards)
+        self.hub = Hub(self.cfg, open_stores(influx.store_url(self.db, state=self.state, flush_ms=100), tmp),
+                       policy=alarm_policy(), tables=score_tables())  # fmt: skip
+
+    def register(self, agent: str, ward: str, beds: tuple[str, ...]) -> None:
+        register_agent(self.state, agent, ward, beds, self.tmp / f"{agent}.secret")
+
+    def worker(self) -> dict[str, Any]:
+        assert self.hub.jetstream_stats is not None
+        return self.hub.jetstream_stats()
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+async def consumer_state(stream: str, ward: str) -> tuple[int, int, int]:
+    """(messages not yet delivered, delivered and not acknowledged, the ack floor's stream sequence)."""
+    nc = await connect()
+    try:
+        info = await nc.jetstream().consumer_info(stream, consumer_name(ward))
+        return info.num_pending or 0, info.num_ack_pending or 0, info.ack_floor.stream_seq if info.ack_floor else 0
+    finally:
+        await nc.close()
+
+
+def test_every_frame_published_is_stored_once_acknowledged_and_nothing_is_left_pending(tmp_path: Path, influx: Influxd) -> None:
+    scene = Scene(tmp_path, influx, ["W1"])
+    beds = ("W1-01", "W1-02", "W1-03", "W1-04")
+    scene.register("edge-W1", "W1", beds)
+    t0 = int(time.time() * 1000) - 60_000
+    frames: list[ObsFrame | WaveChunk] = [wave_chunk(s, beds[0], t0) if s % 10 == 0 else obs_frame(s, beds, t0) for s in range(1, 301)]
+
+    async def setup() -> Publisher:
+        nc = await connect()
+        js = nc.jetstream()
+        await make_stream(js, scene.stream, scene.prefix)
+        pub = Publisher(js, "W1", "edge-W1", scene.prefix)
+        for f in frames[:100]:  # a backlog waiting before the worker starts
+            await pub.publish(f)
+        await nc.close()
+        return pub
+
+    async def publish_rest(pub: Publisher) -> tuple[int, int]:
+        nc = await connect()
+        pub.js = nc.jetstream()
+        seqs = [await pub.publish(f) for f in frames[100:]]
+        again = await pub.publish(frames[150])  # the edge re-sends a frame: the stream's duplicate window drops it
+        await nc.close()
+        return seqs[-1], again
+
+    pub = run(setup())
+    try:
+        with serving(create_app(scene.hub), "hub"):
+            wait_until(lambda: scene.worker()["wards_owned"] == ["W1"], "the worker to own ward W1", timeout=30)
+            last_seq, again = run(publish_rest(pub))
+            assert again <= last_seq  # the same stream sequence as the first copy: no new message
+            wait_until(lambda: scene.worker().get("frames_acked", 0) >= len(frames), "every frame to be acknowledged", timeout=60)
+            wait_until(lambda: run(consumer_state(scene.stream, "W1")) == (0, 0, last_seq), "the consumer to have nothing pending", timeout=30)
+            stats = scene.worker()
+            counters = dict(scene.hub.counters)
+        assert stats["frames_acked"] == len(frames) and stats.get("frames_refused", 0) == 0, stats
+        assert counters["obs_stored"] == sum(len(f.obs) for f in frames if isinstance(f, ObsFrame)), counters
+        assert counters["wave_chunks_stored"] == sum(isinstance(f, WaveChunk) for f in frames)
+        assert stored_counts(influx, scene.db) == published_counts(pub.acked) == published_counts(frames)
+        waves = influx.rows("SELECT count(n) FROM waveform GROUP BY bed", scene.db)
+        assert [(r["bed"], r["count"]) for r in waves] == [(beds[0], 30)]
+        leases = run(lease_of(scene.bucket, "W1"))
+        assert leases is None, f"the stopped worker gave its ward back: {leases!r}"
+    finally:
+        run(cleanup(scene))
+
+
+async def lease_of(bucket: str, ward: str) -> bytes | None:
+    nc = await connect()
+    try:
+        kv = await nc.jetstream().key_value(bucket)
+        try:
+            return (await kv.get(ward)).value
+        except (nats.js.errors.KeyNotFoundError, nats.js.errors.KeyDeletedError):
+            return None
+    finally:
+        await nc.close()
+
+
+async def cleanup(scene: Scene) -> None:
+    nc = await connect()
+    try:
+        await remove(nc.jetstream(), scene.stream, scene.bucket)
+    finally:
+        await nc.close()
+
+
+def test_frames_that_lie_about_their_sender_or_come_from_no_registered_agent_are_refused_and_never_stored(
+    tmp_path: Path, influx: Influxd
+) -> None:
+    scene = Scene(tmp_path, influx, ["F"])
+    scene.register("edge-F", "F", ("F-01",))
+    scene.register("edge-G", "G", ("G-01",))  # registered, but to another ward
+    t = int(time.time() * 1000) - 30_000
+    t_lie, t_ghost, t_elsewhere, t_mismatch = t + 1000, t + 2000, t + 3000, t + 4000
+
+    def frame(seq: int, bed: str, at: int) -> ObsFrame:
+        return ObsFrame(seq, (Observation(bed, "hr", 80.0, at, at, "mon"),))
+
+    async def publish() -> None:
+        nc = await connect()
+        js = nc.jetstream()
+        await make_stream(js, scene.stream, scene.prefix)
+        pub = Publisher(js, "F", "edge-F", scene.prefix)
+        await pub.publish(frame(1, "F-01", t))  # good
+        await pub.publish(frame(2, "F-01", t_lie), key=FrameKey("F", "edge-X", 1, 2, 0))  # headers name another agent
+        ghost = Publisher(js, "F", "edge-ghost", scene.prefix)  # consistent, but nobody registered it
+        await ghost.publish(frame(1, "F-01", t_ghost))
+        other = Publisher(js, "F", "edge-G", scene.prefix)  # a registered agent publishing into a ward not its own
+        await other.publish(frame(1, "F-01", t_elsewhere))
+        await pub.publish(frame(4, "F-01", t_mismatch), key=FrameKey("F", "edge-F", 1, 9, 0))  # body seq 4, headers say 9
+        mixed = ObsFrame(3, (Observation("F-01", "rr", 15.0, t, t, "mon"), Observation("F-99", "rr", 15.0, t, t, "mon")))
+        await pub.publish(mixed)  # one value for a bed not registered to edge-F
+        await js.publish(frame_subject("F", "edge-F", scene.prefix), b"{not json", headers={"Nats-Msg-Id": "junk"})
+        await nc.close()
+
+    run(publish())
+    try:
+        with serving(create_app(scene.hub), "hub"):
+            wait_until(lambda: scene.worker().get("frames_acked", 0) + scene.worker().get("frames_refused", 0) >= 7,
+                       "every message to be judged", timeout=60)  # fmt: skip
+            wait_until(lambda: run(consumer_state(scene.stream, "F"))[:2] == (0, 0), "nothing pending", timeout=30)
+            stats, counters = scene.worker(), dict(scene.hub.counters)
+        assert stats["frames_refused"] == 5 and stats["frames_acked"] == 2, stats
+        assert counters["values_for_unregistered_beds"] == 1 and counters["frames_rejected"] == 5, counters
+        points = influx.rows("SELECT value, param, bed FROM vitals", scene.db)
+        assert sorted((p["bed"], p["param"], p["time"]) for p in points) == [("F-01", "hr", t), ("F-01", "rr", t)]
+        with state_connection(scene.state) as conn:
+            audited = conn.execute("SELECT actor, action, target FROM audit_log WHERE action LIKE 'edge.%' ORDER BY seq").fetchall()
+        assert sorted(a for a in audited if a[1] == "edge.jetstream_refused") == sorted([
+            ("agent:edge-F", "edge.jetstream_refused", f"subject:{scene.prefix}.F.edge-F"),
+            ("agent:edge-ghost", "edge.jetstream_refused", f"subject:{scene.prefix}.F.edge-ghost"),
+            ("agent:edge-G", "edge.jetstream_refused", f"subject:{scene.prefix}.F.edge-G"),
+        ]), audited  # once per subject: edge-F's lie, its mismatched seq and its junk are one entry
+        assert ("agent:edge-F", "edge.unregistered_bed", "bed:F-99") in audited
+    finally:
+        run(cleanup(scene))
+
+
+def test_a_hub_whose_nats_secret_cannot_be_read_stops_at_once_naming_the_key(tmp_path: Path) -> None:
+    raw = yaml.safe_load(HUB_YAML.read_text())
+    raw["jetstream"] = {"servers": ["nats://127.0.0.1:4222"], "token_file": str(tmp_path / "missing.token")}
+    config = tmp_path / "hub.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    done = teleicu("hub", "--port", str(free_port()), "--db", str(tmp_path / "s.sqlite3"), "--data-dir", str(tmp_path), "--config", str(config))
+    assert done.returncode == 2, done.stderr
+    assert "jetstream.token_file: cannot read" in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def test_while_influxdb_is_down_the_ward_holds_and_afterwards_every_frame_is_stored_once(tmp_path: Path, influx: Influxd) -> None:
+    """influxd killed mid-stream: frames stay unacknowledged (one probes the store, the rest are handed back to the
+    stream for later) while the bed state keeps moving; once it is back every frame is stored once and acknowledged."""
+    scene = Scene(tmp_path, influx, ["H"])
+    beds = ("H-01", "H-02")
+    scene.register("edge-H", "H", beds)
+    t0 = int(time.time() * 1000) - 60_000
+    frames: list[ObsFrame | WaveChunk] = [obs_frame(s, beds, t0) for s in range(1, 201)]
+
+    async def publish(pub: Publisher, part: list[ObsFrame | WaveChunk]) -> int:
+        nc = await connect()
+        pub.js = nc.jetstream()
+        seqs = [await pub.publish(f) for f in part]
+        await nc.close()
+        return seqs[-1]
+
+    async def setup() -> Publisher:
+        nc = await connect()
+        await make_stream(nc.jetstream(), scene.stream, scene.prefix)
+        await nc.close()
+        return Publisher(None, "H", "edge-H", scene.prefix)  # type: ignore[arg-type]
+
+    pub = run(setup())
+    try:
+        with serving(create_app(scene.hub), "hub"):
+            run(publish(pub, frames[:50]))
+            wait_until(lambda: scene.worker().get("frames_acked", 0) == 50, "the first frames to be stored", timeout=30)
+            influx.kill()
+            try:
+                run(publish(pub, frames[50:150]))
+                wait_until(lambda: scene.hub.store.error is not None and scene.worker().get("frames_held", 0) > 0,
+                           "the ward to hold while the store fails", timeout=60)  # fmt: skip
+                held_acked = scene.worker().get("frames_acked", 0)
+                live = scene.hub.counters["frames_ingested"]
+            finally:
+                influx.start()
+            last = run(publish(pub, frames[150:]))
+            wait_until(lambda: run(consumer_state(scene.stream, "H")) == (0, 0, last), "every frame acknowledged", timeout=120)
+            stats = scene.worker()
+        assert held_acked == 50  # nothing acknowledged while the store was down
+        assert live > 50  # but the frames kept reaching the bed state
+        assert stats["frames_acked"] + stats.get("duplicates_acked", 0) >= len(frames) and stats["frames_redelivered"] > 0, stats
+        assert stored_counts(influx, scene.db) == published_counts(pub.acked) == published_counts(frames)
+    finally:
+        run(cleanup(scene))
+
+
+def test_a_worker_whose_lease_another_took_stops_consuming_at_once_and_takes_the_ward_back_once_free(
+    tmp_path: Path, influx: Influxd
+) -> None:
+    scene = Scene(tmp_path, influx, ["L"])
+    scene.register("edge-L", "L", ("L-01",))
+    t0 = int(time.time() * 1000) - 60_000
+
+    async def setup() -> Publisher:
+        nc = await connect()
+        await make_stream(nc.jetstream(), scene.stream, scene.prefix)
+        await nc.close()
+        return Publisher(None, "L", "edge-L", scene.prefix)  # type: ignore[arg-type]
+
+    async def publish(pub: Publisher, seq: int) -> int:
+        nc = await connect()
+        pub.js = nc.jetstream()
+        try:
+            return await pub.publish(obs_frame(seq, ("L-01",), t0))
+        finally:
+            await nc.close()
+
+    async def lease(op: str) -> None:
+        nc = await connect()
+        try:
+            kv = await nc.jetstream().key_value(scene.bucket)
+            if op == "steal":  # as if the lease had expired and another worker had created it
+                await kv.purge("L")
+                await kv.create("L", b"thief")
+            else:
+                await kv.delete("L")
+        finally:
+            await nc.close()
+
+    pub = run(setup())
+    try:
+        with serving(create_app(scene.hub), "hub"):
+            wait_until(lambda: scene.worker()["wards_owned"] == ["L"], "the worker to own ward L", timeout=30)
+            run(publish(pub, 1))
+            wait_until(lambda: scene.worker().get("frames_acked", 0) == 1, "the first frame", timeout=30)
+            run(lease("steal"))
+            wait_until(lambda: scene.worker().get("leases_lost", 0) == 1, "the renewal to be refused", timeout=30)
+            assert scene.worker()["wards_owned"] == []
+            last = run(publish(pub, 2))
+            time.sleep(2 * FETCH_WAIT_S)  # a consumer still running would have fetched it by now
+            assert run(consumer_state(scene.stream, "L"))[:2] == (1, 0) and scene.worker()["frames_acked"] == 1
+            run(lease("free"))  # the thief gives it back
+            wait_until(lambda: run(consumer_state(scene.stream, "L")) == (0, 0, last), "the worker to take it back", timeout=30)
+            stats = scene.worker()
+        assert stats["wards_owned"] == ["L"] and stats["leases_taken"] == 2 and stats["frames_acked"] == 2, stats
+        assert stored_counts(influx, scene.db) == published_counts(pub.acked)
+    finally:
+        run(cleanup(scene))

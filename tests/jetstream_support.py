@@ -1,0 +1,79 @@
+"""NATS JetStream for tests: the local server (it must be there: a test fails without it), unique names, a stream,
+and a publisher that follows ``wire.jetstream_contract`` exactly, as the edge does.
+
+The local ``nats-server`` with JetStream listens on 127.0.0.1:4222 without
+auth; every test makes its own stream, subject prefix and lease bucket, and
+deletes them afterwards. ``make_stream`` is the one place a test's stream is
+created (the edge's provisioning helper can replace it).
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+
+import nats
+import nats.errors
+import nats.js.errors
+from nats.aio.client import Client as NatsClient
+from nats.js import JetStreamContext
+from nats.js.api import StreamConfig
+
+from wire.codec import encode_edge
+from wire.jetstream_contract import FrameKey, frame_headers, frame_subject, stream_subjects
+from wire.messages import ObsFrame, WaveChunk
+
+NATS_URL = "nats://127.0.0.1:4222"
+TOKEN = "test-token-nats-ignores-it-0123456789"  # the local server has no auth; a worker must still present something
+
+
+def unique(stem: str) -> str:
+    return f"{stem}_{secrets.token_hex(4)}"
+
+
+async def connect() -> NatsClient:
+    """A client of the local server; AssertionError (the test fails) when it is not running."""
+    try:
+        return await nats.connect(NATS_URL, connect_timeout=2, max_reconnect_attempts=0, allow_reconnect=False)
+    except (nats.errors.Error, OSError, TimeoutError) as exc:
+        raise AssertionError(f"no NATS server with JetStream at {NATS_URL} ({exc!r}): start nats-server -js") from None
+
+
+async def make_stream(js: JetStreamContext, name: str, prefix: str) -> None:
+    """The frames stream for ``prefix``: file storage, every frame kept, Nats-Msg-Id duplicates dropped for 2 minutes."""
+    await js.add_stream(StreamConfig(name=name, subjects=stream_subjects(prefix), duplicate_window=120.0))
+
+
+async def remove(js: JetStreamContext, stream: str, bucket: str | None = None) -> None:
+    for name in (stream, f"KV_{bucket}" if bucket else None):
+        if name is not None:
+            try:
+                await js.delete_stream(name)
+            except nats.js.errors.NotFoundError:
+                pass
+
+
+@dataclass
+class Publisher:
+    """Publishes an agent's frames on the stream and keeps the edge's record: what the stream acknowledged."""
+
+    js: JetStreamContext
+    ward: str
+    agent: str
+    prefix: str
+    epoch: int = 1
+    acked: list[ObsFrame | WaveChunk] = field(default_factory=list)
+    floor: int = 0  # every frame up to here acknowledged by the stream (sent in order, one at a time)
+    last_stream_seq: int = 0  # the stream sequence of the last frame recorded
+
+    async def publish(self, frame: ObsFrame | WaveChunk, *, key: FrameKey | None = None, subject: str | None = None) -> int:
+        """Publish ``frame`` (with ``key``'s headers and ``subject`` when a test forges them); returns its stream sequence."""
+        key = key or FrameKey(self.ward, self.agent, self.epoch, frame.seq, self.floor)
+        ack = await self.js.publish(subject or frame_subject(self.ward, self.agent, self.prefix), encode_edge(frame),
+                                    headers=frame_headers(key))  # fmt: skip
+        if subject is None and key.agent == self.agent and not ack.duplicate:  # a re-send the stream dropped is no new record
+            self.acked.append(frame)
+            self.last_stream_seq = ack.seq
+            if frame.seq == self.floor + 1:
+                self.floor = frame.seq
+        return ack.seq
