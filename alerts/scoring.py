@@ -46,12 +46,14 @@ def score_beds(matrix: npt.NDArray[np.float64], scale2: npt.NDArray[np.bool_], t
     k = len(NUMERIC)
     index_categories(plan.categories, values[k:], index[k:])  # the codes first: an invalid one raises
     plan.grids.index(values[:k], index[:k])
+    del values  # scratch, freed before the results are made: they reuse its memory (fresh pages cost the most)
     spo2_offset = plan.spo2_offsets.take(index[ROW["o2"]])
     spo2_offset *= on_scale2  # scale 1 reads the first block
     index[ROW["spo2"]] += spo2_offset
-    total, part = plan.packed[0].take(index[0], mode="clip"), np.empty(len(matrix), dtype=np.intp)
+    total = plan.packed[0].take(index[0], mode="clip")
     for row in range(1, len(INPUTS)):
-        total += plan.packed[row].take(index[row], out=part, mode="clip")
+        total += plan.packed[row].take(index[row], out=spo2_offset, mode="clip")
+    del spo2_offset
     return Scores(
         inputs=matrix,
         news2=_result(plan.news2, index, total),  # type: ignore[arg-type]
