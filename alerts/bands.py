@@ -33,6 +33,10 @@ from alerts.rounding import round_half_up_scaled
 #: the finest precision a table may use (decimal places)
 MAX_PRECISION = 6
 
+#: the largest magnitude of a bound, in whole units of the precision: far beyond any chart, and small
+#: enough that a value clipped just past a bound rounds exactly (``alerts.rounding.SNAP_EXACT``)
+MAX_BOUND_UNITS = 10**9
+
 _ROW_KEYS = frozenset({"min", "max", "score"})
 
 # Every problem with a table, including a value of the wrong type, raises
@@ -160,6 +164,8 @@ def _grid_units(where: str, what: str, value: float, precision: int) -> float:
     units = float(round_half_up_scaled(value, precision))
     if abs(value * 10.0**precision - units) > 1e-6:
         raise ValueError(f"{where}: {what} {value} is finer than the precision ({precision} decimals)")
+    if abs(units) > MAX_BOUND_UNITS:
+        raise ValueError(f"{where}: {what} {value} is beyond ±{MAX_BOUND_UNITS:.0e} units of the precision ({precision} decimals)")
     return units
 
 

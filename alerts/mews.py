@@ -82,5 +82,10 @@ def mews_rounded(units: Mapping[str, npt.NDArray[np.float64]], acvpu_index: npt.
         partial=partial,
         total=total,
         incomplete=incomplete,
-        triggered=partial >= tables.trigger,
+        triggered=triggered(partial, tables),
     )
+
+
+def triggered(partial: npt.NDArray[np.int64], tables: MewsTables) -> npt.NDArray[np.bool_]:
+    """Whether each partial sum triggers: a missing sub-score can only add to it."""
+    return partial >= tables.trigger

@@ -37,7 +37,7 @@ COMPONENTS: tuple[str, ...] = ("rr", "spo2", "o2", "sbp", "hr", "acvpu", "temp")
 BAND_LABELS: dict[int, str] = {-1: "unknown", 0: "low", 1: "low-medium", 2: "medium", 3: "high"}
 
 #: a single sub-score of this (the chart's highest) makes the risk at least low-medium
-_SINGLE_PARAMETER = 3
+SINGLE_PARAMETER = 3
 
 _BAND_UNKNOWN, _BAND_LOW, _BAND_LOW_MEDIUM, _BAND_MEDIUM, _BAND_HIGH = -1, 0, 1, 2, 3
 
@@ -136,18 +136,25 @@ def _flags(name: str, value: npt.ArrayLike, n: int) -> npt.NDArray[np.bool_]:
 def _summarise(by_component: npt.NDArray[np.float64], t: News2Tables) -> News2Result:
     """Totals and bands from the sub-scores, given as a (components, beds) array."""
     partial, total, incomplete = sum_known(by_component)
-    any_three = (by_component == _SINGLE_PARAMETER).any(axis=0)
-    # The same rule serves both cases: a complete total proves its own band; a
-    # partial sum proves at least the band it reaches, and nothing below "low-medium".
-    band = np.where(incomplete, _BAND_UNKNOWN, _BAND_LOW).astype(np.int8)
-    band[any_three] = _BAND_LOW_MEDIUM
-    band[partial >= t.medium] = _BAND_MEDIUM
-    band[partial >= t.high] = _BAND_HIGH
+    any_three = (by_component == SINGLE_PARAMETER).any(axis=0)
     return News2Result(
         subscores=by_component.T,
         partial=partial,
         total=total,
         incomplete=incomplete,
         any_three=any_three,
-        band=band,
+        band=risk_band(partial, incomplete, any_three, t),
     )
+
+
+def risk_band(
+    partial: npt.NDArray[np.int64], incomplete: npt.NDArray[np.bool_], any_three: npt.NDArray[np.bool_], t: News2Tables
+) -> npt.NDArray[np.int8]:
+    """The clinical-risk band (``BAND_LABELS`` codes) of each partial sum; ``alerts.score_plan`` tabulates it."""
+    # The same rule serves both cases: a complete total proves its own band; a
+    # partial sum proves at least the band it reaches, and nothing below "low-medium".
+    band = np.where(incomplete, _BAND_UNKNOWN, _BAND_LOW).astype(np.int8)
+    band[any_three] = _BAND_LOW_MEDIUM
+    band[partial >= t.medium] = _BAND_MEDIUM
+    band[partial >= t.high] = _BAND_HIGH
+    return band

@@ -82,5 +82,10 @@ def qsofa_rounded(units: Mapping[str, npt.NDArray[np.float64]], acvpu_index: npt
         partial=partial,
         total=total,
         incomplete=incomplete,
-        positive=partial >= tables.trigger,
+        positive=positive(partial, tables),
     )
+
+
+def positive(partial: npt.NDArray[np.int64], tables: QsofaTables) -> npt.NDArray[np.bool_]:
+    """Whether each partial sum is positive: a missing criterion can only add a point."""
+    return partial >= tables.trigger

@@ -28,6 +28,9 @@ _EXACT_INTEGERS = 2.0**52
 #: decimal places, in the scaled unit, within which a value counts as a tie
 _NOISE_DECIMALS = 6
 
+#: below this magnitude (in scaled units) a whole number survives the snap to ``_NOISE_DECIMALS`` exactly
+SNAP_EXACT = _EXACT_INTEGERS / 10**_NOISE_DECIMALS
+
 
 def round_half_up_scaled(x: npt.ArrayLike, decimals: int) -> npt.NDArray[np.float64]:
     """Return ``x`` in units of ``10**-decimals``, rounded half up to whole units.
@@ -45,17 +48,29 @@ def round_half_up_scaled(x: npt.ArrayLike, decimals: int) -> npt.NDArray[np.floa
         scaled = values * float(10**decimals)
     else:
         scaled = values / float(10**-decimals)
-    # In place on two buffers: this runs on every input of every bed at every tick.
-    with np.errstate(over="ignore", invalid="ignore"):
-        snapped = np.round(scaled, _NOISE_DECIMALS)
-        rounded = np.abs(snapped)
-        rounded += 0.5
-        np.floor(rounded, out=rounded)
-        np.copysign(rounded, snapped, out=rounded)
+    rounded = round_units_in_place(scaled.copy())
+    with np.errstate(invalid="ignore"):
         # Huge magnitudes are already whole (and snapping could overflow them).
-        np.copyto(rounded, scaled, where=np.abs(scaled, out=snapped) >= _EXACT_INTEGERS)
+        np.copyto(rounded, scaled, where=np.abs(scaled) >= _EXACT_INTEGERS)
     rounded += 0.0  # turns -0.0 into 0.0
     return rounded[0] if scalar else rounded
+
+
+def round_units_in_place(scaled: npt.NDArray[np.float64], *, signed: bool = True) -> npt.NDArray[np.float64]:
+    """Round values already in units of ``10**-decimals`` half up to whole units, in ``scaled`` itself, and return it.
+
+    The same operations as ``round_half_up_scaled`` for magnitudes below ``2**52`` (NaN stays NaN), so
+    the same whole units; the result may hold -0.0. A whole number below ``SNAP_EXACT`` stays itself. With ``signed=False`` every value must be at least 0 (or NaN): half up is then
+    ``floor(snapped + 0.5)``, two passes fewer. ``alerts.lookup`` rounds inputs clipped to its grids so."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        np.round(scaled, _NOISE_DECIMALS, out=scaled)  # the snap: within 5e-7 of a tie counts as the tie
+        if not signed:
+            scaled += 0.5
+            return np.floor(scaled, out=scaled)
+        whole = np.abs(scaled)
+        whole += 0.5
+        np.floor(whole, out=whole)
+        return np.copysign(whole, scaled, out=scaled)
 
 
 def round_half_up(x: npt.ArrayLike, decimals: int) -> npt.NDArray[np.float64]:

@@ -42,8 +42,12 @@ def sum_known(
     missing = np.isnan(by_component)
     incomplete = missing.any(axis=0)
     partial = np.where(missing, 0.0, by_component).sum(axis=0).astype(np.int64)  # np.where: no masked assignments
-    total = np.where(incomplete, np.nan, partial)
-    return partial, total, incomplete
+    return partial, total_of(partial, incomplete), incomplete
+
+
+def total_of(partial: npt.NDArray[np.int64], incomplete: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
+    """The total: the partial sum where every sub-score is known, else NaN (never a total from missing inputs)."""
+    return np.where(incomplete, np.nan, partial)
 
 
 @dataclass(frozen=True)

@@ -27,17 +27,20 @@ message names the file, then ``score.parameter``, then the row where there is on
 ``config/scores.yaml: mews.hr: row 2: gap between previous max 40.0 and min 42``.
 Refused: unreadable or non-YAML files, files over ``wire.config.MAX_FILE_BYTES``,
 duplicate YAML keys, unknown or missing keys, wrong types, gaps, overlaps, edges
-out of order or off the precision grid, scores outside 0..3, and triggers that
-no total can reach.
+out of order or off the precision grid, edges beyond ``alerts.bands.MAX_BOUND_UNITS``
+whole units, scores outside 0..3, and triggers that no total can reach.
+
+``ScoreTables.plan`` is the three scores compiled together for the hub's pass (``alerts.score_plan``).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -47,6 +50,9 @@ from alerts.bands import BandTable
 from alerts.lookup import Grid
 from wire.config import ConfigError, ConfigModel, Problem, kind, load, validate
 from wire.vocabulary import ACVPU, O2
+
+if TYPE_CHECKING:
+    from alerts.score_plan import ScorePlan
 
 #: every sub-score of every table lies in 0..MAX_SUBSCORE
 MAX_SUBSCORE = 3
@@ -123,9 +129,29 @@ class CategoryTable:
         return np.where(missing, float(last), column).astype(np.intp)
 
 
+def index_categories(tables: Sequence[CategoryTable], codes: npt.NDArray[np.float64], out: npt.NDArray[np.intp]) -> None:
+    """``tables[i].index`` of row ``i`` of ``codes`` (``(tables, beds)``), written into ``out``: the same
+    indexes and, for an invalid code, the same ``ValueError``, from a few passes over all rows at once."""
+    last = np.array([[len(table.scores)] for table in tables], dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        fraction = np.floor(codes)
+        np.subtract(codes, fraction, out=fraction)  # NaN for NaN and infinities, which the range check catches
+        bad = np.fmin.reduce(codes, axis=1, initial=np.inf) < 0.0  # the reductions skip NaN
+        bad |= np.fmax.reduce(codes, axis=1, initial=-np.inf) > last[:, 0] - 1.0
+        bad |= np.fmax.reduce(fraction, axis=1, initial=0.0) > 0.0
+    for i in np.flatnonzero(bad).tolist():  # the first table with an invalid code raises its own error
+        tables[i].index(codes[i])
+        raise AssertionError(f"{tables[i].name}: a code failed the checks here but not CategoryTable.index")
+    np.copyto(fraction, codes)
+    np.copyto(fraction, last, where=np.isnan(codes))
+    np.copyto(out, fraction, casting="unsafe")
+
+
 @dataclass(frozen=True)
 class News2Tables:
     """NEWS2 (RCP 2017): band tables, category scores and the clinical-risk totals."""
+
+    BANDS: ClassVar[dict[str, str]] = _NEWS2_BANDS  # band table -> the input it bands
 
     rr: BandTable
     spo2_scale1: BandTable
@@ -144,7 +170,7 @@ class News2Tables:
     def __post_init__(self) -> None:
         grids = _grids(self, _NEWS2_BANDS)
         lookups = {key: grids[key].lookup(getattr(self, key)) for key in ("rr", "sbp", "hr", "temp")}
-        lookups["spo2"] = _spo2_lookup(self, grids["spo2"])
+        lookups["spo2"] = self.spo2_lookup(grids["spo2"])
         object.__setattr__(self, "grids", grids)
         object.__setattr__(self, "lookups", lookups)
 
@@ -153,11 +179,20 @@ class News2Tables:
         (``o2.index``: air, oxygen, then missing). Each block is ``grids["spo2"].missing + 1`` long."""
         return scale2 * (o2_index + 1)
 
+    def spo2_lookup(self, grid: Grid) -> npt.NDArray[np.float64]:
+        """The SpO2 sub-score on ``grid`` in blocks by ``spo2_state``: scale 1, then scale 2 on each O2
+        choice, then scale 2 with O2 missing, known only where the air and oxygen tables agree."""
+        on_scale2 = {O2.AIR: grid.lookup(self.spo2_scale2_air), O2.OXYGEN: grid.lookup(self.spo2_scale2_oxygen)}
+        air, oxygen = on_scale2[O2.AIR], on_scale2[O2.OXYGEN]
+        blocks = [grid.lookup(self.spo2_scale1), *(on_scale2[code] for code in sorted(O2)), np.where(air == oxygen, air, np.nan)]
+        return np.concatenate(blocks)
+
 
 @dataclass(frozen=True)
 class MewsTables:
     """MEWS (Subbe 2001, or a local variant): band tables, AVPU scores and the trigger."""
 
+    BANDS: ClassVar[dict[str, str]] = _MEWS_BANDS  # band table -> the input it bands
     sbp: BandTable
     hr: BandTable
     rr: BandTable
@@ -177,6 +212,7 @@ class MewsTables:
 class QsofaTables:
     """qSOFA (Sepsis-3): one point per criterion, each as a 0/1 table; positive from ``trigger``."""
 
+    BANDS: ClassVar[dict[str, str]] = {"rr": "rr", "sbp": "sbp"}  # band table -> the input it bands
     rr: BandTable  # 1 from rr_at_least up
     sbp: BandTable  # 1 up to sbp_at_most
     mentation: CategoryTable  # by ACVPU code: 1 for altered mentation
@@ -187,7 +223,7 @@ class QsofaTables:
     lookups: dict[str, npt.NDArray[np.float64]] = field(init=False, repr=False, compare=False)  # by band table
 
     def __post_init__(self) -> None:
-        grids = _grids(self, {"rr": "rr", "sbp": "sbp"})
+        grids = _grids(self, self.BANDS)
         object.__setattr__(self, "grids", grids)
         object.__setattr__(self, "lookups", {key: grids[key].lookup(getattr(self, key)) for key in ("rr", "sbp")})
 
@@ -201,20 +237,18 @@ class ScoreTables:
     qsofa: QsofaTables
     source: str
 
+    @functools.cached_property
+    def plan(self) -> ScorePlan:
+        """The three scores compiled together for the hub's pass (``alerts.scoring``), on first use."""
+        from alerts.score_plan import compile_plan  # here, not above: it imports this module
+
+        return compile_plan(self)
+
 
 def _grids(tables: object, bands: dict[str, str]) -> dict[str, Grid]:
     """One grid per input, over every band table (``bands``: attribute -> input) that reads it."""
     inputs = dict.fromkeys(bands.values())
     return {name: Grid.over([getattr(tables, key) for key, source in bands.items() if source == name]) for name in inputs}
-
-
-def _spo2_lookup(t: News2Tables, grid: Grid) -> npt.NDArray[np.float64]:
-    """The NEWS2 SpO2 sub-score in blocks by ``News2Tables.spo2_state``: scale 1, then scale 2 on each O2
-    choice, then scale 2 with O2 missing, known only where the air and oxygen tables agree."""
-    on_scale2 = {O2.AIR: grid.lookup(t.spo2_scale2_air), O2.OXYGEN: grid.lookup(t.spo2_scale2_oxygen)}
-    air, oxygen = on_scale2[O2.AIR], on_scale2[O2.OXYGEN]
-    blocks = [grid.lookup(t.spo2_scale1), *(on_scale2[code] for code in sorted(O2)), np.where(air == oxygen, air, np.nan)]
-    return np.concatenate(blocks)
 
 
 def load_score_tables(path: Path | str | Traversable) -> ScoreTables:

@@ -1,7 +1,15 @@
 """Every score for every bed: NEWS2, MEWS and qSOFA over the ``[bed x parameter]`` matrix in one pass.
 
-Each input is rounded once per tick and each category input checked once, for all three scores; then
-every sub-score of every bed is one take from its table's lookup array (``alerts.lookup``)."""
+The tables come compiled for it (``ScoreTables.plan``, ``alerts.score_plan``).
+A tick takes the score inputs as rows of one array, turns each into an index
+once for all three scores (numeric inputs on their shared grids, category codes
+checked once), and then every sub-score of every bed is one take from its
+table's lookup array. The sums of all three scores are one take and one add per
+input, of packed integers; each score's totals, counts and verdicts are takes
+from arrays indexed by its bits of that sum. No NaN mask is summed and no
+total is produced from missing inputs: a missing sub-score is counted, and a
+count above 0 makes the total NaN.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +18,13 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from alerts.lookup import round_inputs
-from alerts.mews import MewsResult, mews_rounded
-from alerts.news2 import News2Result, _flags, news2_rounded
-from alerts.qsofa import QsofaResult, qsofa_rounded
-from alerts.score_inputs import score_inputs
-from alerts.score_tables import PRECISION, ScoreTables
+from alerts.mews import MewsResult
+from alerts.news2 import News2Result, _flags
+from alerts.qsofa import QsofaResult
+from alerts.score_inputs import input_rows
+from alerts.score_plan import INPUTS, NUMERIC, ROW, ScoreLayout
+from alerts.score_result import ScoreResult
+from alerts.score_tables import ScoreTables, index_categories
 from wire.vocabulary import COLUMN
 
 
@@ -30,14 +39,34 @@ class Scores:
 def score_beds(matrix: npt.NDArray[np.float64], scale2: npt.NDArray[np.bool_], tables: ScoreTables) -> Scores:
     """Score every bed (row) of ``matrix`` (columns in ``wire.vocabulary.COLUMN`` order, NaN for missing);
     ``scale2`` is True where a clinician chose NEWS2 SpO2 scale 2 for the bed."""
-    x = score_inputs({p: matrix[:, i] for p, i in COLUMN.items()})
-    units = round_inputs({name: x[name] for name in PRECISION}, PRECISION)  # each input once, for every score
+    plan = tables.plan
     on_scale2 = _flags("scale2", scale2, len(matrix))
-    o2_index = tables.news2.o2.index(x["o2"])  # each category input checked once, for every score
-    acvpu_index = tables.news2.acvpu.index(x["acvpu"])
+    values = input_rows(matrix, COLUMN, INPUTS)
+    index = np.empty(values.shape, dtype=np.intp)
+    k = len(NUMERIC)
+    index_categories(plan.categories, values[k:], index[k:])  # the codes first: an invalid one raises
+    plan.grids.index(values[:k], index[:k])
+    del values  # scratch, freed before the results are made: they reuse its memory (fresh pages cost the most)
+    spo2_offset = plan.spo2_offsets.take(index[ROW["o2"]])
+    spo2_offset *= on_scale2  # scale 1 reads the first block
+    index[ROW["spo2"]] += spo2_offset
+    total = plan.packed[0].take(index[0], mode="clip")
+    for row in range(1, len(INPUTS)):
+        total += plan.packed[row].take(index[row], out=spo2_offset, mode="clip")
+    del spo2_offset
     return Scores(
         inputs=matrix,
-        news2=news2_rounded(units, o2_index, acvpu_index, on_scale2, tables.news2),
-        mews=mews_rounded(units, acvpu_index, tables.mews),
-        qsofa=qsofa_rounded(units, acvpu_index, tables.qsofa),
+        news2=_result(plan.news2, index, total),  # type: ignore[arg-type]
+        mews=_result(plan.mews, index, total),  # type: ignore[arg-type]
+        qsofa=_result(plan.qsofa, index, total),  # type: ignore[arg-type]
     )
+
+
+def _result(layout: ScoreLayout, index: npt.NDArray[np.intp], packed: npt.NDArray[np.intp]) -> ScoreResult:
+    """One score's result: a take per component for the sub-scores, a take per field from its packed key."""
+    by_component = np.empty((len(layout.rows), index.shape[1]))  # one row per component, as the scores lay it out
+    for out, row, lookup in zip(by_component, layout.rows, layout.lookups, strict=True):
+        lookup.take(index[row], out=out, mode="clip")  # indexes are in range by construction
+    key = layout.fields.key(packed)
+    fields = {name: values.take(key, mode="clip") for name, values in layout.by_key.items()}
+    return layout.result(subscores=by_component.T, **fields)
