@@ -12,6 +12,12 @@ which covers the loss of one node; when every server has failed the client
 closes, and the caller retries with its own exponential backoff
 (``wire.backoff``), so an outage of the whole cluster is not met by every
 client in step.
+
+``connect_budget_s`` is how long that can take at most. Callers bound
+``nats.connect`` with it, and give up on a client that has been reconnecting
+for longer: nats-py can hang for ever after a failed TLS handshake (its
+``_close`` waits on a stream whose transport the handshake took over,
+nats-io/nats.py#718), and a bound is cheaper than trusting every failure path.
 """
 
 from __future__ import annotations
@@ -97,6 +103,11 @@ def read_credentials(config: Path, section: str, settings: NatsSettings, error: 
 
 
 ErrorCallback = Callable[[Exception], Awaitable[None]]
+
+
+def connect_budget_s(settings: NatsSettings) -> float:
+    """The longest nats-py should take to connect, or to reconnect, to one of ``settings.servers`` before giving up."""
+    return len(settings.servers) * RECONNECT_ATTEMPTS * (CONNECT_TIMEOUT_S + RECONNECT_WAIT_S) + 2.0
 
 
 def connect_options(settings: NatsSettings, credentials: NatsCredentials, *, name: str, ca_file: str | None = None) -> dict[str, Any]:
