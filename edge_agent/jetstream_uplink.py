@@ -9,11 +9,11 @@ sent again is acknowledged by the stream as a duplicate, never stored twice).
 The stream's publish acknowledgement is the durable acknowledgement: only then
 is a frame deleted from the spool, in batches.
 
-A pool of ``max_in_flight`` publishers takes frames from the session; each
-``js.publish`` waits for its acknowledgement up to ``ack_timeout_s``. When
-NATS or the stream is unreachable, slow or refusing, frames stay in the spool
-and the session pauses and probes with exponential backoff; nothing is
-dropped here (only the spool's own size policy drops, and counts). nats-py
+A dispatcher starts one publish task per frame the session hands out (at
+most ``max_in_flight`` at once); each ``js.publish`` waits for its
+acknowledgement up to ``ack_timeout_s``. When NATS or the stream is
+unreachable, slow or refusing, frames stay in the spool and the session
+pauses and probes with exponential backoff; nothing is dropped here (only the spool's own size policy drops, and counts). nats-py
 moves between the cluster's servers by itself (``wire.nats_connection``);
 when it gives up, the connection is rebuilt after the same backoff. Refused
 credentials are logged as such (``last_error``) and retried at the backoff's
@@ -42,7 +42,7 @@ from nats.js.client import JetStreamContext
 from edge_agent.config import JetStreamSection, UplinkSettings
 from edge_agent.jetstream_session import JetStreamSession
 from edge_agent.uplink_base import UplinkBase
-from wire.jetstream_contract import frame_headers, frame_subject
+from wire.jetstream_contract import FrameKey, frame_headers, frame_subject
 from wire.jetstream_stream import StreamSettingsError, ensure_stream
 from wire.nats_connection import NatsCredentials, connect_budget_s, connect_options
 
@@ -151,8 +151,7 @@ class JetStreamUplink(UplinkBase):
             self.connected.set()
             log.info("JetStream uplink connected to %s; %d frames wait in the spool", self.destination, self.session.unacked)
             async with asyncio.TaskGroup() as tg:
-                for n in range(self.js_cfg.max_in_flight):
-                    tg.create_task(self._publisher(js), name=f"jetstream-publisher-{n}")
+                tg.create_task(self._dispatcher(js, tg), name="jetstream-dispatcher")
                 tg.create_task(self._deleter(), name="jetstream-deleter")
                 await self._watch(nc, closed, budget)
         finally:
@@ -177,39 +176,42 @@ class JetStreamUplink(UplinkBase):
                     await closed.wait()
         raise ConnectionClosed("every server failed")
 
-    async def _publisher(self, js: JetStreamContext) -> None:
-        """Publish what the session hands out, one frame at a time; report each outcome to it."""
-        session, stream = self.session, self.js_cfg.stream.name
+    async def _dispatcher(self, js: JetStreamContext, tg: asyncio.TaskGroup) -> None:
+        """Start one publish per frame the session hands out (it bounds them), then wait for new frames, an
+        acknowledgement or the end of a pause. One waiter, woken once per event: the cost per frame does not
+        grow with the window."""
+        session = self.session
         while True:
             self._wake.clear()  # before the work: a frame released meanwhile sets it again
-            item = session.next_publish(time.monotonic())
-            if item is None:
-                try:
-                    async with asyncio.timeout(session.timeout(time.monotonic())):
-                        await self._wake.wait()
-                except TimeoutError:
-                    self._wake.set()  # the pause is over: every publisher may look again
-                continue
-            data = self.spool.get(item.seq)
-            if data is None:  # the session and the spool disagree: the frame cannot be published
-                log.error("frame %d is missing from the spool", item.seq)
-                session.dropped([item.seq])
-                continue
-            sent = time.monotonic()
-            try:
-                ack = await js.publish(self.subject, data, timeout=self.js_cfg.ack_timeout_s, stream=stream,
-                                       headers=frame_headers(item.key))  # fmt: skip
-            except NATS_ERRORS as exc:
-                session.failed(item.seq, time.monotonic())
-                self._note_error(self._describe(exc))
-                continue
-            self.ack_latencies.append(time.monotonic() - sent)
-            session.published(item.seq, duplicate=bool(ack.duplicate))
-            if self._warned is not None:
-                self._warned = None
-                log.info("publishing to %s again", self.destination)
-            self._acks.set()
-            self._wake.set()  # the window may have opened (it is one frame wide while probing)
+            while (item := session.next_publish(time.monotonic())) is not None:
+                data = self.spool.get(item.seq)
+                if data is None:  # the session and the spool disagree: the frame cannot be published
+                    log.error("frame %d is missing from the spool", item.seq)
+                    session.dropped([item.seq])
+                    continue
+                tg.create_task(self._publish(js, item.key, data))
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(session.timeout(time.monotonic())):
+                    await self._wake.wait()
+
+    async def _publish(self, js: JetStreamContext, key: FrameKey, data: bytes) -> None:
+        """Publish one frame and tell the session how it went; a failure is its business, never this task's end."""
+        sent = time.monotonic()
+        try:
+            ack = await js.publish(self.subject, data, timeout=self.js_cfg.ack_timeout_s, stream=self.js_cfg.stream.name,
+                                   headers=frame_headers(key))  # fmt: skip
+        except NATS_ERRORS as exc:
+            self.session.failed(key.seq, time.monotonic())
+            self._note_error(self._describe(exc))
+            self._wake.set()  # the dispatcher learns the pause's end from the session
+            return
+        self.ack_latencies.append(time.monotonic() - sent)
+        self.session.published(key.seq, duplicate=bool(ack.duplicate))
+        if self._warned is not None:
+            self._warned = None
+            log.info("publishing to %s again", self.destination)
+        self._acks.set()
+        self._wake.set()  # the window may have opened (it is one frame wide while probing)
 
     async def _deleter(self) -> None:
         while True:
