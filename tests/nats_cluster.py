@@ -13,9 +13,10 @@ agent (publish its frames and the stream's INFO and CREATE API, replies on
 ``_INBOX.>``), and ``admin`` with none withheld, for the test's own checks.
 
 ``local_nats`` is a fixture for the server every machine of this project runs
-at 127.0.0.1:4222 (JetStream on, no authorisation): it FAILS the test when
-that server is not reachable. Tests there use unique stream names and
-subject prefixes (``unique``) and delete their streams.
+at 127.0.0.1:4222 (JetStream on, no authorisation; ``jetstream_support``):
+it FAILS the test when that server is not reachable. Tests there use unique
+stream names and subject prefixes (``jetstream_support.unique``) and delete
+their streams.
 
 A missing ``nats-server`` fails the test, never skips it.
 """
@@ -25,9 +26,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import time
 import urllib.request
@@ -43,10 +46,10 @@ import nats.js.errors
 import pytest
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+from jetstream_support import NATS_URL, connect
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from support import free_port, wait_until
 
-LOCAL_URL = "nats://127.0.0.1:4222"
 EDGE_USER, ADMIN_USER = "edge", "admin"
 
 
@@ -57,9 +60,23 @@ def nats_server() -> str:
     return path
 
 
-def unique(what: str = "t") -> str:
-    """A name no other test uses: a stream name or a subject token."""
-    return f"{what}_{uuid.uuid4().hex[:10]}"
+def listen_port(taken: set[int]) -> int:
+    """A free loopback port below the kernel's ephemeral range (32768 up), so that no outgoing connection (a
+    route between the nodes, a client) can take it between now and the server binding it, or while it is down;
+    not one of ``taken``, to which it is added."""
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(20_000, 32_000)
+        if port in taken:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        taken.add(port)
+        return port
+    return free_port()
 
 
 def edge_permissions(prefix: str, stream: str) -> dict:
@@ -107,10 +124,11 @@ class NatsCluster:
         binary = nats_server()
         self.binary = binary
         base = self.tmp / f"nats-{uuid.uuid4().hex[:6]}"
+        taken: set[int] = set()
         for i in range(self.nodes_wanted):
             d = base / f"n{i + 1}"
             d.mkdir(parents=True)
-            self.nodes.append(Node(f"n{i + 1}", free_port(), free_port(), free_port(), d / "store", d / "nats.conf", d / "nats.log",
+            self.nodes.append(Node(f"n{i + 1}", listen_port(taken), listen_port(taken), listen_port(taken), d / "store", d / "nats.conf", d / "nats.log",
                                    tls=self.tls is not None))  # fmt: skip
         for node in self.nodes:
             node.conf.write_text(self._config(node))
@@ -225,7 +243,7 @@ def nats_single(tmp_path: Path) -> Iterator[NatsCluster]:
 
 def _local_check() -> None:
     async def probe() -> None:
-        nc = await nats.connect(LOCAL_URL, connect_timeout=2, allow_reconnect=False)
+        nc = await connect()  # AssertionError when the server is not there
         try:
             await nc.jetstream().account_info()
         finally:
@@ -234,14 +252,14 @@ def _local_check() -> None:
     try:
         asyncio.run(probe())
     except Exception as exc:  # noqa: BLE001 - any failure means the service is not there
-        pytest.fail(f"the local NATS server with JetStream at {LOCAL_URL} is not reachable: {type(exc).__name__}: {exc}")
+        pytest.fail(f"the local NATS server with JetStream at {NATS_URL} is not usable: {type(exc).__name__}: {exc}")
 
 
 @pytest.fixture
 def local_nats() -> str:
     """The project's local NATS (JetStream, no authorisation) at 127.0.0.1:4222; fails the test when it is not there."""
     _local_check()
-    return LOCAL_URL
+    return NATS_URL
 
 
 # --- reading a stream back -------------------------------------------------------------

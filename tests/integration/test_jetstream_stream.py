@@ -7,7 +7,8 @@ import logging
 
 import pytest
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType
-from nats_cluster import connected, unique
+from jetstream_support import unique
+from nats_cluster import connected
 
 from wire.jetstream_stream import StreamSettings, StreamSettingsError, ensure_stream
 

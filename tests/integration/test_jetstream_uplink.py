@@ -26,7 +26,8 @@ from pathlib import Path
 
 import pytest
 import trustme
-from nats_cluster import NatsCluster, connected, stream_messages, unique
+from jetstream_support import unique
+from nats_cluster import NatsCluster, connected, stream_messages
 from pydantic import SecretStr
 
 from edge_agent.config import JetStreamSection, UplinkSettings
