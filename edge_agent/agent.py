@@ -1,5 +1,9 @@
 """The edge agent: device drivers in, one uplink out, supervised together.
 
+The uplink is the WebSocket to the hub (``edge_agent.uplink``) or, with
+``uplink.transport: jetstream``, NATS JetStream (``edge_agent.jetstream_uplink``);
+both spool the same frames the same way (``edge_agent.uplink_base``).
+
 Start order: the uplink comes up first (so nothing read is without a way out),
 then live video if cameras are configured (its own task: ``edge_agent.video``
 logs and retries its own failures, never taking the agent down), then one
@@ -25,6 +29,7 @@ from edge_agent.drivers import get_driver
 from edge_agent.events import DeviceStatus, DriverEvent, ParseError, WaveSegment
 from edge_agent.transports import get_transport
 from edge_agent.uplink import Uplink
+from edge_agent.uplink_base import UplinkBase
 from wire.messages import Observation, PatientSeen, UnmappedObservation, WaveChunk
 from wire.sample_record import record_lines
 
@@ -37,12 +42,23 @@ MAX_UNMAPPED_NAMED = 10_000  # distinct (device, system, code) named in the log;
 PATIENT_REPEAT_MS = 60_000  # a device's unchanged patient id is forwarded again this often
 
 
+def make_uplink(cfg: EdgeConfig, beds: list[str], spool: Path) -> UplinkBase:
+    """The uplink ``uplink.transport`` names (the JetStream one imported only when chosen)."""
+    if cfg.uplink.transport == "jetstream":
+        from edge_agent.jetstream_uplink import JetStreamUplink
+
+        if cfg.jetstream is None:
+            raise ValueError("uplink.transport is jetstream but the configuration has no jetstream section")
+        return JetStreamUplink(cfg.uplink, cfg.jetstream, cfg.nats_credentials, cfg.agent_id, cfg.ward, spool)
+    return Uplink(cfg.uplink, cfg.agent_id, cfg.ward, beds, spool)
+
+
 class EdgeAgent:
     def __init__(self, cfg: EdgeConfig) -> None:
         self.cfg = cfg
         beds = sorted({b for d in cfg.devices for b in d.served_beds})
         spool = Path(cfg.uplink.spool or f"{cfg.agent_id}.spool.sqlite3")
-        self.uplink = Uplink(cfg.uplink, cfg.agent_id, cfg.ward, beds, spool)
+        self.uplink = make_uplink(cfg, beds, spool)
         self.counters: Counter[str] = Counter()
         self.device_status: dict[str, str] = {}
         self.unmapped_seen: set[tuple[str, str, str]] = set()  # (device, system, code) already logged
@@ -149,7 +165,7 @@ async def _amain(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    log.info("edge agent %s: %d devices, %d cameras -> %s", cfg.agent_id, len(cfg.devices), len(cfg.cameras), cfg.uplink.url)
+    log.info("edge agent %s: %d devices, %d cameras -> %s", cfg.agent_id, len(cfg.devices), len(cfg.cameras), agent.uplink.destination)
     try:
         await agent.run(stop)
     finally:

@@ -32,6 +32,22 @@ certificate authority for a ``wss://`` hub; ``hub.cert_file`` and
 ``hub.key_file`` present a client certificate (mutual TLS), for hospitals that
 want certificates as well.
 
+``uplink.transport`` picks the way out: ``websocket`` (the default) to the
+one hub ``hub:`` names, or ``jetstream`` to the NATS JetStream servers the
+``jetstream:`` section names (``edge_agent.jetstream_uplink``, docs/jetstream.md)::
+
+    uplink: {transport: jetstream}
+    jetstream:
+      servers: ["nats://nats-1:4222", "nats://nats-2:4222", "nats://nats-3:4222"]
+      user: edge-A
+      password_file: edge-A.nats-password      # or token_file
+      stream: {name: TELEICU_FRAMES, replicas: 3}
+
+With ``jetstream`` the agent and ward ids become NATS subject tokens
+(``wire.jetstream_contract.token``: letters, digits, ``-`` and ``_``), the
+credentials are required (read at load, like the hub secret), and ``hub:`` is
+needed only for cameras (video signalling still goes to a hub).
+
 ``cameras`` (optional) lists one camera per bed: ``source`` is ``testpattern``
 (the simulator), ``v4l2:/dev/videoN`` or an ``rtsp://``, ``rtsps://``,
 ``http://`` or ``https://`` IP camera; ``width`` x ``height`` (640x480, even),
@@ -48,7 +64,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, field_validator, model_validator
 
@@ -56,6 +72,9 @@ from edge_agent.drivers import get_driver
 from edge_agent.transports import transport_settings
 from wire.codec import MAX_ID_LEN
 from wire.config import ConfigError, ConfigModel, Expect, Problem, load, problems, read_secret, unknown_keys, validate
+from wire.jetstream_contract import DEFAULT_PREFIX, JetStreamContractError, check_prefix, token
+from wire.jetstream_stream import StreamSettings
+from wire.nats_connection import NatsCredentials, NatsSettings, read_credentials
 
 IDENT = f"a non-empty string of at most {MAX_ID_LEN} characters"
 Ident = Annotated[str, Field(min_length=1, max_length=MAX_ID_LEN), Expect(IDENT)]
@@ -95,16 +114,40 @@ class UplinkSettings(ConfigModel):
     backoff_initial_s: Annotated[float, Field(gt=0)] = 0.25
     backoff_max_s: Annotated[float, Field(gt=0)] = 15.0
     status_s: Annotated[float, Field(ge=0.05, le=60)] = 5.0  # a status report (device conditions, spool and its floor) at least this often
+    transport: Literal["websocket", "jetstream"] = "websocket"  # websocket: to the hub; jetstream: to NATS (jetstream:)
 
 
 class UplinkConfig(UplinkSettings):
     """The uplink's settings: the ``uplink:`` section, the hub's URL and how the agent proves who it is."""
 
-    url: Annotated[str, AfterValidator(_ws_url)]
+    url: Annotated[str, AfterValidator(_ws_url)] | None = None  # None only with transport jetstream and no cameras
     secret: SecretStr | None = None  # the agent's secret, read from hub.secret_file (None: the hub will refuse it)
     ca_file: str | None = None
     cert_file: str | None = None
     key_file: str | None = None
+
+
+def _prefix(prefix: str) -> str:
+    try:
+        return check_prefix(prefix)
+    except JetStreamContractError as exc:
+        raise ValueError(str(exc)) from None
+
+
+class JetStreamSection(NatsSettings):
+    """The ``jetstream:`` section, for ``uplink.transport: jetstream``: servers and credentials (``NatsSettings``),
+    the subject prefix, how many publishes may await their acknowledgement, and the stream (``StreamSettings``)."""
+
+    subject_prefix: Annotated[str, AfterValidator(_prefix)] = DEFAULT_PREFIX
+    max_in_flight: Annotated[int, Field(ge=1, le=1024)] = 64  # publishes awaiting their acknowledgement at once
+    ack_timeout_s: Annotated[float, Field(ge=0.1, le=60)] = 5.0  # a publish unacknowledged this long is retried
+    provision_stream: bool = True  # create the stream if it is missing (false: the hub's workers or an operator do)
+    stream: StreamSettings = StreamSettings()
+
+    @field_validator("stream", mode="before")
+    @classmethod
+    def _stream_may_be_empty(cls, raw: Any) -> Any:
+        return {} if raw is None else raw
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +175,8 @@ class EdgeConfig:
     devices: tuple[DeviceConfig, ...]
     cameras: tuple[CameraConfig, ...] = ()
     video: VideoConfig = VideoConfig()
+    jetstream: JetStreamSection | None = None  # with uplink.transport jetstream
+    nats_credentials: NatsCredentials | None = None  # read from jetstream's files by load_edge_config
 
 
 # --- the file ----------------------------------------------------------------------------------
@@ -285,8 +330,9 @@ class EdgeFile(ConfigModel):
     """An edge agent's YAML file."""
 
     agent: AgentSection
-    hub: HubSection
+    hub: HubSection | None = None  # required with uplink.transport websocket, and for cameras
     uplink: UplinkSettings = UplinkSettings()
+    jetstream: JetStreamSection | None = None  # required with uplink.transport jetstream, refused without it
     devices: list[DeviceEntry] = []  # at least one device or one camera (a camera-only gateway is fine)
     cameras: Annotated[list[CameraEntry], Field(max_length=64)] = []
     video: VideoSection = VideoSection()
@@ -308,13 +354,32 @@ class EdgeFile(ConfigModel):
         return self
 
     @model_validator(mode="after")
+    def _one_way_out(self) -> EdgeFile:
+        if self.uplink.transport == "websocket":
+            if self.jetstream is not None:
+                raise Problem("given, but uplink.transport is websocket: set uplink.transport: jetstream to use it", "jetstream")
+            if self.hub is None:
+                raise Problem("missing hub (the hub's url and secret_file), or set uplink.transport: jetstream")
+            return self
+        if self.jetstream is None:
+            raise Problem("missing jetstream (servers and credentials), as uplink.transport is jetstream")
+        if self.cameras and self.hub is None:
+            raise Problem("missing hub: cameras need the hub's url and secret_file for video signalling", "cameras")
+        for key in ("id", "ward"):  # they become subject tokens: <prefix>.<ward>.<agent>
+            try:
+                token(getattr(self.agent, key), f"agent {key}")
+            except JetStreamContractError as exc:
+                raise Problem(f"{exc} (uplink.transport is jetstream)", ("agent", key)) from None
+        return self
+
+    @model_validator(mode="after")
     def _one_camera_per_bed(self) -> EdgeFile:
         seen: set[str] = set()
         for n, cam in enumerate(self.cameras):
             if cam.bed in seen:
                 raise Problem(f"bed {cam.bed!r} has a camera already: one camera per bed", ("cameras", n, "bed"))
             seen.add(cam.bed)
-        if self.cameras:
+        if self.cameras and self.hub is not None:  # without a hub: refused by _one_way_out
             try:
                 video_url(self.hub.url)
             except ValueError as exc:
@@ -335,12 +400,13 @@ class EdgeFile(ConfigModel):
         return self
 
     def config(self) -> EdgeConfig:
-        uplink = UplinkConfig(url=self.hub.url, ca_file=self.hub.ca_file, cert_file=self.hub.cert_file, key_file=self.hub.key_file,
-                              **self.uplink.model_dump())  # fmt: skip
+        hub = self.hub
+        uplink = UplinkConfig(**self.uplink.model_dump()) if hub is None else \
+            UplinkConfig(url=hub.url, ca_file=hub.ca_file, cert_file=hub.cert_file, key_file=hub.key_file, **self.uplink.model_dump())  # fmt: skip
         return EdgeConfig(agent_id=self.agent.id, ward=self.agent.ward, uplink=uplink,
                           devices=tuple(dev.device for dev in self.devices),
                           cameras=tuple(cam.camera() for cam in self.cameras),
-                          video=VideoConfig(max_sessions=self.video.max_sessions))  # fmt: skip
+                          video=VideoConfig(max_sessions=self.video.max_sessions), jetstream=self.jetstream)  # fmt: skip
 
 
 def parse_edge_config(raw: Any, where: str = "edge config") -> EdgeConfig:
@@ -354,8 +420,15 @@ def load_edge_config(path: Path) -> EdgeConfig:
     cfg = file.config()
     beside = {k: str(path.parent / v) for k, v in (("ca_file", cfg.uplink.ca_file), ("cert_file", cfg.uplink.cert_file),
                                                    ("key_file", cfg.uplink.key_file)) if v is not None}  # fmt: skip
-    secret = read_secret(path, "hub.secret_file", path.parent / file.hub.secret_file, EdgeConfigError)
-    cfg = replace(cfg, uplink=cfg.uplink.model_copy(update={"secret": secret, **beside}))
+    if file.hub is not None:
+        secret = read_secret(path, "hub.secret_file", path.parent / file.hub.secret_file, EdgeConfigError)
+        cfg = replace(cfg, uplink=cfg.uplink.model_copy(update={"secret": secret, **beside}))
+    if cfg.jetstream is not None:
+        js = cfg.jetstream
+        credentials = read_credentials(path, "jetstream", js, EdgeConfigError)
+        if js.ca_file is not None:
+            js = js.model_copy(update={"ca_file": str(path.parent / js.ca_file)})
+        cfg = replace(cfg, jetstream=js, nats_credentials=credentials)
     if cfg.uplink.spool is None:  # keep the spool next to the config, named for the agent
         cfg = replace(cfg, uplink=cfg.uplink.model_copy(update={"spool": str(path.parent / f"{cfg.agent_id}.spool.sqlite3")}))
     return cfg

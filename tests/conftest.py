@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from browser_support import chromium  # noqa: F401 - a fixture for the browser tests
+from nats_cluster import local_nats, nats_cluster, nats_single  # noqa: F401 - fixtures for the JetStream tests
 from state_db_support import KINDS, hub_state
 from support import HubProcess, start_hub
 

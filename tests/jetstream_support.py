@@ -4,7 +4,8 @@ and a publisher that follows ``wire.jetstream_contract`` exactly, as the edge do
 The local ``nats-server`` with JetStream listens on 127.0.0.1:4222 without
 auth; every test makes its own stream, subject prefix and lease bucket, and
 deletes them afterwards. ``make_stream`` is the one place a test's stream is
-created (the edge's provisioning helper can replace it).
+created, with the provisioning helper the edge and an operator use
+(``wire.jetstream_stream.ensure_stream``).
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ import nats.errors
 import nats.js.errors
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
-from nats.js.api import StreamConfig
 
 from wire.codec import encode_edge
-from wire.jetstream_contract import FrameKey, frame_headers, frame_subject, stream_subjects
+from wire.jetstream_contract import FrameKey, frame_headers, frame_subject
+from wire.jetstream_stream import StreamSettings, ensure_stream
 from wire.messages import ObsFrame, WaveChunk
 
 NATS_URL = "nats://127.0.0.1:4222"
@@ -40,8 +41,9 @@ async def connect() -> NatsClient:
 
 
 async def make_stream(js: JetStreamContext, name: str, prefix: str) -> None:
-    """The frames stream for ``prefix``: file storage, every frame kept, Nats-Msg-Id duplicates dropped for 2 minutes."""
-    await js.add_stream(StreamConfig(name=name, subjects=stream_subjects(prefix), duplicate_window=120.0))
+    """The frames stream for ``prefix`` as configured by default (``StreamSettings``): file storage, R1,
+    Nats-Msg-Id duplicates dropped for 2 minutes."""
+    await ensure_stream(js, StreamSettings(name=name), prefix)
 
 
 async def remove(js: JetStreamContext, stream: str, bucket: str | None = None) -> None:
