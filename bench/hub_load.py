@@ -49,7 +49,8 @@ from pathlib import Path
 import numpy as np
 from edge_load import Patient, Ward, layout, make_wards, patients
 from ingest_latency import baseline_python
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration"))  # the tests' influxd launcher
+for _tests in ("tests", "tests/integration"):  # the tests' influxd launcher and what it imports
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / _tests))
 from influx_support import Influxd, start_influxd  # noqa: E402
 from proc_usage import TICK, cpu_s, descendants, machine_busy, processes_in, rss_mib, thread_cpu_s, tree_cpu_s
 

@@ -9,7 +9,7 @@ come in over the WebSocket only). Example::
       password_file: /etc/teleicu/nats-hub.secret
       ca_file: /etc/teleicu/nats-ca.pem         # for tls:// servers signed by the hospital's CA
       subject_prefix: teleicu.frames            # frames are <prefix>.<ward>.<agent> (wire/jetstream_contract.py)
-      stream: TELEICU_FRAMES
+      stream: {name: TELEICU_FRAMES, replicas: 3, max_age_s: 86400}   # wire/jetstream_stream.py: every key
       wards: all                                # or [ICU1, ICU2]: the wards this worker may own
       worker_id: hub-a                          # default <hostname>-<pid>
       lease_bucket: teleicu_ward_leases         # the JetStream KV bucket holding who owns each ward
@@ -19,32 +19,28 @@ come in over the WebSocket only). Example::
       fetch_batch: 100                          # frames asked for in one pull
 
 ``wards: all`` means every ward that has a registered agent (``teleicu agents
-add``), read from the state store as agents are added. Credentials are
-required: a hub never connects to NATS anonymously. The secret files are read
-when the hub starts (``credentials``), so a missing one stops ``teleicu hub``
-with one line naming the key.
+add``), read from the state store as agents are added. The servers and the
+credentials are the same settings as the edge agent's
+(``wire.nats_connection.NatsSettings``: required, a hub never connects to NATS
+anonymously); the secret files are read when the hub starts (``credentials``),
+so a missing one stops ``teleicu hub`` with one line naming the key. The
+stream is provisioned by the workers from ``stream`` (``ensure_stream``, the
+same settings an edge agent may create it with).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from wire.config import ConfigError, ConfigModel, read_secret
+from wire.config import ConfigError
 from wire.jetstream_contract import DEFAULT_PREFIX, check_prefix, token
+from wire.jetstream_stream import StreamSettings
+from wire.nats_connection import NatsCredentials, NatsSettings, read_credentials
 
-NATS_SCHEMES = ("nats://", "tls://")
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
-
-
-def _servers(urls: list[str]) -> list[str]:
-    for u in urls:
-        if not u.startswith(NATS_SCHEMES) or len(u) <= len("tls://"):
-            raise ValueError(f"{u!r} is not a NATS server URL (nats://host:port or tls://host:port)")
-    return urls
 
 
 def _name(what: str):  # type: ignore[no-untyped-def]
@@ -73,23 +69,11 @@ def _wards(wards: list[str] | Literal["all"]) -> list[str] | Literal["all"]:
     return wards
 
 
-@dataclass(frozen=True, slots=True)
-class NatsCredentials:
-    """What the hub presents to NATS (never logged)."""
+class JetStreamSettings(NatsSettings):
+    """The hub's ``jetstream:`` section: the connection (``NatsSettings``), the stream, and this worker's wards."""
 
-    user: str | None = None
-    password: str | None = None
-    token: str | None = None
-
-
-class JetStreamSettings(ConfigModel):
-    servers: Annotated[list[str], Field(min_length=1, max_length=16), AfterValidator(_servers)]
-    user: Annotated[str, Field(min_length=1, max_length=128)] | None = None
-    password_file: Annotated[str, Field(min_length=1)] | None = None
-    token_file: Annotated[str, Field(min_length=1)] | None = None
-    ca_file: Annotated[str, Field(min_length=1)] | None = None
     subject_prefix: Annotated[str, AfterValidator(_prefix)] = DEFAULT_PREFIX
-    stream: Annotated[str, AfterValidator(_name("stream name"))] = "TELEICU_FRAMES"
+    stream: StreamSettings = StreamSettings()
     wards: Annotated[list[str] | Literal["all"], AfterValidator(_wards)] = "all"
     worker_id: Annotated[str, AfterValidator(_name("worker_id"))] | None = None
     lease_bucket: Annotated[str, AfterValidator(_name("lease_bucket"))] = "teleicu_ward_leases"
@@ -98,24 +82,21 @@ class JetStreamSettings(ConfigModel):
     max_ack_pending: Annotated[int, Field(ge=1, le=100_000)] = 1000
     fetch_batch: Annotated[int, Field(ge=1, le=10_000)] = 100
 
+    @field_validator("stream", mode="before")
+    @classmethod
+    def _stream_may_be_empty(cls, raw: Any) -> Any:
+        return {} if raw is None else raw
+
     @model_validator(mode="after")
     def _checks(self) -> JetStreamSettings:
-        by_password = self.user is not None or self.password_file is not None
-        if by_password and (self.user is None or self.password_file is None):
-            raise ValueError("user and password_file go together")
-        if by_password == (self.token_file is not None):
-            raise ValueError("give user and password_file, or token_file (one of them): a hub never connects to NATS anonymously")
         if self.fetch_batch > self.max_ack_pending:
             raise ValueError(f"fetch_batch {self.fetch_batch} must not exceed max_ack_pending {self.max_ack_pending}")
         return self
 
     def credentials(self, source: Path = Path("hub config")) -> NatsCredentials:
-        """Read the secret file the section names; ``ConfigError`` naming the key when it cannot be used."""
-        if self.token_file is not None:
-            return NatsCredentials(token=read_secret(source, "jetstream.token_file", Path(self.token_file)).get_secret_value())
-        assert self.password_file is not None
-        password = read_secret(source, "jetstream.password_file", Path(self.password_file)).get_secret_value()
-        return NatsCredentials(user=self.user, password=password)
+        """Read the secret file the section names (relative paths from ``source``'s directory); ``ConfigError``
+        naming the key when it cannot be used."""
+        return read_credentials(source, "jetstream", self)
 
 
 __all__ = ["ConfigError", "JetStreamSettings", "NatsCredentials"]

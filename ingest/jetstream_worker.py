@@ -50,7 +50,6 @@ import contextlib
 import logging
 import os
 import socket
-import ssl
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -78,7 +77,9 @@ from ingest.ward_leases import Step, WardLeases
 from wire.backoff import Backoff
 from wire.codec import WireError
 from wire.jetstream_contract import FrameKey, JetStreamContractError, parse_frame_headers, token, ward_filter
+from wire.jetstream_stream import StreamSettingsError, ensure_stream
 from wire.messages import Hello, ObsFrame, WaveChunk
+from wire.nats_connection import connect_budget_s, connect_options
 from wire.obs_frame_fast import decode_edge
 
 log = logging.getLogger(__name__)
@@ -157,7 +158,8 @@ class JetStreamWorker:
         try:
             js = nc.jetstream()
             kv = await self._lease_bucket(js)
-            log.info("jetstream worker %s: stream %s, wards %s", self.worker_id, self.s.stream, self.s.wards)
+            await self._provision_stream(js)
+            log.info("jetstream worker %s: stream %s, wards %s", self.worker_id, self.s.stream.name, self.s.wards)
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self._lease_loop(js, kv, tg), name="jetstream-leases")
         finally:  # the consumers have stopped (the task group waited for them): now the wards may go to another worker
@@ -167,20 +169,32 @@ class JetStreamWorker:
             await nc.close()
 
     async def _connect(self) -> NatsClient:
-        tls = ssl.create_default_context(cafile=self.s.ca_file) if self.s.ca_file else None
+        """The edge's connection settings (``wire.nats_connection``), except that a worker, once connected, keeps
+        reconnecting for as long as it runs: its leases, not the connection, decide what it may consume. The first
+        connect is bounded, since nats-py can hang after a failed TLS handshake."""
+        options = connect_options(self.s, self.creds, name=f"teleicu-hub {self.worker_id}")
+        options |= {"max_reconnect_attempts": -1, "reconnect_time_wait": 1, "error_cb": self._nats_error,
+                    "disconnected_cb": self._nats_disconnected, "reconnected_cb": self._nats_reconnected}  # fmt: skip
         backoff = Backoff(0.5, 10.0)
         while True:
             try:
-                return await nats.connect(
-                    servers=self.s.servers, user=self.creds.user, password=self.creds.password, token=self.creds.token,
-                    tls=tls, name=f"teleicu-hub {self.worker_id}", connect_timeout=2, allow_reconnect=True,
-                    max_reconnect_attempts=-1, reconnect_time_wait=1, error_cb=self._nats_error,
-                    disconnected_cb=self._nats_disconnected, reconnected_cb=self._nats_reconnected,
-                )  # fmt: skip
+                async with asyncio.timeout(connect_budget_s(self.s)):
+                    return await nats.connect(**options)
             except (nats.errors.Error, OSError, TimeoutError) as exc:
                 self.counters["nats_connect_failures"] += 1
                 log.warning("jetstream: cannot connect to %s (%s); trying again", ", ".join(self.s.servers), exc or type(exc).__name__)
                 await asyncio.sleep(backoff.next())
+
+    async def _provision_stream(self, js: JetStreamContext) -> None:
+        """The frames stream as ``stream:`` says (created, or brought to it). A change NATS refuses (storage,
+        more replicas than servers) is logged and the stream used as it is; NATS unreachable: retried later by
+        the consumers, which wait for the stream."""
+        try:
+            await ensure_stream(js, self.s.stream, self.s.subject_prefix, update=True)
+        except StreamSettingsError as exc:
+            log.error("jetstream: the stream %s stays as it is: %s", self.s.stream.name, exc)
+        except (nats.errors.Error, OSError, TimeoutError) as exc:
+            log.warning("jetstream: cannot provision the stream %s yet (%s)", self.s.stream.name, exc or type(exc).__name__)
 
     async def _nats_error(self, exc: Exception) -> None:
         log.warning("jetstream: NATS connection: %s", exc or type(exc).__name__)
@@ -327,8 +341,8 @@ class JetStreamWorker:
         config = ConsumerConfig(durable_name=name, filter_subject=ward_filter(w.ward, self.s.subject_prefix),
                                 ack_policy=AckPolicy.EXPLICIT, ack_wait=self.s.ack_wait_s, max_ack_pending=self.s.max_ack_pending,
                                 deliver_policy=DeliverPolicy.ALL, max_deliver=-1)  # fmt: skip
-        await js.add_consumer(self.s.stream, config)  # creates it, or finds it as it was
-        sub = await js.pull_subscribe_bind(durable=name, stream=self.s.stream)
+        await js.add_consumer(self.s.stream.name, config)  # creates it, or finds it as it was
+        sub = await js.pull_subscribe_bind(durable=name, stream=self.s.stream.name)
         w.inflight = asyncio.Queue(maxsize=self._max_inflight)
         try:
             for (agent, epoch), mark in (await self.hub.state_store.last_seqs()).items():

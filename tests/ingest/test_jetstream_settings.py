@@ -39,9 +39,10 @@ def test_a_worker_with_a_token_file_gets_every_default(tmp_path: Path) -> None:
     token.write_text(SECRET + "\n")
     js = hub_with({"servers": ["nats://127.0.0.1:4222"], "token_file": str(token)}).jetstream
     assert isinstance(js, JetStreamSettings)
-    assert (js.subject_prefix, js.stream, js.wards, js.lease_ttl_s, js.ack_wait_s) == ("teleicu.frames", "TELEICU_FRAMES", "all", 10, 30)
+    assert (js.subject_prefix, js.stream.name, js.stream.replicas, js.wards, js.lease_ttl_s, js.ack_wait_s) == (
+        "teleicu.frames", "TELEICU_FRAMES", 1, "all", 10, 30)
     creds = js.credentials()
-    assert (creds.token, creds.user, creds.password) == (SECRET, None, None)
+    assert creds.token is not None and (creds.token.get_secret_value(), creds.user, creds.password) == (SECRET, None, None)
 
 
 def test_user_and_password_file_are_read_together(tmp_path: Path) -> None:
@@ -49,25 +50,28 @@ def test_user_and_password_file_are_read_together(tmp_path: Path) -> None:
     secret.write_text(SECRET)
     js = hub_with({"servers": ["tls://nats.icu.example:4222"], "user": "hub", "password_file": str(secret), "wards": ["ICU1", "ICU-2"]}).jetstream
     assert js is not None and js.wards == ["ICU1", "ICU-2"]
-    assert (js.credentials().user, js.credentials().password) == ("hub", SECRET)
+    creds = js.credentials()
+    assert creds.password is not None and (creds.user, creds.password.get_secret_value()) == ("hub", SECRET)
 
 
 def test_no_credentials_or_both_kinds_or_half_a_pair_are_refused() -> None:
     anonymous = problems({"servers": ["nats://127.0.0.1:4222"]})
-    assert "hub.yaml: jetstream" in anonymous and "never connects to NATS anonymously" in anonymous
+    assert "hub.yaml: jetstream" in anonymous and "credentials are required" in anonymous
     both = problems({"servers": ["nats://h:4222"], "user": "hub", "password_file": "p", "token_file": "t"})
-    assert "one of them" in both
-    assert "user and password_file go together" in problems({"servers": ["nats://h:4222"], "user": "hub"})
+    assert "not both" in both
+    assert "missing password_file" in problems({"servers": ["nats://h:4222"], "user": "hub"})
 
 
 @pytest.mark.parametrize(("change", "named", "says"), [
-    ({"servers": ["http://h:4222"]}, "jetstream.servers", "not a NATS server URL"),
+    ({"servers": ["http://h:4222"]}, "jetstream.servers", "nats://host:port"),
+    ({"servers": ["nats://hub:s3cret@h:4222"]}, "jetstream.servers", "must not carry credentials"),
     ({"servers": []}, "jetstream.servers", ""),
     ({"subject_prefix": "teleicu.*"}, "jetstream.subject_prefix", "dot-separated tokens"),
     ({"wards": ["ICU 1"]}, "jetstream.wards", "cannot be a NATS subject token"),
     ({"wards": ["A", "A"]}, "jetstream.wards", "listed twice"),
     ({"wards": []}, "jetstream.wards", "or all"),
-    ({"stream": "FRAMES.X"}, "jetstream.stream", "stream name"),
+    ({"stream": {"name": "FRAMES.X"}}, "jetstream.stream.name", "stream name"),
+    ({"stream": {"replicas": 7}}, "jetstream.stream.replicas", ""),
     ({"lease_ttl_s": 1}, "jetstream.lease_ttl_s", "must be at least 3"),
     ({"fetch_batch": 500, "max_ack_pending": 100}, "jetstream", "must not exceed max_ack_pending"),
     ({"max_ack_pending": 0}, "jetstream.max_ack_pending", ""),

@@ -58,7 +58,7 @@ def worker_file(tmp: Path, worker: str, stream: str, prefix: str, bucket: str) -
     token = tmp / "nats.token"
     token.write_text(TOKEN)
     raw = yaml.safe_load(HUB_YAML.read_text()) | {"waveform_analysis": False}
-    raw["jetstream"] = {"servers": ["nats://127.0.0.1:4222"], "token_file": str(token), "subject_prefix": prefix, "stream": stream,
+    raw["jetstream"] = {"servers": ["nats://127.0.0.1:4222"], "token_file": str(token), "subject_prefix": prefix, "stream": {"name": stream},
                         "wards": [WARD], "worker_id": worker, "lease_bucket": bucket, "lease_ttl_s": LEASE_TTL_S,
                         "ack_wait_s": ACK_WAIT_S, "max_ack_pending": 500, "fetch_batch": 50}  # fmt: skip
     path = tmp / f"hub-{worker}.yaml"

@@ -53,7 +53,7 @@ def worker_config(tmp: Path, stream: str, prefix: str, bucket: str, wards: list[
     token = tmp / "nats.token"
     token.write_text(TOKEN)
     raw = yaml.safe_load(HUB_YAML.read_text()) | {"waveform_analysis": False}
-    raw["jetstream"] = {"servers": ["nats://127.0.0.1:4222"], "token_file": str(token), "subject_prefix": prefix, "stream": stream,
+    raw["jetstream"] = {"servers": ["nats://127.0.0.1:4222"], "token_file": str(token), "subject_prefix": prefix, "stream": {"name": stream},
                         "wards": wards, "lease_bucket": bucket, "lease_ttl_s": 6, "ack_wait_s": 5, "fetch_batch": 50} | more  # fmt: skip
     return parse_hub_config(raw, "test hub config")
 
