@@ -232,7 +232,7 @@ def hold_write_lock(db: Path, stop: threading.Event, held_s: float = 2.0, gap_s:
                 conn.execute("BEGIN IMMEDIATE")
                 stop.wait(held_s)
                 conn.execute("COMMIT")
-                time.sleep(gap_s)
+                stop.wait(gap_s)
         finally:
             conn.close()
 
