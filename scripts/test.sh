@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up everything the test suite needs on a fresh Debian machine, then runs the whole suite.
 # Installs: Debian's Chromium (browser tests), Mosquitto (MQTT tests), InfluxDB (storage tests), poppler-utils
-# and DejaVu fonts (discharge summary PDF), coturn (the video tests' TURN relay), npm and the test tools of package.json
+# and DejaVu fonts (discharge summary PDF), coturn (the video tests' TURN relay), nats-server (JetStream tests), npm and the test tools of package.json
 # (axe-core, run in the browser tests),
 # and a virtualenv with teleicu[test]. Extra args go to pytest.
 set -euo pipefail
@@ -17,6 +17,7 @@ command -v pdftotext >/dev/null 2>&1 || need="$need poppler-utils"      # the di
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need="$need fonts-dejavu-core"  # the PDF's font
 command -v npm >/dev/null 2>&1 || need="$need npm"                      # axe-core for the accessibility test
 command -v turnserver >/dev/null 2>&1 || need="$need coturn"            # the TURN relay of the video tests
+command -v nats-server >/dev/null 2>&1 || need="$need nats-server"      # JetStream: the tests' own 3-node clusters
 if [ -n "$need" ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $need >/dev/null
@@ -24,6 +25,13 @@ fi
 # the MQTT integration tests talk to a broker on 127.0.0.1:1883
 if ! (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; then
   $SUDO mosquitto -d -c /etc/mosquitto/mosquitto.conf
+fi
+# the JetStream tests also use a local server with JetStream on 127.0.0.1:4222 (on CI it already runs)
+if ! (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null; then
+  mkdir -p "${TMPDIR:-/tmp}/teleicu-nats"
+  setsid nats-server -a 127.0.0.1 -p 4222 -js -sd "${TMPDIR:-/tmp}/teleicu-nats" -l "${TMPDIR:-/tmp}/teleicu-nats/nats.log" \
+    </dev/null >/dev/null 2>&1 &
+  for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null && break; sleep 0.1; done
 fi
 
 npm ci --no-audit --no-fund --loglevel=error >/dev/null   # package-lock.json: axe-core, MPL-2.0, its licence in node_modules
