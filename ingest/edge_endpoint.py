@@ -135,8 +135,10 @@ class _Connection:
             if isinstance(ev, FrameRefused):
                 hub.frame_rejected()
                 await self.flush()
-                if ev.settle is not None:  # refused for good: acknowledged in turn
-                    await self.inflight.put((ev.settle, None, None))
+                if ev.settle is not None:  # refused for good: acknowledged in turn (or re-sent, if the store is that far behind)
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(self.stall_s):
+                            await self.inflight.put((ev.settle, None, None))
             elif isinstance(ev, HelloReceived):
                 session.welcome(hub.hello(ev.hello))
                 for bed in ev.unregistered:

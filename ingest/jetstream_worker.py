@@ -208,7 +208,19 @@ class JetStreamWorker:
         log.warning("jetstream: reconnected to NATS")
 
     async def _lease_bucket(self, js: JetStreamContext) -> KeyValue:
-        """The lease bucket, created when absent; every worker must agree on its TTL."""
+        """The lease bucket, created when absent, retried with backoff while NATS cannot answer yet (a cluster
+        still electing its JetStream leader must not stop the hub); a TTL that differs from this worker's is fatal."""
+        backoff = Backoff(0.5, 10.0)
+        while True:
+            try:
+                async with asyncio.timeout(self._kv_timeout * 4):
+                    return await self._open_lease_bucket(js)
+            except (nats.errors.Error, OSError, TimeoutError) as exc:
+                self.counters["lease_bucket_failures"] += 1
+                log.warning("jetstream: lease bucket %s not available yet (%s); trying again", self.s.lease_bucket, exc or type(exc).__name__)
+                await asyncio.sleep(backoff.next())
+
+    async def _open_lease_bucket(self, js: JetStreamContext) -> KeyValue:
         name, ttl = self.s.lease_bucket, self.s.lease_ttl_s
         try:
             kv = await js.key_value(name)

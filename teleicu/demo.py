@@ -303,8 +303,7 @@ async def run_demo(args: argparse.Namespace) -> dict:
         live_s = time.monotonic() - live
         live_stats = client.get("/api/stats")  # alarms of the live run, before the shutdown unplugs the monitors
         console.cancel()  # the summary's alarms and latencies are those of the live run, not of the shutdown
-        with contextlib.suppress(asyncio.CancelledError):
-            await console
+        await asyncio.wait([console])  # its end; a cancellation of the demo itself still goes through
         discharged = await asyncio.to_thread(_discharge_first, client, encounters)
         await children.stop(["sim"])
         await children.stop(["edge"])

@@ -40,15 +40,17 @@ SCHEMES = ("nats", "tls")
 
 
 def _server_url(url: str) -> str:
+    """The URL as given, or ``ValueError``; an error never repeats what stands before an ``@`` (it may be a secret)."""
+    shown = url if "@" not in url else url.split("://", 1)[0] + "://...@" + url.rsplit("@", 1)[1]
     try:
         parts = urlsplit(url)
-        port = parts.port
+        parts.port  # raises ValueError for a port that is not a number
     except ValueError as exc:
-        raise ValueError(f"must be a nats:// or tls:// URL, not {url!r} ({exc})") from None
-    if parts.scheme not in SCHEMES or not parts.hostname or parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise ValueError(f"must be a nats://host:port or tls://host:port URL, not {url!r}")
+        raise ValueError(f"must be a nats:// or tls:// URL, not {shown!r} ({'bad port' if '@' in url else exc})") from None
     if parts.username is not None or parts.password is not None:
-        raise ValueError(f"must not carry credentials ({parts.scheme}://{parts.hostname}:{port or 4222}): use user and password_file, or token_file")
+        raise ValueError(f"must not carry credentials ({shown}): use user and password_file, or token_file")
+    if parts.scheme not in SCHEMES or not parts.hostname or parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError(f"must be a nats://host:port or tls://host:port URL, not {shown!r}")
     return url
 
 

@@ -162,8 +162,7 @@ class InfluxSampleStore:
             if not done:
                 log.error("InfluxDB store stopping with %d lines unwritten; their frames stay unacknowledged", self._buffered_lines)
                 self._writer.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._writer
+                await asyncio.wait([self._writer])  # its end, without swallowing a cancellation of stop() itself
             self._writer = None
             self._fail_pending(StoreError("store stopped before these lines reached InfluxDB"))
         if self._http is not None:

@@ -87,3 +87,9 @@ def test_a_secret_file_that_cannot_be_read_is_named_when_the_worker_starts(tmp_p
     assert js is not None
     with pytest.raises(ConfigError, match="jetstream.token_file: cannot read"):
         js.credentials()
+
+
+@pytest.mark.parametrize("url", ["nats://bob:s3cret@h:4222", "nats://bob:s3cret@h:xx", "http://bob:s3cret@h:4222", "tls://:s3cret@h"])
+def test_a_server_url_with_a_secret_is_refused_without_repeating_the_secret(url: str) -> None:
+    text = problems({"servers": [url], "token_file": "/x"})
+    assert "jetstream.servers" in text and "s3cret" not in text and "bob" not in text, text

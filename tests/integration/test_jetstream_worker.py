@@ -11,6 +11,7 @@ for good, counted, audited, and never stored. Without NATS these tests fail.
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -23,8 +24,9 @@ import yaml
 from config_support import alarm_policy, score_tables
 from influx_support import Influxd, start_influxd
 from jetstream_support import TOKEN, Publisher, connect, make_stream, remove, unique
+from nats_cluster import listen_port, nats_server
 from state_db_support import state_connection
-from support import free_port, register_agent, serving, teleicu, wait_until
+from support import free_port, get_json, register_agent, serving, teleicu, wait_until
 
 from ingest.app import create_app
 from ingest.hub import Hub
@@ -339,3 +341,32 @@ def test_a_worker_whose_lease_another_took_stops_consuming_at_once_and_takes_the
         assert stored_counts(influx, scene.db) == published_counts(pub.acked)
     finally:
         run(cleanup(scene))
+
+
+def test_a_nats_without_jetstream_at_start_leaves_the_hub_serving_and_the_worker_retrying(tmp_path: Path, influx: Influxd) -> None:
+    """A real fault: the worker's server answers, but with no JetStream (as a cluster still electing its leader
+    would refuse): the lease bucket cannot be opened. The hub must go on serving and the worker keep trying; once
+    the server comes back with JetStream on the same port, the worker takes its ward."""
+    port = listen_port(set())
+    scene = Scene(tmp_path, influx, ["N"])
+    scene.cfg = worker_config(tmp_path, scene.stream, scene.prefix, scene.bucket, ["N"], servers=[f"nats://127.0.0.1:{port}"])
+    scene.hub = Hub(scene.cfg, open_stores(influx.store_url(scene.db, state=scene.state, flush_ms=100), tmp_path),
+                    policy=alarm_policy(), tables=score_tables())  # fmt: skip
+    scene.register("edge-N", "N", ("N-01",))
+    plain = subprocess.Popen([nats_server(), "-a", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with_js: subprocess.Popen | None = None
+    try:
+        with serving(create_app(scene.hub), "hub") as base:
+            wait_until(lambda: scene.worker().get("lease_bucket_failures", 0) >= 2, "the worker to retry the lease bucket", timeout=60)
+            assert get_json(base + "/healthz", as_=None)["ok"] and scene.worker()["wards_owned"] == []
+            plain.kill()
+            plain.wait(10)
+            store = tmp_path / "js"
+            with_js = subprocess.Popen([nats_server(), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(store)],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+            wait_until(lambda: scene.worker()["wards_owned"] == ["N"], "the worker to own ward N once JetStream answers", timeout=60)
+    finally:
+        for proc in (plain, with_js):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait(10)

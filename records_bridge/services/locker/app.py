@@ -63,8 +63,7 @@ def create_app(url: str, *, hub_url: str, sms: SmsGateway, share_secret: bytes, 
             yield
         finally:
             sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
+            await asyncio.wait([sweeper])  # its end, without swallowing a cancellation of the shutdown itself
             await app.state.identity.close()
 
     app = FastAPI(title="teleicu locker", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
