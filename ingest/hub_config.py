@@ -35,7 +35,7 @@ class HubConfig(ConfigModel):
     max_tick_ms: int = 1000
     max_clock_ahead_s: float = 300
     max_inflight_frames: Annotated[int, Field(ge=1)] = 2000
-    store_stall_s: Annotated[float, Field(gt=0, le=10)] = 3.0  # an edge reader waits this long for the store, then holds
+    store_stall_s: Annotated[float, Field(gt=0, le=10)] = 8.0  # an edge reader waits this long for the store, then holds
     max_frames_per_s: Positive = 2000
     max_bytes_per_s: Positive = 8 * 1024 * 1024
     tls: TlsSettings | None = None  # None: plain HTTP (behind a TLS-terminating reverse proxy, or on loopback)
