@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import ssl
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from async_deadline import async_test
 import trustme
 
 from ingest.adt.events import Admit, AnyAdtEvent, CancelAdmit, CancelDischarge, Discharge, Transfer, UpdatePatient
@@ -34,14 +34,7 @@ LOCATIONS = {f"MICU^^{i:02d}": f"ICU1-{i:02d}" for i in range(1, 7)}
 VT, END = b"\x0b", b"\x1c\r"
 
 
-def run_async(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
-    """Run an async test on a fresh event loop, with an overall deadline."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        return asyncio.run(asyncio.wait_for(fn(*args, **kwargs), 90))
-
-    return wrapper
+run_async = async_test(90)  # a deadline that fails the test, never hangs it
 
 
 async def wait_for(cond: Callable[[], Any], what: str, timeout: float = 10.0) -> Any:

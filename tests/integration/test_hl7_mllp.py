@@ -9,7 +9,6 @@ simulator and a raw socket client, and reads the values back from the hub's API.
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import os
 import re
@@ -17,11 +16,12 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from async_deadline import async_test
 import yaml
 from support import HubProcess, free_port, get_json, get_text, teleicu
 
@@ -53,14 +53,7 @@ SPEC = get_driver("hl7_pcd01")
 ACK_MSH = re.compile(rb"\x0bMSH\|\^~\\&\|TELEICU\|gw-T\|GW\^00155DFFFE000001\^EUI-64\|TELEICU-SIM\|[0-9]{14}\.[0-9]{3}\+0000\|\|ACK\^R01\^ACK\|[0-9]{20}\|P\|2\.6\r")
 
 
-def run_async(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
-    """Run an async test on a fresh event loop, with an overall deadline."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        return asyncio.run(asyncio.wait_for(fn(*args, **kwargs), 120))
-
-    return wrapper
+run_async = async_test(120)  # a deadline that fails the test, never hangs it
 
 
 async def wait_for(cond: Callable[[], Any], what: str, timeout: float = 15.0) -> Any:

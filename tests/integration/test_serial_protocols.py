@@ -12,13 +12,13 @@ set of values that may legitimately appear.
 from __future__ import annotations
 
 import asyncio
-import functools
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import numpy as np
 import pytest
+from async_deadline import async_test
 
 from edge_agent.config import DeviceConfig
 from edge_agent.drivers import get_driver
@@ -37,12 +37,7 @@ from wire.vocabulary import Flag
 pytestmark = pytest.mark.integration
 
 
-def run_async(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        return asyncio.run(asyncio.wait_for(fn(*args, **kwargs), 90))
-
-    return wrapper
+run_async = async_test(90)  # a deadline that fails the test, never hangs it
 
 
 async def wait_for(cond: Callable[[], bool], what: str, timeout: float = 30.0) -> None:

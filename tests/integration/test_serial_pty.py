@@ -8,16 +8,16 @@ same name.
 from __future__ import annotations
 
 import asyncio
-import functools
 import itertools
 import os
 import termios
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from async_deadline import async_test
 
 from edge_agent.config import DeviceConfig
 from edge_agent.drivers import get_driver
@@ -34,14 +34,7 @@ from wire.vocabulary import Flag
 pytestmark = pytest.mark.integration
 
 
-def run_async(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
-    """Run an async test on a fresh event loop (no pytest asyncio plugin needed)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        return asyncio.run(asyncio.wait_for(fn(*args, **kwargs), 60))  # type: ignore[arg-type]
-
-    return wrapper
+run_async = async_test(60)  # a deadline that fails the test, never hangs it
 
 
 async def wait_for(cond: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
