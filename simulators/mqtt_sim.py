@@ -64,7 +64,7 @@ from typing import IO, Any
 import aiomqtt
 
 from edge_agent.drivers.mqtt_json import check_prefix
-from edge_agent.transports.mqtt import cancellation_pending, parse_broker_url
+from edge_agent.transports.mqtt import cancellation_pending, parse_broker_url, raise_if_cancelled
 from simulators.base import SimBed
 from simulators.physiology import Physiology
 from simulators.scenarios import Scenario, get_scenario
@@ -253,8 +253,10 @@ class _Connection:
         await client.__aenter__()
         self._client = client
         try:
+            raise_if_cancelled()  # the connect may have swallowed it
             await self._publish(self.device.birth())
-        except aiomqtt.MqttError:
+            raise_if_cancelled()
+        except (aiomqtt.MqttError, asyncio.CancelledError):
             await self._drop_client()
             raise
         self.connects += 1
@@ -286,6 +288,7 @@ class _Connection:
                 return False
             self.outbox.done(pub)
             self.sent += 1
+            raise_if_cancelled()  # the publish may have swallowed it
         return True
 
     async def sender(self) -> None:

@@ -241,10 +241,12 @@ class MqttDevice:
             try:
                 async with self._client() as client:
                     for topic in self.topic_filters:
+                        raise_if_cancelled()  # the connect, or the last subscribe, may have swallowed it
                         granted = await client.subscribe(topic, qos=SUBSCRIBE_QOS)
                         refused = [rc for rc in granted if getattr(rc, "is_failure", False)]
                         if refused:
                             raise aiomqtt.MqttError(f"subscription to {topic} refused: {refused[0]}")
+                    raise_if_cancelled()
                     self.connects += 1
                     log.info("mqtt %s: connected to %s as %s, subscribed to %s", self.name, self.broker, self.client_id, ", ".join(self.topic_filters))
                     self.failures = 0
@@ -300,6 +302,13 @@ def cancellation_pending() -> bool:
     swallow the cancellation and retry for ever."""
     task = asyncio.current_task()
     return task is not None and task.cancelling() > 0
+
+
+def raise_if_cancelled() -> None:
+    """After an awaited client call that returned normally: end the task if it was cancelled meanwhile.
+    Without this, a task whose cancellation the library swallowed goes on to wait for messages for ever."""
+    if cancellation_pending():
+        raise asyncio.CancelledError
 
 
 def _payload_bytes(payload: Any) -> bytes:

@@ -10,7 +10,6 @@ a throw-away config (persistence on, in the test's temporary directory).
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import os
 import re
@@ -21,12 +20,13 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import aiomqtt
 import pytest
+from async_deadline import async_test
 import yaml
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -52,14 +52,7 @@ README = REPO / "edge_agent" / "drivers" / "mqtt_json.md"
 # -- helpers ------------------------------------------------------------------------------
 
 
-def run_async(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
-    """Run an async test on a fresh event loop, with an overall deadline."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        return asyncio.run(asyncio.wait_for(fn(*args, **kwargs), 90))  # type: ignore[arg-type]
-
-    return wrapper
+run_async = async_test(150)  # a deadline that fails the test, never hangs it
 
 
 async def wait_for(cond: Callable[[], object], what: str, timeout: float = 20.0) -> None:
@@ -301,6 +294,44 @@ def test_readme_mosquitto_pub_command_reaches_the_hub(shared_broker: tuple[str, 
                 edge.wait()
         asyncio.run(forget_session(shared_broker[1], client_id))
     assert edge.returncode == 0, log.read_text()
+
+
+@run_async
+async def test_a_cancellation_the_client_library_swallows_still_stops_the_transport(
+    shared_broker: tuple[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On Python 3.11 aiomqtt's ``asyncio.wait_for`` drops a cancellation that arrives as the awaited call completes
+    (the fault is caused here, as it happened under load, in the subscribe): the transport must still stop, not go
+    on to wait for messages for ever."""
+    subscribe = aiomqtt.Client.subscribe
+    swallowed: list[int] = []
+
+    async def subscribe_swallowing_a_cancellation(self: aiomqtt.Client, *args: Any, **kwargs: Any) -> Any:
+        granted = await subscribe(self, *args, **kwargs)
+        task = asyncio.current_task()
+        assert task is not None
+        task.cancel()
+        try:
+            await asyncio.sleep(0)
+        except asyncio.CancelledError:
+            swallowed.append(task.cancelling())  # as wait_for does when the operation completed at that moment
+        return granted
+
+    monkeypatch.setattr(aiomqtt.Client, "subscribe", subscribe_swallowing_a_cancellation)
+    dev = mqtt_device(shared_broker[1], f"teleicu-test/{token()}", f"teleicu-itest-{token()}", {"C-01": "ICU-C1"})
+    got = Received()
+    transport = asyncio.create_task(run_mqtt_device(dev, get_driver("mqtt_json"), got))
+    try:
+        done, _ = await asyncio.wait({transport}, timeout=10)
+        assert swallowed[:1] == [1], "the fault was not caused"
+        assert transport in done, "the transport went on after its cancellation was swallowed"
+        assert swallowed == [1]  # and it stopped at once: no further subscribe
+        assert transport.cancelled()
+        assert [e for e in got.events if isinstance(e, DeviceStatus) and e.status == "ok"] == []  # never reported up
+    finally:
+        transport.cancel()
+        await asyncio.gather(transport, return_exceptions=True)
+        await forget_session(shared_broker[1], dev.settings["client_id"])
 
 
 # -- broker restarts and the persistent session (own broker) ------------------------------------
