@@ -29,7 +29,7 @@ from ingest.adt.listener import AdtListener
 from ingest.video.relay import VideoRelay
 from ingest.video.turn_credentials import TurnCredentials
 from ingest.agents import AgentRegistry
-from ingest.audit_writer import AlarmRecord, AuditWriter, DataGap
+from ingest.audit_writer import AgentRecord, AlarmRecord, AuditWriter, DataGap
 from ingest.auth.audit_log import AuditEntry
 from ingest.auth.service import AGENT_KEY, AuthService
 from ingest.band_census import BandCensus, census_rows
@@ -213,13 +213,28 @@ class Hub:
 
         Raises ``KeyError`` for an agent the hub does not know and ``ValueError`` for one that is connected.
         """
+        self.audit.persist(self._stop_expecting(agent))
+
+    def agent_served_elsewhere(self, agent: str) -> bool:
+        """A hub worker no longer consumes the agent's ward (another worker owns it now): stop expecting the agent
+        here, as ``forget_agent`` does, so this worker raises no "agent offline" or "no data" alarm for beds it does
+        not serve. Nothing is written to the shared state store, where the ward's new owner keeps the agent.
+        Returns False for an agent this hub does not know or that is connected to it."""
+        try:
+            self._stop_expecting(agent)
+        except (KeyError, ValueError):
+            return False
+        return True
+
+    def _stop_expecting(self, agent: str) -> AgentRecord:
         rows = [row for row, info in enumerate(self.state.beds) if info.agent == agent]
-        self.audit.persist(self.agents.forget(agent, [self.state.beds[row].bed for row in rows]))
+        record = self.agents.forget(agent, [self.state.beds[row].bed for row in rows])
         for row in rows:  # its beds stay on the census with no agent: nothing watches them, nothing alarms
             self.state.beds[row].agent = ""
             self._dirty.add(row)
             self.waveform_quality.forget(self.state.beds[row].bed)  # and their waveform buffers go
         self._wake.set()
+        return record
 
     def agents_json(self) -> list[dict[str, Any]]:
         return self.agents.json()

@@ -120,6 +120,7 @@ class _Ward:
     """One ward's consumer: its agents' hellos here, their floors waiting, its in-flight frames."""
 
     ward: str
+    heard: set[str]  # every agent heard in the ward since this worker took it (across consumer restarts)
     current: dict[str, Hello] = field(default_factory=dict)  # agent -> the hello of its newest epoch seen
     floors: StreamFloors = field(default_factory=StreamFloors)
     backoff: Backoff = field(default_factory=lambda: Backoff(*NAK_DELAY))
@@ -333,20 +334,24 @@ class JetStreamWorker:
         if previous is not None:
             await asyncio.wait([previous])  # the ward's last consumer here has finished its clean-up
         backoff = Backoff(0.5, 10.0)
-        while self._owns(ward):
-            failure: BaseException | None = None
-            gone = False
-            try:
-                await self._consume_once(js, _Ward(ward))
-            except* LeaseGone:
-                gone = True
-            except* (nats.errors.Error, StoreError, TimeoutError) as group:
-                failure = group.exceptions[0]
-            if gone:
-                return
-            self.counters["consumer_restarts"] += 1
-            log.warning("jetstream: ward %s: %s; consuming again shortly", ward, failure or "stopped")
-            await asyncio.sleep(backoff.next())
+        heard: set[str] = set()
+        try:
+            while self._owns(ward):
+                failure: BaseException | None = None
+                gone = False
+                try:
+                    await self._consume_once(js, _Ward(ward, heard))
+                except* LeaseGone:
+                    gone = True
+                except* (nats.errors.Error, StoreError, TimeoutError) as group:
+                    failure = group.exceptions[0]
+                if gone:
+                    return
+                self.counters["consumer_restarts"] += 1
+                log.warning("jetstream: ward %s: %s; consuming again shortly", ward, failure or "stopped")
+                await asyncio.sleep(backoff.next())
+        finally:  # the ward is another worker's now (or this hub stops): its agents are not this worker's to watch
+            self.counters["agents_handed_over"] += sum(self.hub.agent_served_elsewhere(agent) for agent in heard)
 
     async def _consume_once(self, js: JetStreamContext, w: _Ward) -> None:
         name = consumer_name(w.ward)
@@ -490,6 +495,7 @@ class JetStreamWorker:
             return Hello(key.agent, key.epoch, cred.ward, cred.beds)
         hello = Hello(key.agent, key.epoch, cred.ward, cred.beds)
         self.hub.hello(hello)
+        w.heard.add(key.agent)
         if cur is not None:
             self.hub.goodbye(cur)
         w.current[key.agent] = hello

@@ -331,13 +331,19 @@ def test_a_worker_whose_lease_another_took_stops_consuming_at_once_and_takes_the
             run(lease("steal"))
             wait_until(lambda: scene.worker().get("leases_lost", 0) == 1, "the renewal to be refused", timeout=30)
             assert scene.worker()["wards_owned"] == []
+            # the ward's agent is another worker's now: this one stops expecting it (no "agent offline" alarm here)
+            wait_until(lambda: scene.worker().get("agents_handed_over", 0) == 1, "the ward's agent handed over", timeout=10)
+            assert "edge-L" not in scene.hub.agents.offline() and "edge-L" not in scene.hub.agents.known
+            assert scene.hub.state.beds[scene.hub.state.index["L-01"]].agent == ""
             last = run(publish(pub, 2))
             time.sleep(2 * FETCH_WAIT_S)  # a consumer still running would have fetched it by now
             assert run(consumer_state(scene.stream, "L"))[:2] == (1, 0) and scene.worker()["frames_acked"] == 1
             run(lease("free"))  # the thief gives it back
             wait_until(lambda: run(consumer_state(scene.stream, "L")) == (0, 0, last), "the worker to take it back", timeout=30)
             stats = scene.worker()
+            back = dict(scene.hub.agents.online), scene.hub.state.beds[scene.hub.state.index["L-01"]].agent
         assert stats["wards_owned"] == ["L"] and stats["leases_taken"] == 2 and stats["frames_acked"] == 2, stats
+        assert back == ({"edge-L": 1}, "edge-L")  # taken back: its agent is this worker's again
         assert stored_counts(influx, scene.db) == published_counts(pub.acked)
     finally:
         run(cleanup(scene))
