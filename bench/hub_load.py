@@ -14,7 +14,9 @@ A console signs in as the intensivist and watches ``/ws/console`` in a process o
   the hub's arrival -> console and its own arrival -> push (``/api/stats``);
 * the hub's cores (user + system of it and its worker processes over the window, /proc), its RSS at start and end;
 * frames and observations per second the hub accepted (its counters); frames acknowledged / sent;
-* the generator's and the console's own cores, and how late the generator's ticks were.
+* the generator's and the console's own cores, and how late the generator's ticks were;
+* pacing (``pacing``): the hub's paces sent and frames braked in the window, the agents' paces received, frames held
+  and frames sent paced over the run.
 
 "keeps up": no connection lost, acknowledgements and sending at most a second behind, the generator on time, the
 second half's latency not well above the first's (p50 1.5 x + 20 ms, p99 2 x + 100 ms: a backlog moves the median,
@@ -194,6 +196,8 @@ def summary(wards: list[Ward], a: Snap, b: Snap, parts: list[dict], drained: tup
         "generator_lag_ms": {"p50": _pct(lag, 50), "p99": _pct(lag, 99), "max": round(float(lag.max()), 1) if len(lag) else None},
         "ticks_skipped": sum(w.skipped for w in wards), "agents_lost": [f"{w.agent}: {w.failure}" for w in wards if w.failure], "held_and_resent": sum(w.resends for w in wards),
         "hub_errors": dict(errors), "load_average": os.getloadavg(),
+        "pacing": {"paces_sent": d.get("paces_sent", 0), "frames_braked": d.get("frames_braked", 0),  # the hub's, in the window
+                   **{k: sum(w.session.counters[k] for w in wards) for k in ("paces_received", "frames_held", "frames_sent_paced")}},
     }  # fmt: skip
     sent_per_s = (b.sent - a.sent) / el
     why = []

@@ -6,8 +6,9 @@ hub acknowledges them) come from ``edge_agent.uplink_base``, which this
 uplink shares with the JetStream one (``edge_agent.jetstream_uplink``).
 
 The protocol itself (numbering, the floor, hello and welcome, live frames
-first and the backlog behind them, ack-clocked and paced, status reports, the
-reconnect backoff) is decided by the session; this module only moves bytes:
+first and the backlog behind them, ack-clocked and paced, the hub's ``Pace``
+while it brakes its intake, status reports, the reconnect backoff) is decided
+by the session; this module only moves bytes:
 it tells the session what was spooled and what the hub said, and sends what
 the session says to send. Reconnects back off exponentially with full jitter,
 so a hub restart is not met by every gateway at the same instant.

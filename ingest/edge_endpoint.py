@@ -25,6 +25,11 @@ backoff and, once the store takes it, the hub closes the connection with
 code 1013 and the agent re-sends everything unacknowledged. Any other
 failure closes the connection with 1011.
 
+While the hub is overloaded its intake brake (``ingest.overload``) slows the
+reader: an agent that said ``pace`` in its hello is told to send more slowly
+(``Pace``, decided by the session) and is read at that rate, so its socket
+drains; any other waits the whole brake before each message it sends.
+
 Before the WebSocket is accepted the agent proves who it is: HTTP Basic on the
 upgrade request, its id and the secret ``teleicu agents add`` issued. An
 unknown agent, a wrong secret and a revoked one get the same refusal (HTTP
@@ -119,12 +124,13 @@ class _Connection:
             if data is None:
                 data = (message.get("text") or "").encode()
             wait = self.session.throttle(len(data), loop.time())
-            brake = self.hub.overload.brake_s()  # while the hub is past its capacity (ingest.overload)
+            # while the hub is past its capacity (ingest.overload); a pacing agent is told its pace instead
+            brake = self.session.brake(self.hub.overload.brake_s(), loop.time())
             if brake > wait:
                 wait = brake
                 self.hub.counters["frames_braked"] += 1
             if wait > 0:
-                await self.flush()
+                await self.flush()  # a pace, a rate notice: before the wait (else after the frame, by on_frame)
                 await asyncio.sleep(wait)
             await self.on_frame(data)
 

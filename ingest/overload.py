@@ -10,11 +10,16 @@ overloaded when the median lag over the last ``WINDOW_S`` reaches ``ENTER_MS``,
 and calls it recovered only when the median has stayed under ``EXIT_MS`` for
 ``CLEAR_S`` (hysteresis: no flapping). While overloaded:
 
-- ``brake_s()`` is how long each agent's reader waits before it reads its next
-  frame: twice the median lag, at most ``MAX_BRAKE_S``. Reading slower is
-  TCP backpressure: the agents' spools hold the data (nothing is dropped, no
-  agent is cut off), the loop gets its time back for the tick, the alarms and
-  the consoles, and the brake eases as the lag falls;
+- ``brake_s()`` is the time the hub gives each agent per frame: twice the
+  median lag, at most ``MAX_BRAKE_S``. An agent that understands pacing is
+  told to send at most about one frame per brake (``wire.hub_session``: a
+  ``Pace`` message) and keeps the rest in its spool, newest frame first; any
+  other agent's reader waits the brake before it reads its next frame, which
+  is TCP backpressure: the data stays at the agent, but so do its keepalive
+  pings, behind the frames in the socket (at 3,000 beds they waited more than
+  20 s and the agents cut their own connections). Either way nothing is
+  dropped, the loop gets its time back for the tick, the alarms and the
+  consoles, and the brake eases as the lag falls;
 - ``reason()`` is the text of the hub-wide ``technical:hub_overloaded`` alarm,
   so the intensivist knows that live values may arrive late.
 

@@ -37,6 +37,7 @@ from wire.messages import (
     HubMessage,
     ObsFrame,
     Observation,
+    Pace,
     PatientSeen,
     Status,
     UnmappedObservation,
@@ -50,6 +51,7 @@ MAX_OBS_PER_FRAME = 2000
 MAX_SAMPLES_PER_CHUNK = 8192
 MAX_ID_LEN = 64  # agent, ward, bed, device and lead identifiers
 MAX_BEDS_PER_AGENT = 2000
+MIN_PACE, MAX_PACE = 0.01, 100_000.0  # frames per second a ``Pace`` may name
 #: longest text of each field of an unmapped observation (characters); a driver clips to these (``clip``)
 UNMAPPED_LIMITS = {"system": 32, "code": 64, "name": 64, "value": 200, "unit": 64, "status": 8}
 
@@ -141,6 +143,7 @@ def encode_edge(msg: EdgeMessage) -> bytes:
                 "beds": list(msg.beds),
                 "floor": msg.floor,
             }
+            | ({"pace": True} if msg.pace else {})  # only when true: the hello of an agent without pacing is unchanged
         )
     raise TypeError(f"not an edge message: {type(msg).__name__}")
 
@@ -169,6 +172,8 @@ def encode_hub(msg: HubMessage) -> bytes:
                 "rejected": list(msg.rejected),
             }
         )
+    if isinstance(msg, Pace):
+        return _dumps({"type": "pace", "frames_per_s": msg.frames_per_s})
     raise TypeError(f"not a hub message: {type(msg).__name__}")
 
 
@@ -238,7 +243,15 @@ def _decode_hello(obj: dict[str, Any]) -> Hello:
         beds=bed_ids,
         proto=proto,
         floor=_int(obj, "floor", 0, _MAX_SEQ) if "floor" in obj else 0,
+        pace=_bool(obj, "pace") if "pace" in obj else False,
     )
+
+
+def _bool(obj: dict[str, Any], key: str) -> bool:
+    v = obj.get(key)
+    if type(v) is not bool:
+        raise WireError("schema", f"'{key}' must be true or false, got {v!r}")
+    return v
 
 
 MAX_STATUS_DEVICES = 2000
@@ -389,6 +402,8 @@ def decode_hub(data: bytes | str) -> HubMessage:
         return Ack(seq=_int(obj, "seq", 0, _MAX_SEQ), also=tuple(also))
     if kind == "welcome":
         return Welcome(last_seq=_int(obj, "last_seq", 0, _MAX_SEQ))
+    if kind == "pace":
+        return _decode_pace(obj)
     if kind == "error":
         seq = obj.get("seq")
         rejected = obj.get("rejected", [])
@@ -399,3 +414,13 @@ def decode_hub(data: bytes | str) -> HubMessage:
             rejected=tuple(r for r in rejected if isinstance(r, dict)) if isinstance(rejected, list) else (),
         )
     raise WireError("unknown_type", f"unknown hub frame type {kind!r}")
+
+
+def _decode_pace(obj: dict[str, Any]) -> Pace:
+    """``frames_per_s``: a number in [MIN_PACE, MAX_PACE], or null or absent for "unpaced"."""
+    rate = obj.get("frames_per_s")
+    if rate is None:
+        return Pace(None)
+    if type(rate) not in (int, float) or not MIN_PACE <= rate <= MAX_PACE:  # NaN and infinities fail the bounds
+        raise WireError("schema", f"'frames_per_s' must be null or a number in [{MIN_PACE:g}, {MAX_PACE:g}], got {rate!r}")
+    return Pace(float(rate))

@@ -3,8 +3,9 @@
 ``EdgeSession`` owns every piece of the agent's protocol state and nothing
 else: the epoch, the next sequence number, which numbered frames the spool
 still holds (and so the floor), the live queue, the backlog cursor and its
-ack-clocked window, the pacing of the backlog, when a status report is due,
-the hello/welcome exchange and the reconnect backoff. It reads no socket,
+ack-clocked window, the pacing of the backlog, the pace the hub asked for,
+when a status report is due, the hello/welcome exchange and the reconnect
+backoff. It reads no socket,
 touches no disk and never sleeps; the asyncio shell (``edge_agent.uplink``)
 feeds it what happened and does what it says, in the manner of the
 sans-I/O protocols of ``websockets`` and ``h11``:
@@ -13,7 +14,8 @@ sans-I/O protocols of ``websockets`` and ``h11``:
   ``next_seq`` onwards, and any the size policy dropped), ``dropped``;
 * connection side: ``connect`` (returns the hello to send), ``receive_data``
   (bytes from the hub; returns events: ``DeleteFrames`` for the spool,
-  ``Welcomed``, ``HubError``), ``connection_lost``, ``reconnect_delay``;
+  ``Welcomed``, ``HubError``; a ``Pace`` is kept here), ``connection_lost``,
+  ``reconnect_delay``;
 * sending: ``next_send(now)`` says what goes out next (``LiveFrame``,
   ``BacklogFrame`` to be read from the spool, or ``StatusDue``, answered with
   ``status_message``), ``timeout(now)`` how long to wait before asking again
@@ -29,7 +31,20 @@ Invariants (see README "Edge protocol" and ``edge_agent.spool``):
   acknowledged it, that is stored it durably or refused it for good;
 * live frames go before the backlog; the backlog goes at most
   ``backlog_rate`` frames a second and ``BACKLOG_WINDOW`` unacknowledged
-  frames at a time, so it never queues in the socket ahead of live data.
+  frames at a time, so it never queues in the socket ahead of live data;
+* no frame is sent twice on one connection.
+
+Pacing (the hub's brake said in the protocol): the hello says ``pace``, so a
+braked hub sends ``Pace(frames_per_s)`` instead of only reading the socket
+more slowly (which would leave frames, and the keepalive pings behind them,
+in the TCP buffers). While paced, numbered frames (live and backlog) go out
+at most at that rate (a token bucket of one frame); at each turn the *newest*
+waiting live frame goes, so the console sees values as fresh as the pace
+allows, and the older ones waiting with it are *held*: they stay in the
+spool and go later with the backlog, oldest first, ack-clocked and paced like
+it (``BacklogFrame``). Status reports are not paced. ``Pace(None)`` lifts the
+pace; a new connection starts unpaced. Counted: ``paces_received``,
+``frames_sent_paced``, ``frames_held``.
 
 Time is passed in as seconds on any monotonic clock.
 """
@@ -46,8 +61,9 @@ from dataclasses import dataclass, replace
 
 from wire.backoff import Backoff
 from wire.codec import WireError, decode_hub, encode_edge
-from wire.messages import Ack, ErrorReport, Hello, Status, Welcome
+from wire.messages import Ack, ErrorReport, Hello, Pace, Status, Welcome
 from wire.seq_ranges import Run, SeqRanges
+from wire.token_bucket import TokenBucket
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +151,7 @@ class EdgeSession:
         counters: Counter[str] | None = None,
     ) -> None:
         """``epoch``, ``next_seq`` and ``spooled`` (the runs of sequence numbers the spool holds) come from the spool."""
-        self._hello = Hello(agent=agent, epoch=epoch, ward=ward, beds=tuple(beds))
+        self._hello = Hello(agent=agent, epoch=epoch, ward=ward, beds=tuple(beds), pace=True)
         self._spooled = SeqRanges(spooled)
         last = self._spooled.last()
         if next_seq < 1 or (last is not None and last >= next_seq):
@@ -154,6 +170,8 @@ class EdgeSession:
         self._live_from = self.next_seq  # frames from here on are live on this connection, those below are backlog
         self._backlog_after = 0  # backlog cursor: the highest backlog frame sent on this connection
         self._backlog_unacked: set[int] = set()  # backlog frames sent on this connection, not yet acknowledged
+        self._held = SeqRanges()  # live frames held back by the pace, unsent on this connection: they go as backlog
+        self._pace: TokenBucket | None = None  # the hub's pace (None: unpaced)
         self._tick_start = -math.inf
         self._tick_sent = 0
         self._status_changed = True  # a new connection is told the whole device picture at once
@@ -174,6 +192,11 @@ class EdgeSession:
     @property
     def hello(self) -> Hello:
         return replace(self._hello, floor=self.floor)
+
+    @property
+    def pace(self) -> float | None:
+        """Frames a second the hub asked for on this connection (None: unpaced)."""
+        return self._pace.rate if self._pace is not None else None
 
     @property
     def connected(self) -> bool:
@@ -210,6 +233,7 @@ class EdgeSession:
         for seq in seqs:
             if self._spooled.discard(seq):
                 self._backlog_unacked.discard(seq)
+                self._held.discard(seq)
 
     # --- connection side ---------------------------------------------------------
 
@@ -241,6 +265,15 @@ class EdgeSession:
             raise WireError("protocol", f"expected welcome, got {what}")
         if isinstance(msg, Ack):
             return self._acknowledge(msg.seq, msg.also)
+        if isinstance(msg, Pace):
+            self.counters["paces_received"] += 1
+            if msg.frames_per_s is None:
+                self._pace = None
+            elif self._pace is None:
+                self._pace = TokenBucket(msg.frames_per_s, 1.0, -math.inf)
+            else:
+                self._pace.rate = msg.frames_per_s
+            return []
         return [HubError(msg)]
 
     def _acknowledge(self, upto: int, also: tuple[int, ...]) -> list[EdgeEvent]:
@@ -259,6 +292,10 @@ class EdgeSession:
             return []
         if self._backlog_unacked:
             self._backlog_unacked = {s for s in self._backlog_unacked if s in self._spooled}
+        if self._held:  # no longer in the spool: not to be sent
+            self._held.remove_upto(upto)
+            for seq in also:
+                self._held.discard(seq)
         event = DeleteFrames(tuple(runs))
         self.counters["frames_acked"] += event.count
         return [event]
@@ -279,20 +316,21 @@ class EdgeSession:
     # --- sending -----------------------------------------------------------------
 
     def next_send(self, now: float) -> Outgoing | None:
-        """What to send now: live frames first, then a status report when due, then the paced backlog."""
+        """What to send now: live frames first, then a status report when due, then the backlog (held frames
+        included), oldest first, ack-clocked and paced; while the hub paces, the newest live frame first and numbered
+        frames at most at its pace."""
         if self.state is not EdgeState.OPEN:
             return None
-        while self._live:
-            seq, data = self._live.popleft()
-            if seq in self._spooled:  # else dropped by the size policy meanwhile
-                self.counters["frames_sent"] += 1
-                self.counters["frames_sent_live"] += 1
-                return LiveFrame(seq, data)
+        paced = self._pace is not None and self._pace.ready_in(1, now) > 0  # no numbered frame may go now
+        if not paced:
+            live = self._next_live()
+            if live is not None:
+                return self._sent(live, now)
         if self._status_changed or now >= self._status_due_at:
             self._status_changed = False
             self._status_due_at = now + self._status_s
             return StatusDue()
-        if len(self._backlog_unacked) >= BACKLOG_WINDOW:
+        if paced or len(self._backlog_unacked) >= BACKLOG_WINDOW:
             return None
         seq = self._next_backlog()
         if seq is None:
@@ -302,25 +340,56 @@ class EdgeSession:
         if self._tick_sent >= self._per_tick:
             return None
         self._tick_sent += 1
-        self._backlog_after = seq
+        if seq in self._held:
+            self._held.discard(seq)
+        else:
+            self._backlog_after = seq
         self._backlog_unacked.add(seq)
-        self.counters["frames_sent"] += 1
         self.counters["frames_sent_backlog"] += 1
-        return BacklogFrame(seq)
+        return self._sent(BacklogFrame(seq), now)
+
+    def _next_live(self) -> LiveFrame | None:
+        """The live frame to send: the first waiting, or while paced the newest (the others are then held)."""
+        while self._live:
+            seq, data = self._live.pop() if self._pace is not None else self._live.popleft()
+            if seq not in self._spooled:  # dropped by the size policy meanwhile
+                continue
+            if self._pace is not None and self._live:
+                for older, _data in self._live:
+                    if older in self._spooled:
+                        self._held.append(older, older)
+                        self.counters["frames_held"] += 1
+                self._live.clear()
+            self.counters["frames_sent_live"] += 1
+            return LiveFrame(seq, data)
+        return None
+
+    def _sent(self, item: LiveFrame | BacklogFrame, now: float) -> LiveFrame | BacklogFrame:
+        self.counters["frames_sent"] += 1
+        if self._pace is not None:
+            self._pace.take(1, now)
+            self.counters["frames_sent_paced"] += 1
+        return item
 
     def _next_backlog(self) -> int | None:
+        """The oldest frame not yet sent on this connection and not live: the backlog's next, or a held one."""
         seq = self._spooled.next_after(self._backlog_after)
-        return seq if seq is not None and seq < self._live_from else None
+        backlog = seq if seq is not None and seq < self._live_from else None
+        held = self._held.first()
+        return held if held is not None and (backlog is None or held < backlog) else backlog
 
     def timeout(self, now: float) -> float | None:
         """Seconds until ``next_send`` may have something without new input (None: only new input will)."""
         if self.state is not EdgeState.OPEN:
             return None
-        if self._live or self._status_changed:
+        if self._status_changed:
             return 0.0
         due = self._status_due_at
-        if len(self._backlog_unacked) < BACKLOG_WINDOW and self._next_backlog() is not None:
-            due = min(due, self._tick_start + BACKLOG_TICK_S if self._tick_sent >= self._per_tick else now)
+        numbered = now if self._pace is None else now + self._pace.ready_in(1, now)  # when a numbered frame may go
+        if self._live:
+            due = min(due, numbered)
+        elif len(self._backlog_unacked) < BACKLOG_WINDOW and self._next_backlog() is not None:
+            due = min(due, max(numbered, self._tick_start + BACKLOG_TICK_S if self._tick_sent >= self._per_tick else now))
         return max(0.0, due - now)
 
     def status_message(self, devices: Sequence[dict], spool_report: dict[str, int]) -> bytes:

@@ -1,4 +1,4 @@
-"""The hub's side of one edge connection, without I/O: hello/welcome, refusals, pacing, acknowledgements, the hold.
+"""The hub's side of one edge connection, without I/O: hello/welcome, refusals, rates, the brake, acknowledgements, the hold.
 
 ``HubSession`` decodes what an agent sends and decides every protocol answer;
 the asyncio shell (``ingest.edge_endpoint``) reads the socket, asks the hub
@@ -9,6 +9,17 @@ session what they said, in the manner of the sans-I/O protocols of
 * ``throttle(size, now)`` before handling a frame: how long to wait first
   (frames and bytes per second; an agent over its rate is read more slowly
   and told so, at most once a second; nothing is dropped);
+* ``brake(brake_s, now)`` before handling a message, with the hub's intake
+  brake (``ingest.overload``): how long to wait first. An agent whose hello
+  did not say ``pace`` waits the whole brake before every message, as TCP
+  backpressure (which also holds back its keepalive pings). One that did is
+  *paced*: it is told to send at most ``PACE_SHARE`` of the hub's read rate
+  under the brake (one frame per ``brake_s``), so its frames wait in its spool
+  and the socket drains; it is read at that rate (a token bucket of
+  ``PACE_BURST`` frames), so an agent that keeps to its pace is read at once,
+  pings and all. A new ``Pace`` goes only when the rate changes by
+  ``PACE_CHANGE`` or more, or on or off, at most every ``PACE_NOTICE_S``;
+  ``Pace(None)`` when the brake ends (counted: ``paces_sent``);
 * the connection belongs to one agent, authenticated by the shell before the
   session starts (``agent``, with the ``beds`` registered to it): a hello
   naming another agent closes it (``CLOSE_POLICY``), and the hello the hub
@@ -47,10 +58,10 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 
-from wire.codec import WireError, encode_hub
+from wire.codec import MAX_PACE, MIN_PACE, WireError, encode_hub
 from wire.obs_frame_fast import decode_edge
 from wire.dedup import SeqTracker
-from wire.messages import Ack, ErrorReport, Hello, HubMessage, ObsFrame, Status, WaveChunk, Welcome
+from wire.messages import Ack, ErrorReport, Hello, HubMessage, ObsFrame, Pace, Status, WaveChunk, Welcome
 from wire.token_bucket import TokenBucket
 
 log = logging.getLogger(__name__)
@@ -59,6 +70,10 @@ ACK_EVERY = 64  # under sustained load, acknowledge at least this often
 HOLD_RETRY_S = (0.5, 5.0)  # while holding, the held batch is retried after 0.5 s, doubling up to 5 s
 MAX_THROTTLE_S = 5.0  # the longest single wait before reading the next frame
 RATE_NOTICE_S = 1.0  # an agent over its rate is told at most this often
+PACE_SHARE = 0.75  # a paced agent may send this share of what the hub reads under the brake: the socket drains
+PACE_CHANGE = 0.25  # a new pace only when the rate changes by this share or more (or on or off)
+PACE_NOTICE_S = 1.0  # and at most this often
+PACE_BURST = 4.0  # frames a paced agent's socket may hold that are read at once (those sent before its pace came)
 CLOSE_POLICY = 1008  # this connection may not do that: it is another agent's, or its secret was revoked
 CLOSE_HUB_ERROR = 1011  # any other hub error: reconnect and re-send
 CLOSE_STORE_RECOVERED = 1013  # "try again later": reconnect now and re-send what is unacknowledged
@@ -128,6 +143,9 @@ class HubSession(Generic[B]):
         self._frames = TokenBucket(max_frames_per_s, max_frames_per_s, now)
         self._bytes = TokenBucket(max_bytes_per_s, max_bytes_per_s, now)
         self._last_rate_notice = -math.inf
+        self.pace: float | None = None  # frames/s the agent was last told (None: unpaced)
+        self._last_pace = -math.inf
+        self._braked = TokenBucket(1.0, PACE_BURST, now)  # a paced agent's reads under the brake (rate 1 / brake_s)
 
     # --- reading -------------------------------------------------------------------
 
@@ -142,6 +160,21 @@ class HubSession(Generic[B]):
             self._send(ErrorReport("rate_limited", f"more than {self._max_frames_per_s:g} frames/s or "
                                    f"{self._max_bytes_per_s:g} bytes/s: reading slowed down, nothing dropped"))  # fmt: skip
         return min(wait, MAX_THROTTLE_S)
+
+    def brake(self, brake_s: float, now: float) -> float:
+        """The hub's intake brake is ``brake_s`` (0: none) at ``now``, a message having arrived: seconds to wait
+        before handling it. Queues a ``Pace`` for an agent that understands it (see the module's note)."""
+        if self.hello is None or not self.hello.pace:
+            return brake_s
+        rate = None if brake_s <= 0 else round(min(MAX_PACE, max(MIN_PACE, PACE_SHARE / brake_s)), 3)
+        if rate != self.pace and now - self._last_pace >= PACE_NOTICE_S and _meaningful(self.pace, rate):
+            self.pace, self._last_pace = rate, now
+            self.counters["paces_sent"] += 1
+            self._send(Pace(rate))
+        if brake_s <= 0:
+            return 0.0
+        self._braked.rate = 1 / brake_s
+        return self._braked.delay_for(1, now)
 
     def receive_data(self, data: bytes | str) -> list[HubEvent]:
         """One WebSocket message from the agent (text or binary)."""
@@ -272,3 +305,10 @@ class HubSession(Generic[B]):
         """The messages for the agent since the last call, encoded (JSON text frames), in order."""
         out, self._out = self._out, []
         return [encode_hub(m) for m in out]
+
+
+def _meaningful(old: float | None, new: float | None) -> bool:
+    """Whether a pace of ``new`` is worth telling an agent paced at ``old``: on, off, or a change of ``PACE_CHANGE``."""
+    if old is None or new is None:
+        return old != new
+    return abs(new - old) >= PACE_CHANGE * old

@@ -76,6 +76,7 @@ class Hello:
     beds: tuple[str, ...] = ()
     proto: int = 1
     floor: int = 0  # every frame up to here was acknowledged or dropped by the agent: none will be (re)sent
+    pace: bool = False  # the agent understands ``Pace``; sent only when true, a key older hubs ignore
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,5 +139,17 @@ class ErrorReport:
     rejected: tuple[dict, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class Pace:
+    """Hub to agent (only to one whose hello said ``pace``): send numbered frames at most ``frames_per_s`` a second,
+    newest live frame first, until told otherwise; ``None`` lifts the pace. A new connection starts unpaced.
+
+    The hub sends it while it brakes its intake (``ingest.overload``), so that the agent holds its frames in its
+    spool instead of in the TCP buffers, where they would delay everything behind them, keepalive pings included.
+    """
+
+    frames_per_s: float | None
+
+
 EdgeMessage = Hello | ObsFrame | WaveChunk | Status
-HubMessage = Ack | Welcome | ErrorReport
+HubMessage = Ack | Welcome | ErrorReport | Pace

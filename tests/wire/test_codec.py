@@ -13,7 +13,9 @@ from wire.codec import (
     ERROR_CODES,
     MAX_BINARY_FRAME,
     MAX_OBS_PER_FRAME,
+    MAX_PACE,
     MAX_TEXT_FRAME,
+    MIN_PACE,
     WireError,
     clip,
     decode_edge,
@@ -22,7 +24,7 @@ from wire.codec import (
     encode_hub,
     unmapped_to_dict,
 )
-from wire.messages import Ack, ErrorReport, Hello, ObsFrame, Observation, PatientSeen, UnmappedObservation, WaveChunk, Welcome
+from wire.messages import Ack, ErrorReport, Hello, ObsFrame, Observation, Pace, PatientSeen, UnmappedObservation, WaveChunk, Welcome
 
 OBS = Observation(bed="A-01", param="hr", value=82.0, t_dev=1_700_000_000_000, t_rx=1_700_000_000_050, device="mon-1")
 
@@ -50,8 +52,72 @@ def test_wave_chunk_round_trip_and_compactness() -> None:
 
 
 def test_hub_messages_round_trip() -> None:
-    for msg in (Ack(5), Welcome(0), ErrorReport("schema", "bad", 3, ({"index": 0, "reason": "x"},))):
+    for msg in (Ack(5), Welcome(0), ErrorReport("schema", "bad", 3, ({"index": 0, "reason": "x"},)), Pace(2.5), Pace(None),
+                Pace(MIN_PACE), Pace(MAX_PACE)):  # fmt: skip
         assert decode_hub(encode_hub(msg)) == msg
+
+
+def test_a_hello_says_pace_only_when_the_agent_understands_it() -> None:
+    plain = Hello(agent="edge-A", epoch=1, ward="A")
+    assert b"pace" not in encode_edge(plain)  # an agent without pacing sends the hello it always did
+    paced = Hello(agent="edge-A", epoch=1, ward="A", pace=True)
+    assert json.loads(encode_edge(paced))["pace"] is True and decode_edge(encode_edge(paced)) == paced
+    for bad in ("1", "\"yes\"", "null", "0"):
+        with pytest.raises(WireError) as info:
+            decode_edge(b'{"type":"hello","proto":1,"agent":"a","epoch":1,"ward":"A","pace":' + bad.encode() + b"}")
+        assert info.value.code == "schema"
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        (b'{"type":"pace"}', None),  # absent: unpaced
+        (b'{"type":"pace","frames_per_s":3}', None),
+        (b'{"type":"pace","frames_per_s":0}', "schema"),
+        (b'{"type":"pace","frames_per_s":-1}', "schema"),
+        (b'{"type":"pace","frames_per_s":1e9}', "schema"),
+        (b'{"type":"pace","frames_per_s":NaN}', "schema"),
+        (b'{"type":"pace","frames_per_s":Infinity}', "schema"),
+        (b'{"type":"pace","frames_per_s":true}', "schema"),
+        (b'{"type":"pace","frames_per_s":"2"}', "schema"),
+        (b'{"type":"pace","frames_per_s":[2]}', "schema"),
+        (b'{"type":"pace","frames_per_s":' + b"9" * 400 + b"}", "schema"),
+        (b'{"type":"pace","frames_per_s":2' + b" " * MAX_TEXT_FRAME + b"}", "oversized"),
+        (b'{"type":"paces"}', "unknown_type"),
+    ],
+)
+def test_pace_is_decoded_strictly(data: bytes, code: str | None) -> None:
+    if code is None:
+        assert isinstance(decode_hub(data), Pace)
+        return
+    with pytest.raises(WireError) as info:
+        decode_hub(data)
+    assert info.value.code == code and code in ERROR_CODES
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300) | st.text(max_size=300))
+def test_fuzz_decode_hub_arbitrary_input_gives_a_message_or_wire_error(data: bytes | str) -> None:
+    try:
+        decode_hub(data)
+    except WireError as exc:
+        assert exc.code in ERROR_CODES
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["pace", "ack", "welcome", "error"]),
+       st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+                    lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=6), c, max_size=4), max_leaves=20))  # fmt: skip
+def test_fuzz_decode_hub_arbitrary_json_in_each_slot(kind: str, value: object) -> None:
+    key = {"pace": "frames_per_s", "ack": "seq", "welcome": "last_seq", "error": "rejected"}[kind]
+    data = json.dumps({"type": kind, key: value})  # NaN and infinities as Python's json writes them
+    try:
+        msg = decode_hub(data)
+    except WireError as exc:
+        assert exc.code in ERROR_CODES
+    else:
+        if isinstance(msg, Pace):
+            assert msg.frames_per_s is None or MIN_PACE <= msg.frames_per_s <= MAX_PACE
 
 
 @pytest.mark.parametrize(

@@ -79,7 +79,7 @@ def test_a_restarted_agent_continues_from_what_its_spool_holds() -> None:
     s = session(next_seq=20, spooled=[(5, 7), (10, 12)])
     assert s.floor == 4 and s.spooled_count == 6 and s.epoch == 7
     hello = decode_edge(s.connect())
-    assert hello == Hello("edge-T", 7, "T", ("T-1",), floor=4)
+    assert hello == Hello("edge-T", 7, "T", ("T-1",), floor=4, pace=True)
     assert spool(s, 1) == [20]
     with pytest.raises(ValueError):
         session(next_seq=12, spooled=[(5, 12)])  # next_seq must be above what is spooled

@@ -9,6 +9,8 @@ survive hub restarts) and a model core that uses the dedup tracker the way
 watermark, ``handled`` marks frames stored). Both shells mirror the real ones
 (``edge_agent.uplink``, ``ingest.edge_endpoint``) step by step.
 
+The hub may brake its intake at any step, and so pace the agent (``Pace``).
+
 Faults: messages delivered out of order, duplicated or lost in either
 direction; connections lost on one side while the other still reads what was
 in flight; the edge restarted from its spool; the hub restarted (crashed or
@@ -425,6 +427,15 @@ class EdgeHubMachine(RuleBasedStateMachine):
                 link.damaged = True  # a frame overtook the hello: refused, it waits for the next connection
             self._deliver_up(link, index)
 
+    @precondition(lambda self: bool(self._open_links()))
+    @rule(data=st.data(), brake=st.sampled_from([0.0, 0.05, 0.3, 1.0]))
+    def hub_brakes(self, data: st.DataObject, brake: float) -> None:
+        """The hub's intake brake as one connection's reader sees it: the session may pace the agent."""
+        link = data.draw(st.sampled_from(self._open_links()), "link")
+        assert link.hub is not None
+        link.hub.session.brake(brake, self.now)
+        link.hub.flush()
+
     @precondition(lambda self: any(not link.edge_attached for link in self._open_links()))
     @rule(data=st.data())
     def hub_notices_close(self, data: st.DataObject) -> None:
@@ -574,6 +585,8 @@ class EdgeHubMachine(RuleBasedStateMachine):
             self.store.complete(wid)
         for link in self._open_links():
             assert link.hub is not None
+            link.hub.session.brake(0.0, self.now)  # a healthy hub lifts any pace (within a second)
+            link.hub.flush()
             while link.hub.acker_step():
                 pass
             link.hub.retry()
