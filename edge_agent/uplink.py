@@ -30,7 +30,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from edge_agent.config import UplinkConfig
 from edge_agent.uplink_base import UplinkBase
-from wire.codec import WireError
+from wire.codec import WireError, is_wave_chunk
 from wire.edge_session import BacklogFrame, DeleteFrames, EdgeEvent, EdgeSession, HubError, LiveFrame, Welcomed
 
 log = logging.getLogger(__name__)
@@ -143,7 +143,7 @@ class Uplink(UplinkBase):
                 pass
 
     async def _send(self, ws: ClientConnection, data: bytes) -> None:
-        await ws.send(data if data[:2] == b"TW" else data.decode())
+        await ws.send(data if is_wave_chunk(data) else data.decode())
 
     async def _receiver(self, ws: ClientConnection) -> None:
         async for raw in ws:

@@ -215,9 +215,14 @@ _UNPRINTABLE = re.compile("[\x00-\x1f\ud800-\udfff]")
 _T_MIN, _T_MAX = 0, 2**53  # ms; JSON-safe integers
 
 
+def is_wave_chunk(data: bytes | str) -> bool:
+    """Whether an encoded edge frame is a binary waveform chunk (else a JSON text message); nothing is decoded."""
+    return isinstance(data, (bytes, bytearray, memoryview)) and bytes(data[:2]) == _WAVE_MAGIC
+
+
 def decode_edge(data: bytes | str) -> EdgeMessage:
     """Decode one frame sent by an edge agent. Raises ``WireError``."""
-    if isinstance(data, (bytes, bytearray, memoryview)) and bytes(data[:2]) == _WAVE_MAGIC:
+    if is_wave_chunk(data):
         return decode_wave_chunk(bytes(data))
     obj = _load_json(data, MAX_TEXT_FRAME)
     kind = obj.get("type")

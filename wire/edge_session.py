@@ -39,8 +39,8 @@ braked hub sends ``Pace(frames_per_s)`` instead of only reading the socket
 more slowly (which would leave frames, and the keepalive pings behind them,
 in the TCP buffers). While paced, numbered frames (live and backlog) go out
 at most at that rate (a token bucket of one frame); at each turn the *newest*
-waiting live frame goes, so the console sees values as fresh as the pace
-allows, and the older ones waiting with it are *held*: they stay in the
+waiting numerics frame goes (else the newest waveform chunk), so the console
+sees vital signs as fresh as the pace allows, and the others waiting with it are *held*: they stay in the
 spool and go later with the backlog, oldest first, ack-clocked and paced like
 it (``BacklogFrame``). Status reports are not paced. ``Pace(None)`` lifts the
 pace; a new connection starts unpaced. Counted: ``paces_received``,
@@ -60,7 +60,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from wire.backoff import Backoff
-from wire.codec import WireError, decode_hub, encode_edge
+from wire.codec import WireError, decode_hub, encode_edge, is_wave_chunk
 from wire.messages import Ack, ErrorReport, Hello, Pace, Status, Welcome
 from wire.seq_ranges import Run, SeqRanges
 from wire.token_bucket import TokenBucket
@@ -349,20 +349,27 @@ class EdgeSession:
         return self._sent(BacklogFrame(seq), now)
 
     def _next_live(self) -> LiveFrame | None:
-        """The live frame to send: the first waiting, or while paced the newest (the others are then held)."""
-        while self._live:
-            seq, data = self._live.pop() if self._pace is not None else self._live.popleft()
-            if seq not in self._spooled:  # dropped by the size policy meanwhile
-                continue
-            if self._pace is not None and self._live:
-                for older, _data in self._live:
-                    if older in self._spooled:
-                        self._held.append(older, older)
-                        self.counters["frames_held"] += 1
-                self._live.clear()
-            self.counters["frames_sent_live"] += 1
-            return LiveFrame(seq, data)
-        return None
+        """The live frame to send: the first waiting; while paced, the newest numerics frame (the vital signs of
+        the beds it covers: fresher on the console than any waveform), else the newest chunk, the others held."""
+        if self._pace is None:
+            while self._live:
+                seq, data = self._live.popleft()
+                if seq in self._spooled:  # else dropped by the size policy meanwhile
+                    self.counters["frames_sent_live"] += 1
+                    return LiveFrame(seq, data)
+            return None
+        waiting = [(seq, data) for seq, data in self._live if seq in self._spooled]
+        self._live.clear()
+        if not waiting:
+            return None
+        pick = next((i for i in range(len(waiting) - 1, -1, -1) if not is_wave_chunk(waiting[i][1])), len(waiting) - 1)
+        for i, (seq, _data) in enumerate(waiting):  # ascending, and above every frame held before
+            if i != pick:
+                self._held.append(seq, seq)
+                self.counters["frames_held"] += 1
+        seq, data = waiting[pick]
+        self.counters["frames_sent_live"] += 1
+        return LiveFrame(seq, data)
 
     def _sent(self, item: LiveFrame | BacklogFrame, now: float) -> LiveFrame | BacklogFrame:
         self.counters["frames_sent"] += 1

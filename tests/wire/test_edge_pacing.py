@@ -12,9 +12,9 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from wire.codec import decode_edge, encode_hub
+from wire.codec import decode_edge, encode_hub, encode_wave_chunk
 from wire.edge_session import BACKLOG_WINDOW, DeleteFrames, EdgeSession, LiveFrame, StatusDue
-from wire.messages import Ack, Hello, Pace, Welcome
+from wire.messages import Ack, Hello, Pace, WaveChunk, Welcome
 
 
 def session(**kw) -> EdgeSession:
@@ -66,6 +66,22 @@ def test_paced_the_newest_live_frame_goes_first_and_the_older_ones_are_held_then
     events = s.receive_data(encode_hub(Ack(8)))
     assert [q for ev in events if isinstance(ev, DeleteFrames) for lo, hi in ev.runs for q in range(lo, hi + 1)] == sent
     assert s.spooled_count == 0 and drain(s, 3.0) == []
+
+
+def test_paced_the_newest_numerics_frame_goes_before_newer_waveform_chunks() -> None:
+    """A flush spools the numerics frame and then the waveform chunks: the newest frame is a chunk. Paced, the
+    vital signs go first; chunks go only when no numerics frame waits, and the rest are held, oldest first."""
+    s = session()
+    opened(s)
+    drain(s, 0.0)
+    s.receive_data(encode_hub(Pace(1.0)))
+    wave = encode_wave_chunk(WaveChunk(0, "P-1", "ecg_ii", 0, 250, 0.005, (1, 2, 3)))
+    s.spooled([(1, b'{"type":"obs"}'), (2, wave), (3, wave), (4, b'{"type":"obs"}'), (5, wave), (6, wave)])
+    assert numbered(drain(s, 1.0)) == [("live", 4)]  # the newest numerics, not chunk 6
+    s.spooled([(7, wave), (8, wave)])
+    assert numbered(drain(s, 2.0)) == [("live", 8)]  # no numerics waiting: the newest chunk
+    assert numbered(drain(s, 3.0)) == [("backlog", 1)]  # then the held, oldest first
+    assert s.counters["frames_held"] == 6
 
 
 def test_status_reports_are_not_paced() -> None:
