@@ -28,7 +28,9 @@ failure closes the connection with 1011.
 While the hub is overloaded its intake brake (``ingest.overload``) slows the
 reader: an agent that said ``pace`` in its hello is told to send more slowly
 (``Pace``, decided by the session) and is read at that rate, so its socket
-drains; any other waits the whole brake before each message it sends.
+drains; any other waits the whole brake before each message it sends. How long
+the reader waited for the store to take a frame is reported to the session too:
+a store that keeps readers waiting paces the agents as the brake does.
 
 Before the WebSocket is accepted the agent proves who it is: HTTP Basic on the
 upgrade request, its id and the secret ``teleicu agents add`` issued. An
@@ -177,11 +179,15 @@ class _Connection:
         """Hand the batch to the store and its verdict to the acker, waiting at most ``store_stall_s`` for room;
         past that, hold (the frame stays unacknowledged in the agent's spool) so that reading never stops."""
         fut: asyncio.Future[None] | None = None
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
         try:
             async with asyncio.timeout(self.stall_s):
                 fut = await self.hub.store.submit(batch) if batch is not None else None
                 await self.inflight.put((seq, fut, batch))
+            self.session.store_waited(loop.time() - t0, loop.time())  # a store keeping us waiting paces the agent
         except TimeoutError:
+            self.session.store_waited(loop.time() - t0, loop.time())
             if fut is not None:  # written in time but not awaited: re-sent later, it overwrites itself
                 fut.add_done_callback(_retrieve)
             self.hub.counters["store_stalls"] += 1

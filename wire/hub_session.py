@@ -19,7 +19,10 @@ session what they said, in the manner of the sans-I/O protocols of
   ``PACE_BURST`` frames), so an agent that keeps to its pace is read at once,
   pings and all. A new ``Pace`` goes only when the rate changes by
   ``PACE_CHANGE`` or more, or on or off, at most every ``PACE_NOTICE_S``;
-  ``Pace(None)`` when the brake ends (counted: ``paces_sent``);
+  ``Pace(None)`` when the brake ends (counted: ``paces_sent``). The store is a
+  brake too: a reader kept waiting for it to take a frame reports the wait
+  (``store_waited``), and a pacing agent is paced by it (the reader waits no
+  longer than the store makes it), until it has stayed short for a few seconds;
 * the connection belongs to one agent, authenticated by the shell before the
   session starts (``agent``, with the ``beds`` registered to it): a hello
   naming another agent closes it (``CLOSE_POLICY``), and the hello the hub
@@ -73,7 +76,9 @@ RATE_NOTICE_S = 1.0  # an agent over its rate is told at most this often
 PACE_SHARE = 0.75  # a paced agent may send this share of what the hub reads under the brake: the socket drains
 PACE_CHANGE = 0.25  # a new pace only when the rate changes by this share or more (or on or off)
 PACE_NOTICE_S = 1.0  # and at most this often
-PACE_BURST = 4.0  # frames a paced agent's socket may hold that are read at once (those sent before its pace came)
+PACE_BURST = 32.0  # frames a paced agent's socket may hold that are read at once (those sent before its pace came)
+STORE_SLOW_MIN_S = 0.1  # a reader that waited this long for the store to take a frame paces its agent too
+STORE_SLOW_DECAY_S = 2.0  # and that wait counts less and less: it halves about every 1.4 s without another
 CLOSE_POLICY = 1008  # this connection may not do that: it is another agent's, or its secret was revoked
 CLOSE_HUB_ERROR = 1011  # any other hub error: reconnect and re-send
 CLOSE_STORE_RECOVERED = 1013  # "try again later": reconnect now and re-send what is unacknowledged
@@ -146,6 +151,7 @@ class HubSession(Generic[B]):
         self.pace: float | None = None  # frames/s the agent was last told (None: unpaced)
         self._last_pace = -math.inf
         self._braked = TokenBucket(1.0, PACE_BURST, now)  # a paced agent's reads under the brake (rate 1 / brake_s)
+        self._store_slow = (0.0, now)  # the longest recent wait for the store to take a frame, and when
 
     # --- reading -------------------------------------------------------------------
 
@@ -161,12 +167,25 @@ class HubSession(Generic[B]):
                                    f"{self._max_bytes_per_s:g} bytes/s: reading slowed down, nothing dropped"))  # fmt: skip
         return min(wait, MAX_THROTTLE_S)
 
+    def store_waited(self, wait_s: float, now: float) -> None:
+        """The reader waited ``wait_s`` for the store to take a frame (its queue full): the store is the brake."""
+        if wait_s >= self.store_slow_s(now):
+            self._store_slow = (wait_s, now)
+
+    def store_slow_s(self, now: float) -> float:
+        """The recent wait for the store, decaying with time (0 once it stops mattering)."""
+        wait, at = self._store_slow
+        slow = wait * math.exp(-(now - at) / STORE_SLOW_DECAY_S)
+        return slow if slow >= STORE_SLOW_MIN_S else 0.0
+
     def brake(self, brake_s: float, now: float) -> float:
         """The hub's intake brake is ``brake_s`` (0: none) at ``now``, a message having arrived: seconds to wait
-        before handling it. Queues a ``Pace`` for an agent that understands it (see the module's note)."""
+        before handling it. Queues a ``Pace`` for an agent that understands it (see the module's note); a store
+        that keeps the reader waiting (``store_waited``) paces it as a brake would, the wait itself being the brake."""
         if self.hello is None or not self.hello.pace:
             return brake_s
-        rate = None if brake_s <= 0 else round(min(MAX_PACE, max(MIN_PACE, PACE_SHARE / brake_s)), 3)
+        slow = max(brake_s, self.store_slow_s(now))
+        rate = None if slow <= 0 else round(min(MAX_PACE, max(MIN_PACE, PACE_SHARE / slow)), 3)
         if rate != self.pace and now - self._last_pace >= PACE_NOTICE_S and _meaningful(self.pace, rate):
             self.pace, self._last_pace = rate, now
             self.counters["paces_sent"] += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 
 import pytest
@@ -91,3 +92,27 @@ def test_a_paced_agent_is_read_at_once_while_it_keeps_to_its_pace_and_braked_bey
     waits = [s.brake(brake, t) for _ in range(int(PACE_BURST) + 3)]
     assert waits[: int(PACE_BURST)] == [0.0] * int(PACE_BURST)
     assert waits[int(PACE_BURST) :] == pytest.approx([brake, 2 * brake, 3 * brake])
+
+
+def test_a_store_that_keeps_the_reader_waiting_paces_the_agent_until_the_wait_has_faded() -> None:
+    s = welcomed()
+    s.store_waited(0.02, 1.0)  # a short wait: the store keeps up
+    assert s.brake(0.0, 1.1) == 0.0 and paces(s) == []
+    s.store_waited(3.0, 2.0)  # three seconds for a slot in the store's queue
+    assert s.brake(0.0, 2.0) == 0.0  # the reader waits no more than the store made it
+    assert paces(s) == [pytest.approx(PACE_SHARE / 3.0)]
+    s.store_waited(0.0, 2.5)  # a wait shorter than the one remembered does not erase it
+    s.brake(0.0, 2.5)
+    assert paces(s) == []  # and the agent was told less than a second ago
+    s.brake(0.0, 3.1)  # 3 s * e^(-1.1 / 2) is about 1.73 s: a change of more than a quarter, told
+    assert paces(s) == [pytest.approx(PACE_SHARE / (3.0 * math.exp(-1.1 / 2)), rel=1e-2)]
+    for t in (6.0, 8.0, 10.0, 12.0, 14.0):
+        s.brake(0.0, t)
+    assert s.pace is None  # faded under STORE_SLOW_MIN_S: unpaced
+    assert paces(s)[-1] is None
+
+
+def test_an_agent_that_did_not_say_pace_is_not_paced_by_the_store_either() -> None:
+    s = welcomed(Hello(agent="edge-P", epoch=5, ward="P", beds=("P-1",)))
+    s.store_waited(5.0, 1.0)
+    assert s.brake(0.0, 1.0) == 0.0 and paces(s) == []
