@@ -19,6 +19,7 @@ import nats.js.errors
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
+from ingest.jetstream_worker import consumer_name
 from wire.codec import encode_edge
 from wire.jetstream_contract import FrameKey, frame_headers, frame_subject
 from wire.jetstream_stream import StreamSettings, ensure_stream
@@ -79,3 +80,23 @@ class Publisher:
             if frame.seq == self.floor + 1:
                 self.floor = frame.seq
         return ack.seq
+
+
+async def removed(stream: str, bucket: str | None = None) -> None:
+    """``remove`` on a connection of its own: a test's clean-up."""
+    nc = await connect()
+    try:
+        await remove(nc.jetstream(), stream, bucket)
+    finally:
+        await nc.close()
+
+
+async def consumer_state(stream: str, ward: str) -> tuple[int, int, int]:
+    """A ward's durable consumer: (messages not yet delivered, delivered and not acknowledged, the ack floor's
+    stream sequence)."""
+    nc = await connect()
+    try:
+        info = await nc.jetstream().consumer_info(stream, consumer_name(ward))
+        return info.num_pending or 0, info.num_ack_pending or 0, info.ack_floor.stream_seq if info.ack_floor else 0
+    finally:
+        await nc.close()

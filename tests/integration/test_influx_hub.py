@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import struct
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -34,15 +34,6 @@ OUTAGE_S = 30
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-@pytest.fixture(scope="module")
-def influx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Influxd]:
-    server = start_influxd(tmp_path_factory.mktemp("influx"))
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def send_and_wait_acks(hub: HubProcess, hello: Hello, frames: list[ObsFrame | WaveChunk], expect_welcome: int = 0) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -28,15 +27,6 @@ pytestmark = pytest.mark.integration
 
 MIN = 60_000
 HOUR = 3_600_000
-
-
-@pytest.fixture(scope="module")
-def influx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Influxd]:
-    server = start_influxd(tmp_path_factory.mktemp("influx"))
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def now_ms() -> int:

@@ -21,17 +21,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
-from influx_support import Influxd, start_influxd
-from jetstream_support import TOKEN, Publisher, connect, make_stream, remove, unique
+from influx_support import Influxd
+from jetstream_support import TOKEN, Publisher, connect, consumer_state, make_stream, removed, unique
 from state_db_support import hub_state
 from support import HubProcess, get_json, register_agent, seed_users, start_hub, wait_until
 
-from ingest.jetstream_worker import consumer_name
 from wire.messages import Observation, ObsFrame
 
 pytestmark = pytest.mark.integration
@@ -43,15 +41,6 @@ PARAMS = ("hr", "rr", "spo2")
 LEASE_TTL_S, ACK_WAIT_S = 6, 4
 FRAME_EVERY_S = 0.05  # per agent: 20 frames/s, 15 values each
 BEFORE_KILL_S, AFTER_KILL_S = 4.0, 14.0
-
-
-@pytest.fixture(scope="module")
-def influx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Influxd]:
-    server = start_influxd(tmp_path_factory.mktemp("influx"))
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def worker_file(tmp: Path, worker: str, stream: str, prefix: str, bucket: str) -> Path:
@@ -82,14 +71,6 @@ def frame(agent: str, seq: int, t0: int) -> ObsFrame:
                                for i, bed in enumerate(AGENTS[agent]) for p in PARAMS))  # fmt: skip
 
 
-async def consumer_state(stream: str) -> tuple[int, int, int]:
-    nc = await connect()
-    try:
-        info = await nc.jetstream().consumer_info(stream, consumer_name(WARD))
-        return info.num_pending or 0, info.num_ack_pending or 0, info.ack_floor.stream_seq if info.ack_floor else 0
-    finally:
-        await nc.close()
-
 
 def test_killing_the_worker_that_owns_a_ward_loses_and_doubles_no_sample(tmp_path: Path, influx: Influxd) -> None:
     stream, prefix, bucket, db = unique("FRAMES"), unique("t.frames"), unique("leases"), unique("jsfail")
@@ -116,14 +97,14 @@ def test_killing_the_worker_that_owns_a_ward_loses_and_doubles_no_sample(tmp_pat
             publishers, marks = asyncio.run(publish_and_kill(prefix, w1, survivor))
             t_kill, t_owned, t_stored = marks
             last = max(p.last_stream_seq for p in publishers)
-            wait_until(lambda: asyncio.run(consumer_state(stream)) == (0, 0, last), "w2 to acknowledge every frame", timeout=120)
+            wait_until(lambda: asyncio.run(consumer_state(stream, WARD)) == (0, 0, last), "w2 to acknowledge every frame", timeout=120)
             stats = worker_stats(survivor)
             counters = get_json(survivor.base + "/api/stats")["counters"]
         finally:
             w1.stop()
             if w2 is not None:
                 w2.stop()
-            asyncio.run(cleanup(stream, bucket))
+            asyncio.run(removed(stream, bucket))
 
     published = {(o.bed, o.param, o.t_dev, o.value) for p in publishers for f in p.acked for o in f.obs}
     rows = influx.rows("SELECT value, bed, param FROM vitals", db)
@@ -180,9 +161,3 @@ async def publish_and_kill(prefix: str, owner: HubProcess, survivor: HubProcess)
     return pubs, (times["kill"], times["owned"], times["stored"])
 
 
-async def cleanup(stream: str, bucket: str) -> None:
-    nc = await connect()
-    try:
-        await remove(nc.jetstream(), stream, bucket)
-    finally:
-        await nc.close()

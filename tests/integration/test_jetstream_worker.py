@@ -14,7 +14,6 @@ import asyncio
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +21,8 @@ import nats.js.errors
 import pytest
 import yaml
 from config_support import alarm_policy, score_tables
-from influx_support import Influxd, start_influxd
-from jetstream_support import TOKEN, Publisher, connect, make_stream, remove, unique
+from influx_support import Influxd
+from jetstream_support import TOKEN, Publisher, connect, consumer_state, make_stream, removed, unique
 from nats_cluster import listen_port, nats_server
 from state_db_support import state_connection
 from support import free_port, get_json, register_agent, serving, teleicu, wait_until
@@ -31,7 +30,7 @@ from support import free_port, get_json, register_agent, serving, teleicu, wait_
 from ingest.app import create_app
 from ingest.hub import Hub
 from ingest.hub_config import HubConfig, parse_hub_config
-from ingest.jetstream_worker import FETCH_WAIT_S, consumer_name
+from ingest.jetstream_worker import FETCH_WAIT_S
 from ingest.stores import open_stores
 from wire.jetstream_contract import FrameKey, frame_subject
 from wire.messages import Observation, ObsFrame, WaveChunk
@@ -40,15 +39,6 @@ pytestmark = pytest.mark.integration
 
 HUB_YAML = Path(__file__).resolve().parents[2] / "config" / "hub.yaml"  # this checkout's default hub file
 PARAMS = {"hr": 70.0, "rr": 14.0, "spo2": 94.0}  # each plus 0..4: all valid
-
-
-@pytest.fixture(scope="module")
-def influx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Influxd]:
-    server = start_influxd(tmp_path_factory.mktemp("influx"))
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def worker_config(tmp: Path, stream: str, prefix: str, bucket: str, wards: list[str] | str, **more: Any) -> HubConfig:
@@ -103,15 +93,6 @@ def run(coro: Any) -> Any:
     return asyncio.run(coro)
 
 
-async def consumer_state(stream: str, ward: str) -> tuple[int, int, int]:
-    """(messages not yet delivered, delivered and not acknowledged, the ack floor's stream sequence)."""
-    nc = await connect()
-    try:
-        info = await nc.jetstream().consumer_info(stream, consumer_name(ward))
-        return info.num_pending or 0, info.num_ack_pending or 0, info.ack_floor.stream_seq if info.ack_floor else 0
-    finally:
-        await nc.close()
-
 
 def test_every_frame_published_is_stored_once_acknowledged_and_nothing_is_left_pending(tmp_path: Path, influx: Influxd) -> None:
     scene = Scene(tmp_path, influx, ["W1"])
@@ -157,7 +138,7 @@ def test_every_frame_published_is_stored_once_acknowledged_and_nothing_is_left_p
         leases = run(lease_of(scene.bucket, "W1"))
         assert leases is None, f"the stopped worker gave its ward back: {leases!r}"
     finally:
-        run(cleanup(scene))
+        run(removed(scene.stream, scene.bucket))
 
 
 async def lease_of(bucket: str, ward: str) -> bytes | None:
@@ -172,12 +153,6 @@ async def lease_of(bucket: str, ward: str) -> bytes | None:
         await nc.close()
 
 
-async def cleanup(scene: Scene) -> None:
-    nc = await connect()
-    try:
-        await remove(nc.jetstream(), scene.stream, scene.bucket)
-    finally:
-        await nc.close()
 
 
 def test_frames_that_lie_about_their_sender_or_come_from_no_registered_agent_are_refused_and_never_stored(
@@ -229,7 +204,7 @@ def test_frames_that_lie_about_their_sender_or_come_from_no_registered_agent_are
         ]), audited  # once per subject: edge-F's lie, its mismatched seq and its junk are one entry
         assert ("agent:edge-F", "edge.unregistered_bed", "bed:F-99") in audited
     finally:
-        run(cleanup(scene))
+        run(removed(scene.stream, scene.bucket))
 
 
 def test_a_hub_whose_nats_secret_cannot_be_read_stops_at_once_naming_the_key(tmp_path: Path) -> None:
@@ -286,7 +261,7 @@ def test_while_influxdb_is_down_the_ward_holds_and_afterwards_every_frame_is_sto
         assert stats["frames_acked"] + stats.get("duplicates_acked", 0) >= len(frames) and stats["frames_redelivered"] > 0, stats
         assert stored_counts(influx, scene.db) == published_counts(pub.acked) == published_counts(frames)
     finally:
-        run(cleanup(scene))
+        run(removed(scene.stream, scene.bucket))
 
 
 def test_a_worker_whose_lease_another_took_stops_consuming_at_once_and_takes_the_ward_back_once_free(
@@ -346,7 +321,7 @@ def test_a_worker_whose_lease_another_took_stops_consuming_at_once_and_takes_the
         assert back == ({"edge-L": 1}, "edge-L")  # taken back: its agent is this worker's again
         assert stored_counts(influx, scene.db) == published_counts(pub.acked)
     finally:
-        run(cleanup(scene))
+        run(removed(scene.stream, scene.bucket))
 
 
 def test_a_nats_without_jetstream_at_start_leaves_the_hub_serving_and_the_worker_retrying(tmp_path: Path, influx: Influxd) -> None:
