@@ -310,3 +310,17 @@ def serving(app: object, what: str) -> Iterator[str]:
         if thread.is_alive():
             server.force_exit = True
             thread.join(10)
+
+
+def starve(pid: int, seconds: float, stopped_s: float = 0.4, running_s: float = 0.1) -> None:
+    """Overload a process for real: stop it (SIGSTOP) ``stopped_s`` of every ``stopped_s + running_s`` for
+    ``seconds``, then leave it running. The sleeps are the fault's schedule, not a wait for a condition."""
+    end = time.monotonic() + seconds
+    try:
+        while time.monotonic() < end:
+            os.kill(pid, signal.SIGSTOP)
+            time.sleep(stopped_s)
+            os.kill(pid, signal.SIGCONT)
+            time.sleep(running_s)
+    finally:
+        os.kill(pid, signal.SIGCONT)

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
-from support import get_json, start_hub, wait_alarm, wait_alarm_cleared, wait_until
+from support import get_json, starve, start_hub, wait_alarm, wait_alarm_cleared, wait_until
 
 from wire.codec import decode_hub, encode_edge
 from wire.messages import Ack, Hello, ObsFrame, Observation
@@ -72,12 +72,7 @@ def test_a_starved_hub_raises_overload_brakes_keeps_its_agent_and_loses_nothing(
     try:
         agent.start()
         wait_until(lambda: agent.acked >= 10, "the agent's first frames acknowledged", timeout=15)
-        end = time.monotonic() + 8
-        while time.monotonic() < end:  # the hub gets 0.1 s of every 0.5 s
-            os.kill(hub.proc.pid, signal.SIGSTOP)
-            time.sleep(0.4)
-            os.kill(hub.proc.pid, signal.SIGCONT)
-            time.sleep(0.1)
+        starve(hub.proc.pid, 8)  # the hub gets 0.1 s of every 0.5 s
         alarm = wait_alarm(hub.base, "technical:hub_overloaded", "the overload alarm", timeout=10)
         assert alarm[0]["ward"] in ("", None) and "late" in alarm[0]["detail"], alarm
         overload = get_json(hub.base + "/api/stats")["overload"]

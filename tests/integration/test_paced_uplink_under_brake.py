@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
-from support import get_json, start_hub, wait_alarm, wait_alarm_cleared, wait_until
+from support import get_json, starve, start_hub, wait_alarm, wait_alarm_cleared, wait_until
 
 from edge_agent.config import UplinkConfig
 from edge_agent.uplink import Uplink
@@ -77,12 +77,7 @@ def test_a_braked_hub_paces_its_agent_which_keeps_its_connection_and_loses_nothi
     try:
         agent.start()
         wait_until(lambda: up.counters["frames_acked"] >= 20, "the agent's first frames acknowledged", timeout=15)
-        end = time.monotonic() + 8
-        while time.monotonic() < end:  # the hub gets 0.1 s of every 0.5 s
-            os.kill(hub.proc.pid, signal.SIGSTOP)
-            time.sleep(0.4)
-            os.kill(hub.proc.pid, signal.SIGCONT)
-            time.sleep(0.1)
+        starve(hub.proc.pid, 8)  # the hub gets 0.1 s of every 0.5 s
         wait_alarm(hub.base, "technical:hub_overloaded", "the overload alarm", timeout=10)
         agent.producing.clear()  # the newest frame is made while paced: frames held before it arrive after it
         wait_until(lambda: up.counters["paces_received"] >= 1, "a pace", timeout=10)
