@@ -142,7 +142,7 @@ class ErrorReport:
 @dataclass(frozen=True, slots=True)
 class Pace:
     """Hub to agent (only to one whose hello said ``pace``): send numbered frames at most ``frames_per_s`` a second,
-    newest live frame first, until told otherwise; ``None`` lifts the pace. A new connection starts unpaced.
+    newest numerics frame first, until told otherwise; ``None`` lifts the pace. A new connection starts unpaced.
 
     The hub sends it while it brakes its intake (``ingest.overload``), so that the agent holds its frames in its
     spool instead of in the TCP buffers, where they would delay everything behind them, keepalive pings included.
