@@ -186,8 +186,7 @@ class _Connection:
                 fut = await self.hub.store.submit(batch) if batch is not None else None
                 await self.inflight.put((seq, fut, batch))
             self.session.store_waited(loop.time() - t0, loop.time())  # a store keeping us waiting paces the agent
-        except TimeoutError:
-            self.session.store_waited(loop.time() - t0, loop.time())
+        except TimeoutError:  # no pace from this wait: the hold reads on, so consoles keep the live values
             if fut is not None:  # written in time but not awaited: re-sent later, it overwrites itself
                 fut.add_done_callback(_retrieve)
             self.hub.counters["store_stalls"] += 1
