@@ -8,6 +8,9 @@ then hangs the run until pytest-timeout kills it, with no word about where.
 task's stack as it was, and if the test has not stopped ``CLEANUP_S`` after
 being cancelled it fails naming the tasks that ignored the cancellation (a
 defect in the code under test, not a slow machine), and closes the loop.
+
+``eventually`` is the one wait on a condition inside such a test: it polls
+without blocking the loop and fails, naming what it waited for, at its deadline.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import io
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -80,3 +84,13 @@ def _close(loop: asyncio.AbstractEventLoop, stuck: bool, cleanup_s: float) -> No
     finally:
         asyncio.set_event_loop(None)
         loop.close()
+
+
+async def eventually(cond: Callable[[], T], what: str, timeout: float, interval: float = 0.02) -> T:
+    """Poll ``cond`` until it returns something true and return that; AssertionError after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not (value := cond()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(interval)
+    return value

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections import Counter
 from collections.abc import Callable
+from typing import Any
 from pathlib import Path
 
 import pytest
+from async_deadline import eventually
 from websockets.exceptions import ConnectionClosedError
 
 import edge_agent.uplink as uplink_module
@@ -106,12 +107,8 @@ class FakeConnection:
         return await self.recv()
 
 
-async def until(pred: Callable[[], object], what: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.005)
+async def until(cond: Callable[[], Any], what: str, timeout: float = 10.0) -> Any:
+    return await eventually(cond, what, timeout, interval=0.005)
 
 
 def add_obs(up: Uplink, n: int, t0: int) -> None:

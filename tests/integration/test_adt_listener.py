@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from async_deadline import async_test
+from async_deadline import async_test, eventually
 import trustme
 
 from ingest.adt.events import Admit, AnyAdtEvent, CancelAdmit, CancelDischarge, Discharge, Transfer, UpdatePatient
@@ -38,12 +38,7 @@ run_async = async_test(90)  # a deadline that fails the test, never hangs it
 
 
 async def wait_for(cond: Callable[[], Any], what: str, timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := cond()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.01)
-    return value
+    return await eventually(cond, what, timeout, interval=0.01)
 
 
 class Ward:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from async_deadline import async_test
+from async_deadline import async_test, eventually
 import yaml
 from support import HubProcess, free_port, get_json, get_text, teleicu
 
@@ -57,14 +57,7 @@ run_async = async_test(120)  # a deadline that fails the test, never hangs it
 
 
 async def wait_for(cond: Callable[[], Any], what: str, timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.02)
+    return await eventually(cond, what, timeout, interval=0.02)
 
 
 def now_ms() -> int:

@@ -5,10 +5,14 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
+
 import pytest
+from async_deadline import eventually
 from influx_support import Influxd, start_influxd
 from support import free_port
 
@@ -54,12 +58,8 @@ def make_store(influx: Influxd, tmp: Path, db: str, **opts: object) -> StoreWith
     return StoreWithState(cfg, SQLStateStore(SQLiteDatabase(cfg.state, STATE_SCHEMAS)))
 
 
-async def wait_for(pred, what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.02)
+async def wait_for(cond: Callable[[], Any], what: str, timeout: float = 30) -> Any:
+    return await eventually(cond, what, timeout, interval=0.02)
 
 
 def test_start_creates_retention_policies_and_continuous_queries_idempotently(influx: Influxd, tmp_path: Path) -> None:

@@ -19,12 +19,13 @@ import contextlib
 import logging
 import shutil
 import ssl
-import time
 from collections import Counter
 from collections.abc import Callable
+from typing import Any
 from pathlib import Path
 
 import pytest
+from async_deadline import eventually
 import trustme
 from jetstream_support import unique
 from nats_cluster import NatsCluster, connected, stream_messages
@@ -59,12 +60,8 @@ def add_frames(up: JetStreamUplink, n: int, t0: int) -> None:
         up.flush_observations()  # one frame each
 
 
-async def until(pred: Callable[[], object], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.01)
+async def until(cond: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
+    return await eventually(cond, what, timeout, interval=0.01)
 
 
 @contextlib.asynccontextmanager

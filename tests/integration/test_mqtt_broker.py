@@ -26,7 +26,7 @@ from typing import Any
 
 import aiomqtt
 import pytest
-from async_deadline import async_test
+from async_deadline import async_test, eventually
 import yaml
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -55,12 +55,8 @@ README = REPO / "edge_agent" / "drivers" / "mqtt_json.md"
 run_async = async_test(150)  # a deadline that fails the test, never hangs it
 
 
-async def wait_for(cond: Callable[[], object], what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.02)
+async def wait_for(cond: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
+    return await eventually(cond, what, timeout, interval=0.02)
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from async_deadline import async_test
+from async_deadline import async_test, eventually
 
 from edge_agent.config import DeviceConfig
 from edge_agent.drivers import get_driver
@@ -40,12 +40,8 @@ pytestmark = pytest.mark.integration
 run_async = async_test(90)  # a deadline that fails the test, never hangs it
 
 
-async def wait_for(cond: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.05)
+async def wait_for(cond: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
+    return await eventually(cond, what, timeout, interval=0.05)
 
 
 class RecordingS5(S5Emitter):
