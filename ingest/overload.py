@@ -13,7 +13,7 @@ and calls it recovered only when the median has stayed under ``EXIT_MS`` for
 - ``brake_s()`` is the time the hub gives each agent per frame: twice the
   median lag, at most ``MAX_BRAKE_S``. An agent that understands pacing is
   told to send at most about one frame per brake (``wire.hub_session``: a
-  ``Pace`` message) and keeps the rest in its spool, newest frame first; any
+  ``Pace`` message) and keeps the rest in its spool, newest numerics first; any
   other agent's reader waits the brake before it reads its next frame, which
   is TCP backpressure: the data stays at the agent, but so do its keepalive
   pings, behind the frames in the socket (at 3,000 beds they waited more than
