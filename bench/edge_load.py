@@ -33,7 +33,7 @@ from simulators.physiology import ECG_LEAD, ECG_RATE_HZ, ECG_SCALE_MV, Physiolog
 from simulators.scenarios import get_scenario
 from simulators.serial_monitor import SAMPLES_PER_TICK
 from wire.clock import wall_ms
-from wire.codec import WireError, decode_edge, encode_edge, encode_wave_chunk, observation_to_dict
+from wire.codec import WireError, decode_edge, encode_edge, encode_wave_chunk, is_wave_chunk, observation_to_dict
 from wire.edge_session import BacklogFrame, DeleteFrames, EdgeSession, LiveFrame, StatusDue
 from wire.hub_session import CLOSE_STORE_RECOVERED
 from wire.messages import Observation, ObsFrame, WaveChunk
@@ -206,12 +206,12 @@ class Ward:
             self.wake.clear()
             while (item := s.next_send(time.monotonic())) is not None:
                 if isinstance(item, LiveFrame):
-                    await ws.send(item.data, text=item.data[:2] != b"TW")
+                    await ws.send(item.data, text=not is_wave_chunk(item.data))
                 elif isinstance(item, StatusDue):
                     await ws.send(s.status_message((), {"frames": s.spooled_count}), text=True)
                 elif isinstance(item, BacklogFrame):  # after a reconnect: what the hub held and did not acknowledge
                     data = self.unacked[item.seq]
-                    await ws.send(data, text=data[:2] != b"TW")
+                    await ws.send(data, text=not is_wave_chunk(data))
             with contextlib.suppress(TimeoutError):  # not asyncio.wait_for: on 3.11 it can swallow a cancellation
                 async with asyncio.timeout(s.timeout(time.monotonic())):
                     await self.wake.wait()
