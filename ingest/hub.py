@@ -84,7 +84,7 @@ class Hub:
         self.auth = AuthService(stores.state.db, self.audit.persist, clock, self.counters)
         self.patients = PatientService(stores.state.db, clock, self.last_vitals, self._patient_moved)
         self.score_changes = ScoreChanges()  # admitted patients' NEWS2 over their stay
-        self.hourly = HourlySummaries(stores.state.db, self.store.trend, clock)
+        self.hourly = HourlySummaries(stores.state.db, self.store.trends, clock)
         self.band_census = BandCensus(stores.state.db, self._band_rows, clock)  # beds per NEWS2 band, for the KPI page
         self.adt = AdtListener.from_settings(cfg.adt, AdtApplier(self)) if cfg.adt is not None else None  # HL7 ADT from the HIS
         self.watched_since: dict[int, int] = {}  # bed row -> when its agent last connected

@@ -48,8 +48,8 @@ ORDER BY b.encounter_id, b.start
 _DONE_SQL = insert_new("hourly_done", "encounter_id, hour")
 
 
-class Trend(Protocol):
-    async def __call__(self, bed: str, param: str, since: int, until: int, limit: int) -> list[TrendPoint]: ...
+class Trends(Protocol):
+    async def __call__(self, bed: str, params: list[str], since: int, until: int, limit: int) -> dict[str, list[TrendPoint]]: ...
 
 
 def summarise(points: list[TrendPoint]) -> tuple[float, int, int, int] | None:
@@ -62,9 +62,9 @@ def summarise(points: list[TrendPoint]) -> tuple[float, int, int, int] | None:
 
 
 class HourlySummaries:
-    def __init__(self, db: GroupCommitDatabase, trend: Trend, clock: Callable[[], int]) -> None:
+    def __init__(self, db: GroupCommitDatabase, trends: Trends, clock: Callable[[], int]) -> None:
         self.db = db
-        self.trend = trend
+        self.trends = trends
         self.clock = clock
         self.written = 0
 
@@ -106,11 +106,12 @@ class HourlySummaries:
 
     async def _values(self, stays: list[tuple[str, str, int, int]]) -> list[HourlyValue]:
         out = []
+        points: dict[str, list[TrendPoint]] = {param: [] for param in SUMMARISED}
+        for _pid, bed, since, until in stays:  # one read per stay: the store parses each bed-second once
+            for param, got in (await self.trends(bed, list(SUMMARISED), since, until - 1, MAX_SAMPLES)).items():
+                points[param] += got
         for param in SUMMARISED:
-            points: list[TrendPoint] = []
-            for _pid, bed, since, until in stays:
-                points += await self.trend(bed, param, since, until - 1, MAX_SAMPLES)
-            got = summarise(points)
+            got = summarise(points[param])
             if got is not None:
                 median, n, first, last = got
                 out.append(HourlyValue(param=param, median=round(median, 2), unit=BY_KEY[param].ucum, n=n, first=first, last=last))

@@ -96,6 +96,9 @@ class SampleStore(Protocol):
 
     async def trend(self, bed: str, param: str, since: int, until: int, limit: int) -> list[TrendPoint]: ...
 
+    async def trends(self, bed: str, params: list[str], since: int, until: int, limit: int) -> dict[str, list[TrendPoint]]:
+        """``trend`` of several parameters of one bed (at most ``limit`` points each), in as few reads as the store can."""
+
     async def unmapped_codes(self, device: str | None, limit: int) -> list[dict]:
         """Per (device, system, code) stored: ``count`` (distinct samples) and the ``last`` one (value, unit,
         status, name, bed, t), ordered by device, system, code."""

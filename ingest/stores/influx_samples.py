@@ -513,6 +513,10 @@ class InfluxSampleStore:
 
     # --- reading -------------------------------------------------------------------
 
+    async def trends(self, bed: str, params: list[str], since: int, until: int, limit: int) -> dict[str, list[TrendPoint]]:
+        """One query per parameter (InfluxDB reads a series by its tags: nothing is parsed twice)."""
+        return {param: await self.trend(bed, param, since, until, limit) for param in params}
+
     async def trend(self, bed: str, param: str, since: int, until: int, limit: int) -> list[TrendPoint]:
         """One round trip. Raw points when ``until - since <= raw_max_ms``, else 1-minute means (``t`` = minute start)."""
         cfg = self.cfg

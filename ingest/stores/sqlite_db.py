@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ingest.stores.base import StoreError
+from ingest.stores.numeric_seconds import migrate_sample_rows
 from ingest.stores.group_commit import GroupCommitDatabase, Statement
 
 __all__ = ["MIGRATIONS", "SQLiteDatabase", "Statement", "connect", "prepare"]
@@ -43,7 +44,7 @@ def _alerts_text_ids(conn: sqlite3.Connection) -> None:
 
 
 #: user_version n -> the step from n to n + 1 (a new file is created at the latest version directly)
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_alerts_text_ids,)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_alerts_text_ids, migrate_sample_rows)
 
 
 def prepare(conn: sqlite3.Connection, schema: Sequence[str], name: str) -> None:

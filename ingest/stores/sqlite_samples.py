@@ -1,7 +1,8 @@
 """Embedded sample store: vitals, waveform chunks, unmapped observations and scores in SQLite (WAL).
 
 The default for ``teleicu demo`` and small sites. Numerics are keyed by (bed,
-param, device time), waveform chunks by (bed, lead, first-sample time) and
+param, device time), kept one row per bed and second (``ingest.stores.numeric_seconds``;
+the ``numerics`` view reads them one row per sample), waveform chunks by (bed, lead, first-sample time) and
 unmapped observations by (device, system, code, bed, device time), so writing
 the same sample twice overwrites it: a replay never duplicates. Each batch's
 durable watermark (``Batch.mark``) goes into the state store's ``agent_seq``
@@ -17,16 +18,12 @@ import struct
 from collections import Counter
 
 from ingest.score_log import ScoreRecord
+from ingest.stores import numeric_seconds
 from ingest.stores.base import Batch, TrendPoint
 from ingest.stores.sql_state import MARK_SQL
 from ingest.stores.sqlite_db import SQLiteDatabase, Statement
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS numerics (
-    bed TEXT NOT NULL, param TEXT NOT NULL, t INTEGER NOT NULL,
-    value REAL, flags INTEGER NOT NULL, device TEXT NOT NULL, t_rx INTEGER NOT NULL,
-    PRIMARY KEY (bed, param, t)
-) WITHOUT ROWID;
+SCHEMA = numeric_seconds.SCHEMA + """
 CREATE TABLE IF NOT EXISTS waves (
     bed TEXT NOT NULL, lead TEXT NOT NULL, t INTEGER NOT NULL,
     rate INTEGER NOT NULL, scale REAL NOT NULL, n INTEGER NOT NULL, samples BLOB NOT NULL,
@@ -44,7 +41,6 @@ CREATE TABLE IF NOT EXISTS scores (
 ) WITHOUT ROWID;
 """
 
-NUMERICS_SQL = "INSERT OR REPLACE INTO numerics VALUES (?,?,?,?,?,?,?)"
 WAVES_SQL = "INSERT OR REPLACE INTO waves VALUES (?,?,?,?,?,?,?)"
 UNMAPPED_SQL = "INSERT OR REPLACE INTO unmapped VALUES (?,?,?,?,?,?,?,?,?,?)"
 SCORES_SQL = "INSERT OR REPLACE INTO scores VALUES (?,?,?,?,?,?,?)"
@@ -54,7 +50,7 @@ MAX_SCORES_QUEUED = 100_000  # score records waiting for the writer; beyond, rec
 def batch_statements(b: Batch) -> list[Statement]:
     """The rows of one batch, and its watermark, for one transaction."""
     return [
-        (NUMERICS_SQL, [(o.bed, o.param, o.t_dev, o.value, o.flags, o.device, o.t_rx) for o in b.obs]),
+        (numeric_seconds.UPSERT_SQL, numeric_seconds.rows(b.obs)),
         (WAVES_SQL, [(w.bed, w.lead, w.t_first, w.rate_hz, w.scale, len(w.samples), pack_samples(w.samples)) for w in b.waves]),
         (UNMAPPED_SQL, [(u.device, u.system, u.code, u.bed, u.t_dev, u.name, u.value, u.unit, u.status, u.t_rx) for u in b.unmapped]),
         (MARK_SQL, [(b.agent, b.epoch, b.mark)]),
@@ -125,11 +121,18 @@ class SQLiteSampleStore:
     # --- reading -----------------------------------------------------------------
 
     async def trend(self, bed: str, param: str, since: int, until: int, limit: int) -> list[TrendPoint]:
-        rows = await self.db.read(
-            "SELECT t, value, flags FROM numerics WHERE bed=? AND param=? AND t>=? AND t<=? ORDER BY t LIMIT ?",
-            (bed, param, since, until, limit),
-        )
-        return [TrendPoint(t, v, f) for t, v, f in rows]
+        return (await self.trends(bed, [param], since, until, limit))[param]
+
+    async def trends(self, bed: str, params: list[str], since: int, until: int, limit: int) -> dict[str, list[TrendPoint]]:
+        """One read of the bed's rows for several parameters: each bed-second is parsed once, not once per parameter."""
+        out: dict[str, list[TrendPoint]] = {p: [] for p in params}
+        if params and since <= until:
+            sql = numeric_seconds.read_sql(len(params))
+            for param, t, v, f in await self.db.read(sql, numeric_seconds.read_args(bed, params, since, until, limit)):
+                points = out[param]
+                if len(points) < limit:
+                    points.append(TrendPoint(t, v, f))
+        return out
 
     async def unmapped_codes(self, device: str | None, limit: int) -> list[dict]:
         # SQLite takes the bare columns of a group from the row holding its max(t): the last sample
