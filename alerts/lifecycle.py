@@ -159,6 +159,37 @@ class AlarmBook:
             self.open[(a.subject, a.kind)] = a
             self.by_id[a.id] = a
 
+    def adopt(self, alerts: list[dict]) -> int:
+        """Take over open alarms another hub worker persisted (a ward that moved here); returns how many.
+
+        An alarm already in the book (by id) is kept as it is here; one whose condition already has another
+        open alarm here is left out (the shared store holds both; this book goes on with its own).
+        """
+        adopted = 0
+        for body in alerts:
+            a = Alert.from_json(body)
+            if a.id in self.by_id or (a.subject, a.kind) in self.open:
+                continue
+            if a.state == HELD:
+                if all(h.id != a.id for h in self.interrupted_holds):
+                    self.interrupted_holds.append(a)
+                continue
+            self.open[(a.subject, a.kind)] = a
+            self.by_id[a.id] = a
+            self.touched.add(a.subject)
+            adopted += 1
+        return adopted
+
+    def let_go(self, ward: str) -> int:
+        """Drop a ward's open alarms from this book, unchanged (another hub worker carries them on); returns how many."""
+        gone = [a for a in self.open.values() if a.ward == ward]
+        for a in gone:
+            del self.open[(a.subject, a.kind)]
+            del self.by_id[a.id]
+            self.touched.add(a.subject)
+        self.interrupted_holds = [a for a in self.interrupted_holds if a.ward != ward]
+        return len(gone)
+
     def held(self, cond: Condition, now: int, reason: str) -> Alert:
         """A provisional alarm for a condition held as possible artefact: state ``held``, kept out of the book."""
         tiers = self.rules.tiers(cond.ward)

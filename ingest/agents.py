@@ -54,6 +54,16 @@ class AgentRegistry:
                 self._no_grace[agent] = offline_alarms[agent] - offline_after_ms(ward)
             self._returning.add(agent)
 
+    def expect(self, agent: str, ward: str, beds: Iterable[str], now: int) -> bool:
+        """Expect a remembered agent from now on (a hub worker took its ward): offline until heard, no restart grace.
+        Returns False for an agent already connected here."""
+        if agent in self.online:
+            return False
+        self.known[agent] = (ward, tuple(beds))
+        self.wards[agent] = ward
+        self.offline_since.setdefault(agent, now)
+        return True
+
     def hello(self, h: Hello) -> AgentRecord | None:
         """An agent connected; returns the record to persist when its ward or beds are new to the hub."""
         beds = set(h.beds)  # its whole device picture follows: forget the old one, or stale conditions never clear

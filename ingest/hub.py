@@ -226,6 +226,35 @@ class Hub:
             return False
         return True
 
+    async def take_ward(self, ward: str) -> tuple[int, int]:
+        """A hub worker owns ``ward`` now: it carries on the ward's open alarms from the shared state store (another
+        worker raised them, or this one before it let the ward go) and expects the ward's remembered agents, so one
+        that never publishes raises "agent offline" here. Returns (alarms adopted, agents expected). Raises
+        ``StoreError``."""
+        alarms = [body for body in await self.state_store.open_alerts() if body.get("ward") == ward]
+        remembered = [(agent, beds) for agent, w, beds in await self.state_store.known_agents() if w == ward]
+        adopted = self.book.adopt(alarms)
+        now = self.clock()
+        expected = 0
+        for agent, beds in remembered:
+            if self.agents.expect(agent, ward, beds, now):
+                expected += 1
+                for bed in beds:
+                    self._dirty.add(self.state.row(bed, ward=ward, agent=agent))
+        self._wake.set()
+        return adopted, expected
+
+    def leave_ward(self, ward: str) -> tuple[int, int]:
+        """A hub worker no longer owns ``ward`` (or has not taken it yet): the ward's open alarms leave this hub's
+        book unchanged, and its agents not connected here are no longer expected (``agent_served_elsewhere``), so
+        this worker neither resolves, escalates nor raises alarms for beds another worker serves. Nothing is written
+        to the shared state store, where the ward's owner carries them on. Returns (alarms let go, agents)."""
+        released = self.book.let_go(ward)
+        agents = [agent for agent, w in list(self.agents.wards.items()) if w == ward]
+        handed = sum(self.agent_served_elsewhere(agent) for agent in agents)
+        self._wake.set()
+        return released, handed
+
     def _stop_expecting(self, agent: str) -> AgentRecord:
         rows = [row for row, info in enumerate(self.state.beds) if info.agent == agent]
         record = self.agents.forget(agent, [self.state.beds[row].bed for row in rows])

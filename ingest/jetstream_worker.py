@@ -13,6 +13,14 @@ worker consumes a ward only while it holds its lease; a renewal refused (the
 lease expired and another worker took it), or one not answered in time, stops
 that ward's consumer at once. A worker that stops gives its wards back.
 
+**Alarms and agents move with the ward.** A worker judges only the wards it
+owns: at start, and whenever it loses a ward, the ward's open alarms leave its
+book unchanged and its agents are no longer expected (``Hub.leave_ward``), so it
+neither resolves nor escalates alarms of beds it has no data for, nor raises
+"agent offline" for agents another worker hears. Taking a ward, it carries on
+the ward's open alarms from the shared state store under their ids and expects
+the ward's remembered agents (``Hub.take_ward``).
+
 **Consuming a ward.** One durable pull consumer per ward (``hub-ward-<ward>``,
 filter ``ward_filter(ward)``, explicit acknowledgement), so the position in the
 ward's frames survives the worker that read them. For each message:
@@ -120,7 +128,6 @@ class _Ward:
     """One ward's consumer: its agents' hellos here, their floors waiting, its in-flight frames."""
 
     ward: str
-    heard: set[str]  # every agent heard in the ward since this worker took it (across consumer restarts)
     current: dict[str, Hello] = field(default_factory=dict)  # agent -> the hello of its newest epoch seen
     floors: StreamFloors = field(default_factory=StreamFloors)
     backoff: Backoff = field(default_factory=lambda: Backoff(*NAK_DELAY))
@@ -154,6 +161,10 @@ class JetStreamWorker:
 
     async def run(self) -> None:
         """Connect, hold leases and consume the owned wards until cancelled; then give the wards back."""
+        for ward in await self._wanted():  # none is this worker's yet: their alarms and agents are the owner's
+            released, handed = self.hub.leave_ward(ward)
+            self.counters["alarms_let_go"] += released
+            self.counters["agents_handed_over"] += handed
         nc = await self._connect()
         kv: KeyValue | None = None
         try:
@@ -334,13 +345,18 @@ class JetStreamWorker:
         if previous is not None:
             await asyncio.wait([previous])  # the ward's last consumer here has finished its clean-up
         backoff = Backoff(0.5, 10.0)
-        heard: set[str] = set()
+        taken = False
         try:
             while self._owns(ward):
                 failure: BaseException | None = None
                 gone = False
                 try:
-                    await self._consume_once(js, _Ward(ward, heard))
+                    if not taken:  # once per ownership: a consumer restart must not bring back alarms resolved here
+                        adopted, expected = await self.hub.take_ward(ward)
+                        self.counters["alarms_adopted"] += adopted
+                        self.counters["agents_expected"] += expected
+                        taken = True
+                    await self._consume_once(js, _Ward(ward))
                 except* LeaseGone:
                     gone = True
                 except* (nats.errors.Error, StoreError, TimeoutError) as group:
@@ -350,8 +366,10 @@ class JetStreamWorker:
                 self.counters["consumer_restarts"] += 1
                 log.warning("jetstream: ward %s: %s; consuming again shortly", ward, failure or "stopped")
                 await asyncio.sleep(backoff.next())
-        finally:  # the ward is another worker's now (or this hub stops): its agents are not this worker's to watch
-            self.counters["agents_handed_over"] += sum(self.hub.agent_served_elsewhere(agent) for agent in heard)
+        finally:  # the ward is another worker's now (or this hub stops): its alarms and agents are not this worker's
+            released, handed = self.hub.leave_ward(ward)
+            self.counters["alarms_let_go"] += released
+            self.counters["agents_handed_over"] += handed
 
     async def _consume_once(self, js: JetStreamContext, w: _Ward) -> None:
         name = consumer_name(w.ward)
@@ -495,7 +513,6 @@ class JetStreamWorker:
             return Hello(key.agent, key.epoch, cred.ward, cred.beds)
         hello = Hello(key.agent, key.epoch, cred.ward, cred.beds)
         self.hub.hello(hello)
-        w.heard.add(key.agent)
         if cur is not None:
             self.hub.goodbye(cur)
         w.current[key.agent] = hello

@@ -146,3 +146,29 @@ def test_restored_alarms_keep_their_ids_and_new_ones_never_collide() -> None:
     other_hub = AlarmBook()  # another hub raising at the same moment mints a different id
     (ev3,) = other_hub.reconcile("news2", cond("A-02", Priority.LOW), now=2)
     assert ev3.alert.id not in (ev.alert.id, ev2.alert.id)
+
+
+def test_a_ward_let_go_leaves_the_book_unchanged_and_the_next_owner_carries_its_alarms_on_under_their_ids() -> None:
+    """Hub workers hand a ward's alarms over through the shared state store: ``let_go`` drops them here as they are,
+    ``adopt`` takes them up elsewhere, acknowledgement and all, and the same condition raises no second alarm."""
+    first = AlarmBook()
+    (raised,) = first.reconcile("news2", cond("A-01", Priority.MEDIUM), now=1)
+    first.reconcile("limit", {("B-01", "limit:spo2_low"): Condition(subject="B-01", bed="B-01", ward="B", kind="limit:spo2_low",
+                                                                    priority=Priority.HIGH, title="t", detail="")}, now=1)  # fmt: skip
+    first.acknowledge(raised.alert.id, "Nurse Meena", now=2)
+    persisted = [a.to_json() for a in first.open.values()]
+    first.touched.clear()
+    assert first.let_go("A") == 1
+    assert list(first.open) == [("B-01", "limit:spo2_low")] and raised.alert.id not in first.by_id and first.touched == {"A-01"}
+    assert raised.alert.state == ACKNOWLEDGED  # let go as it was: nothing resolved, nothing to persist
+
+    second = AlarmBook()
+    (own,) = second.reconcile("limit", {("B-01", "limit:spo2_low"): Condition(subject="B-01", bed="B-01", ward="B",
+                                                                              kind="limit:spo2_low", priority=Priority.HIGH,
+                                                                              title="t", detail="")}, now=3)  # fmt: skip
+    assert second.adopt(persisted) == 1  # A's alarm; B-01's condition already has an alarm here: left out
+    assert second.by_id[raised.alert.id].acked_by == "Nurse Meena" and second.open[("B-01", "limit:spo2_low")] is own.alert
+    assert second.adopt(persisted) == 0  # taken once
+    assert second.reconcile("news2", cond("A-01", Priority.MEDIUM), now=4) == []  # carried on, not raised again
+    (ev,) = second.reconcile("news2", {}, now=5)
+    assert ev.event == "resolved" and ev.alert.id == raised.alert.id

@@ -11,6 +11,7 @@ for good, counted, audited, and never stored. Without NATS these tests fail.
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import time
 from collections import Counter
@@ -19,6 +20,7 @@ from typing import Any
 
 import nats.js.errors
 import pytest
+from nats.js.api import KeyValueConfig
 import yaml
 from config_support import alarm_policy, score_tables
 from influx_support import Influxd
@@ -27,12 +29,14 @@ from nats_cluster import listen_port, nats_server
 from state_db_support import state_connection
 from support import free_port, get_json, register_agent, serving, teleicu, wait_until
 
+from alerts.lifecycle import Alert
 from ingest.app import create_app
 from ingest.hub import Hub
 from ingest.hub_config import HubConfig, parse_hub_config
 from ingest.jetstream_worker import FETCH_WAIT_S
 from ingest.stores import open_stores
 from wire.jetstream_contract import FrameKey, frame_subject
+from wire.ids import new_id
 from wire.messages import Observation, ObsFrame, WaveChunk
 
 pytestmark = pytest.mark.integration
@@ -301,13 +305,14 @@ def test_a_worker_whose_lease_another_took_stops_consuming_at_once_and_takes_the
     try:
         with serving(create_app(scene.hub), "hub"):
             wait_until(lambda: scene.worker()["wards_owned"] == ["L"], "the worker to own ward L", timeout=30)
+            handed = scene.worker().get("agents_handed_over", 0)  # at start: none of its wards is its own yet
             run(publish(pub, 1))
             wait_until(lambda: scene.worker().get("frames_acked", 0) == 1, "the first frame", timeout=30)
             run(lease("steal"))
             wait_until(lambda: scene.worker().get("leases_lost", 0) == 1, "the renewal to be refused", timeout=30)
             assert scene.worker()["wards_owned"] == []
             # the ward's agent is another worker's now: this one stops expecting it (no "agent offline" alarm here)
-            wait_until(lambda: scene.worker().get("agents_handed_over", 0) == 1, "the ward's agent handed over", timeout=10)
+            wait_until(lambda: scene.worker().get("agents_handed_over", 0) == handed + 1, "the ward's agent handed over", timeout=10)
             assert "edge-L" not in scene.hub.agents.offline() and "edge-L" not in scene.hub.agents.known
             assert scene.hub.state.beds[scene.hub.state.index["L-01"]].agent == ""
             last = run(publish(pub, 2))
@@ -351,3 +356,66 @@ def test_a_nats_without_jetstream_at_start_leaves_the_hub_serving_and_the_worker
             if proc is not None and proc.poll() is None:
                 proc.kill()
                 proc.wait(10)
+
+
+def alarm_states(state: Path, bed: str, kind: str) -> dict[str, str]:
+    """Alarm id -> state, of every alarm of ``kind`` on ``bed`` the shared state store holds."""
+    with state_connection(state) as db:
+        rows = db.execute("SELECT id, state, body FROM alerts").fetchall()
+    return {i: st for i, st, body in rows if json.loads(body)["bed"] == bed and json.loads(body)["kind"] == kind}
+
+
+def test_an_open_alarm_of_a_ward_another_worker_owns_is_left_alone_then_carried_on_by_the_worker_that_takes_the_ward(
+    tmp_path: Path, influx: Influxd
+) -> None:
+    """Alarm state moves with the ward: a worker neither resolves nor escalates the alarms of a ward it does not own
+    (it has no data there), and the worker that takes the ward carries them on under their ids, raising no second
+    alarm for the same condition. Its registered agent is expected from the take."""
+    scene = Scene(tmp_path, influx, ["M"])
+    scene.register("edge-M", "M", ("M-01",))
+    now = int(time.time() * 1000)
+    kind = "limit:spo2_low"
+    raised = now - 60_000
+    alarm = Alert(id=new_id(raised), subject="M-01", bed="M-01", ward="M", kind=kind, category="physiological", priority="high",
+                  state="active", title="SpO2 low", detail="SpO2 85 %", raised=raised, updated=raised, tier_role="bedside_nurse",
+                  tier_since=raised)  # fmt: skip
+    with state_connection(scene.state) as db:  # raised by the ward's owner, another worker, before this one starts
+        db.execute("INSERT INTO alerts (id, state, body) VALUES (?, ?, ?)", (alarm.id, alarm.state, json.dumps(alarm.to_json())))
+        db.execute("INSERT INTO agents (agent, ward, beds, forgotten) VALUES ('edge-M', 'M', '[\"M-01\"]', 0)")  # heard there
+        db.commit()
+
+    async def setup() -> None:
+        nc = await connect()
+        try:
+            js = nc.jetstream()
+            await make_stream(js, scene.stream, scene.prefix)
+            kv = await js.create_key_value(KeyValueConfig(bucket=scene.bucket, history=1, ttl=6))  # the workers' TTL
+            await kv.create("M", b"the-other-worker")
+        finally:
+            await nc.close()
+
+    async def give_back_and_publish() -> Publisher:
+        nc = await connect()
+        try:
+            await (await nc.jetstream().key_value(scene.bucket)).delete("M")
+            pub = Publisher(nc.jetstream(), "M", "edge-M", scene.prefix)
+            for seq in range(1, 6):  # SpO2 94-98 %: the condition is gone
+                await pub.publish(obs_frame(seq, ("M-01",), now))
+            return pub
+        finally:
+            await nc.close()
+
+    run(setup())
+    try:
+        with serving(create_app(scene.hub), "hub"):
+            wait_until(lambda: scene.worker().get("alarms_let_go", 0) == 1, "the worker to let the ward's alarm go", timeout=30)
+            assert alarm.id not in scene.hub.book.by_id and scene.worker()["wards_owned"] == []
+            assert scene.worker()["agents_handed_over"] == 1 and "edge-M" not in scene.hub.agents.offline()  # not expected here
+            time.sleep(3)  # three ticks or more (clear delay 0 s): a worker that judged the ward would have resolved it
+            assert alarm_states(scene.state, "M-01", kind) == {alarm.id: "active"}
+            run(give_back_and_publish())
+            wait_until(lambda: scene.worker().get("alarms_adopted", 0) == 1, "the worker to take the ward's alarm", timeout=30)
+            assert scene.worker()["wards_owned"] == ["M"] and scene.worker()["agents_expected"] == 1
+            wait_until(lambda: alarm_states(scene.state, "M-01", kind) == {alarm.id: "resolved"}, "the alarm resolved", timeout=30)
+    finally:
+        run(removed(scene.stream, scene.bucket))
