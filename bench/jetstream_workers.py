@@ -4,8 +4,8 @@ For each bed count and each worker count K the bench starts, from nothing:
 
 * a fresh frames stream, subject prefix and lease bucket on the local nats-server (127.0.0.1:4222), deleted after
   the run, consumers with them;
-* one private InfluxDB 1.x (``influxd``, started once for the whole bench as the integration tests start it, a fresh
-  database per run) as the sample store, at the hub's default ``flush_ms`` unless ``--flush-ms`` says otherwise;
+* a private InfluxDB 1.x (``influxd``, started per run as the integration tests start it, its files deleted
+  afterwards) as the sample store, at the hub's default ``flush_ms`` unless ``--flush-ms`` says otherwise;
 * a fresh schema in the local PostgreSQL (127.0.0.1:5432, db ``test``) as the shared state store, dropped after the
   run, holding the test users and one agent per ward of 25 beds (``edge-W001`` ...), as ``teleicu agents add`` would;
 * K real ``teleicu hub`` processes, each with a ``jetstream:`` section whose ``wards:`` list is its share of the
@@ -49,6 +49,7 @@ import asyncio
 import json
 import multiprocessing
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -451,10 +452,12 @@ def wait_quiet(limit_s: float, busy_max: float = 0.25) -> float:
         note(f"machine busy ({busy:.2f} cores before the run): waiting for it to go quiet")
 
 
-def measure(n_beds: int, k: int, bank: list[Patient], influx: Influxd, args: argparse.Namespace) -> dict:
+def measure(n_beds: int, k: int, bank: list[Patient], args: argparse.Namespace) -> dict:
     busy_before = wait_quiet(args.wait_quiet) if args.wait_quiet else None
     tmp = Path(tempfile.mkdtemp(prefix=f"teleicu-scaleout-{n_beds}-{k}-"))
-    stream, prefix, bucket, db = unique("BENCH_FRAMES"), unique("bench.frames"), unique("bench_leases"), unique("scaleout")
+    stream, prefix, bucket, db = unique("BENCH_FRAMES"), unique("bench.frames"), unique("bench_leases"), "scaleout"
+    # a fresh influxd per run, its files deleted afterwards: dropping a database in a shared one blocked its writes
+    influx = start_influxd(tmp)
     store_url = influx.store_url(db, **({"flush_ms": args.flush_ms} if args.flush_ms else {}))
     plan = layout(n_beds)
     wards = [w for w, _ in plan]
@@ -485,10 +488,8 @@ def measure(n_beds: int, k: int, bank: list[Patient], influx: Influxd, args: arg
             for h in hubs:
                 h.stop()
             asyncio.run(removed(stream, bucket))
-            try:
-                influx.query(f'DROP DATABASE "{db}"')
-            except Exception as exc:  # noqa: BLE001 - clean-up only: say so, carry on
-                print(f"could not drop InfluxDB database {db}: {exc!r}", file=sys.stderr)
+            influx.stop()
+            shutil.rmtree(influx.root, ignore_errors=True)
 
 
 def row(r: dict) -> str:
@@ -521,18 +522,13 @@ def main() -> int:
     print(f"wards of {WARD_SIZE} beds, 1 Hz numerics (7 values per bed and second + NIBP's 3 re-sent), one frame per ward per {FLUSH_S * 1000:.0f} ms; "
           f"load average before: {os.getloadavg()}", file=out, flush=True)  # fmt: skip
     bank = patients()
-    root = Path(tempfile.mkdtemp(prefix="teleicu-scaleout-influx-"))
-    influx = start_influxd(root)
     results = []
-    try:
-        print(HEADER, file=out, flush=True)
-        for n in args.beds:
-            for k in args.workers:
-                r = measure(n, k, bank, influx, args)
-                results.append(r)
-                print(row(r), file=out, flush=True)
-    finally:
-        influx.stop()
+    print(HEADER, file=out, flush=True)
+    for n in args.beds:
+        for k in args.workers:
+            r = measure(n, k, bank, args)
+            results.append(r)
+            print(row(r), file=out, flush=True)
     if args.json:
         print(json.dumps(results, indent=2))
     return 0
