@@ -405,13 +405,22 @@ def test_an_open_alarm_of_a_ward_another_worker_owns_is_left_alone_then_carried_
         finally:
             await nc.close()
 
+    ticks = [0]  # the hub's ticks, counted: each one evaluates every alarm
+    tick = scene.hub.tick
+
+    def counted_tick() -> None:
+        tick()
+        ticks[0] += 1
+
+    scene.hub.tick = counted_tick  # type: ignore[method-assign]
     run(setup())
     try:
         with serving(create_app(scene.hub), "hub"):
             wait_until(lambda: scene.worker().get("alarms_let_go", 0) == 1, "the worker to let the ward's alarm go", timeout=30)
             assert alarm.id not in scene.hub.book.by_id and scene.worker()["wards_owned"] == []
             assert scene.worker()["agents_handed_over"] == 1 and "edge-M" not in scene.hub.agents.offline()  # not expected here
-            time.sleep(3)  # three ticks or more (clear delay 0 s): a worker that judged the ward would have resolved it
+            done = ticks[0]  # three ticks (clear delay 0 s): a worker that judged the ward would have resolved it by then
+            wait_until(lambda: ticks[0] >= done + 3, "three ticks of the hub", timeout=10)
             assert alarm_states(scene.state, "M-01", kind) == {alarm.id: "active"}
             run(give_back_and_publish())
             wait_until(lambda: scene.worker().get("alarms_adopted", 0) == 1, "the worker to take the ward's alarm", timeout=30)
