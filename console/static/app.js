@@ -794,12 +794,15 @@ function wardHeader(ward) {
 
 /** Put grid children in the wanted order, moving only nodes that are out of place. */
 function arrange(container, nodes) {
+  const focused = container.contains(document.activeElement) ? document.activeElement : null;
   for (let i = 0; i < nodes.length; i++) {
     const want = nodes[i];
     const at = container.children[i];
     if (at !== want) container.insertBefore(want, at || null);
   }
   while (container.children.length > nodes.length) container.lastElementChild.remove();
+  // moving a node blurs what is focused inside it: a keyboard user keeps her place while live updates reorder
+  if (focused && focused.isConnected && document.activeElement !== focused) focused.focus({ preventScroll: true });
 }
 
 /** Does the bed pass the band chip chosen (a band, or a whole-tile state)? */
