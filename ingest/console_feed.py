@@ -7,11 +7,16 @@ snapshot) rather than making the hub buffer without limit or wait for it.
 ``encode`` is the one encoder of everything a console is sent (orjson: NumPy
 scalars as numbers, a NaN as null, never the invalid JSON ``NaN``); a message
 is encoded once and the same text is queued for every console that sees it.
+
+On a JetStream hub worker the feed has an ``outlet`` (``ingest.console_relay``):
+the hub's messages go to it instead, one per ward, and it decides what this
+worker may speak for and ``deliver``s that, and other workers' messages, here.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +43,7 @@ class ConsoleFeed:
     def __init__(self) -> None:
         self.subscribers: set[Subscriber] = set()
         self.dropped_consoles = 0
+        self.outlet: Callable[[dict[str, Any], str | None], None] | None = None  # set by a JetStream worker's relay
 
     def subscribe(self, wards: frozenset[str] | None = None) -> Subscriber:
         sub = Subscriber(wards=wards)
@@ -49,15 +55,26 @@ class ConsoleFeed:
 
     def publish(self, msg: dict[str, Any], *, ward: str | None = None) -> None:
         """Queue ``msg`` for every console watching ``ward`` (or every console if ``ward`` is None)."""
-        if not self.subscribers:
-            return
-        text = encode(msg)
+        if self.outlet is not None:
+            self.outlet(msg, ward)
+        elif self.subscribers:
+            self.deliver(encode(msg), ward)
+
+    def deliver(self, text: str, ward: str | None) -> None:
+        """Queue an encoded message for every console watching ``ward`` (every console if None)."""
         for sub in list(self.subscribers):
             if sub.sees(ward):
                 self._offer(sub, text)
 
     def publish_beds(self, now: int, beds: list[dict[str, Any]]) -> None:
         """Push changed beds; each console gets only the beds of the ward it watches."""
+        if self.outlet is not None:
+            by_ward: dict[str, list[dict[str, Any]]] = {}
+            for b in beds:
+                by_ward.setdefault(b["ward"], []).append(b)
+            for ward, mine in by_ward.items():
+                self.outlet({"type": "beds", "now": now, "beds": mine}, ward)
+            return
         if not self.subscribers or not beds:
             return
         everything = None

@@ -12,13 +12,13 @@ import asyncio
 import logging
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from alerts.engine import AlarmEngine
-from alerts.lead_quality import LeadQuality
 from alerts.kinds import AGENT_OFFLINE, UNDELIVERED
+from alerts.lead_quality import LeadQuality
 from alerts.lifecycle import AlarmBook, AlertError, AlertEvent
 from alerts.policy import AlarmPolicy
 from alerts.score_tables import ScoreTables
@@ -26,8 +26,6 @@ from alerts.scoring import Scores, score_beds
 from alerts.technical import AGENT_SUBJECT, TechnicalView
 from ingest.adt.apply import AdtApplier
 from ingest.adt.listener import AdtListener
-from ingest.video.relay import VideoRelay
-from ingest.video.turn_credentials import TurnCredentials
 from ingest.agents import AgentRegistry
 from ingest.audit_writer import AgentRecord, AlarmRecord, AuditWriter, DataGap
 from ingest.auth.audit_log import AuditEntry
@@ -48,6 +46,8 @@ from ingest.resends import LastStored
 from ingest.score_log import ScoreLog
 from ingest.stores.base import Batch, StoreError, Stores
 from ingest.unmapped_counts import UnmappedCounts
+from ingest.video.relay import VideoRelay
+from ingest.video.turn_credentials import TurnCredentials
 from ingest.wave_feed import WaveFeed
 from ingest.waveform_quality import WaveformQuality
 from wire.clock import wall_ms
@@ -55,6 +55,9 @@ from wire.messages import Hello, Observation, ObsFrame, Status, WaveChunk
 from wire.outbox_events import AlarmEvent, VitalValue
 from wire.screen import screen
 from wire.vocabulary import BY_KEY, HUB_DERIVED, LEAD_BY_KEY, PARAMETERS
+
+if TYPE_CHECKING:
+    from ingest.console_relay import ConsoleRelay
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +115,7 @@ class Hub:
         self.waveform_quality = WaveformQuality(self._lead_judged)
         self.overload = OverloadDetector()  # fed by watch_loop_lag in run(); brakes the agents' readers (edge_endpoint)
         self.jetstream_stats: Callable[[], dict[str, Any]] | None = None  # set by a JetStream worker (ingest.jetstream_worker)
+        self.relay: ConsoleRelay | None = None  # set by a JetStream worker: consoles see wards other workers own
 
     # --- lifecycle ---------------------------------------------------------------
 
@@ -229,7 +233,8 @@ class Hub:
     async def take_ward(self, ward: str) -> tuple[int, int]:
         """A hub worker owns ``ward`` now: it carries on the ward's open alarms from the shared state store (another
         worker raised them, or this one before it let the ward go) and expects the ward's remembered agents, so one
-        that never publishes raises "agent offline" here. Returns (alarms adopted, agents expected). Raises
+        that never publishes raises "agent offline" here. Consoles hear the whole ward from it (its beds at the next
+        tick, its open alarms as ``adopted`` events). Returns (alarms adopted, agents expected). Raises
         ``StoreError``."""
         alarms = [body for body in await self.state_store.open_alerts() if body.get("ward") == ward]
         remembered = [(agent, beds) for agent, w, beds in await self.state_store.known_agents() if w == ward]
@@ -240,7 +245,12 @@ class Hub:
             if self.agents.expect(agent, ward, beds, now):
                 expected += 1
                 for bed in beds:
-                    self._dirty.add(self.state.row(bed, ward=ward, agent=agent))
+                    self.state.row(bed, ward=ward, agent=agent)
+        # the ward's consoles elsewhere hear from this worker now: every bed at the next tick, and its open alarms
+        self._dirty.update(row for row, info in enumerate(self.state.beds) if info.ward == ward)
+        for a in self.book.list_open():
+            if a.ward == ward:
+                self.feed.publish({"type": "alert", "event": "adopted", "alert": a.to_json()}, ward=ward)
         self._wake.set()
         return adopted, expected
 

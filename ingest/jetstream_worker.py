@@ -14,12 +14,17 @@ lease expired and another worker took it), or one not answered in time, stops
 that ward's consumer at once. A worker that stops gives its wards back.
 
 **Alarms and agents move with the ward.** A worker judges only the wards it
-owns: at start, and whenever it loses a ward, the ward's open alarms leave its
+owns: at start (for the wards it may own, and for any ward another worker holds
+the lease of), and whenever it loses a ward, the ward's open alarms leave its
 book unchanged and its agents are no longer expected (``Hub.leave_ward``), so it
 neither resolves nor escalates alarms of beds it has no data for, nor raises
 "agent offline" for agents another worker hears. Taking a ward, it carries on
 the ward's open alarms from the shared state store under their ids and expects
 the ward's remembered agents (``Hub.take_ward``).
+
+**Consoles see every ward from any worker.** The worker speaks for its wards
+on core NATS and relays other workers' wards to its own consoles
+(``ingest.console_relay``), so a console may connect to any worker.
 
 **Consuming a ward.** One durable pull consumer per ward (``hub-ward-<ward>``,
 filter ``ward_filter(ward)``, explicit acknowledgement), so the position in the
@@ -77,6 +82,7 @@ from nats.js.kv import KeyValue
 from ingest.auth.accounts import AgentCredential
 from ingest.auth.audit_log import AuditEntry
 from ingest.auth.service import AGENT_KEY
+from ingest.console_relay import ConsoleRelay
 from ingest.hub import Hub
 from ingest.jetstream_settings import JetStreamSettings
 from ingest.stores.base import Batch, StoreError
@@ -152,6 +158,7 @@ class JetStreamWorker:
         self._closing = False
         self._max_inflight = max(1, min(settings.max_ack_pending, hub.cfg.max_inflight_frames))
         self._kv_timeout = min(KV_TIMEOUT_S, self.leases.every_s)
+        self.relay = ConsoleRelay(hub, settings.console_prefix, self.worker_id, self._owns, self.counters)
         hub.jetstream_stats = self.stats
 
     def stats(self) -> dict[str, Any]:
@@ -170,9 +177,14 @@ class JetStreamWorker:
         try:
             js = nc.jetstream()
             kv = await self._lease_bucket(js)
+            for ward in await self._held_elsewhere(kv):  # a ward outside this worker's list another worker serves
+                released, handed = self.hub.leave_ward(ward)
+                self.counters["alarms_let_go"] += released
+                self.counters["agents_handed_over"] += handed
             await self._provision_stream(js)
             log.info("jetstream worker %s: stream %s, wards %s", self.worker_id, self.s.stream.name, self.s.wards)
             async with asyncio.TaskGroup() as tg:
+                tg.create_task(self.relay.run(nc), name="jetstream-console-relay")
                 tg.create_task(self._lease_loop(js, kv, tg), name="jetstream-leases")
         finally:  # the consumers have stopped (the task group waited for them): now the wards may go to another worker
             if kv is not None:
@@ -243,6 +255,25 @@ class JetStreamWorker:
             raise RuntimeError(f"lease bucket {name} expires leases after {status.ttl} s but this worker's jetstream.lease_ttl_s "
                                f"is {ttl:g}: every worker must use the same TTL (or another bucket)")  # fmt: skip
         return kv
+
+    async def _held_elsewhere(self, kv: KeyValue) -> list[str]:
+        """The wards whose lease another worker holds now (read once, at start: none of their alarms are this
+        worker's to judge, even when its ``wards:`` list leaves them out). Nothing when the bucket cannot be read."""
+        held: list[str] = []
+        try:
+            async with asyncio.timeout(self._kv_timeout * 4):
+                try:
+                    keys = await kv.keys()
+                except nats.js.errors.NoKeysError:
+                    return []
+                for ward in keys:
+                    with contextlib.suppress(nats.js.errors.KeyNotFoundError, nats.js.errors.KeyDeletedError):
+                        entry = await kv.get(ward)
+                        if entry.value and entry.value.decode(errors="replace") != self.worker_id:
+                            held.append(ward)
+        except (nats.errors.Error, TimeoutError) as exc:
+            log.warning("jetstream: cannot read who holds which ward (%s); judging the wards restored here", exc or type(exc).__name__)
+        return held
 
     async def _wanted(self) -> list[str]:
         if self.s.wards != "all":
@@ -356,6 +387,7 @@ class JetStreamWorker:
                         self.counters["alarms_adopted"] += adopted
                         self.counters["agents_expected"] += expected
                         taken = True
+                    await self.relay.serve(ward)  # consoles on other workers ask this one for the ward now
                     await self._consume_once(js, _Ward(ward))
                 except* LeaseGone:
                     gone = True
@@ -367,6 +399,7 @@ class JetStreamWorker:
                 log.warning("jetstream: ward %s: %s; consuming again shortly", ward, failure or "stopped")
                 await asyncio.sleep(backoff.next())
         finally:  # the ward is another worker's now (or this hub stops): its alarms and agents are not this worker's
+            await self.relay.unserve(ward)
             released, handed = self.hub.leave_ward(ward)
             self.counters["alarms_let_go"] += released
             self.counters["agents_handed_over"] += handed

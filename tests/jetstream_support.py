@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import nats
 import nats.errors
 import nats.js.errors
+import yaml
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
@@ -25,12 +28,26 @@ from wire.jetstream_contract import FrameKey, frame_headers, frame_subject
 from wire.jetstream_stream import StreamSettings, ensure_stream
 from wire.messages import ObsFrame, WaveChunk
 
+HUB_YAML = Path(__file__).resolve().parents[1] / "config" / "hub.yaml"  # this checkout's default hub file
 NATS_URL = "nats://127.0.0.1:4222"
 TOKEN = "test-token-nats-ignores-it-0123456789"  # the local server has no auth; a worker must still present something
 
 
 def unique(stem: str) -> str:
     return f"{stem}_{secrets.token_hex(4)}"
+
+
+def worker_file(tmp: Path, worker: str, stream: str, prefix: str, bucket: str, wards: list[str], **more: Any) -> Path:
+    """A hub file for a JetStream worker process (``teleicu hub --config``) on the local NATS: the default hub file with
+    a ``jetstream:`` section (``more`` overrides its keys)."""
+    token = tmp / "nats.token"
+    token.write_text(TOKEN)
+    raw = yaml.safe_load(HUB_YAML.read_text()) | {"waveform_analysis": False}
+    raw["jetstream"] = {"servers": [NATS_URL], "token_file": str(token), "subject_prefix": prefix, "stream": {"name": stream},
+                        "wards": wards, "worker_id": worker, "lease_bucket": bucket} | more  # fmt: skip
+    path = tmp / f"hub-{worker}.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
 
 
 async def connect() -> NatsClient:

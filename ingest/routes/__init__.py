@@ -53,7 +53,7 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
         404: "no such bed, alarm or agent (or not one this user may see)",
         409: "not possible in the current state (an alarm already resolved, an agent still connected)",
         429: "too many attempts from this address; wait a minute",
-        503: "the hub's store is unavailable (a full disk, say); try again shortly",
+        503: "the hub's store is unavailable (a full disk, say), or the hub worker owning the ward did not answer; try again shortly",
     }
     return {code: {"model": Problem, "description": meaning[code]} for code in codes}
 

@@ -2,7 +2,9 @@
 
 Who acknowledges or silences is the signed-in user, never a name in the request.
 A ward nurse sees and acts on her wards' alarms only (403 for another ward's);
-alarms about the hub itself (no ward) are shown to every clinician.
+alarms about the hub itself (no ward) are shown to every clinician. On a
+JetStream hub worker, alarms of wards another worker owns are listed from the
+shared state store and acted on by their owner (``ingest.console_relay``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from alerts.stats import alarm_stats
 from ingest.auth.audit_log import AuditEntry
 from ingest.auth.guards import AlarmActor, Clinician, KpiReader, check_ward, client_address, wards_for
 from ingest.auth.roles import Principal
+from ingest.console_relay_contract import AlarmAction
 from ingest.hub import Hub
 from ingest.routes import GUARDED, HubDep, epoch_ms, errors, time_range
 
@@ -60,6 +63,8 @@ async def list_alerts(
         alerts = await hub.state_store.alerts(None if state == "all" else "resolved", limit, bed)
     else:
         alerts = [a.to_json() for a in hub.book.list_open()]
+        if hub.relay is not None:  # a JetStream worker: other workers' wards' open alarms, as their owners persisted them
+            alerts += [a for a in await hub.state_store.open_alerts() if a.get("ward") and not hub.relay.owns(a["ward"])]
         if state != "open":
             alerts = [a for a in alerts if a["state"] == state]
 
@@ -75,11 +80,26 @@ async def list_alerts(
     return {"alerts": [a for a in alerts if keep(a)][:limit]}
 
 
+async def _elsewhere(hub: Hub, principal: Principal, action: AlarmAction) -> dict[str, Any] | None:
+    """On a JetStream worker, an alarm of a ward another worker owns is acted on by its owner (None: it is this
+    hub's to act on). The clinician's ward is checked here, as for this hub's own alarms."""
+    ward = await hub.relay.ward_of_alert(action.alert_id) if hub.relay is not None else None
+    if ward is None or hub.relay is None:
+        return None
+    check_ward(principal, ward, f"alarm {action.alert_id}")
+    result = await hub.relay.act(ward, action)
+    if result.alert is None:
+        raise HTTPException(result.status, result.detail)
+    return result.alert
+
+
 @router.post("/alerts/{alert_id}/ack", responses=errors(409))
 async def ack_alert(hub: HubDep, principal: AlarmActor, request: Request, alert_id: str) -> dict[str, Any]:
     _open_alarm_ward(hub, principal, alert_id)
     try:
-        alert = hub.acknowledge(alert_id, principal.display_name)
+        alert = await _elsewhere(hub, principal, AlarmAction("ack", alert_id, principal.display_name))
+        if alert is None:
+            alert = hub.acknowledge(alert_id, principal.display_name)
     except AlertError as exc:
         raise HTTPException(409, str(exc)) from None
     _audit(hub, request, principal, "alarm.acknowledge", alert, {})
@@ -90,7 +110,9 @@ async def ack_alert(hub: HubDep, principal: AlarmActor, request: Request, alert_
 async def silence_alert(hub: HubDep, principal: AlarmActor, request: Request, alert_id: str, body: SilenceBody) -> dict[str, Any]:
     _open_alarm_ward(hub, principal, alert_id)
     try:
-        alert = hub.silence(alert_id, principal.display_name, body.reason, body.seconds)
+        alert = await _elsewhere(hub, principal, AlarmAction("silence", alert_id, principal.display_name, body.reason, body.seconds))
+        if alert is None:
+            alert = hub.silence(alert_id, principal.display_name, body.reason, body.seconds)
     except AlertError as exc:
         raise HTTPException(409, str(exc)) from None
     _audit(hub, request, principal, "alarm.silence", alert, {"reason": body.reason, "seconds": body.seconds})

@@ -8,13 +8,16 @@ out, an expired session or a disabled account closes the feed (code 4401) and
 the console signs in again.
 The console confirms every alarm it shows by sending
 ``{"type": "delivered", "alerts": [ids]}``; an alarm event no console confirms
-raises the ``undelivered`` technical alarm.
+raises the ``undelivered`` technical alarm. On a JetStream hub worker the feed
+carries every ward the clinician sees, whichever worker owns it
+(``ingest.console_relay``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse
@@ -69,10 +72,25 @@ async def _confirmations(hub: Hub, ws: WebSocket) -> None:
         try:
             body = json.loads(msg.get("text") or "{}")
             ids = body.get("alerts") if isinstance(body, dict) and body.get("type") == "delivered" else None
-            if isinstance(ids, list):
-                hub.delivered([i for i in ids[:10_000] if isinstance(i, str)])
         except ValueError:
-            pass  # a console sending junk gets nothing from it
+            continue  # a console sending junk gets nothing from it
+        if isinstance(ids, list):
+            mine = [i for i in ids[:10_000] if isinstance(i, str)]
+            if hub.relay is not None:
+                await hub.relay.delivered(mine)  # another worker's alarms to their owners
+            else:
+                hub.delivered(mine)
+
+
+async def _snapshot(hub: Hub, wards: frozenset[str] | None) -> dict[str, Any]:
+    """The beds and open alarms the console starts from: this hub's, or on a JetStream worker those of every ward
+    the console sees, wherever it is served (``unserved_wards``: nobody answered for them; their beds come with
+    the next owner's first update)."""
+    if hub.relay is not None:
+        beds, alerts, unserved = await hub.relay.snapshot(wards)
+        return {"beds": beds, "alerts": alerts, "unserved_wards": unserved}
+    opened = [a.to_json() for a in hub.book.list_open() if wards is None or not a.ward or a.ward in wards]
+    return {"beds": hub.beds_json(wards), "alerts": opened}
 
 
 @router.websocket("/ws/console")
@@ -89,14 +107,11 @@ async def console_ws(hub: HubDep, ws: WebSocket, ward: str | None = None) -> Non
     sub = hub.feed.subscribe(wards)
     reader = asyncio.create_task(_confirmations(hub, ws))
     try:
-        await ws.send_text(encode({
-            "type": "snapshot",
-            "now": hub.clock(),
-            "staleness_s": hub.cfg.staleness_s,
-            "beds": hub.beds_json(wards),
-            "alerts": [a.to_json() for a in hub.book.list_open() if sub.sees(a.ward or None)],
-            "user": principal.to_json(),
-        }))
+        if hub.relay is not None:
+            await hub.relay.watch(wards)
+        start = await _snapshot(hub, wards)
+        await ws.send_text(encode({"type": "snapshot", "now": hub.clock(), "staleness_s": hub.cfg.staleness_s, **start,
+                                   "user": principal.to_json()}))  # fmt: skip
         loop = asyncio.get_running_loop()
         check_at = loop.time() + HEARTBEAT_S
         while True:
@@ -120,5 +135,7 @@ async def console_ws(hub: HubDep, ws: WebSocket, ward: str | None = None) -> Non
         pass
     finally:
         hub.feed.unsubscribe(sub)
+        if hub.relay is not None:
+            await hub.relay.unwatch(wards)
         reader.cancel()
         await asyncio.gather(reader, return_exceptions=True)  # its end (cancelled, disconnected) is expected here

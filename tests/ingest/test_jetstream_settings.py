@@ -76,6 +76,9 @@ def test_no_credentials_or_both_kinds_or_half_a_pair_are_refused() -> None:
     ({"fetch_batch": 500, "max_ack_pending": 100}, "jetstream", "must not exceed max_ack_pending"),
     ({"max_ack_pending": 0}, "jetstream.max_ack_pending", ""),
     ({"ack_wait": 30}, "jetstream", "ack_wait"),
+    ({"console_prefix": "teleicu.frames.console"}, "jetstream", "overlap"),
+    ({"console_prefix": "teleicu", "subject_prefix": "teleicu.frames"}, "jetstream", "overlap"),
+    ({"console_prefix": "console.>"}, "jetstream.console_prefix", "dot-separated tokens"),
 ])  # fmt: skip
 def test_each_bad_key_is_named(change: dict, named: str, says: str) -> None:
     text = problems({"servers": ["nats://127.0.0.1:4222"], "token_file": "/x"} | change)

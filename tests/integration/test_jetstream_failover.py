@@ -20,21 +20,21 @@ watermark as duplicates), and on JetStream delivering again what nobody acked.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from pathlib import Path
 
 import pytest
-import yaml
 from influx_support import Influxd
-from jetstream_support import TOKEN, Publisher, connect, consumer_state, make_stream, removed, unique
+from jetstream_support import Publisher, connect, consumer_state, make_stream, removed, unique
+from jetstream_support import worker_file as js_worker_file
 from state_db_support import hub_state
-from support import HubProcess, get_json, register_agent, seed_users, start_hub, wait_until
+from support import HubProcess, console_connect, get_json, register_agent, seed_users, start_hub, wait_until
 
 from wire.messages import Observation, ObsFrame
 
 pytestmark = pytest.mark.integration
 
-HUB_YAML = Path(__file__).resolve().parents[2] / "config" / "hub.yaml"  # this checkout's default hub file
 WARD = "K"
 AGENTS = {"edge-K1": tuple(f"K-{i:02d}" for i in range(1, 6)), "edge-K2": tuple(f"K-{i:02d}" for i in range(6, 11))}
 PARAMS = ("hr", "rr", "spo2")
@@ -44,15 +44,8 @@ BEFORE_KILL_S, AFTER_KILL_S = 4.0, 14.0
 
 
 def worker_file(tmp: Path, worker: str, stream: str, prefix: str, bucket: str) -> Path:
-    token = tmp / "nats.token"
-    token.write_text(TOKEN)
-    raw = yaml.safe_load(HUB_YAML.read_text()) | {"waveform_analysis": False}
-    raw["jetstream"] = {"servers": ["nats://127.0.0.1:4222"], "token_file": str(token), "subject_prefix": prefix, "stream": {"name": stream},
-                        "wards": [WARD], "worker_id": worker, "lease_bucket": bucket, "lease_ttl_s": LEASE_TTL_S,
-                        "ack_wait_s": ACK_WAIT_S, "max_ack_pending": 500, "fetch_batch": 50}  # fmt: skip
-    path = tmp / f"hub-{worker}.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    return path
+    return js_worker_file(tmp, worker, stream, prefix, bucket, [WARD], lease_ttl_s=LEASE_TTL_S, ack_wait_s=ACK_WAIT_S,
+                          max_ack_pending=500, fetch_batch=50)  # fmt: skip
 
 
 def start_worker(tmp: Path, worker: str, store_url: str, state: str, config: Path) -> HubProcess:
@@ -94,7 +87,7 @@ def test_killing_the_worker_that_owns_a_ward_loses_and_doubles_no_sample(tmp_pat
             w2 = start_worker(tmp_path, "w2", store_url, state, worker_file(tmp_path, "w2", stream, prefix, bucket))
             assert worker_stats(w2)["wards_owned"] == []
             survivor = w2
-            publishers, marks = asyncio.run(publish_and_kill(prefix, w1, survivor))
+            publishers, marks, seen = asyncio.run(publish_and_kill(prefix, w1, survivor))
             t_kill, t_owned, t_stored = marks
             last = max(p.last_stream_seq for p in publishers)
             wait_until(lambda: asyncio.run(consumer_state(stream, WARD)) == (0, 0, last), "w2 to acknowledge every frame", timeout=120)
@@ -115,12 +108,38 @@ def test_killing_the_worker_that_owns_a_ward_loses_and_doubles_no_sample(tmp_pat
           f"(lease TTL {LEASE_TTL_S} s, ack wait {ACK_WAIT_S} s); w2: {stats}; w2 obs_stored {counters.get('obs_stored')}")  # fmt: skip
     assert len(stored) == len(set(stored)) == len(published)
     assert set(stored) == published
+    snapshot, updates = seen
+    assert sorted(b["bed"] for b in snapshot["beds"]) == sorted(b for beds in AGENTS.values() for b in beds)
+    assert snapshot["unserved_wards"] == []  # w1 answered for its ward
+    before, after = [t for t in updates if t < t_kill], [t for t in updates if t > t_kill]
+    assert len(before) >= 10 and len(after) >= 10, (len(before), len(after))  # relayed from w1, then from w2 itself
+    gap = after[0] - before[-1]
+    print(f"console on w2: ward {WARD} updates {len(before)} before the kill, {len(after)} after; longest silence "
+          f"across the failover {gap:.2f} s (last from w1 {t_kill - before[-1]:.2f} s before the kill)")  # fmt: skip
+    assert gap < 2 * LEASE_TTL_S + 5
     assert stats["frames_acked"] + stats.get("duplicates_acked", 0) >= 1 and stats.get("frames_refused", 0) == 0
 
 
-async def publish_and_kill(prefix: str, owner: HubProcess, survivor: HubProcess) -> tuple[list[Publisher], tuple[float, float, float]]:
+def watch_console(hub: HubProcess, until: float) -> tuple[dict, list[float]]:
+    """A console on ``hub`` watching ward K: its snapshot, and when each update with K's beds arrived."""
+    times: list[float] = []
+    with console_connect(hub, query=f"?ward={WARD}") as ws:
+        snapshot = json.loads(ws.recv(timeout=10))
+        while (left := until - time.monotonic()) > 0:
+            try:
+                msg = json.loads(ws.recv(timeout=left))
+            except TimeoutError:
+                break
+            if msg["type"] == "beds" and any(b["ward"] == WARD for b in msg["beds"]):
+                times.append(time.monotonic())
+    return snapshot, times
+
+
+async def publish_and_kill(prefix: str, owner: HubProcess, survivor: HubProcess) -> tuple[list[Publisher], tuple[float, float, float],
+                                                                                           tuple[dict, list[float]]]:  # fmt: skip
     """Both agents publish throughout; the owner is killed ``BEFORE_KILL_S`` in; the survivor is watched until it has
-    taken the ward and stored a frame. Returns the publishers (their record) and (kill, owned, first stored) times."""
+    taken the ward and stored a frame, and a console on the survivor watches the ward throughout. Returns the
+    publishers (their record), the (kill, owned, first stored) times and what the console saw."""
     nc = await connect()
     js = nc.jetstream()
     t0 = int(time.time() * 1000) - 120_000
@@ -153,11 +172,12 @@ async def publish_and_kill(prefix: str, owner: HubProcess, survivor: HubProcess)
 
     try:
         async with asyncio.TaskGroup() as tg:
+            console = tg.create_task(asyncio.to_thread(watch_console, survivor, stop))
             for pub in pubs:
                 tg.create_task(agent_loop(pub))
             tg.create_task(killer())
     finally:
         await nc.close()
-    return pubs, (times["kill"], times["owned"], times["stored"])
+    return pubs, (times["kill"], times["owned"], times["stored"]), console.result()
 
 

@@ -1,0 +1,181 @@
+"""What a console message looks like on NATS between hub workers, with no I/O: subjects, headers, snapshot replies.
+
+With JetStream workers (``ingest.jetstream_worker``) each ward is served by the
+one worker that holds its lease, but a clinician's console may be connected to
+any of them. The worker that owns a ward publishes the ward's console messages
+(the same JSON text a local console is sent) on core NATS, and every worker
+relays what its consoles may see (``ingest.console_relay``). Subjects, under a
+prefix that must not overlap the frames stream's:
+
+* ``<prefix>.live.<ward>``: a ward's bed updates and alarm events, published by
+  its owner; ``Teleicu-Worker`` names the publisher (a worker does not relay its
+  own messages back to itself), and an alarm event carries ``Teleicu-Alert``
+  and ``Teleicu-Event`` so a gateway knows which ward an alarm id belongs to
+  without parsing the body;
+* ``<prefix>.hub.<worker>``: a worker's own technical alarms (no ward);
+* ``<prefix>.snapshot.<ward>`` (request/reply): the ward's beds and open alarms
+  now, answered by the owner only (nobody answers for a ward nobody owns);
+* ``<prefix>.delivered.<ward>``: alarm ids a console confirmed it shows, for the
+  owner's undelivered-alarm check;
+* ``<prefix>.act.<ward>`` (request/reply): a clinician acknowledges or silences
+  one of the ward's alarms on a console of another worker; the owner acts and
+  answers with the alarm, or with the status and reason it refused.
+
+Replies and confirmations are parsed here, with a size limit; anything else is
+``RelayContractError``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import orjson
+
+from wire.jetstream_contract import check_prefix, token
+
+DEFAULT_CONSOLE_PREFIX = "teleicu.console"
+WORKER, ALERT, EVENT = "Teleicu-Worker", "Teleicu-Alert", "Teleicu-Event"
+MAX_SNAPSHOT_BYTES = 32 * 1024 * 1024  # a ward of 200 beds is well under 1 MiB
+MAX_DELIVERED_BYTES = 1024 * 1024
+MAX_DELIVERED_IDS = 10_000
+MAX_ACT_BYTES = 64 * 1024
+Kind = Literal["live", "hub", "snapshot", "delivered", "act"]
+
+
+class RelayContractError(ValueError):
+    """A relayed message that breaks this contract: a subject outside it, a reply too large or not its shape."""
+
+
+def subject(prefix: str, kind: Kind, name: str) -> str:
+    """``<prefix>.<kind>.<ward or worker>``; ``JetStreamContractError`` (a ValueError) for a name that is no token."""
+    return f"{check_prefix(prefix)}.{kind}.{token(name, 'worker' if kind == 'hub' else 'ward')}"
+
+
+def wildcard(prefix: str, kind: Kind) -> str:
+    """Every ward's (or worker's) subject of one kind."""
+    return f"{check_prefix(prefix)}.{kind}.*"
+
+
+def name_of(prefix: str, kind: Kind, subj: str) -> str:
+    """The ward (or worker) a subject of ``kind`` is about."""
+    head = f"{prefix}.{kind}."
+    rest = subj[len(head) :] if subj.startswith(head) else ""
+    if not rest or "." in rest:
+        raise RelayContractError(f"subject {subj!r} is not {head}<name>")
+    return token(rest, "worker" if kind == "hub" else "ward")
+
+
+def overlaps(a: str, b: str) -> bool:
+    """Whether one subject prefix lies within the other (a stream on one would capture the other's messages)."""
+    return a == b or a.startswith(b + ".") or b.startswith(a + ".")
+
+
+def live_headers(worker: str, msg: dict[str, Any]) -> dict[str, str]:
+    """The headers of a live message: its publisher, and for an alarm event its id and event."""
+    headers = {WORKER: worker}
+    if msg.get("type") == "alert":
+        headers[ALERT] = str(msg["alert"]["id"])
+        headers[EVENT] = str(msg["event"])
+    return headers
+
+
+@dataclass(frozen=True, slots=True)
+class WardSnapshot:
+    """One ward's beds and open alarms as its owner sees them now (the console's snapshot shapes)."""
+
+    beds: list[dict[str, Any]]
+    alerts: list[dict[str, Any]]
+
+    def encode(self) -> bytes:
+        return orjson.dumps({"beds": self.beds, "alerts": self.alerts}, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def parse_snapshot(data: bytes, ward: str) -> WardSnapshot:
+    """A snapshot reply: ``{"beds": [...], "alerts": [...]}`` whose beds and alarms are all of ``ward``."""
+    if len(data) > MAX_SNAPSHOT_BYTES:
+        raise RelayContractError(f"snapshot of ward {ward}: {len(data)} bytes, over the {MAX_SNAPSHOT_BYTES} limit")
+    try:
+        body = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise RelayContractError(f"snapshot of ward {ward}: not JSON ({exc})") from None
+    if not isinstance(body, dict) or not isinstance(body.get("beds"), list) or not isinstance(body.get("alerts"), list):
+        raise RelayContractError(f"snapshot of ward {ward}: expected an object with lists beds and alerts")
+    for item in (*body["beds"], *body["alerts"]):
+        if not isinstance(item, dict) or item.get("ward") != ward:
+            raise RelayContractError(f"snapshot of ward {ward}: an entry of another ward or of no shape")
+    return WardSnapshot(body["beds"], body["alerts"])
+
+
+def encode_delivered(ids: list[str]) -> bytes:
+    return orjson.dumps(ids[:MAX_DELIVERED_IDS])
+
+
+def parse_delivered(data: bytes) -> list[str]:
+    """A confirmation: a JSON list of alarm ids (strings)."""
+    if len(data) > MAX_DELIVERED_BYTES:
+        raise RelayContractError(f"delivered confirmation of {len(data)} bytes, over the {MAX_DELIVERED_BYTES} limit")
+    try:
+        ids = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise RelayContractError(f"delivered confirmation: not JSON ({exc})") from None
+    if not isinstance(ids, list) or len(ids) > MAX_DELIVERED_IDS or not all(isinstance(i, str) for i in ids):
+        raise RelayContractError(f"delivered confirmation: expected a list of at most {MAX_DELIVERED_IDS} alarm ids")
+    return ids
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmAction:
+    """Acknowledge or silence one alarm, in the name of the signed-in clinician (checked by the asking worker)."""
+
+    op: Literal["ack", "silence"]
+    alert_id: str
+    by: str
+    reason: str = ""
+    seconds: float = 0.0
+
+    def encode(self) -> bytes:
+        return orjson.dumps({"op": self.op, "id": self.alert_id, "by": self.by, "reason": self.reason, "seconds": self.seconds})
+
+
+def parse_action(data: bytes) -> AlarmAction:
+    if len(data) > MAX_ACT_BYTES:
+        raise RelayContractError(f"alarm action of {len(data)} bytes, over the {MAX_ACT_BYTES} limit")
+    try:
+        body = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise RelayContractError(f"alarm action: not JSON ({exc})") from None
+    if not isinstance(body, dict) or body.get("op") not in ("ack", "silence"):
+        raise RelayContractError("alarm action: expected an object with op ack or silence")
+    fields = (body.get("id"), body.get("by"), body.get("reason"))
+    seconds = body.get("seconds")
+    if not all(isinstance(f, str) for f in fields) or isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        raise RelayContractError("alarm action: id, by and reason are text, seconds a number")
+    return AlarmAction(body["op"], body["id"], body["by"], body["reason"], float(seconds))
+
+
+@dataclass(frozen=True, slots=True)
+class ActionResult:
+    """The owner's answer: the alarm as it is now, or the HTTP status and reason it refused with."""
+
+    alert: dict[str, Any] | None = None
+    status: int = 200
+    detail: str = ""
+
+    def encode(self) -> bytes:
+        return orjson.dumps({"alert": self.alert, "status": self.status, "detail": self.detail})
+
+
+def parse_result(data: bytes) -> ActionResult:
+    if len(data) > MAX_ACT_BYTES:
+        raise RelayContractError(f"alarm action result of {len(data)} bytes, over the {MAX_ACT_BYTES} limit")
+    try:
+        body = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise RelayContractError(f"alarm action result: not JSON ({exc})") from None
+    if not isinstance(body, dict) or not isinstance(body.get("status"), int) or not isinstance(body.get("detail"), str):
+        raise RelayContractError("alarm action result: expected an object with status and detail")
+    alert = body.get("alert")
+    if body["status"] == 200 and not isinstance(alert, dict):
+        raise RelayContractError("alarm action result: an action done carries the alarm")
+    return ActionResult(alert if isinstance(alert, dict) else None, body["status"], body["detail"])

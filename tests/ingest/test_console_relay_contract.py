@@ -1,0 +1,79 @@
+"""The console relay's wire contract: subjects, and replies and confirmations parsed with a limit or refused."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ingest.console_relay_contract import (
+    MAX_DELIVERED_BYTES,
+    MAX_SNAPSHOT_BYTES,
+    RelayContractError,
+    WardSnapshot,
+    encode_delivered,
+    live_headers,
+    name_of,
+    overlaps,
+    parse_delivered,
+    parse_snapshot,
+    subject,
+    wildcard,
+)
+from wire.jetstream_contract import JetStreamContractError
+
+
+def test_subjects_name_their_kind_and_ward_and_are_read_back() -> None:
+    assert subject("teleicu.console", "live", "ICU-1") == "teleicu.console.live.ICU-1"
+    assert wildcard("teleicu.console", "snapshot") == "teleicu.console.snapshot.*"
+    assert name_of("teleicu.console", "live", "teleicu.console.live.ICU-1") == "ICU-1"
+    with pytest.raises(JetStreamContractError):
+        subject("teleicu.console", "live", "ICU 1")
+    for bad in ("teleicu.console.live", "teleicu.console.live.A.B", "teleicu.console.hub.A", "other.live.A"):
+        with pytest.raises(RelayContractError):
+            name_of("teleicu.console", "live", bad)
+
+
+def test_prefixes_overlap_when_one_lies_within_the_other() -> None:
+    assert overlaps("teleicu", "teleicu.frames") and overlaps("teleicu.frames", "teleicu.frames")
+    assert not overlaps("teleicu.console", "teleicu.frames") and not overlaps("teleicu.fr", "teleicu.frames")
+
+
+def test_an_alarm_event_carries_its_id_and_event_in_headers() -> None:
+    assert live_headers("w1", {"type": "beds", "beds": []}) == {"Teleicu-Worker": "w1"}
+    h = live_headers("w1", {"type": "alert", "event": "resolved", "alert": {"id": "a-1"}})
+    assert h == {"Teleicu-Worker": "w1", "Teleicu-Alert": "a-1", "Teleicu-Event": "resolved"}
+
+
+def test_a_snapshot_round_trips_and_one_naming_another_ward_or_too_large_is_refused() -> None:
+    snap = WardSnapshot([{"bed": "A-1", "ward": "A"}], [{"id": "x", "ward": "A"}])
+    assert parse_snapshot(snap.encode(), "A") == snap
+    with pytest.raises(RelayContractError, match="another ward"):
+        parse_snapshot(snap.encode(), "B")
+    with pytest.raises(RelayContractError, match="limit"):
+        parse_snapshot(b" " * (MAX_SNAPSHOT_BYTES + 1), "A")
+    with pytest.raises(RelayContractError, match="lists beds and alerts"):
+        parse_snapshot(b'{"beds": {}}', "A")
+
+
+def test_delivered_ids_round_trip_and_anything_else_is_refused() -> None:
+    assert parse_delivered(encode_delivered(["a", "b"])) == ["a", "b"]
+    for bad in (b'{"a": 1}', b"[1]", b"nope", b"[" + b'"x",' * 10_000 + b'"x"]'):
+        with pytest.raises(RelayContractError):
+            parse_delivered(bad)
+    with pytest.raises(RelayContractError, match="limit"):
+        parse_delivered(b" " * (MAX_DELIVERED_BYTES + 1))
+
+
+@given(st.binary(max_size=2048) | st.builds(lambda v: json.dumps(v).encode(), st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(["beds", "alerts", "ward", "id"]), inner, max_size=4),
+    max_leaves=20)))  # fmt: skip
+def test_any_bytes_give_a_snapshot_and_ids_or_the_documented_error(data: bytes) -> None:
+    for parse in (lambda d: parse_snapshot(d, "A"), parse_delivered):
+        try:
+            parse(data)
+        except RelayContractError:
+            pass

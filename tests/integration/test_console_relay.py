@@ -1,0 +1,161 @@
+"""Consoles across hub workers on the real local NATS: what one worker's ward does reaches a console on another.
+
+Two hubs in this process (embedded stores), each with a ``ConsoleRelay`` on
+its own NATS connection, as two JetStream workers have; worker ``a`` owns ward
+A1, worker ``b`` owns nothing (a console gateway). Without NATS these fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+from config_support import alarm_policy, score_tables
+from jetstream_support import connect, unique
+from support import WORKED_11
+
+from ingest.console_feed import Subscriber
+from ingest.console_relay import ConsoleRelay
+from ingest.console_relay_contract import WORKER, subject
+from ingest.hub import Hub
+from ingest.hub_config import parse_hub_config
+from ingest.stores import open_stores
+from wire.messages import Hello, Observation, ObsFrame
+
+pytestmark = pytest.mark.integration
+
+HUB_YAML = Path(__file__).resolve().parents[2] / "config" / "hub.yaml"
+WAIT_S = 10.0
+
+
+@dataclass
+class Worker:
+    hub: Hub
+    relay: ConsoleRelay
+    owned: set[str]
+    counters: Counter[str]
+
+
+@asynccontextmanager
+async def workers(tmp: Path) -> AsyncIterator[tuple[Worker, Worker]]:
+    cfg = parse_hub_config(yaml.safe_load(HUB_YAML.read_text()) | {"waveform_analysis": False}, "test hub config")
+    prefix = unique("t.console")
+    made: list[Worker] = []
+    for name, owned in (("a", {"A1"}), ("b", set())):
+        (tmp / name).mkdir()
+        hub = Hub(cfg, open_stores(f"sqlite:///{tmp / name / 'hub.sqlite3'}", tmp / name), policy=alarm_policy(), tables=score_tables())
+        await hub.start()
+        counters: Counter[str] = Counter()
+        mine = set(owned)
+        made.append(Worker(hub, ConsoleRelay(hub, prefix, f"w-{name}", mine.__contains__, counters), mine, counters))
+    ncs = [await connect() for _ in made]
+    try:
+        async with asyncio.TaskGroup() as tg:
+            tasks = [tg.create_task(w.relay.run(nc)) for w, nc in zip(made, ncs, strict=True)]
+            await made[0].relay.serve("A1")
+            yield made[0], made[1]
+            for t in tasks:
+                t.cancel()
+    finally:
+        for nc in ncs:
+            await nc.close()
+        for w in made:
+            await w.hub.stop()
+
+
+def admit(hub: Hub, values: dict[str, float], seq: int = 1) -> None:
+    """One agent's frame for bed A1-01 of ward A1, then a tick (what the hub's loop does)."""
+    h = Hello("edge-A1", 1, "A1", ("A1-01",))
+    hub.hello(h)
+    t = int(time.time() * 1000)
+    hub.take_frame(h, ObsFrame(seq, tuple(Observation("A1-01", k, float(v), t, t, "mon-1") for k, v in values.items())), t)
+    hub.tick()
+
+
+async def heard(sub: Subscriber, pred: Callable[[dict], bool]) -> list[dict]:
+    """Messages this console queue received until one satisfies ``pred`` (failing after ``WAIT_S``)."""
+    got: list[dict] = []
+    async with asyncio.timeout(WAIT_S):
+        while True:
+            text = await sub.queue.get()
+            assert text is not None
+            got.append(json.loads(text))
+            if pred(got[-1]):
+                return got
+
+
+def is_bed(bed: str) -> Callable[[dict], bool]:
+    return lambda m: m["type"] == "beds" and any(b["bed"] == bed for b in m["beds"])
+
+
+def test_a_ward_owned_by_one_worker_reaches_a_console_on_another_once_and_its_snapshot_comes_from_the_owner(tmp_path: Path) -> None:
+    async def scene() -> None:
+        async with workers(tmp_path) as (a, b):
+            here, there = a.hub.feed.subscribe(None), b.hub.feed.subscribe(None)
+            await a.relay.watch(None)
+            await b.relay.watch(None)
+            admit(a.hub, {"hr": 72, "rr": 14})
+            relayed = await heard(there, is_bed("A1-01"))
+            bed = next(x for x in relayed[-1]["beds"] if x["bed"] == "A1-01")
+            assert bed["ward"] == "A1" and bed["vitals"]["hr"]["value"] == 72
+            # a marker from a third worker, published after b heard a's message: the server routed a's message to
+            # every subscriber first, so once a's console has the marker, a relayed copy of its own would be there too
+            other = await connect()
+            await other.publish(subject(a.relay.prefix, "live", "M9"), b'{"type":"marker"}', headers={WORKER: "w-c"})
+            await other.close()
+            local = await heard(here, lambda m: m["type"] == "marker")
+            assert sum(is_bed("A1-01")(m) for m in local) == 1  # its own console got it once: not relayed back to itself
+
+            beds, alerts, unserved = await b.relay.snapshot(frozenset({"A1", "Z9"}))
+            assert [x["bed"] for x in beds] == ["A1-01"] and beds[0]["vitals"]["hr"]["value"] == 72
+            assert unserved == ["Z9"] and alerts == []
+            assert a.counters["console_snapshots_answered"] == 1
+            await b.relay.unwatch(None)
+
+    asyncio.run(scene())
+
+
+def test_a_console_on_another_worker_confirms_an_alarm_to_the_worker_that_raised_it(tmp_path: Path) -> None:
+    async def scene() -> None:
+        async with workers(tmp_path) as (a, b):
+            there = b.hub.feed.subscribe(frozenset({"A1"}))
+            await b.relay.watch(frozenset({"A1"}))
+            admit(a.hub, WORKED_11)
+            for _ in range(20):  # the engine raises within a few ticks
+                a.hub.tick()
+                if a.hub.pending_delivery:
+                    break
+                await asyncio.sleep(0.05)
+            raised = await heard(there, lambda m: m["type"] == "alert" and m["event"] == "raised")
+            alert_id = raised[-1]["alert"]["id"]
+            assert alert_id in a.hub.pending_delivery and raised[-1]["alert"]["ward"] == "A1"
+            await b.relay.delivered([alert_id])
+            async with asyncio.timeout(WAIT_S):
+                while alert_id in a.hub.pending_delivery:
+                    await asyncio.sleep(0.02)
+            assert a.hub.counters["alert_deliveries_confirmed"] == 1
+
+    asyncio.run(scene())
+
+
+def test_a_worker_that_owns_a_ward_ignores_a_former_owner_still_speaking_for_it(tmp_path: Path) -> None:
+    async def scene() -> None:
+        async with workers(tmp_path) as (a, b):
+            b.owned.add("A1")  # b has taken the ward; a has not noticed yet
+            there = b.hub.feed.subscribe(None)
+            await b.relay.watch(None)
+            admit(a.hub, {"hr": 80})
+            async with asyncio.timeout(WAIT_S):
+                while b.counters["console_relay_stale_owner"] == 0:
+                    await asyncio.sleep(0.02)
+            assert there.queue.empty()
+
+    asyncio.run(scene())
