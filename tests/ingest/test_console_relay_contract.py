@@ -11,13 +11,17 @@ from hypothesis import strategies as st
 from ingest.console_relay_contract import (
     MAX_DELIVERED_BYTES,
     MAX_SNAPSHOT_BYTES,
+    ActionResult,
+    AlarmAction,
     RelayContractError,
     WardSnapshot,
     encode_delivered,
     live_headers,
     name_of,
     overlaps,
+    parse_action,
     parse_delivered,
+    parse_result,
     parse_snapshot,
     subject,
     wildcard,
@@ -67,12 +71,26 @@ def test_delivered_ids_round_trip_and_anything_else_is_refused() -> None:
         parse_delivered(b" " * (MAX_DELIVERED_BYTES + 1))
 
 
+def test_an_alarm_action_and_its_result_round_trip_and_malformed_ones_are_refused() -> None:
+    silence = AlarmAction("silence", "a-1", "Meena", "turning the patient", 120.0)
+    assert parse_action(silence.encode()) == silence
+    assert parse_result(ActionResult({"id": "a-1"}).encode()) == ActionResult({"id": "a-1"})
+    assert parse_result(ActionResult(status=409, detail="resolved").encode()) == ActionResult(None, 409, "resolved")
+    for bad in (b'{"op": "resolve", "id": "a", "by": "b", "reason": "", "seconds": 0}',
+                b'{"op": "ack", "id": 1, "by": "b", "reason": "", "seconds": 0}',
+                b'{"op": "ack", "id": "a", "by": "b", "reason": "", "seconds": true}'):  # fmt: skip
+        with pytest.raises(RelayContractError):
+            parse_action(bad)
+    with pytest.raises(RelayContractError, match="carries the alarm"):
+        parse_result(b'{"status": 200, "detail": "", "alert": null}')
+
+
 @given(st.binary(max_size=2048) | st.builds(lambda v: json.dumps(v).encode(), st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(["beds", "alerts", "ward", "id"]), inner, max_size=4),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(["beds", "alerts", "ward", "id", "op", "by", "reason", "seconds", "status", "detail", "alert"]), inner, max_size=4),
     max_leaves=20)))  # fmt: skip
 def test_any_bytes_give_a_snapshot_and_ids_or_the_documented_error(data: bytes) -> None:
-    for parse in (lambda d: parse_snapshot(d, "A"), parse_delivered):
+    for parse in (lambda d: parse_snapshot(d, "A"), parse_delivered, parse_action, parse_result):
         try:
             parse(data)
         except RelayContractError:

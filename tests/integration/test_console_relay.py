@@ -24,7 +24,7 @@ from support import WORKED_11
 
 from ingest.console_feed import Subscriber
 from ingest.console_relay import ConsoleRelay
-from ingest.console_relay_contract import WORKER, subject
+from ingest.console_relay_contract import WORKER, AlarmAction, subject
 from ingest.hub import Hub
 from ingest.hub_config import parse_hub_config
 from ingest.stores import open_stores
@@ -142,6 +142,15 @@ def test_a_console_on_another_worker_confirms_an_alarm_to_the_worker_that_raised
                 while alert_id in a.hub.pending_delivery:
                     await asyncio.sleep(0.02)
             assert a.hub.counters["alert_deliveries_confirmed"] == 1
+
+            assert await b.relay.ward_of_alert(alert_id) == "A1"
+            done = await b.relay.act("A1", AlarmAction("ack", alert_id, "Nurse on b"))
+            assert done.status == 200 and done.alert is not None and done.alert["acked_by"] == "Nurse on b"
+            assert a.hub.book.by_id[alert_id].state == "acknowledged"
+            refused = await b.relay.act("A1", AlarmAction("ack", "no-such-alarm", "Nurse on b"))
+            assert refused.status == 409 and refused.alert is None
+            nobody = await b.relay.act("Z9", AlarmAction("ack", alert_id, "Nurse on b"))  # a ward no worker owns now
+            assert nobody.status == 503 and "try again" in nobody.detail
 
     asyncio.run(scene())
 
