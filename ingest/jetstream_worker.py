@@ -249,7 +249,8 @@ class JetStreamWorker:
         try:
             kv = await js.key_value(name)
         except nats.js.errors.BucketNotFoundError:
-            kv = await js.create_key_value(KeyValueConfig(bucket=name, history=1, ttl=ttl, description="teleicu ward leases"))
+            kv = await js.create_key_value(KeyValueConfig(bucket=name, history=1, ttl=ttl, replicas=self.s.stream.replicas,
+                                                          description="teleicu ward leases"))  # as many copies as the frames  # fmt: skip
         status = await kv.status()
         if status.ttl is None or abs(status.ttl - ttl) > 0.001:
             raise RuntimeError(f"lease bucket {name} expires leases after {status.ttl} s but this worker's jetstream.lease_ttl_s "

@@ -37,14 +37,16 @@ def unique(stem: str) -> str:
     return f"{stem}_{secrets.token_hex(4)}"
 
 
-def worker_file(tmp: Path, worker: str, stream: str, prefix: str, bucket: str, wards: list[str], **more: Any) -> Path:
-    """A hub file for a JetStream worker process (``teleicu hub --config``) on the local NATS: the default hub file with
-    a ``jetstream:`` section (``more`` overrides its keys)."""
-    token = tmp / "nats.token"
-    token.write_text(TOKEN)
+def worker_file(tmp: Path, worker: str, stream: str, prefix: str, bucket: str, wards: list[str], *,
+                servers: list[str] | None = None, user: str = "", password: str = "", replicas: int = 1, **more: Any) -> Path:  # fmt: skip
+    """A hub file for a JetStream worker process (``teleicu hub --config``): the default hub file with a ``jetstream:``
+    section for the local NATS, or ``servers`` with ``user`` and ``password`` (``more`` overrides its keys)."""
+    secret = tmp / f"nats-{worker}.secret"
+    secret.write_text(password or TOKEN)
+    creds = {"user": user, "password_file": str(secret)} if user else {"token_file": str(secret)}
     raw = yaml.safe_load(HUB_YAML.read_text()) | {"waveform_analysis": False}
-    raw["jetstream"] = {"servers": [NATS_URL], "token_file": str(token), "subject_prefix": prefix, "stream": {"name": stream},
-                        "wards": wards, "worker_id": worker, "lease_bucket": bucket} | more  # fmt: skip
+    raw["jetstream"] = {"servers": servers or [NATS_URL], **creds, "subject_prefix": prefix,
+                        "stream": {"name": stream, "replicas": replicas}, "wards": wards, "worker_id": worker, "lease_bucket": bucket} | more  # fmt: skip
     path = tmp / f"hub-{worker}.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path
