@@ -72,7 +72,7 @@ from edge_agent.drivers import get_driver
 from edge_agent.transports import transport_settings
 from wire.codec import MAX_ID_LEN
 from wire.config import ConfigError, ConfigModel, Expect, Problem, load, problems, read_secret, unknown_keys, validate
-from wire.jetstream_contract import DEFAULT_PREFIX, JetStreamContractError, check_prefix, token
+from wire.jetstream_contract import DEFAULT_PREFIX, DEFAULT_STATUS_PREFIX, JetStreamContractError, check_prefix, overlaps, token
 from wire.jetstream_stream import StreamSettings
 from wire.nats_connection import NatsCredentials, NatsSettings, read_credentials
 
@@ -139,6 +139,7 @@ class JetStreamSection(NatsSettings):
     the subject prefix, how many publishes may await their acknowledgement, and the stream (``StreamSettings``)."""
 
     subject_prefix: Annotated[str, AfterValidator(_prefix)] = DEFAULT_PREFIX
+    status_prefix: Annotated[str, AfterValidator(_prefix)] = DEFAULT_STATUS_PREFIX  # device and spool reports, core NATS
     max_in_flight: Annotated[int, Field(ge=1, le=1024)] = 64  # publishes awaiting their acknowledgement at once
     ack_timeout_s: Annotated[float, Field(ge=0.1, le=60)] = 5.0  # a publish unacknowledged this long is retried
     provision_stream: bool = True  # create the stream if it is missing (false: the hub's workers or an operator do)
@@ -148,6 +149,13 @@ class JetStreamSection(NatsSettings):
     @classmethod
     def _stream_may_be_empty(cls, raw: Any) -> Any:
         return {} if raw is None else raw
+
+    @model_validator(mode="after")
+    def _status_outside_the_stream(self) -> JetStreamSection:
+        if overlaps(self.status_prefix, self.subject_prefix):
+            raise ValueError(f"status_prefix {self.status_prefix} and subject_prefix {self.subject_prefix} overlap: "
+                             "the frames stream would capture status reports")  # fmt: skip
+        return self
 
 
 @dataclass(frozen=True, slots=True)

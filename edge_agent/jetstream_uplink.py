@@ -19,8 +19,12 @@ when it gives up, the connection is rebuilt after the same backoff. Refused
 credentials are logged as such (``last_error``) and retried at the backoff's
 pace, the frames waiting in the spool.
 
-Device status reports are not published: the JetStream contract carries
-frames only.
+Device status reports (``Status``: device conditions and the spool) go on
+core NATS to the agent's status subject (``wire.jetstream_contract``) when the
+device picture changes and every ``status_s``, while connected; the hub worker
+owning the ward hears them. They are not spooled: a report lost is replaced by
+the next, and its ``floor`` is the stream's, which the hub does not take as
+stored.
 """
 
 from __future__ import annotations
@@ -42,8 +46,10 @@ from nats.js.client import JetStreamContext
 from edge_agent.config import JetStreamSection, UplinkSettings
 from edge_agent.jetstream_session import JetStreamSession
 from edge_agent.uplink_base import UplinkBase
-from wire.jetstream_contract import FrameKey, frame_headers, frame_subject
+from wire.codec import encode_edge
+from wire.jetstream_contract import FrameKey, frame_headers, frame_subject, status_headers, status_subject
 from wire.jetstream_stream import StreamSettingsError, ensure_stream
+from wire.messages import Status
 from wire.nats_connection import NatsCredentials, connect_budget_s, connect_options
 
 log = logging.getLogger(__name__)
@@ -69,6 +75,7 @@ class JetStreamUplink(UplinkBase):
         if credentials is None:
             raise ValueError("the JetStream uplink needs NATS credentials (jetstream.user with password_file, or token_file)")
         self.subject = frame_subject(ward, agent, js.subject_prefix)  # before the spool: a bad id opens nothing
+        self.status_subject = status_subject(ward, agent, js.status_prefix)
         super().__init__(cfg, agent, ward, spool_path)
         self.js_cfg = js
         self._options = connect_options(js, credentials, name=f"teleicu-edge {agent}")
@@ -80,6 +87,7 @@ class JetStreamUplink(UplinkBase):
         self._acks = asyncio.Event()
         self.client: Client | None = None  # the current connection (tests ask it which server it is on)
         self.ack_latencies: deque[float] = deque(maxlen=ACK_LATENCIES)  # seconds from publish to acknowledgement, latest
+        self._status_due = asyncio.Event()  # the device picture changed: report it now
 
     @property
     def destination(self) -> str:
@@ -95,6 +103,9 @@ class JetStreamUplink(UplinkBase):
     def _spooled(self, frames: list[tuple[int, bytes]], dropped: list[int]) -> None:
         self.session.spooled([seq for seq, _data in frames], dropped)
         self._wake.set()
+
+    def _status_changed(self) -> None:
+        self._status_due.set()
 
     # --- connection ----------------------------------------------------------------
 
@@ -153,6 +164,7 @@ class JetStreamUplink(UplinkBase):
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self._dispatcher(js, tg), name="jetstream-dispatcher")
                 tg.create_task(self._deleter(), name="jetstream-deleter")
+                tg.create_task(self._reporter(nc), name="jetstream-status")
                 await self._watch(nc, closed, budget)
         finally:
             self.client = None
@@ -175,6 +187,22 @@ class JetStreamUplink(UplinkBase):
                 async with asyncio.timeout(1.0):
                     await closed.wait()
         raise ConnectionClosed("every server failed")
+
+    async def _reporter(self, nc: Client) -> None:
+        """The device conditions and the spool to the status subject: at once, on every change, and every ``status_s``."""
+        headers = status_headers(self.agent, self.spool.epoch)
+        while True:
+            self._status_due.clear()
+            report = Status(tuple(self._devices.values()), self.report())
+            try:
+                await nc.publish(self.status_subject, encode_edge(report), headers=headers)
+                self.counters["status_published"] += 1
+            except nats.errors.Error as exc:  # the next report replaces it
+                self.counters["status_not_published"] += 1
+                log.debug("status report not published: %s", exc)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.cfg.status_s):
+                    await self._status_due.wait()
 
     async def _dispatcher(self, js: JetStreamContext, tg: asyncio.TaskGroup) -> None:
         """Start one publish per frame the session hands out (it bounds them), then wait for new frames, an

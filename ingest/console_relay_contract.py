@@ -66,11 +66,6 @@ def name_of(prefix: str, kind: Kind, subj: str) -> str:
     return token(rest, "worker" if kind == "hub" else "ward")
 
 
-def overlaps(a: str, b: str) -> bool:
-    """Whether one subject prefix lies within the other (a stream on one would capture the other's messages)."""
-    return a == b or a.startswith(b + ".") or b.startswith(a + ".")
-
-
 def live_headers(worker: str, msg: dict[str, Any]) -> dict[str, str]:
     """The headers of a live message: its publisher, and for an alarm event its id and event."""
     headers = {WORKER: worker}

@@ -278,10 +278,12 @@ class Hub:
     def agents_json(self) -> list[dict[str, Any]]:
         return self.agents.json()
 
-    def agent_status(self, h: Hello, status: Status) -> None:
-        """An agent's report: device conditions, and its spool (drops raise a technical alarm; its floor is final)."""
+    def agent_status(self, h: Hello, status: Status, *, floor_is_final: bool = True) -> None:
+        """An agent's report: device conditions, and its spool (drops raise a technical alarm). Its floor is final on
+        the WebSocket (every frame up to it acknowledged by this hub or dropped), not on JetStream (acknowledged by
+        the stream, not necessarily stored yet): there ``floor_is_final`` is False and the floor is not applied."""
         floor = self.agents.status(h, status, self.clock())
-        if floor is not None:
+        if floor is not None and floor_is_final:
             self.seqs.raise_floor(h.agent, h.epoch, floor)
 
     def take_frame(self, h: Hello, msg: ObsFrame | WaveChunk, t_hub: int) -> tuple[Batch | None, list[dict[str, Any]]]:

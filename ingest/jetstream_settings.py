@@ -10,6 +10,7 @@ come in over the WebSocket only). Example::
       ca_file: /etc/teleicu/nats-ca.pem         # for tls:// servers signed by the hospital's CA
       subject_prefix: teleicu.frames            # frames are <prefix>.<ward>.<agent> (wire/jetstream_contract.py)
       console_prefix: teleicu.console           # consoles' messages between workers (ingest/console_relay_contract.py)
+      status_prefix: teleicu.status             # agents' device and spool reports, core NATS (as the edge's)
       stream: {name: TELEICU_FRAMES, replicas: 3, max_age_s: 86400}   # wire/jetstream_stream.py: every key
       wards: all                                # or [ICU1, ICU2]: the wards this worker may own
       worker_id: hub-a                          # default <hostname>-<pid>
@@ -36,9 +37,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
+from ingest.console_relay_contract import DEFAULT_CONSOLE_PREFIX
 from wire.config import ConfigError
-from ingest.console_relay_contract import DEFAULT_CONSOLE_PREFIX, overlaps
-from wire.jetstream_contract import DEFAULT_PREFIX, check_prefix, token
+from wire.jetstream_contract import DEFAULT_PREFIX, DEFAULT_STATUS_PREFIX, check_prefix, overlaps, token
 from wire.jetstream_stream import StreamSettings
 from wire.nats_connection import NatsCredentials, NatsSettings, read_credentials
 
@@ -76,6 +77,7 @@ class JetStreamSettings(NatsSettings):
 
     subject_prefix: Annotated[str, AfterValidator(_prefix)] = DEFAULT_PREFIX
     console_prefix: Annotated[str, AfterValidator(_prefix)] = DEFAULT_CONSOLE_PREFIX
+    status_prefix: Annotated[str, AfterValidator(_prefix)] = DEFAULT_STATUS_PREFIX
     stream: StreamSettings = StreamSettings()
     wards: Annotated[list[str] | Literal["all"], AfterValidator(_wards)] = "all"
     worker_id: Annotated[str, AfterValidator(_name("worker_id"))] | None = None
@@ -94,9 +96,12 @@ class JetStreamSettings(NatsSettings):
     def _checks(self) -> JetStreamSettings:
         if self.fetch_batch > self.max_ack_pending:
             raise ValueError(f"fetch_batch {self.fetch_batch} must not exceed max_ack_pending {self.max_ack_pending}")
-        if overlaps(self.console_prefix, self.subject_prefix):
-            raise ValueError(f"console_prefix {self.console_prefix} and subject_prefix {self.subject_prefix} overlap: "
-                             "the frames stream would capture console messages")  # fmt: skip
+        for key, prefix in (("console_prefix", self.console_prefix), ("status_prefix", self.status_prefix)):
+            if overlaps(prefix, self.subject_prefix):
+                raise ValueError(f"{key} {prefix} and subject_prefix {self.subject_prefix} overlap: "
+                                 "the frames stream would capture those messages")  # fmt: skip
+        if overlaps(self.console_prefix, self.status_prefix):
+            raise ValueError(f"console_prefix {self.console_prefix} and status_prefix {self.status_prefix} overlap")
         return self
 
     def credentials(self, source: Path = Path("hub config")) -> NatsCredentials:

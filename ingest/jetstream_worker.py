@@ -90,9 +90,17 @@ from ingest.stream_floors import StreamFloors
 from ingest.ward_leases import Step, WardLeases
 from wire.backoff import Backoff
 from wire.codec import WireError
-from wire.jetstream_contract import FrameKey, JetStreamContractError, parse_frame_headers, token, ward_filter
+from wire.jetstream_contract import (
+    FrameKey,
+    JetStreamContractError,
+    parse_frame_headers,
+    parse_status_headers,
+    status_filter,
+    token,
+    ward_filter,
+)
 from wire.jetstream_stream import StreamSettingsError, ensure_stream
-from wire.messages import Hello, ObsFrame, WaveChunk
+from wire.messages import Hello, ObsFrame, Status, WaveChunk
 from wire.nats_connection import connect_budget_s, connect_options
 from wire.obs_frame_fast import decode_edge
 
@@ -156,6 +164,7 @@ class JetStreamWorker:
         self._wards_seen: list[str] = []  # with wards: all, the registered wards last read
         self._audited: set[str] = set()
         self._closing = False
+        self._nc: NatsClient | None = None  # the connection, once made (status reports are core NATS)
         self._max_inflight = max(1, min(settings.max_ack_pending, hub.cfg.max_inflight_frames))
         self._kv_timeout = min(KV_TIMEOUT_S, self.leases.every_s)
         self.relay = ConsoleRelay(hub, settings.console_prefix, self.worker_id, self._owns, self.counters)
@@ -172,7 +181,7 @@ class JetStreamWorker:
             released, handed = self.hub.leave_ward(ward)
             self.counters["alarms_let_go"] += released
             self.counters["agents_handed_over"] += handed
-        nc = await self._connect()
+        nc = self._nc = await self._connect()
         kv: KeyValue | None = None
         try:
             js = nc.jetstream()
@@ -413,6 +422,12 @@ class JetStreamWorker:
         await js.add_consumer(self.s.stream.name, config)  # creates it, or finds it as it was
         sub = await js.pull_subscribe_bind(durable=name, stream=self.s.stream.name)
         w.inflight = asyncio.Queue(maxsize=self._max_inflight)
+
+        async def status_heard(msg: Msg) -> None:
+            await self._status(w, msg)
+
+        assert self._nc is not None
+        reports = await self._nc.subscribe(status_filter(w.ward, self.s.status_prefix), cb=status_heard)
         try:
             for (agent, epoch), mark in (await self.hub.state_store.last_seqs()).items():
                 self.hub.seqs.raise_floor(agent, epoch, mark)  # what the ward's previous owner stored is durable
@@ -421,6 +436,8 @@ class JetStreamWorker:
                 tg.create_task(self._acker(w), name=f"jetstream-ack-{w.ward}")
                 tg.create_task(self._floors(w, sub), name=f"jetstream-floors-{w.ward}")
         finally:
+            with contextlib.suppress(nats.errors.Error):
+                await reports.unsubscribe()
             await self._let_go(w)
             with contextlib.suppress(nats.errors.Error):
                 await sub.unsubscribe()
@@ -536,6 +553,29 @@ class JetStreamWorker:
             for agent, epoch, floor in w.floors.settled(info.ack_floor.stream_seq if info.ack_floor else 0):
                 self.hub.seqs.raise_floor(agent, epoch, floor)
                 self.counters["floors_raised"] += 1
+
+    async def _status(self, w: _Ward, msg: Msg) -> None:
+        """An agent's status report (core NATS): device conditions and its spool, from a registered agent of the ward
+        (its floor is the stream's: not applied). A report that breaks the contract or comes from no agent of the
+        ward is counted and audited once per subject; the next report replaces one the state store could not check."""
+        try:
+            ward, agent, epoch = parse_status_headers(msg.subject, msg.headers, self.s.status_prefix)
+            report = decode_edge(msg.data) if ward == w.ward else None
+            if not isinstance(report, Status):
+                raise JetStreamContractError(f"{msg.subject}: the status subjects carry an agent's status reports only")
+            cred = await self.hub.auth.registered(agent)
+            if cred is None or cred.ward != ward:
+                raise JetStreamContractError(f"status report from {agent!r}, which is not a registered agent of ward {ward!r}")
+        except (JetStreamContractError, WireError) as exc:
+            self.counters["status_refused"] += 1
+            agent_of = AGENT_KEY + msg.subject.rsplit(".", 1)[-1][:64]
+            if self._audit_once(msg.subject, agent_of, "edge.jetstream_refused", f"subject:{msg.subject[:200]}", {"why": str(exc)[:300]}):
+                log.warning("jetstream: refused a status report on %s: %s", msg.subject, exc)
+            return
+        except StoreError:
+            return
+        self.hub.agent_status(self._hello(w, FrameKey(ward, agent, epoch, 0, 0), cred), report, floor_is_final=False)
+        self.counters["status_reports"] += 1
 
     def _hello(self, w: _Ward, key: FrameKey, cred: AgentCredential) -> Hello:
         """The hello standing for the agent's registration: the hub hears of it when the agent or its epoch is new

@@ -44,11 +44,13 @@ import nats
 import nats.errors
 import nats.js.errors
 import pytest
+from jetstream_support import NATS_URL, connect
 from nats.aio.client import Client
 from nats.aio.msg import Msg
-from jetstream_support import NATS_URL, connect
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from support import free_port, wait_until
+
+from wire.jetstream_contract import DEFAULT_STATUS_PREFIX
 
 EDGE_USER, ADMIN_USER = "edge", "admin"
 
@@ -80,9 +82,10 @@ def listen_port(taken: set[int]) -> int:
 
 
 def edge_permissions(prefix: str, stream: str) -> dict:
-    """What an edge agent may do: publish its frames, read and create the frames stream, receive replies."""
+    """What an edge agent may do: publish its frames and status reports, read and create the frames stream, receive
+    replies."""
     return {
-        "publish": {"allow": [f"{prefix}.>", f"$JS.API.STREAM.INFO.{stream}", f"$JS.API.STREAM.CREATE.{stream}"]},
+        "publish": {"allow": [f"{prefix}.>", f"{DEFAULT_STATUS_PREFIX}.>", f"$JS.API.STREAM.INFO.{stream}", f"$JS.API.STREAM.CREATE.{stream}"]},
         "subscribe": {"allow": ["_INBOX.>"]},
     }
 

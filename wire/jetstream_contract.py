@@ -15,6 +15,12 @@ cannot drift apart (see docs/jetstream.md):
   place they are written and read. ``Teleicu-Floor`` is the agent's floor
   when it sent the frame (every frame up to it acknowledged or dropped).
 
+An agent's device and spool report (``Status``, unsequenced and informational)
+goes on core NATS, not the stream: ``<status prefix>.<ward>.<agent>`` with the
+``Teleicu-Agent`` and ``-Epoch`` headers, published on change and every
+``status_s``; the worker owning the ward hears it (a report lost is replaced by
+the next). The status prefix must not overlap the frames' (``overlaps``).
+
 Ward and agent ids become subject tokens, so they are limited to letters,
 digits, ``-`` and ``_`` (NATS reserves ``.``, ``*``, ``>`` and whitespace);
 anything else is refused with ``JetStreamContractError`` rather than escaped.
@@ -27,6 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 DEFAULT_PREFIX = "teleicu.frames"
+DEFAULT_STATUS_PREFIX = "teleicu.status"
 MSG_ID = "Nats-Msg-Id"
 AGENT, EPOCH, SEQ, FLOOR = "Teleicu-Agent", "Teleicu-Epoch", "Teleicu-Seq", "Teleicu-Floor"
 MAX_TOKEN = 64
@@ -80,6 +87,38 @@ def ward_filter(ward: str, prefix: str = DEFAULT_PREFIX) -> str:
 def stream_subjects(prefix: str = DEFAULT_PREFIX) -> list[str]:
     """The subjects the frames stream captures."""
     return [f"{check_prefix(prefix)}.>"]
+
+
+def overlaps(a: str, b: str) -> bool:
+    """Whether one subject prefix lies within the other (a stream on one would capture the other's messages)."""
+    return a == b or a.startswith(b + ".") or b.startswith(a + ".")
+
+
+def status_subject(ward: str, agent: str, prefix: str = DEFAULT_STATUS_PREFIX) -> str:
+    """The subject an agent publishes its status reports on."""
+    return f"{check_prefix(prefix)}.{token(ward, 'ward')}.{token(agent, 'agent')}"
+
+
+def status_filter(ward: str, prefix: str = DEFAULT_STATUS_PREFIX) -> str:
+    """Every agent's status reports of one ward."""
+    return f"{check_prefix(prefix)}.{token(ward, 'ward')}.*"
+
+
+def status_headers(agent: str, epoch: int) -> dict[str, str]:
+    return {AGENT: agent, EPOCH: str(epoch)}
+
+
+def parse_status_headers(subject: str, headers: Mapping[str, str] | None, prefix: str = DEFAULT_STATUS_PREFIX) -> tuple[str, str, int]:
+    """(ward, agent, epoch) of a status report; ``JetStreamContractError`` when subject and headers disagree."""
+    head = check_prefix(prefix) + "."
+    parts = subject[len(head) :].split(".") if subject.startswith(head) else []
+    if len(parts) != 2:
+        raise JetStreamContractError(f"subject {subject!r}: expected {head}<ward>.<agent>")
+    ward, agent = token(parts[0], "ward"), token(parts[1], "agent")
+    h = headers or {}
+    if h.get(AGENT) != agent:
+        raise JetStreamContractError(f"header {AGENT} {h.get(AGENT)!r} is not the subject's agent {agent!r}")
+    return ward, agent, _int(h, EPOCH)
 
 
 def msg_id(agent: str, epoch: int, seq: int) -> str:

@@ -49,6 +49,7 @@ def test_a_jetstream_uplink_needs_no_hub_and_takes_the_stream_settings() -> None
         (js_base(stream={"name": "frames.all"}), "jetstream.stream.name: stream name 'frames.all' cannot be a NATS subject token"),
         (js_base(stream={"replicas": 4, "storage": "memory"}), "jetstream.stream.storage: must be 'file', not 'memory'"),
         (js_base(max_in_flight=0), "jetstream.max_in_flight: must be at least 1, not 0"),
+        (js_base(status_prefix="teleicu.frames.status"), "status_prefix teleicu.frames.status and subject_prefix teleicu.frames overlap"),
         (js_base(stream={"max_age_s": 30}), "jetstream.stream.duplicate_window_s: must not exceed max_age_s (30), not 120"),
     ],
 )

@@ -18,7 +18,6 @@ from ingest.console_relay_contract import (
     encode_delivered,
     live_headers,
     name_of,
-    overlaps,
     parse_action,
     parse_delivered,
     parse_result,
@@ -26,7 +25,7 @@ from ingest.console_relay_contract import (
     subject,
     wildcard,
 )
-from wire.jetstream_contract import JetStreamContractError
+from wire.jetstream_contract import JetStreamContractError, overlaps
 
 
 def test_subjects_name_their_kind_and_ward_and_are_read_back() -> None:

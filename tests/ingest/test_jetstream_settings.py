@@ -79,6 +79,8 @@ def test_no_credentials_or_both_kinds_or_half_a_pair_are_refused() -> None:
     ({"console_prefix": "teleicu.frames.console"}, "jetstream", "overlap"),
     ({"console_prefix": "teleicu", "subject_prefix": "teleicu.frames"}, "jetstream", "overlap"),
     ({"console_prefix": "console.>"}, "jetstream.console_prefix", "dot-separated tokens"),
+    ({"status_prefix": "teleicu.frames"}, "jetstream", "overlap"),
+    ({"status_prefix": "teleicu.console.status"}, "jetstream", "overlap"),
 ])  # fmt: skip
 def test_each_bad_key_is_named(change: dict, named: str, says: str) -> None:
     text = problems({"servers": ["nats://127.0.0.1:4222"], "token_file": "/x"} | change)

@@ -32,11 +32,12 @@ from nats_cluster import NatsCluster, connected, stream_messages
 from pydantic import SecretStr
 
 from edge_agent.config import JetStreamSection, UplinkSettings
+from edge_agent.events import DeviceStatus
 from edge_agent.jetstream_uplink import JetStreamUplink
 from wire.codec import decode_edge
 from wire.jetstream_contract import parse_frame_headers
 from wire.jetstream_stream import StreamSettings, ensure_stream
-from wire.messages import ObsFrame, Observation
+from wire.messages import ObsFrame, Observation, Status
 from wire.nats_connection import NatsCredentials
 
 pytestmark = pytest.mark.integration
@@ -129,6 +130,44 @@ def test_frames_reach_the_stream_once_each_and_leave_the_spool(local_nats: str, 
             async with connected(local_nats) as nc:
                 await nc.jetstream().delete_stream(stream)
             up.close()
+
+    asyncio.run(scenario())
+
+
+def test_device_conditions_and_the_spool_are_reported_on_the_status_subject_at_once_and_every_status_s(local_nats: str,
+                                                                                                        tmp_path: Path) -> None:  # fmt: skip
+    prefix, stream, status = unique("t") + ".frames", unique("S"), unique("t") + ".status"
+
+    async def scenario() -> None:
+        settings = UplinkSettings(flush_ms=10, backoff_initial_s=0.05, backoff_max_s=0.5, status_s=0.3)
+        up = JetStreamUplink(settings, section([local_nats], prefix, stream, status_prefix=status), creds("x" * 24), "edge-L", "L",
+                             tmp_path / "spool.sqlite3")  # fmt: skip
+        heard: list[tuple[str, dict[str, str], Status]] = []
+        async with connected(local_nats) as nc:
+
+            async def got(msg: Any) -> None:
+                report = decode_edge(msg.data)
+                assert isinstance(report, Status)
+                heard.append((msg.subject, dict(msg.headers or {}), report))
+
+            await nc.subscribe(f"{status}.L.*", cb=got)
+            await nc.flush()
+            try:
+                async with running(up):
+                    await until(lambda: heard, "the first report, on connecting")
+                    up.add_status(DeviceStatus("L-01", "mon-1", "disconnected", 1_000, "link"))
+                    await until(lambda: any(r.devices for _s, _h, r in heard), "the device's condition, reported on the change")
+                    n = len(heard)
+                    await until(lambda: len(heard) >= n + 2, "reports repeated every status_s")
+            finally:
+                async with connected(local_nats) as admin:
+                    await admin.jetstream().delete_stream(stream)
+                up.close()
+        subject, headers, report = next(h for h in heard if h[2].devices)
+        assert subject == f"{status}.L.edge-L" and headers == {"Teleicu-Agent": "edge-L", "Teleicu-Epoch": str(up.spool.epoch)}
+        assert report.devices == ({"bed": "L-01", "device": "mon-1", "status": "disconnected", "detail": "link", "t": 1_000},)
+        assert report.spool is not None and report.spool["floor"] == 0
+        assert up.counters["status_published"] >= len(heard)  # each report heard was counted (the last may be in flight)
 
     asyncio.run(scenario())
 

@@ -35,9 +35,10 @@ from ingest.hub import Hub
 from ingest.hub_config import HubConfig, parse_hub_config
 from ingest.jetstream_worker import FETCH_WAIT_S
 from ingest.stores import open_stores
-from wire.jetstream_contract import FrameKey, frame_subject
+from wire.codec import encode_edge
+from wire.jetstream_contract import FrameKey, frame_subject, status_headers, status_subject
 from wire.ids import new_id
-from wire.messages import Observation, ObsFrame, WaveChunk
+from wire.messages import Observation, ObsFrame, Status, WaveChunk
 
 pytestmark = pytest.mark.integration
 
@@ -79,9 +80,10 @@ class Scene:
     def __init__(self, tmp: Path, influx: Influxd, wards: list[str]) -> None:
         self.tmp, self.influx = tmp, influx
         self.stream, self.prefix, self.bucket = unique("FRAMES"), unique("t.frames"), unique("leases")
+        self.status_prefix = unique("t.status")
         self.db = unique("jsw")
         self.state = tmp / "state.sqlite3"
-        self.cfg = worker_config(tmp, self.stream, self.prefix, self.bucket, wards)
+        self.cfg = worker_config(tmp, self.stream, self.prefix, self.bucket, wards, status_prefix=self.status_prefix)
         self.hub = Hub(self.cfg, open_stores(influx.store_url(self.db, state=self.state, flush_ms=100), tmp),
                        policy=alarm_policy(), tables=score_tables())  # fmt: skip
 
@@ -426,5 +428,46 @@ def test_an_open_alarm_of_a_ward_another_worker_owns_is_left_alone_then_carried_
             wait_until(lambda: scene.worker().get("alarms_adopted", 0) == 1, "the worker to take the ward's alarm", timeout=30)
             assert scene.worker()["wards_owned"] == ["M"] and scene.worker()["agents_expected"] == 1
             wait_until(lambda: alarm_states(scene.state, "M-01", kind) == {alarm.id: "resolved"}, "the alarm resolved", timeout=30)
+    finally:
+        run(removed(scene.stream, scene.bucket))
+
+
+def test_an_agents_status_reports_reach_the_worker_owning_its_ward_and_a_strangers_are_refused(tmp_path: Path, influx: Influxd) -> None:
+    """A registered agent's report of a disconnected monitor raises the device alarm on the worker owning its ward (its
+    spool floor, the stream's, is not taken as stored); a report from an agent not registered to the ward is counted,
+    audited and changes nothing."""
+    scene = Scene(tmp_path, influx, ["S"])
+    scene.register("edge-S", "S", ("S-01",))
+    run(removed(scene.stream))  # nothing left from an earlier run
+    down = {"bed": "S-01", "device": "mon-S01", "status": "disconnected", "detail": "link", "t": 1_000}
+
+    async def report(agent: str, devices: tuple[dict, ...], floor: int) -> None:
+        nc = await connect()
+        try:
+            await make_stream(nc.jetstream(), scene.stream, scene.prefix)
+            await nc.publish(status_subject("S", agent, scene.status_prefix), encode_edge(Status(devices, {"floor": floor})),
+                             headers=status_headers(agent, 7))  # fmt: skip
+            await nc.flush()
+        finally:
+            await nc.close()
+
+    def device_alarms() -> list[Alert]:
+        return [a for a in list(scene.hub.book.open.values()) if a.kind == "technical:device_disconnected"]
+
+    try:
+        with serving(create_app(scene.hub), "hub"):
+            wait_until(lambda: scene.worker()["wards_owned"] == ["S"], "the worker to own ward S", timeout=30)
+            run(report("edge-X", ({**down, "bed": "S-01"},), 0))  # not registered
+            wait_until(lambda: scene.worker().get("status_refused", 0) == 1, "the stranger's report to be refused", timeout=10)
+            assert not device_alarms()
+            wait_until(lambda: run(report("edge-S", (down,), 500)) or scene.worker().get("status_reports", 0) >= 1,
+                       "the agent's report to be heard", timeout=10)  # fmt: skip
+            alarm = wait_until(device_alarms, "the device alarm", timeout=10)[0]
+            assert alarm.bed == "S-01" and alarm.ward == "S"
+            assert scene.hub.seqs.last_durable("edge-S", 7) == 0  # the stream's floor is not a stored watermark
+            run(report("edge-S", ({**down, "status": "ok"},), 500))
+            wait_until(lambda: not device_alarms() or all(a.state == "resolved" for a in device_alarms()), "the alarm to clear", timeout=15)
+            audit = run(scene.hub.state_store.audit_entries(None, f"subject:{scene.status_prefix}.S.edge-X", 0, 2**62, 10))
+            assert [e["action"] for e in audit] == ["edge.jetstream_refused"]
     finally:
         run(removed(scene.stream, scene.bucket))

@@ -7,7 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from wire.jetstream_contract import (FLOOR, MSG_ID, FrameKey, JetStreamContractError, frame_headers, frame_subject,
-                                     parse_frame_headers, stream_subjects, ward_filter)  # fmt: skip
+                                     parse_frame_headers, parse_status_headers, status_filter, status_headers, status_subject,
+                                     stream_subjects, ward_filter)  # fmt: skip
 
 TOKENS = st.text("abcXYZ019-_", min_size=1, max_size=64)
 INTS = st.integers(0, 2**63 - 1)
@@ -49,3 +50,16 @@ def test_a_frame_that_disagrees_with_itself_is_refused() -> None:
     ]:
         with pytest.raises(JetStreamContractError):
             parse_frame_headers(subject, headers)
+
+
+@given(TOKENS, TOKENS, INTS)
+def test_a_status_report_names_its_agent_and_epoch_and_one_that_disagrees_is_refused(ward: str, agent: str, epoch: int) -> None:
+    subject = status_subject(ward, agent, "t.status")
+    assert subject == f"t.status.{ward}.{agent}" and status_filter(ward, "t.status") == f"t.status.{ward}.*"
+    assert parse_status_headers(subject, status_headers(agent, epoch), "t.status") == (ward, agent, epoch)
+    with pytest.raises(JetStreamContractError):
+        parse_status_headers(subject, status_headers(agent + "x", epoch), "t.status")
+    with pytest.raises(JetStreamContractError):
+        parse_status_headers(subject, {"Teleicu-Agent": agent}, "t.status")
+    with pytest.raises(JetStreamContractError):
+        parse_status_headers(f"t.status.{ward}", status_headers(agent, epoch), "t.status")
