@@ -11,6 +11,7 @@ created, with the provisioning helper the edge and an operator use
 from __future__ import annotations
 
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,10 +61,10 @@ async def connect() -> NatsClient:
         raise AssertionError(f"no NATS server with JetStream at {NATS_URL} ({exc!r}): start nats-server -js") from None
 
 
-async def make_stream(js: JetStreamContext, name: str, prefix: str) -> None:
-    """The frames stream for ``prefix`` as configured by default (``StreamSettings``): file storage, R1,
-    Nats-Msg-Id duplicates dropped for 2 minutes."""
-    await ensure_stream(js, StreamSettings(name=name), prefix)
+async def make_stream(js: JetStreamContext, name: str, prefix: str, replicas: int = 1) -> None:
+    """The frames stream for ``prefix`` as configured by default (``StreamSettings``): file storage, R1 (or
+    ``replicas``), Nats-Msg-Id duplicates dropped for 2 minutes."""
+    await ensure_stream(js, StreamSettings(name=name, replicas=replicas), prefix)
 
 
 async def remove(js: JetStreamContext, stream: str, bucket: str | None = None) -> None:
@@ -101,19 +102,19 @@ class Publisher:
         return ack.seq
 
 
-async def removed(stream: str, bucket: str | None = None) -> None:
-    """``remove`` on a connection of its own: a test's clean-up."""
-    nc = await connect()
+async def removed(stream: str, bucket: str | None = None, connect_to: Callable[[], Awaitable[NatsClient]] | None = None) -> None:
+    """``remove`` on a connection of its own (to the local server, or ``connect_to``'s): a test's clean-up."""
+    nc = await (connect_to or connect)()
     try:
         await remove(nc.jetstream(), stream, bucket)
     finally:
         await nc.close()
 
 
-async def consumer_state(stream: str, ward: str) -> tuple[int, int, int]:
+async def consumer_state(stream: str, ward: str, connect_to: Callable[[], Awaitable[NatsClient]] | None = None) -> tuple[int, int, int]:
     """A ward's durable consumer: (messages not yet delivered, delivered and not acknowledged, the ack floor's
-    stream sequence)."""
-    nc = await connect()
+    stream sequence), on the local server or ``connect_to``'s."""
+    nc = await (connect_to or connect)()
     try:
         info = await nc.jetstream().consumer_info(stream, consumer_name(ward))
         return info.num_pending or 0, info.num_ack_pending or 0, info.ack_floor.stream_seq if info.ack_floor else 0

@@ -1,5 +1,8 @@
 """Two real hub worker processes on one JetStream stream, one InfluxDB and one PostgreSQL state: kill -9 the owner.
 
+Run twice: on the local server, and on a three-node cluster the test starts on
+loopback ports (stream and lease bucket with three replicas).
+
 Both workers may own ward K; the first holds its lease. Two agents publish
 frames to the stream throughout (as the edge does: the stream's publish
 acknowledgement is their record). Mid-stream the owner is killed with SIGKILL:
@@ -22,12 +25,16 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from influx_support import Influxd
 from jetstream_support import Publisher, connect, consumer_state, make_stream, removed, unique
 from jetstream_support import worker_file as js_worker_file
+from nats.aio.client import Client as NatsClient
+from nats_cluster import ADMIN_USER, NatsCluster
 from state_db_support import hub_state
 from support import HubProcess, console_connect, get_json, register_agent, seed_users, start_hub, wait_until
 
@@ -43,9 +50,29 @@ FRAME_EVERY_S = 0.05  # per agent: 20 frames/s, 15 values each
 BEFORE_KILL_S, AFTER_KILL_S = 4.0, 14.0
 
 
-def worker_file(tmp: Path, worker: str, stream: str, prefix: str, bucket: str) -> Path:
-    return js_worker_file(tmp, worker, stream, prefix, bucket, [WARD], lease_ttl_s=LEASE_TTL_S, ack_wait_s=ACK_WAIT_S,
-                          max_ack_pending=500, fetch_batch=50)  # fmt: skip
+@dataclass(frozen=True)
+class Nats:
+    """Where the test runs: the local server, or a three-node cluster of the test's own (stream and bucket R3)."""
+
+    urls: list[str]
+    user: str
+    password: str
+    replicas: int
+    connect: Callable[[], Awaitable[NatsClient]]
+
+
+@pytest.fixture(params=["local server", "three-node cluster"])
+def nats_under(request: pytest.FixtureRequest) -> Nats:
+    if request.param == "local server":
+        return Nats([request.getfixturevalue("local_nats")], "", "", 1, connect)
+    cluster: NatsCluster = request.getfixturevalue("nats_cluster")
+    return Nats(cluster.urls, ADMIN_USER, cluster.admin_password, 3, cluster.admin)
+
+
+def worker_file(tmp: Path, worker: str, stream: str, prefix: str, bucket: str, on: Nats) -> Path:
+    return js_worker_file(tmp, worker, stream, prefix, bucket, [WARD], servers=on.urls, user=on.user, password=on.password,
+                          replicas=on.replicas, lease_ttl_s=LEASE_TTL_S, ack_wait_s=ACK_WAIT_S, max_ack_pending=500,
+                          fetch_batch=50)  # fmt: skip
 
 
 def start_worker(tmp: Path, worker: str, store_url: str, state: str, config: Path) -> HubProcess:
@@ -65,7 +92,8 @@ def frame(agent: str, seq: int, t0: int) -> ObsFrame:
 
 
 
-def test_killing_the_worker_that_owns_a_ward_loses_and_doubles_no_sample(tmp_path: Path, influx: Influxd) -> None:
+def test_killing_the_worker_that_owns_a_ward_loses_and_doubles_no_sample(tmp_path: Path, influx: Influxd, nats_under: Nats) -> None:
+    on = nats_under
     stream, prefix, bucket, db = unique("FRAMES"), unique("t.frames"), unique("leases"), unique("jsfail")
     store_url = influx.store_url(db, flush_ms=100)
     with hub_state("postgresql", tmp_path) as state:
@@ -75,29 +103,29 @@ def test_killing_the_worker_that_owns_a_ward_loses_and_doubles_no_sample(tmp_pat
             register_agent(state, agent, WARD, beds, tmp_path / f"{agent}.secret")
 
         async def stream_up() -> None:
-            nc = await connect()
-            await make_stream(nc.jetstream(), stream, prefix)
+            nc = await on.connect()
+            await make_stream(nc.jetstream(), stream, prefix, on.replicas)
             await nc.close()
 
         asyncio.run(stream_up())
-        w1 = start_worker(tmp_path, "w1", store_url, state, worker_file(tmp_path, "w1", stream, prefix, bucket))
+        w1 = start_worker(tmp_path, "w1", store_url, state, worker_file(tmp_path, "w1", stream, prefix, bucket, on))
         w2: HubProcess | None = None
         try:
             wait_until(lambda: worker_stats(w1)["wards_owned"] == [WARD], "w1 to own the ward", timeout=30)
-            w2 = start_worker(tmp_path, "w2", store_url, state, worker_file(tmp_path, "w2", stream, prefix, bucket))
+            w2 = start_worker(tmp_path, "w2", store_url, state, worker_file(tmp_path, "w2", stream, prefix, bucket, on))
             assert worker_stats(w2)["wards_owned"] == []
             survivor = w2
-            publishers, marks, seen = asyncio.run(publish_and_kill(prefix, w1, survivor))
+            publishers, marks, seen = asyncio.run(publish_and_kill(on, prefix, w1, survivor))
             t_kill, t_owned, t_stored = marks
             last = max(p.last_stream_seq for p in publishers)
-            wait_until(lambda: asyncio.run(consumer_state(stream, WARD)) == (0, 0, last), "w2 to acknowledge every frame", timeout=120)
+            wait_until(lambda: asyncio.run(consumer_state(stream, WARD, on.connect)) == (0, 0, last), "w2 to acknowledge every frame", timeout=120)
             stats = worker_stats(survivor)
             counters = get_json(survivor.base + "/api/stats")["counters"]
         finally:
             w1.stop()
             if w2 is not None:
                 w2.stop()
-            asyncio.run(removed(stream, bucket))
+            asyncio.run(removed(stream, bucket, on.connect))
 
     published = {(o.bed, o.param, o.t_dev, o.value) for p in publishers for f in p.acked for o in f.obs}
     rows = influx.rows("SELECT value, bed, param FROM vitals", db)
@@ -135,12 +163,12 @@ def watch_console(hub: HubProcess, until: float) -> tuple[dict, list[float]]:
     return snapshot, times
 
 
-async def publish_and_kill(prefix: str, owner: HubProcess, survivor: HubProcess) -> tuple[list[Publisher], tuple[float, float, float],
+async def publish_and_kill(on: Nats, prefix: str, owner: HubProcess, survivor: HubProcess) -> tuple[list[Publisher], tuple[float, float, float],
                                                                                            tuple[dict, list[float]]]:  # fmt: skip
     """Both agents publish throughout; the owner is killed ``BEFORE_KILL_S`` in; the survivor is watched until it has
     taken the ward and stored a frame, and a console on the survivor watches the ward throughout. Returns the
     publishers (their record), the (kill, owned, first stored) times and what the console saw."""
-    nc = await connect()
+    nc = await on.connect()
     js = nc.jetstream()
     t0 = int(time.time() * 1000) - 120_000
     pubs = [Publisher(js, WARD, agent, prefix) for agent in AGENTS]
