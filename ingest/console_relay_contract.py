@@ -86,14 +86,19 @@ class WardSnapshot:
         return orjson.dumps({"beds": self.beds, "alerts": self.alerts}, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
+def _json(data: bytes, limit: int, what: str) -> Any:
+    """``data`` as JSON, at most ``limit`` bytes; ``RelayContractError`` naming ``what`` otherwise."""
+    if len(data) > limit:
+        raise RelayContractError(f"{what}: {len(data)} bytes, over the {limit} limit")
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise RelayContractError(f"{what}: not JSON ({exc})") from None
+
+
 def parse_snapshot(data: bytes, ward: str) -> WardSnapshot:
     """A snapshot reply: ``{"beds": [...], "alerts": [...]}`` whose beds and alarms are all of ``ward``."""
-    if len(data) > MAX_SNAPSHOT_BYTES:
-        raise RelayContractError(f"snapshot of ward {ward}: {len(data)} bytes, over the {MAX_SNAPSHOT_BYTES} limit")
-    try:
-        body = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        raise RelayContractError(f"snapshot of ward {ward}: not JSON ({exc})") from None
+    body = _json(data, MAX_SNAPSHOT_BYTES, f"snapshot of ward {ward}")
     if not isinstance(body, dict) or not isinstance(body.get("beds"), list) or not isinstance(body.get("alerts"), list):
         raise RelayContractError(f"snapshot of ward {ward}: expected an object with lists beds and alerts")
     for item in (*body["beds"], *body["alerts"]):
@@ -108,12 +113,7 @@ def encode_delivered(ids: list[str]) -> bytes:
 
 def parse_delivered(data: bytes) -> list[str]:
     """A confirmation: a JSON list of alarm ids (strings)."""
-    if len(data) > MAX_DELIVERED_BYTES:
-        raise RelayContractError(f"delivered confirmation of {len(data)} bytes, over the {MAX_DELIVERED_BYTES} limit")
-    try:
-        ids = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        raise RelayContractError(f"delivered confirmation: not JSON ({exc})") from None
+    ids = _json(data, MAX_DELIVERED_BYTES, "delivered confirmation")
     if not isinstance(ids, list) or len(ids) > MAX_DELIVERED_IDS or not all(isinstance(i, str) for i in ids):
         raise RelayContractError(f"delivered confirmation: expected a list of at most {MAX_DELIVERED_IDS} alarm ids")
     return ids
@@ -134,12 +134,7 @@ class AlarmAction:
 
 
 def parse_action(data: bytes) -> AlarmAction:
-    if len(data) > MAX_ACT_BYTES:
-        raise RelayContractError(f"alarm action of {len(data)} bytes, over the {MAX_ACT_BYTES} limit")
-    try:
-        body = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        raise RelayContractError(f"alarm action: not JSON ({exc})") from None
+    body = _json(data, MAX_ACT_BYTES, "alarm action")
     if not isinstance(body, dict) or body.get("op") not in ("ack", "silence"):
         raise RelayContractError("alarm action: expected an object with op ack or silence")
     fields = (body.get("id"), body.get("by"), body.get("reason"))
@@ -162,12 +157,7 @@ class ActionResult:
 
 
 def parse_result(data: bytes) -> ActionResult:
-    if len(data) > MAX_ACT_BYTES:
-        raise RelayContractError(f"alarm action result of {len(data)} bytes, over the {MAX_ACT_BYTES} limit")
-    try:
-        body = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        raise RelayContractError(f"alarm action result: not JSON ({exc})") from None
+    body = _json(data, MAX_ACT_BYTES, "alarm action result")
     if not isinstance(body, dict) or not isinstance(body.get("status"), int) or not isinstance(body.get("detail"), str):
         raise RelayContractError("alarm action result: expected an object with status and detail")
     alert = body.get("alert")

@@ -110,15 +110,22 @@ def status_headers(agent: str, epoch: int) -> dict[str, str]:
 
 def parse_status_headers(subject: str, headers: Mapping[str, str] | None, prefix: str = DEFAULT_STATUS_PREFIX) -> tuple[str, str, int]:
     """(ward, agent, epoch) of a status report; ``JetStreamContractError`` when subject and headers disagree."""
+    ward, agent = _sender(subject, headers, prefix)
+    return ward, agent, _int(headers or {}, EPOCH)
+
+
+def _sender(subject: str, headers: Mapping[str, str] | None, prefix: str) -> tuple[str, str]:
+    """The (ward, agent) of ``<prefix>.<ward>.<agent>``, which the ``Teleicu-Agent`` header must name too."""
     head = check_prefix(prefix) + "."
-    parts = subject[len(head) :].split(".") if subject.startswith(head) else []
+    if not subject.startswith(head):
+        raise JetStreamContractError(f"subject {subject!r} is outside {head}>")
+    parts = subject[len(head) :].split(".")
     if len(parts) != 2:
         raise JetStreamContractError(f"subject {subject!r}: expected {head}<ward>.<agent>")
     ward, agent = token(parts[0], "ward"), token(parts[1], "agent")
-    h = headers or {}
-    if h.get(AGENT) != agent:
-        raise JetStreamContractError(f"header {AGENT} {h.get(AGENT)!r} is not the subject's agent {agent!r}")
-    return ward, agent, _int(h, EPOCH)
+    if (headers or {}).get(AGENT) != agent:
+        raise JetStreamContractError(f"header {AGENT} {(headers or {}).get(AGENT)!r} is not the subject's agent {agent!r}")
+    return ward, agent
 
 
 def msg_id(agent: str, epoch: int, seq: int) -> str:
@@ -140,16 +147,8 @@ def _int(headers: Mapping[str, str], name: str) -> int:
 def parse_frame_headers(subject: str, headers: Mapping[str, str] | None, prefix: str = DEFAULT_PREFIX) -> FrameKey:
     """The ``FrameKey`` of a message read from the stream; ``JetStreamContractError`` if the subject, the
     headers and the message id do not tell one consistent story (a frame that lies about its sender is refused)."""
-    head = check_prefix(prefix) + "."
-    if not subject.startswith(head):
-        raise JetStreamContractError(f"subject {subject!r} is outside {head}>")
-    parts = subject[len(head) :].split(".")
-    if len(parts) != 2:
-        raise JetStreamContractError(f"subject {subject!r}: expected {head}<ward>.<agent>")
-    ward, agent = token(parts[0], "ward"), token(parts[1], "agent")
+    ward, agent = _sender(subject, headers, prefix)
     h = headers or {}
-    if h.get(AGENT) != agent:
-        raise JetStreamContractError(f"header {AGENT} {h.get(AGENT)!r} is not the subject's agent {agent!r}")
     epoch, seq, floor = _int(h, EPOCH), _int(h, SEQ), _int(h, FLOOR)
     key = FrameKey(ward, agent, epoch, seq, floor)
     if h.get(MSG_ID) != key.msg_id:
