@@ -178,18 +178,14 @@ class JetStreamWorker:
     async def run(self) -> None:
         """Connect, hold leases and consume the owned wards until cancelled; then give the wards back."""
         for ward in await self._wanted():  # none is this worker's yet: their alarms and agents are the owner's
-            released, handed = self.hub.leave_ward(ward)
-            self.counters["alarms_let_go"] += released
-            self.counters["agents_handed_over"] += handed
+            self._leave(ward)
         nc = self._nc = await self._connect()
         kv: KeyValue | None = None
         try:
             js = nc.jetstream()
             kv = await self._lease_bucket(js)
             for ward in await self._held_elsewhere(kv):  # a ward outside this worker's list another worker serves
-                released, handed = self.hub.leave_ward(ward)
-                self.counters["alarms_let_go"] += released
-                self.counters["agents_handed_over"] += handed
+                self._leave(ward)
             await self._provision_stream(js)
             log.info("jetstream worker %s: stream %s, wards %s", self.worker_id, self.s.stream.name, self.s.wards)
             async with asyncio.TaskGroup() as tg:
@@ -376,6 +372,12 @@ class JetStreamWorker:
             log.warning("jetstream: worker %s stops consuming ward %s: %s", self.worker_id, ward, why)
             task.cancel()
 
+    def _leave(self, ward: str) -> None:
+        """The ward is not (or no longer) this worker's: its alarms and agents are left to its owner, counted."""
+        released, handed = self.hub.leave_ward(ward)
+        self.counters["alarms_let_go"] += released
+        self.counters["agents_handed_over"] += handed
+
     def _owns(self, ward: str) -> bool:
         return ward in self.leases.owned(self.clock())
 
@@ -410,9 +412,7 @@ class JetStreamWorker:
                 await asyncio.sleep(backoff.next())
         finally:  # the ward is another worker's now (or this hub stops): its alarms and agents are not this worker's
             await self.relay.unserve(ward)
-            released, handed = self.hub.leave_ward(ward)
-            self.counters["alarms_let_go"] += released
-            self.counters["agents_handed_over"] += handed
+            self._leave(ward)
 
     async def _consume_once(self, js: JetStreamContext, w: _Ward) -> None:
         name = consumer_name(w.ward)
