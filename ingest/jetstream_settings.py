@@ -19,6 +19,7 @@ come in over the WebSocket only). Example::
       ack_wait_s: 30                            # a frame not acknowledged this long is delivered again
       max_ack_pending: 1000                     # per ward: frames delivered and not yet acknowledged
       fetch_batch: 100                          # frames asked for in one pull
+      balance: false                            # true: wards spread over the live workers (rendezvous hashing)
 
 ``wards: all`` means every ward that has a registered agent (``teleicu agents
 add``), read from the state store as agents are added. The servers and the
@@ -86,6 +87,7 @@ class JetStreamSettings(NatsSettings):
     ack_wait_s: Annotated[float, Field(ge=1, le=3600)] = 30
     max_ack_pending: Annotated[int, Field(ge=1, le=100_000)] = 1000
     fetch_batch: Annotated[int, Field(ge=1, le=10_000)] = 100
+    balance: bool = False  # spread wards over the live workers (ingest.ward_leases); off: the first worker up takes all it may
 
     @field_validator("stream", mode="before")
     @classmethod

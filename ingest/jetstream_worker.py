@@ -73,6 +73,7 @@ from typing import Any
 import nats
 import nats.errors
 import nats.js.errors
+import orjson
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -87,7 +88,7 @@ from ingest.hub import Hub
 from ingest.jetstream_settings import JetStreamSettings
 from ingest.stores.base import Batch, StoreError
 from ingest.stream_floors import StreamFloors
-from ingest.ward_leases import Step, WardLeases
+from ingest.ward_leases import Peers, Step, WardLeases
 from wire.backoff import Backoff
 from wire.codec import WireError
 from wire.jetstream_contract import (
@@ -113,6 +114,8 @@ RELEASE_TIMEOUT_S = 2.0  # on stop, giving the wards back gets this long (the TT
 NAK_DELAY = (1.0, 30.0)  # redelivery delay after a failed write: first, most (doubling)
 MAX_AUDITED = 1000  # subjects, and (agent, bed) pairs, audited once each per worker
 CONSUMER_PREFIX = "hub-ward-"
+PRESENCE = "workers."  # with balance: a worker's key in the lease bucket, workers.<id> = the wards it may own (JSON)
+MAX_PRESENCE_BYTES = 1024 * 1024
 
 
 class LeaseGone(Exception):
@@ -122,6 +125,19 @@ class LeaseGone(Exception):
 def default_worker_id() -> str:
     host = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in socket.gethostname())[:40] or "hub"
     return f"{host}-{os.getpid()}"
+
+
+def _presence_wards(value: bytes) -> frozenset[str] | None | bool:
+    """The wards a worker's presence says it may own (None: every ward), or False for a value that says nothing usable."""
+    if len(value) > MAX_PRESENCE_BYTES:
+        return False
+    try:
+        wards = orjson.loads(value).get("wards")
+    except (orjson.JSONDecodeError, AttributeError):
+        return False
+    if wards == "all":
+        return None
+    return frozenset(w for w in wards if isinstance(w, str)) if isinstance(wards, list) else False
 
 
 def consumer_name(ward: str) -> str:
@@ -165,6 +181,7 @@ class JetStreamWorker:
         self._audited: set[str] = set()
         self._closing = False
         self._nc: NatsClient | None = None  # the connection, once made (status reports are core NATS)
+        self._last_peers: Peers = {}  # with balance: the other live workers last read
         self._max_inflight = max(1, min(settings.max_ack_pending, hub.cfg.max_inflight_frames))
         self._kv_timeout = min(KV_TIMEOUT_S, self.leases.every_s)
         self.relay = ConsoleRelay(hub, settings.console_prefix, self.worker_id, self._owns, self.counters)
@@ -272,7 +289,7 @@ class JetStreamWorker:
                     keys = await kv.keys()
                 except nats.js.errors.NoKeysError:
                     return []
-                for ward in keys:
+                for ward in (k for k in keys if not k.startswith(PRESENCE)):
                     with contextlib.suppress(nats.js.errors.KeyNotFoundError, nats.js.errors.KeyDeletedError):
                         entry = await kv.get(ward)
                         if entry.value and entry.value.decode(errors="replace") != self.worker_id:
@@ -305,10 +322,39 @@ class JetStreamWorker:
             for ward in self.leases.expire(self.clock()):
                 self.counters["leases_expired"] += 1
                 self._stop_ward(ward, "its lease could not be renewed in time")
-            for step in self.leases.plan(self.clock(), await self._wanted()):
+            peers = await self._peers(kv) if self.s.balance else None
+            for step in self.leases.plan(self.clock(), await self._wanted(), peers):
                 await self._lease_step(js, kv, tg, step)
             now = self.clock()
             await asyncio.sleep(min(self.leases.every_s, max(0.05, self.leases.next_due(now) - now)))
+
+    async def _peers(self, kv: KeyValue) -> Peers:
+        """With ``balance``: say this worker is alive (its presence key, which the bucket's TTL removes when it stops
+        saying so), then read the other live workers and the wards each may own. The last answer when NATS does not
+        give one (a failed read only delays balancing)."""
+        mine = orjson.dumps({"wards": self.s.wards})
+        try:
+            async with asyncio.timeout(self._kv_timeout):
+                await kv.put(PRESENCE + self.worker_id, mine)
+                watcher = await kv.watch(PRESENCE + "*")
+                peers: dict[str, frozenset[str] | None] = {}
+                try:
+                    async for entry in watcher:
+                        if entry is None:  # the current values are all in
+                            break
+                        worker = entry.key.removeprefix(PRESENCE)
+                        if worker != self.worker_id and entry.value and entry.operation is None:
+                            wards = _presence_wards(entry.value)
+                            if wards is not False:
+                                peers[worker] = wards
+                finally:
+                    await watcher.stop()
+        except (nats.errors.Error, TimeoutError) as exc:
+            self.counters["presence_failures"] += 1
+            log.info("jetstream: cannot read the live workers (%s); balancing as before", exc or type(exc).__name__)
+            return self._last_peers
+        self._last_peers = peers
+        return peers
 
     async def _lease_step(self, js: JetStreamContext, kv: KeyValue, tg: asyncio.TaskGroup, step: Step) -> None:
         ward, sent = step.ward, self.clock()
@@ -354,6 +400,9 @@ class JetStreamWorker:
     async def _release_all(self, kv: KeyValue) -> None:
         try:
             async with asyncio.timeout(RELEASE_TIMEOUT_S):
+                if self.s.balance:  # no longer a live worker: the others stop leaving wards to it
+                    with contextlib.suppress(nats.errors.Error):
+                        await kv.delete(PRESENCE + self.worker_id)
                 for step in self.leases.release_all():
                     with contextlib.suppress(nats.errors.Error):
                         await kv.delete(step.ward, last=step.last)

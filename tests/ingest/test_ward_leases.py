@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ingest.ward_leases import Step, WardLeases
+from ingest.ward_leases import Step, WardLeases, preferred
 
 TTL = 9.0
 
@@ -70,3 +70,44 @@ def test_wards_no_longer_wanted_and_every_ward_on_stop_are_released_with_their_r
     assert leases.release_all() == [Step("release", "B", 5)]
     leases.released("B", 1.1)
     assert leases.owned(1.1) == set()
+
+
+def test_every_worker_agrees_which_worker_a_ward_goes_to_and_a_joiner_takes_only_its_own() -> None:
+    wards = [f"W{i:02d}" for i in range(40)]
+    two = {w: preferred(w, ["w1", "w2"]) for w in wards}
+    assert two == {w: preferred(w, ["w2", "w1"]) for w in wards}  # the order of the candidates does not matter
+    assert 10 <= sum(p == "w1" for p in two.values()) <= 30  # spread, roughly evenly
+    three = {w: preferred(w, ["w1", "w2", "w3"]) for w in wards}
+    assert all(three[w] in (two[w], "w3") for w in wards)  # a third worker takes wards only for itself: none move between w1 and w2
+
+
+def test_a_ward_another_live_worker_prefers_is_yielded_and_a_free_one_it_prefers_is_left_to_it_for_a_round() -> None:
+    wards = [f"W{i:02d}" for i in range(8)]
+    theirs = sorted(w for w in wards if preferred(w, ["w1", "w2"]) == "w2")
+    ours = sorted(set(wards) - set(theirs))
+    assert theirs and ours
+    leases = WardLeases("w1", TTL)
+    for i, w in enumerate(wards):
+        leases.taken(w, i + 1, sent=0.0)
+    assert leases.plan(1.0, wards, peers={}) == []  # alone: keeps everything
+    steps = leases.plan(1.0, wards, peers={"w2": None})
+    assert [s.ward for s in steps if s.op == "release"] == theirs and not [s for s in steps if s.op != "release"]
+    for w in theirs:
+        leases.released(w, 1.0)
+    assert leases.owned(1.0) == set(ours)
+    assert [s for s in leases.plan(4.0, wards, peers={"w2": None}) if s.op == "take"] == []  # w2's turn
+    leases.busy(theirs[0], 7.0)  # w2 took this one
+    retake = [s.ward for s in leases.plan(7.0, wards, peers={"w2": None}) if s.op == "take"]
+    assert retake == theirs[1:]  # two rounds later, still free: taken back, so nothing goes unwatched
+    leases.taken(theirs[1], 99, sent=7.0)
+    assert theirs[1] not in [s.ward for s in leases.plan(10.0, wards, peers={"w2": None}) if s.op == "release"]  # kept a while
+
+
+def test_a_free_ward_another_worker_prefers_is_taken_after_one_round_and_one_this_worker_prefers_at_once() -> None:
+    w_ours = next(f"X{i}" for i in range(100) if preferred(f"X{i}", ["w1", "w2"]) == "w1")
+    w_theirs = next(f"X{i}" for i in range(100) if preferred(f"X{i}", ["w1", "w2"]) == "w2")
+    leases = WardLeases("w1", TTL)
+    assert leases.plan(0.0, [w_ours, w_theirs], peers={"w2": None}) == [Step("take", w_ours)]
+    assert leases.plan(3.0, [w_theirs], peers={"w2": None}) == [Step("take", w_theirs)]  # its preferred worker did not take it
+    fresh = WardLeases("w1", TTL)
+    assert fresh.plan(0.0, [w_theirs], peers={"w2": frozenset({"other"})}) == [Step("take", w_theirs)]  # w2 may not own it
