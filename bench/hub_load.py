@@ -16,7 +16,9 @@ A console signs in as the intensivist and watches ``/ws/console`` in a process o
 * frames and observations per second the hub accepted (its counters); frames acknowledged / sent;
 * the generator's and the console's own cores, and how late the generator's ticks were;
 * pacing (``pacing``): the hub's paces sent and frames braked in the window, the agents' paces received, frames held
-  and frames sent paced over the run.
+  and frames sent paced over the run;
+* overload (``overload``): whether the hub called itself overloaded at the window's end (its technical alarm), the
+  episodes that began in the window, and its event loop's median lag at the start and end.
 
 "keeps up": no connection lost, acknowledgements and sending at most a second behind, the generator on time, the
 second half's latency not well above the first's (p50 1.5 x + 20 ms, p99 2 x + 100 ms: a backlog moves the median,
@@ -114,6 +116,7 @@ class Snap:
     sent: int
     acked: int
     made: int
+    overload: dict  # the hub's overload detector: overloaded now, episodes, median loop lag, brake
 
 
 async def snap(hub: int, console: int, client: SignedIn, wards: list[Ward], store: int | None) -> Snap:
@@ -121,7 +124,7 @@ async def snap(hub: int, console: int, client: SignedIn, wards: list[Ward], stor
     c = [w.session.counters for w in wards]
     return Snap(time.monotonic(), tree_cpu_s(hub), thread_cpu_s(hub), rss_mib(hub), machine_busy()[0] / TICK, cpu_s(os.getpid()),
                 cpu_s(console), cpu_s(store) if store else 0.0, stats["counters"] | {"_push": stats["push_latency_ms"]}, sum(x["frames_sent"] for x in c),
-                sum(x["frames_acked"] for x in c), sum(w.session.next_seq - 1 for w in wards))  # fmt: skip
+                sum(x["frames_acked"] for x in c), sum(w.session.next_seq - 1 for w in wards), stats.get("overload", {}))  # fmt: skip
 
 
 async def drive(wards: list[Ward], port: int, hub: int, console: multiprocessing.Process, conn: Connection, client: SignedIn,
@@ -196,6 +199,8 @@ def summary(wards: list[Ward], a: Snap, b: Snap, parts: list[dict], drained: tup
         "generator_lag_ms": {"p50": _pct(lag, 50), "p99": _pct(lag, 99), "max": round(float(lag.max()), 1) if len(lag) else None},
         "ticks_skipped": sum(w.skipped for w in wards), "agents_lost": [f"{w.agent}: {w.failure}" for w in wards if w.failure], "held_and_resent": sum(w.resends for w in wards),
         "hub_errors": dict(errors), "load_average": os.getloadavg(),
+        "overload": {"at_end": b.overload.get("overloaded"), "episodes_in_window": b.overload.get("overload_episodes", 0) - a.overload.get("overload_episodes", 0),
+                     "loop_lag_median_ms": [a.overload.get("loop_lag_median_ms"), b.overload.get("loop_lag_median_ms")]},
         "pacing": {"paces_sent": d.get("paces_sent", 0), "frames_braked": d.get("frames_braked", 0),  # the hub's, in the window
                    **{k: sum(w.session.counters[k] for w in wards) for k in ("paces_received", "frames_held", "frames_sent_paced")}},
     }  # fmt: skip
