@@ -73,10 +73,15 @@ def test_a_nurse_on_another_worker_sees_confirms_and_acknowledges_the_alarm_of_a
                 assert alarm["id"] in [a["id"] for a in snapshot["alerts"]]
                 ws.send(json.dumps({"type": "delivered", "alerts": [alarm["id"]]}))
 
-                on_w2 = [a["id"] for a in get_json(w2.base + "/api/alerts", as_="nurse-a")["alerts"]]  # from the shared state
-                on_w1 = [a["id"] for a in get_json(w1.base + "/api/alerts")["alerts"] if a["ward"] == "A"]
-                assert alarm["id"] in on_w2 and sorted(on_w2) == sorted(on_w1)
-                assert sorted(a["id"] for a in snapshot["alerts"]) == sorted(on_w1)
+                def both_list_the_same() -> list[str] | None:  # w2 from the shared state, w1 from its book (polled:
+                    on_w2 = sorted(a["id"] for a in get_json(w2.base + "/api/alerts", as_="nurse-a")["alerts"])  # a new
+                    on_w1 = sorted(a["id"] for a in get_json(w1.base + "/api/alerts")["alerts"] if a["ward"] == "A")  # alarm,
+                    return on_w1 if on_w2 == on_w1 else None  # such as no data, may come between the two reads)
+
+                listed = wait_until(both_list_the_same, "w2 to list ward A's open alarms as w1 has them", timeout=10)
+                shown = [a["id"] for a in snapshot["alerts"]]
+                assert alarm["id"] in listed and len(shown) == len(set(shown))  # each of w1's alarms once in her snapshot
+                assert all(a["ward"] == "A" for a in snapshot["alerts"])
                 status, _ = post_json(f"{w2.base}/api/alerts/{alarm['id']}/ack", None, as_="nurse-b")
                 assert status == 403
                 status, acked = post_json(f"{w2.base}/api/alerts/{alarm['id']}/ack", None, as_="nurse-a")

@@ -137,9 +137,11 @@ def test_killing_the_worker_that_owns_a_ward_loses_and_doubles_no_sample(tmp_pat
     assert len(stored) == len(set(stored)) == len(published)
     assert set(stored) == published
     snapshot, updates = seen
-    assert sorted(b["bed"] for b in snapshot["beds"]) == sorted(b for beds in AGENTS.values() for b in beds)
-    assert snapshot["unserved_wards"] == []  # w1 answered for its ward
-    before, after = [t for t in updates if t < t_kill], [t for t in updates if t > t_kill]
+    every_bed = {b for beds in AGENTS.values() for b in beds}
+    assert snapshot["unserved_wards"] == [] and {b["bed"] for b in snapshot["beds"]} <= every_bed  # w1 answered for its ward
+    seen_before = {b["bed"] for b in snapshot["beds"]}.union(*(beds for t, beds in updates if t < t_kill))
+    assert seen_before == every_bed  # the beds w1 had heard of when asked, then the rest as their agents were heard
+    before, after = [t for t, _ in updates if t < t_kill], [t for t, _ in updates if t > t_kill]
     assert len(before) >= 10 and len(after) >= 10, (len(before), len(after))  # relayed from w1, then from w2 itself
     gap = after[0] - before[-1]
     print(f"console on w2: ward {WARD} updates {len(before)} before the kill, {len(after)} after; longest silence "
@@ -148,9 +150,9 @@ def test_killing_the_worker_that_owns_a_ward_loses_and_doubles_no_sample(tmp_pat
     assert stats["frames_acked"] + stats.get("duplicates_acked", 0) >= 1 and stats.get("frames_refused", 0) == 0
 
 
-def watch_console(hub: HubProcess, until: float) -> tuple[dict, list[float]]:
-    """A console on ``hub`` watching ward K: its snapshot, and when each update with K's beds arrived."""
-    times: list[float] = []
+def watch_console(hub: HubProcess, until: float) -> tuple[dict, list[tuple[float, set[str]]]]:
+    """A console on ``hub`` watching ward K: its snapshot, and when each update with K's beds arrived, with those beds."""
+    updates: list[tuple[float, set[str]]] = []
     with console_connect(hub, query=f"?ward={WARD}") as ws:
         snapshot = json.loads(ws.recv(timeout=10))
         while (left := until - time.monotonic()) > 0:
@@ -158,13 +160,13 @@ def watch_console(hub: HubProcess, until: float) -> tuple[dict, list[float]]:
                 msg = json.loads(ws.recv(timeout=left))
             except TimeoutError:
                 break
-            if msg["type"] == "beds" and any(b["ward"] == WARD for b in msg["beds"]):
-                times.append(time.monotonic())
-    return snapshot, times
+            if msg["type"] == "beds" and (beds := {b["bed"] for b in msg["beds"] if b["ward"] == WARD}):
+                updates.append((time.monotonic(), beds))
+    return snapshot, updates
 
 
 async def publish_and_kill(on: Nats, prefix: str, owner: HubProcess, survivor: HubProcess) -> tuple[list[Publisher], tuple[float, float, float],
-                                                                                           tuple[dict, list[float]]]:  # fmt: skip
+                                                                                           tuple[dict, list[tuple[float, set[str]]]]]:  # fmt: skip
     """Both agents publish throughout; the owner is killed ``BEFORE_KILL_S`` in; the survivor is watched until it has
     taken the ward and stored a frame, and a console on the survivor watches the ward throughout. Returns the
     publishers (their record), the (kill, owned, first stored) times and what the console saw."""
