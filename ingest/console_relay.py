@@ -5,10 +5,12 @@ owned by others. This relay (one per worker, on the worker's NATS connection;
 subjects and shapes in ``ingest.console_relay_contract``) does four things:
 
 * **publishes** what the hub's tick and alarm engine send to consoles, but only
-  for wards this worker owns (and its own technical alarms): those go to its
-  own consoles at once and on ``live.<ward>`` / ``hub.<worker>`` through a
-  bounded queue drained by ``run``. Messages about a ward it does not own (the
-  rows it keeps of a ward another worker serves) go nowhere;
+  for wards this worker speaks for (``speaks_for``: it owns the lease, or the
+  ward's agent is connected here over the WebSocket) and its own technical
+  alarms: those go to its own consoles at once and on ``live.<ward>`` /
+  ``hub.<worker>`` through a bounded queue drained by ``run``. Messages about
+  a ward it does not speak for (the rows it keeps of a ward another worker
+  serves) go nowhere;
 * **relays** another worker's messages to its consoles, subscribed to the wards
   its consoles watch (``watch``/``unwatch``, counted per ward; every ward's
   subject while a console of all wards is open), never its own messages back
@@ -92,9 +94,17 @@ class ConsoleRelay:
 
     # --- publishing what this worker owns ---------------------------------------------------------
 
+    def speaks_for(self, ward: str) -> bool:
+        """This worker is the ward's voice: it holds the ward's lease, or one of the ward's agents is connected to it
+        over the WebSocket (mixed uplinks: such a ward has no lease, and this hub is where its data is)."""
+        if self.owns(ward):
+            return True
+        agents = self.hub.agents
+        return any(agents.wards.get(a) == ward for a in agents.online)
+
     def publish(self, msg: dict[str, Any], ward: str | None) -> None:
         """The hub's console message: to this worker's consoles and to NATS if this worker may speak for ``ward``."""
-        if ward is not None and not self.owns(ward):
+        if ward is not None and not self.speaks_for(ward):
             return
         text = encode(msg)
         self.hub.feed.deliver(text, ward)
@@ -174,7 +184,7 @@ class ConsoleRelay:
         except (RelayContractError, ValueError):
             self.counters["console_relay_refused"] += 1
             return
-        if self.owns(ward):  # a former owner still speaking for it: this worker is the ward's voice now
+        if self.speaks_for(ward):  # a former owner still speaking for it: this worker is the ward's voice now
             self.counters["console_relay_stale_owner"] += 1
             return
         alert = headers.get(ALERT)
@@ -210,7 +220,7 @@ class ConsoleRelay:
             target |= {b.ward for b in self.hub.state.beds}
         else:
             target = set(wards)
-        mine = frozenset(w for w in target if self.owns(w))
+        mine = frozenset(w for w in target if self.speaks_for(w))
         beds = self.hub.beds_json(mine)
         alerts = [a.to_json() for a in self.hub.book.list_open() if a.ward in mine or not a.ward]
         others = sorted(target - mine)
@@ -246,7 +256,7 @@ class ConsoleRelay:
         by_ward: dict[str, list[str]] = {}
         for i in ids:
             ward = self._alert_ward.get(i)
-            if ward is not None and not self.owns(ward):
+            if ward is not None and not self.speaks_for(ward):
                 by_ward.setdefault(ward, []).append(i)
         if self._nc is None:
             return
@@ -328,7 +338,7 @@ class ConsoleRelay:
         if ward is None:  # raised before this worker's consoles watched its ward: the shared state store knows it
             with contextlib.suppress(StoreError):
                 ward = next((a.get("ward") for a in await self.hub.state_store.open_alerts() if a.get("id") == alert_id), None)
-        return ward if ward and not self.owns(ward) else None
+        return ward if ward and not self.speaks_for(ward) else None
 
     async def act(self, ward: str, action: AlarmAction) -> ActionResult:
         """Ask the ward's owner to acknowledge or silence; 503 when no owner answers (a failover in progress)."""

@@ -168,3 +168,27 @@ def test_a_worker_that_owns_a_ward_ignores_a_former_owner_still_speaking_for_it(
             assert there.queue.empty()
 
     asyncio.run(scene())
+
+
+def test_a_ward_whose_agent_is_connected_here_over_the_websocket_is_spoken_for_without_a_lease(tmp_path: Path) -> None:
+    """Mixed uplinks: ward W1 has no lease; its agent is connected to worker b over the WebSocket (a hello there). Its
+    beds reach b's own console and, through NATS, a's."""
+
+    async def scene() -> None:
+        async with workers(tmp_path) as (a, b):
+            on_a, on_b = a.hub.feed.subscribe(None), b.hub.feed.subscribe(None)
+            await a.relay.watch(None)
+            h = Hello("edge-W1", 1, "W1", ("W1-01",))
+            b.hub.hello(h)
+            t = int(time.time() * 1000)
+            b.hub.take_frame(h, ObsFrame(1, (Observation("W1-01", "hr", 88.0, t, t, "mon-W1"),)), t)
+            b.hub.tick()
+            assert b.relay.speaks_for("W1") and not a.relay.speaks_for("W1")
+            here = await heard(on_b, is_bed("W1-01"))
+            there = await heard(on_a, is_bed("W1-01"))
+            for got in (here[-1], there[-1]):
+                assert next(x for x in got["beds"] if x["bed"] == "W1-01")["vitals"]["hr"]["value"] == 88
+            beds, _alerts, unserved = await b.relay.snapshot(frozenset({"W1"}))
+            assert [x["bed"] for x in beds] == ["W1-01"] and unserved == []
+
+    asyncio.run(scene())
