@@ -65,6 +65,7 @@ from ingest.console_relay_contract import (
 )
 from ingest.hub import Hub
 from ingest.stores.base import StoreError
+from wire.jetstream_contract import JetStreamContractError
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +109,11 @@ class ConsoleRelay:
             return
         text = encode(msg)
         self.hub.feed.deliver(text, ward)
-        subj = subject(self.prefix, "hub", self.worker) if ward is None else subject(self.prefix, "live", ward)
+        try:
+            subj = subject(self.prefix, "hub", self.worker) if ward is None else subject(self.prefix, "live", ward)
+        except ValueError:  # a WebSocket ward whose name cannot be a subject token: its consoles are on this hub only
+            self.counters["console_relay_local_only"] += 1
+            return
         try:
             self._out.put_nowait((subj, text.encode(), live_headers(self.worker, msg)))
         except asyncio.QueueFull:
@@ -161,7 +166,10 @@ class ConsoleRelay:
     async def _subscribe(self, key: str) -> None:
         if self._nc is None or key in self._subs:
             return
-        subj = wildcard(self.prefix, "live") if key == ALL else subject(self.prefix, "live", key)
+        try:
+            subj = wildcard(self.prefix, "live") if key == ALL else subject(self.prefix, "live", key)
+        except JetStreamContractError:  # a ward no worker can speak for on NATS: nothing to relay
+            return
 
         async def heard(msg: Msg) -> None:
             await self._heard(msg, key)
@@ -242,6 +250,8 @@ class ConsoleRelay:
         try:
             reply = await self._nc.request(subject(self.prefix, "snapshot", ward), b"", timeout=SNAPSHOT_TIMEOUT_S)
             return parse_snapshot(reply.data, ward)
+        except JetStreamContractError:  # a name no worker can own on NATS (a WebSocket ward of another hub)
+            return None
         except (nats.errors.Error, TimeoutError) as exc:  # no owner now (a failover), or one that did not answer in time
             self.counters["console_snapshots_unanswered"] += 1
             log.info("console relay: no snapshot of ward %s (%s)", ward, exc or type(exc).__name__)
@@ -347,6 +357,8 @@ class ConsoleRelay:
         try:
             reply = await self._nc.request(subject(self.prefix, "act", ward), action.encode(), timeout=ACT_TIMEOUT_S)
             return parse_result(reply.data)
+        except JetStreamContractError:
+            return ActionResult(status=409, detail=f"alarm {action.alert_id} is of ward {ward!r}, which no hub worker owns")
         except (nats.errors.Error, TimeoutError):
             return ActionResult(status=503, detail=f"ward {ward} is changing hub worker: try again in a few seconds")
         except RelayContractError as exc:

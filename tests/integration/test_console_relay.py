@@ -192,3 +192,30 @@ def test_a_ward_whose_agent_is_connected_here_over_the_websocket_is_spoken_for_w
             assert [x["bed"] for x in beds] == ["W1-01"] and unserved == []
 
     asyncio.run(scene())
+
+
+def test_a_websocket_ward_whose_name_cannot_be_a_subject_token_stays_on_its_own_hub_and_breaks_nothing(tmp_path: Path) -> None:
+    """Mixed uplinks with a ward named "ICU 1": its consoles on worker b see it; nothing of it goes on NATS, and a console
+    of that ward, a snapshot and an alarm action asked elsewhere get an answer, not an error."""
+
+    async def scene() -> None:
+        async with workers(tmp_path) as (a, b):
+            ward = frozenset({"ICU 1"})
+            on_b = b.hub.feed.subscribe(ward)
+            await b.relay.watch(ward)
+            await a.relay.watch(ward)
+            h = Hello("edge-icu1", 1, "ICU 1", ("ICU1-01",))
+            b.hub.hello(h)
+            t = int(time.time() * 1000)
+            b.hub.take_frame(h, ObsFrame(1, (Observation("ICU1-01", "hr", 91.0, t, t, "mon"),)), t)
+            b.hub.tick()
+            await heard(on_b, is_bed("ICU1-01"))
+            assert b.counters["console_relay_local_only"] >= 1
+            beds, _alerts, unserved = await a.relay.snapshot(ward)
+            assert beds == [] and unserved == ["ICU 1"]
+            refused = await a.relay.act("ICU 1", AlarmAction("ack", "x", "Nurse"))
+            assert refused.status == 409
+            await a.relay.unwatch(ward)
+            await b.relay.unwatch(ward)
+
+    asyncio.run(scene())
