@@ -71,12 +71,12 @@ async def workers(tmp: Path) -> AsyncIterator[tuple[Worker, Worker]]:
             await w.hub.stop()
 
 
-def admit(hub: Hub, values: dict[str, float], seq: int = 1) -> None:
-    """One agent's frame for bed A1-01 of ward A1, then a tick (what the hub's loop does)."""
-    h = Hello("edge-A1", 1, "A1", ("A1-01",))
+def admit(hub: Hub, values: dict[str, float], seq: int = 1, ward: str = "A1", bed: str = "A1-01") -> None:
+    """One agent's hello and frame for ``bed`` of ``ward`` (bed A1-01 of ward A1), then a tick (what the hub's loop does)."""
+    h = Hello(f"edge-{ward.replace(' ', '')}", 1, ward, (bed,))
     hub.hello(h)
     t = int(time.time() * 1000)
-    hub.take_frame(h, ObsFrame(seq, tuple(Observation("A1-01", k, float(v), t, t, "mon-1") for k, v in values.items())), t)
+    hub.take_frame(h, ObsFrame(seq, tuple(Observation(bed, k, float(v), t, t, "mon-1") for k, v in values.items())), t)
     hub.tick()
 
 
@@ -178,11 +178,7 @@ def test_a_ward_whose_agent_is_connected_here_over_the_websocket_is_spoken_for_w
         async with workers(tmp_path) as (a, b):
             on_a, on_b = a.hub.feed.subscribe(None), b.hub.feed.subscribe(None)
             await a.relay.watch(None)
-            h = Hello("edge-W1", 1, "W1", ("W1-01",))
-            b.hub.hello(h)
-            t = int(time.time() * 1000)
-            b.hub.take_frame(h, ObsFrame(1, (Observation("W1-01", "hr", 88.0, t, t, "mon-W1"),)), t)
-            b.hub.tick()
+            admit(b.hub, {"hr": 88}, ward="W1", bed="W1-01")  # as its agent's WebSocket connection would
             assert b.relay.speaks_for("W1") and not a.relay.speaks_for("W1")
             here = await heard(on_b, is_bed("W1-01"))
             there = await heard(on_a, is_bed("W1-01"))
@@ -204,11 +200,7 @@ def test_a_websocket_ward_whose_name_cannot_be_a_subject_token_stays_on_its_own_
             on_b = b.hub.feed.subscribe(ward)
             await b.relay.watch(ward)
             await a.relay.watch(ward)
-            h = Hello("edge-icu1", 1, "ICU 1", ("ICU1-01",))
-            b.hub.hello(h)
-            t = int(time.time() * 1000)
-            b.hub.take_frame(h, ObsFrame(1, (Observation("ICU1-01", "hr", 91.0, t, t, "mon"),)), t)
-            b.hub.tick()
+            admit(b.hub, {"hr": 91}, ward="ICU 1", bed="ICU1-01")
             await heard(on_b, is_bed("ICU1-01"))
             assert b.counters["console_relay_local_only"] >= 1
             beds, _alerts, unserved = await a.relay.snapshot(ward)
