@@ -64,7 +64,7 @@ async def list_alerts(
     else:
         alerts = [a.to_json() for a in hub.book.list_open()]
         if hub.relay is not None:  # a JetStream worker: other workers' wards' open alarms, as their owners persisted them
-            alerts += [a for a in await hub.state_store.open_alerts() if a.get("ward") and not hub.relay.owns(a["ward"])]
+            alerts += [a for a in await hub.state_store.open_alerts() if a.get("ward") and not hub.relay.speaks_for(a["ward"])]
         if state != "open":
             alerts = [a for a in alerts if a["state"] == state]
 
@@ -83,11 +83,12 @@ async def list_alerts(
 async def _elsewhere(hub: Hub, principal: Principal, action: AlarmAction) -> dict[str, Any] | None:
     """On a JetStream worker, an alarm of a ward another worker owns is acted on by its owner (None: it is this
     hub's to act on). The clinician's ward is checked here, as for this hub's own alarms."""
-    ward = await hub.relay.ward_of_alert(action.alert_id) if hub.relay is not None else None
-    if ward is None or hub.relay is None:
+    relay = hub.relay
+    ward = await relay.ward_of_alert(action.alert_id) if relay is not None else None
+    if relay is None or ward is None:
         return None
     check_ward(principal, ward, f"alarm {action.alert_id}")
-    result = await hub.relay.act(ward, action)
+    result = await relay.act(ward, action)
     if result.alert is None:
         raise HTTPException(result.status, result.detail)
     return result.alert

@@ -22,11 +22,13 @@ from config_support import alarm_policy, score_tables
 from jetstream_support import connect, unique
 from support import WORKED_11
 
+from ingest.auth.roles import Principal, Role
 from ingest.console_feed import Subscriber
 from ingest.console_relay import ConsoleRelay
 from ingest.console_relay_contract import WORKER, AlarmAction, subject
 from ingest.hub import Hub
 from ingest.hub_config import parse_hub_config
+from ingest.routes.alerts import list_alerts
 from ingest.stores import open_stores
 from wire.messages import Hello, Observation, ObsFrame
 
@@ -189,6 +191,28 @@ def test_a_ward_whose_agent_is_connected_here_over_the_websocket_is_spoken_for_w
 
     asyncio.run(scene())
 
+
+
+def test_the_alarm_list_names_a_websocket_wards_alarm_once_on_the_worker_its_agent_is_connected_to(tmp_path: Path) -> None:
+    """Mixed uplinks: worker b raises an alarm of ward W1, whose agent is connected to it over the WebSocket. ``GET
+    /api/alerts`` on b lists it once: from b's book, not again from the shared store as another worker's ward's."""
+
+    async def scene() -> None:
+        async with workers(tmp_path) as (_a, b):
+            admit(b.hub, WORKED_11, ward="W1", bed="W1-01")
+            for _ in range(20):  # the engine raises within a few ticks
+                b.hub.tick()
+                if b.hub.book.list_open():
+                    break
+                await asyncio.sleep(0.05)
+            await b.hub.audit.flush()  # what its writer task would store: the alarm, as every worker's list reads it
+            raised = {x["id"] for x in await b.hub.state_store.open_alerts() if x.get("ward") == "W1"}
+            doctor = Principal("dr", "Dr Test", Role.INTENSIVIST)
+            listed = (await list_alerts(b.hub, doctor, "open", None, None, None, None, None, 500))["alerts"]
+            ids = [x["id"] for x in listed if x["ward"] == "W1"]
+            assert raised and sorted(ids) == sorted(set(ids)) and raised <= set(ids)
+
+    asyncio.run(scene())
 
 def test_a_websocket_ward_whose_name_cannot_be_a_subject_token_stays_on_its_own_hub_and_breaks_nothing(tmp_path: Path) -> None:
     """Mixed uplinks with a ward named "ICU 1": its consoles on worker b see it; nothing of it goes on NATS, and a console
