@@ -11,8 +11,9 @@ session what they said, in the manner of the sans-I/O protocols of
   and told so, at most once a second; nothing is dropped);
 * ``brake(brake_s, now)`` before handling a message, with the hub's intake
   brake (``ingest.overload``): how long to wait first. An agent whose hello
-  did not say ``pace`` waits the whole brake before every message, as TCP
-  backpressure (which also holds back its keepalive pings). One that did is
+  did not say ``pace`` waits the whole brake before every message, at most
+  ``TCP_BRAKE_MAX_S``, as TCP backpressure (which also holds back its
+  keepalive pings, so a longer wait would cost it its connection). One that did is
   *paced*: it is told to send at most ``PACE_SHARE`` of the hub's read rate
   under the brake (one frame per ``brake_s``), so its frames wait in its spool
   and the socket drains; it is read at that rate (a token bucket of
@@ -73,6 +74,7 @@ ACK_EVERY = 64  # under sustained load, acknowledge at least this often
 HOLD_RETRY_S = (0.5, 5.0)  # while holding, the held batch is retried after 0.5 s, doubling up to 5 s
 MAX_THROTTLE_S = 5.0  # the longest single wait before reading the next frame
 RATE_NOTICE_S = 1.0  # an agent over its rate is told at most this often
+TCP_BRAKE_MAX_S = 1.0  # the longest brake an agent that does not pace waits per message (its pings queue behind)
 PACE_SHARE = 0.75  # a paced agent may send this share of what the hub reads under the brake: the socket drains
 PACE_CHANGE = 0.25  # a new pace only when the rate changes by this share or more (or on or off)
 PACE_NOTICE_S = 1.0  # and at most this often
@@ -183,7 +185,7 @@ class HubSession(Generic[B]):
         before handling it. Queues a ``Pace`` for an agent that understands it (see the module's note); a store
         that keeps the reader waiting (``store_waited``) paces it as a brake would, the wait itself being the brake."""
         if self.hello is None or not self.hello.pace:
-            return brake_s
+            return min(brake_s, TCP_BRAKE_MAX_S)
         slow = max(brake_s, self.store_slow_s(now))
         rate = None if slow <= 0 else round(min(MAX_PACE, max(MIN_PACE, PACE_SHARE / slow)), 3)
         if rate != self.pace and now - self._last_pace >= PACE_NOTICE_S and _meaningful(self.pace, rate):

@@ -9,7 +9,7 @@ import pytest
 
 from wire.codec import MIN_PACE, decode_hub, encode_edge
 from wire.dedup import SeqTracker
-from wire.hub_session import PACE_BURST, PACE_NOTICE_S, PACE_SHARE, HubSession
+from wire.hub_session import PACE_BURST, PACE_NOTICE_S, PACE_SHARE, TCP_BRAKE_MAX_S, HubSession
 from wire.messages import Hello, Pace, Welcome
 
 PACING = Hello(agent="edge-P", epoch=5, ward="P", beds=("P-1",), pace=True)
@@ -30,10 +30,11 @@ def paces(s: HubSession) -> list[float | None]:
     return [m.frames_per_s for m in out]
 
 
-def test_an_agent_that_did_not_say_pace_keeps_the_whole_brake_and_is_never_sent_a_pace() -> None:
+def test_an_agent_that_did_not_say_pace_keeps_the_whole_brake_up_to_its_cap_and_is_never_sent_a_pace() -> None:
     s = welcomed(Hello(agent="edge-P", epoch=5, ward="P", beds=("P-1",)))
     for i in range(10):
         assert s.brake(0.8, 10.0 + i) == 0.8
+    assert s.brake(TCP_BRAKE_MAX_S * 3, 25.0) == TCP_BRAKE_MAX_S  # its pings wait behind its frames: no longer
     assert s.brake(0.0, 30.0) == 0.0
     assert paces(s) == [] and s.pace is None
 
