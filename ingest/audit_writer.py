@@ -7,6 +7,9 @@ task writes them in order. A failed write is retried with backoff until it
 succeeds, so an alarm raised while the disk is full is audited late, never lost.
 On stop, ``flush`` writes what is left, including the item that was in hand
 when the writer was cancelled (a duplicate audit line is better than a loss).
+``caught_up`` waits until everything queued so far is written: a JetStream
+worker giving a ward back waits for it, so the next owner adopts the ward's
+alarms as they are, not as they were a moment before.
 """
 
 from __future__ import annotations
@@ -65,11 +68,14 @@ class AuditWriter:
         self.counters = counters
         self._queue: asyncio.Queue[Persisted] = asyncio.Queue(maxsize=MAX_QUEUED)
         self._in_hand: Persisted | None = None  # taken from the queue, not yet written
+        self._accepted = self._written = 0  # items queued, and written, since start (in order: the n-th written is the n-th queued)
+        self._progress = asyncio.Event()  # set, and replaced, at each item written
 
     def persist(self, item: Persisted) -> None:
         """Queue an item for the writer; never waits."""
         try:
             self._queue.put_nowait(item)
+            self._accepted += 1
         except asyncio.QueueFull:
             self.counters["alert_log_overflow"] += 1
             log.error("audit queue full: %r not persisted", item)
@@ -85,7 +91,7 @@ class AuditWriter:
             delay, max_delay = RETRY_S
             while True:
                 try:
-                    await self._save(item)
+                    await self._saved(item)
                     break
                 except StoreError as exc:
                     self.counters["audit_write_retries"] += 1
@@ -97,10 +103,23 @@ class AuditWriter:
     async def flush(self) -> None:
         """Write what the cancelled writer left: the item in hand, then the queue. Raises ``StoreError``."""
         if self._in_hand is not None:
-            await self._save(self._in_hand)
+            await self._saved(self._in_hand)
             self._in_hand = None
         while not self._queue.empty():
-            await self._save(self._queue.get_nowait())
+            await self._saved(self._queue.get_nowait())
+
+    async def caught_up(self) -> None:
+        """Return once every item queued before the call is written (items queued meanwhile are not waited for).
+        Waits as long as the store refuses: the caller bounds it."""
+        target = self._accepted
+        while self._written < target:
+            await self._progress.wait()
+
+    async def _saved(self, item: Persisted) -> None:
+        await self._save(item)
+        self._written += 1
+        self._progress.set()
+        self._progress = asyncio.Event()
 
     async def _save(self, item: Persisted) -> None:
         if isinstance(item, AuditEntry):

@@ -20,7 +20,11 @@ book unchanged and its agents are no longer expected (``Hub.leave_ward``), so it
 neither resolves nor escalates alarms of beds it has no data for, nor raises
 "agent offline" for agents another worker hears. Taking a ward, it carries on
 the ward's open alarms from the shared state store under their ids and expects
-the ward's remembered agents (``Hub.take_ward``).
+the ward's remembered agents (``Hub.take_ward``). A worker giving a ward back
+(balancing, a changed ward list) deletes its lease only once the ward's
+consumer has stopped and the alarm changes it made are written
+(``AuditWriter.caught_up``), bounded by ``HANDOVER_S``, so the next owner does
+not adopt the alarms as they were a moment before.
 
 **Consoles see every ward from any worker.** The worker speaks for its wards
 on core NATS and relays other workers' wards to its own consoles
@@ -111,6 +115,7 @@ FETCH_WAIT_S = 1.0  # a pull waits this long for frames; then the ward's loop lo
 FLOOR_CHECK_S = 5.0  # how often a ward with agents' floors waiting reads its consumer's ack floor
 KV_TIMEOUT_S = 5.0  # longest wait for the lease bucket's answer (less when a third of the TTL is shorter)
 RELEASE_TIMEOUT_S = 2.0  # on stop, giving the wards back gets this long (the TTL frees them anyway)
+HANDOVER_S = 2.0  # a ward given back waits at most this (and half a renewal period) for its consumer and alarm writes
 NAK_DELAY = (1.0, 30.0)  # redelivery delay after a failed write: first, most (doubling)
 MAX_AUDITED = 1000  # subjects, and (agent, bed) pairs, audited once each per worker
 CONSUMER_PREFIX = "hub-ward-"
@@ -360,6 +365,7 @@ class JetStreamWorker:
         ward, sent = step.ward, self.clock()
         if step.op == "release":  # stop consuming first, then let another worker have it
             self._stop_ward(ward, "this worker no longer serves it")
+            await self._settle(ward)
         try:
             async with asyncio.timeout(self._kv_timeout):
                 if step.op == "take":
@@ -420,6 +426,19 @@ class JetStreamWorker:
         if task is not None and not task.done():
             log.warning("jetstream: worker %s stops consuming ward %s: %s", self.worker_id, ward, why)
             task.cancel()
+
+    async def _settle(self, ward: str) -> None:
+        """Before giving a ward back: its consumer has finished and every alarm change of it is written, or the bound
+        (the lease loop renews the other wards' leases meanwhile: it waits at most half a renewal period) has passed."""
+        task = self._consumers.get(ward)
+        try:
+            async with asyncio.timeout(min(HANDOVER_S, self.leases.every_s / 2)):
+                if task is not None:
+                    await asyncio.wait([task])
+                await self.hub.audit.caught_up()
+        except TimeoutError:
+            self.counters["handovers_unsettled"] += 1
+            log.warning("jetstream: giving ward %s back before its last alarm changes are written (%d waiting)", ward, self.hub.audit.waiting)
 
     def _leave(self, ward: str) -> None:
         """The ward is not (or no longer) this worker's: its alarms and agents are left to its owner, counted."""
