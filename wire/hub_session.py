@@ -63,9 +63,9 @@ from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 
 from wire.codec import MAX_PACE, MIN_PACE, WireError, encode_hub
-from wire.obs_frame_fast import decode_edge
 from wire.dedup import SeqTracker
 from wire.messages import Ack, ErrorReport, Hello, HubMessage, ObsFrame, Pace, Status, WaveChunk, Welcome
+from wire.obs_frame_fast import decode_edge
 from wire.token_bucket import TokenBucket
 
 log = logging.getLogger(__name__)
