@@ -3,7 +3,7 @@
 # Installs: Debian's Chromium (browser tests), Mosquitto (MQTT tests), InfluxDB (storage tests), poppler-utils
 # and DejaVu fonts (discharge summary PDF), coturn (the video tests' TURN relay), nats-server (JetStream tests), npm and the test tools of package.json
 # (axe-core, run in the browser tests),
-# and a virtualenv with teleicu[test]. Extra args go to pytest.
+# and a virtualenv with teleicu[test]. Extra args go to pytest, which runs the files on two workers (pytest-xdist).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,4 +41,4 @@ bash scripts/install_influxdb.sh >/dev/null   # Debian's influxd; the tests star
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[test]'
-exec .venv/bin/python -m pytest "$@"
+exec .venv/bin/python -m pytest -n 2 --dist loadfile "$@"  # two workers, each test file on one (its fixtures and ports stay its own)
