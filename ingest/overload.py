@@ -48,7 +48,7 @@ WINDOW_S = 5.0
 ENTER_MS = 150.0
 EXIT_MS = 30.0
 CLEAR_S = 10.0
-MAX_BRAKE_S = 4.0  # a paced agent then sends a frame about every 5 s; a TCP-braked one waits at most wire.hub_session's
+MAX_BRAKE_S = 4.0  # a paced agent then sends a frame about every 5 s (one that does not pace: wire.hub_session's cap)
 RECENT_S = 1.0  # the brake follows the median lag of this last stretch (the verdict, of WINDOW_S)
 BRAKE_UP_MS = 100.0
 BRAKE_DOWN_MS = 50.0
@@ -111,7 +111,8 @@ class OverloadDetector:
         if not self.overloaded:
             return None
         return (f"the hub is past its capacity (its event loop runs {self.median_ms():.0f} ms late): live values may arrive "
-                "late; the gateways hold the data and the hub reads them more slowly until it catches up")  # fmt: skip
+                "late and live waveforms may pause; the gateways hold the data and the hub reads them more slowly until "
+                "it catches up")  # fmt: skip
 
     def stats(self) -> dict[str, float | int | bool]:
         return {"overloaded": self.overloaded, "loop_lag_median_ms": round(self.median_ms(), 1), "overload_episodes": self.episodes,
