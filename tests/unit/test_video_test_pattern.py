@@ -19,7 +19,7 @@ from edge_agent.video.test_pattern import (ALPHABET, COLUMNS, MAX_T_MS, PatternU
                                            printable_bed, read_back, render)  # fmt: skip
 
 BEDS = ["A-01", "ICU2-BED-0999", "Z", "MICU-12", "0"]
-TIMES = [0, 1, 1_700_000_000_123, int(time.time() * 1000), MAX_T_MS]
+TIMES = [0, 1, 1_700_000_000_123, 1_796_083_200_456, MAX_T_MS]  # fixed: test ids must be the same on every xdist worker
 
 
 def test_cells_are_at_least_8_px_at_640x480() -> None:
