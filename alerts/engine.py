@@ -86,6 +86,14 @@ class AlarmEngine:
 
     def set_bed_limit(self, bed: str, ward: str, param: str, low: float | None, high: float | None) -> Limit:
         """Override one parameter's limits for one bed (delay, hysteresis and priority stay the ward's)."""
+        lim = self.bed_limit(bed, ward, param, low, high)
+        self.bed_limits.setdefault(bed, {})[param] = lim
+        self._limits_key = ()
+        return lim
+
+    def bed_limit(self, bed: str, ward: str, param: str, low: float | None, high: float | None) -> Limit:
+        """The override ``set_bed_limit`` would apply, checked against the ward's policy; nothing changes. Raises
+        ``PolicyError``."""
         base = self.policy.for_ward(ward).limits.get(param)
         if base is None:
             raise PolicyError(f"{param} has no limit alarm in ward {ward!r}'s policy")
@@ -94,10 +102,7 @@ class AlarmEngine:
         if low is not None and high is not None and low >= high:
             raise PolicyError(f"low {low:g} must be below high {high:g}")
         spec = {"param": param, "low": low, "high": high, "delay_s": base.delay_s, "hysteresis": base.hysteresis, "priority": base.priority}
-        lim = validate(Limit, spec, f"bed {bed}: limits.{param}", PolicyError)
-        self.bed_limits.setdefault(bed, {})[param] = lim
-        self._limits_key = ()
-        return lim
+        return validate(Limit, spec, f"bed {bed}: limits.{param}", PolicyError)
 
     def set_lead_quality(self, bed: str, quality: LeadQuality) -> None:
         """The latest signal quality of one lead of ``bed`` (``quality.signal``: "ecg" or "pleth"), as the

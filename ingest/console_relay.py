@@ -19,6 +19,8 @@ subjects and shapes in ``ingest.console_relay_contract``) does four things:
   confirmations other workers' consoles send for them, and acknowledges or
   silences their alarms for clinicians on other workers (``serve``/``unserve``;
   the asking worker checked who she is and her ward, and audits what she did);
+  and reads a ward's bed settings again when another worker says a clinician
+  there changed one (``bed_settings_changed``);
 * **assembles a console's snapshot**: its own wards from the hub, the others
   asked of their owners in parallel; a ward nobody answers for within
   ``SNAPSHOT_TIMEOUT_S`` is left out and listed as unserved (its beds come back
@@ -284,7 +286,8 @@ class ConsoleRelay:
         snap = await self._nc.subscribe(subject(self.prefix, "snapshot", ward), cb=self._answer)
         confirmed = await self._nc.subscribe(subject(self.prefix, "delivered", ward), cb=self._confirmed)
         act = await self._nc.subscribe(subject(self.prefix, "act", ward), cb=self._act)
-        self._served[ward] = [snap, confirmed, act]
+        settings = await self._nc.subscribe(subject(self.prefix, "settings", ward), cb=self._settings_changed)
+        self._served[ward] = [snap, confirmed, act, settings]
 
     async def unserve(self, ward: str) -> None:
         for sub in self._served.pop(ward, []):
@@ -324,6 +327,20 @@ class ConsoleRelay:
         with contextlib.suppress(nats.errors.Error):
             await msg.respond(result.encode())
 
+    async def _settings_changed(self, msg: Msg) -> None:
+        try:
+            ward = name_of(self.prefix, "settings", msg.subject)
+        except (RelayContractError, ValueError):
+            self.counters["console_relay_refused"] += 1
+            return
+        if not self.owns(ward):  # the next owner reads them as it takes the ward
+            return
+        try:
+            await self.hub.restore_bed_settings(ward)
+            self.counters["bed_settings_reread"] += 1
+        except StoreError as exc:  # the store stays the record: this worker reads it again as it next takes the ward
+            log.error("console relay: could not read ward %s's bed settings again (%s)", ward, exc)
+
     def _do(self, ward: str, action: AlarmAction) -> ActionResult:
         a = self.hub.book.by_id.get(action.alert_id)
         if a is None or a.ward != ward:
@@ -337,6 +354,17 @@ class ConsoleRelay:
             return ActionResult(status=409, detail=str(exc))
         self.counters["console_actions_done"] += 1
         return ActionResult(alert)
+
+    # --- a bed's settings changed on this worker, for a ward another worker owns ---------------------
+
+    async def bed_settings_changed(self, ward: str) -> None:
+        """A clinician here changed a setting of one of ``ward``'s beds (already in the shared state store): if
+        another worker owns the ward, it reads the ward's settings again. Best effort: a ward changing owner meanwhile
+        is read by its next owner as it takes the ward."""
+        if self._nc is None or self.speaks_for(ward):
+            return
+        with contextlib.suppress(nats.errors.Error, JetStreamContractError):
+            await self._nc.publish(subject(self.prefix, "settings", ward), b"", headers={WORKER: self.worker})
 
     # --- acting on another worker's alarm ------------------------------------------------------------
 

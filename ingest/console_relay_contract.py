@@ -19,7 +19,11 @@ prefix that must not overlap the frames stream's:
   owner's undelivered-alarm check;
 * ``<prefix>.act.<ward>`` (request/reply): a clinician acknowledges or silences
   one of the ward's alarms on a console of another worker; the owner acts and
-  answers with the alarm, or with the status and reason it refused.
+  answers with the alarm, or with the status and reason it refused;
+* ``<prefix>.settings.<ward>``: a clinician changed a setting of one of the
+  ward's beds (SpO2 scale, alarm limits) on another worker, which stored it in
+  the shared state store first; the owner reads the ward's settings again (the
+  body is empty: the store, not the message, is the record).
 
 Replies and confirmations are parsed here, with a size limit; anything else is
 ``RelayContractError``.
@@ -40,7 +44,7 @@ MAX_SNAPSHOT_BYTES = 32 * 1024 * 1024  # a ward of 200 beds is well under 1 MiB
 MAX_DELIVERED_BYTES = 1024 * 1024
 MAX_DELIVERED_IDS = 10_000
 MAX_ACT_BYTES = 64 * 1024
-Kind = Literal["live", "hub", "snapshot", "delivered", "act"]
+Kind = Literal["live", "hub", "snapshot", "delivered", "act", "settings"]
 
 
 class RelayContractError(ValueError):

@@ -20,7 +20,7 @@ from alerts.engine import AlarmEngine
 from alerts.kinds import AGENT_OFFLINE, UNDELIVERED
 from alerts.lead_quality import LeadQuality
 from alerts.lifecycle import AlarmBook, AlertError, AlertEvent
-from alerts.policy import AlarmPolicy
+from alerts.policy import AlarmPolicy, Limit, PolicyError
 from alerts.score_tables import ScoreTables
 from alerts.scoring import Scores, score_beds
 from alerts.technical import AGENT_SUBJECT, TechnicalView
@@ -60,6 +60,9 @@ if TYPE_CHECKING:
     from ingest.console_relay import ConsoleRelay
 
 log = logging.getLogger(__name__)
+
+SPO2_SCALE = "spo2_scale"  # the names of a bed's settings in the state store
+LIMIT_PREFIX = "limit:"
 
 NEEDS_DELIVERY = frozenset({"raised", "priority_raised", "escalated", "unsilenced"})
 CHART_AGENT = "chart"  # the sample store's batch source for charted values (no sequence: each is stored as it comes)
@@ -135,6 +138,7 @@ class Hub:
         for agent, ward, beds in remembered:  # their beds are on the census, shown offline, until the agent is back
             for bed in beds:
                 self.state.row(bed, ward=ward, agent=agent)
+        await self.restore_bed_settings()
         await self.patients.load()
         self.score_changes.restore(await self.state_store.last_score_points())
 
@@ -246,6 +250,7 @@ class Hub:
                 expected += 1
                 for bed in beds:
                     self.state.row(bed, ward=ward, agent=agent)
+        await self.restore_bed_settings(ward)  # as the ward's last owner (or a clinician on another worker) set them
         # the ward's consoles elsewhere hear from this worker now: every bed at the next tick, and its open alarms
         self._dirty.update(row for row, info in enumerate(self.state.beds) if info.ward == ward)
         for a in self.book.list_open():
@@ -613,11 +618,47 @@ class Hub:
             self._pending_since.setdefault(row, now)
         self._wake.set()
 
-    def set_spo2_scale(self, bed: str, scale: int) -> None:
-        if bed not in self.state.index:
-            raise KeyError(bed)
+    async def set_spo2_scale(self, bed: str, scale: int) -> None:
+        """The bed's NEWS2 SpO2 scale (1 or 2), stored in the state store before it applies, so a restart or another
+        hub worker taking the ward keeps it. Raises ``KeyError`` (unknown bed), ``ValueError``, ``StoreError`` (not
+        stored, so not applied)."""
+        i = self.state.index[bed]
+        if scale not in (1, 2):
+            raise ValueError("spo2_scale must be 1 or 2")
+        await self.state_store.save_bed_setting(bed, self.state.beds[i].ward, SPO2_SCALE, {"spo2_scale": scale})
         self.state.set_scale(bed, scale)
         self._wake.set()
+
+    async def set_bed_limit(self, bed: str, param: str, low: float | None, high: float | None) -> Limit:
+        """One parameter's alarm limits for one bed, checked against its ward's policy, stored, then applied (as the
+        SpO2 scale). Raises ``KeyError``, ``PolicyError``, ``StoreError``."""
+        ward = self.state.beds[self.state.index[bed]].ward
+        lim = self.engine.bed_limit(bed, ward, param, low, high)
+        await self.state_store.save_bed_setting(bed, ward, LIMIT_PREFIX + param, {"low": low, "high": high})
+        self.engine.set_bed_limit(bed, ward, param, low, high)
+        self._wake.set()
+        return lim
+
+    async def restore_bed_settings(self, ward: str | None = None) -> int:
+        """Apply the beds' settings kept in the state store (of one ward's beds, when given): at start, and when a
+        hub worker takes a ward or hears that another changed one of its beds. A setting the ward's policy no longer
+        allows is logged and counted, not applied. Returns how many applied. Raises ``StoreError``."""
+        applied = 0
+        for bed, bed_ward, name, body in await self.state_store.bed_settings(ward):
+            try:
+                if name == SPO2_SCALE:
+                    self.state.row(bed, ward=bed_ward)
+                    self.state.set_scale(bed, body["spo2_scale"])
+                elif name.startswith(LIMIT_PREFIX):
+                    self.engine.set_bed_limit(bed, bed_ward, name.removeprefix(LIMIT_PREFIX), body.get("low"), body.get("high"))
+                else:
+                    raise ValueError(f"unknown setting {name!r}")
+                applied += 1
+            except (PolicyError, ValueError, KeyError, TypeError) as exc:
+                self.counters["bed_settings_unusable"] += 1
+                log.error("bed %s: stored setting %s %r not applied: %s", bed, name, body, exc)
+        self._wake.set()
+        return applied
 
     def stats(self) -> dict[str, Any]:
         return {

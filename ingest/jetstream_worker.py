@@ -19,8 +19,9 @@ the lease of), and whenever it loses a ward, the ward's open alarms leave its
 book unchanged and its agents are no longer expected (``Hub.leave_ward``), so it
 neither resolves nor escalates alarms of beds it has no data for, nor raises
 "agent offline" for agents another worker hears. Taking a ward, it carries on
-the ward's open alarms from the shared state store under their ids and expects
-the ward's remembered agents (``Hub.take_ward``). A worker giving a ward back
+the ward's open alarms from the shared state store under their ids, reads its
+beds' settings (SpO2 scale, alarm limits) and expects the ward's remembered
+agents (``Hub.take_ward``). A worker giving a ward back
 (balancing, a changed ward list) deletes its lease only once the ward's
 consumer has stopped and the alarm changes it made are written
 (``AuditWriter.caught_up``), bounded by ``HANDOVER_S``, so the next owner does

@@ -2,7 +2,9 @@
 
 Clinicians see the beds of the wards they may see; a bed outside them is
 answered like an unknown bed (404). Limits and the SpO2 scale are clinical
-settings (intensivists), audited with who changed them from where.
+settings (intensivists), audited with who changed them from where; each is
+stored in the state store before it applies (503 when it cannot be: nothing
+changed), so a restart, or another hub worker taking the ward, keeps it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from ingest.auth.guards import Clinician, Prescriber, client_address, wards_for
 from ingest.auth.roles import Principal
 from ingest.hub import Hub
 from ingest.routes import GUARDED, HubDep, epoch_ms, errors, time_range
+from ingest.stores.base import StoreError
 from wire.vocabulary import BY_KEY
 
 router = APIRouter(prefix="/api", tags=["beds"], responses=GUARDED)
@@ -60,12 +63,22 @@ async def get_bed(hub: HubDep, principal: Clinician, request: Request, bed: str)
     return hub.bed_json(i, now, hub.score(now))
 
 
-@router.put("/beds/{bed}/settings", responses=errors(400, 404))
+@router.put("/beds/{bed}/settings", responses=errors(400, 404, 503))
 async def put_settings(hub: HubDep, principal: Prescriber, request: Request, bed: str, body: SettingsBody) -> dict[str, Any]:
-    visible_bed(hub, principal, bed)
-    hub.set_spo2_scale(bed, body.spo2_scale)
+    i = visible_bed(hub, principal, bed)
+    try:
+        await hub.set_spo2_scale(bed, body.spo2_scale)
+    except StoreError as exc:
+        raise HTTPException(503, f"the SpO2 scale could not be stored ({exc}), so it was not changed: try again") from None
     audit(hub, request, principal, "bed.settings", bed, {"spo2_scale": body.spo2_scale})
+    await _tell_owner(hub, hub.state.beds[i].ward)
     return {"bed": bed, "settings": {"spo2_scale": body.spo2_scale}}
+
+
+async def _tell_owner(hub: Hub, ward: str) -> None:
+    """On a JetStream worker, the ward's owner (if another worker) reads the ward's settings again from the store."""
+    if hub.relay is not None:
+        await hub.relay.bed_settings_changed(ward)
 
 
 @router.get("/beds/{bed}/limits", responses=errors(404))
@@ -79,14 +92,17 @@ async def get_limits(hub: HubDep, principal: Clinician, bed: str) -> dict[str, A
                                    for p, lim in sorted(limits.items())}}  # fmt: skip
 
 
-@router.put("/beds/{bed}/limits", responses=errors(400, 404))
+@router.put("/beds/{bed}/limits", responses=errors(400, 404, 503))
 async def put_limit(hub: HubDep, principal: Prescriber, request: Request, bed: str, body: LimitBody) -> dict[str, Any]:
     i = visible_bed(hub, principal, bed)
     try:
-        lim = hub.engine.set_bed_limit(bed, hub.state.beds[i].ward, body.param, body.low, body.high)
+        lim = await hub.set_bed_limit(bed, body.param, body.low, body.high)
     except PolicyError as exc:
         raise HTTPException(400, str(exc)) from None
+    except StoreError as exc:
+        raise HTTPException(503, f"the limits could not be stored ({exc}), so they were not changed: try again") from None
     audit(hub, request, principal, "bed.limits", bed, {"param": lim.param, "low": lim.low, "high": lim.high})
+    await _tell_owner(hub, hub.state.beds[i].ward)
     return {"bed": bed, "param": lim.param, "low": lim.low, "high": lim.high, "delay_s": lim.delay_s,
             "hysteresis": lim.hysteresis, "priority": lim.priority.code}  # fmt: skip
 

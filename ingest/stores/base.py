@@ -131,6 +131,12 @@ class StateStore(Protocol):
 
     async def open_alerts(self) -> list[dict]: ...
 
+    async def save_bed_setting(self, bed: str, ward: str, name: str, body: dict) -> None:
+        """Keep one clinical setting of a bed (``spo2_scale``, ``limit:<param>``), replacing the one it had."""
+
+    async def bed_settings(self, ward: str | None = None) -> list[tuple[str, str, str, dict]]:
+        """(bed, ward, name, body) of every bed's settings (of one ward's beds, when given)."""
+
     async def alerts(self, state: str | None, limit: int, bed: str | None = None) -> list[dict]:
         """Alarms in any state (resolved included), newest first; of one bed only, when given."""
 

@@ -1,4 +1,4 @@
-"""The hub's state store: alarms and their audit trail, data gaps, known agents, durable watermarks.
+"""The hub's state store: alarms and their audit trail, data gaps, known agents, durable watermarks, beds' settings.
 
 In SQLite it shares its ``SQLiteDatabase`` (file and writer thread) with the
 embedded sample store, or stands alone beside InfluxDB
@@ -43,6 +43,9 @@ CREATE TABLE IF NOT EXISTS data_gaps (bed TEXT NOT NULL, start INTEGER NOT NULL,
 CREATE TABLE IF NOT EXISTS agents (
     agent TEXT PRIMARY KEY, ward TEXT NOT NULL, beds TEXT NOT NULL, forgotten INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS bed_settings (
+    bed TEXT NOT NULL, name TEXT NOT NULL, ward TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (bed, name)
+) WITHOUT ROWID;
 """
 
 MARK_SQL = ("INSERT INTO agent_seq (agent, epoch, last_seq) VALUES (?,?,?) ON CONFLICT (agent, epoch) "
@@ -51,6 +54,7 @@ ALERT_SQL = upsert("alerts", "id, state, body", "id")
 AUDIT_SQL = 'INSERT INTO alert_audit (alert_id, at, event, "by", note, body) VALUES (?,?,?,?,?,?)'
 GAP_SQL = upsert("data_gaps", 'bed, start, "end"', "bed, start")
 AGENT_SQL = upsert("agents", "agent, ward, beds, forgotten", "agent")
+BED_SETTING_SQL = upsert("bed_settings", "bed, name, ward, body", "bed, name")
 AUTH_SCHEMA = accounts.SCHEMA + sessions.SCHEMA + audit_log.SCHEMA  # users, sessions, agent secrets, the audit chain
 #: every table of the state file: the hub's own, identity and audit, patients and the outbox
 STATE_SCHEMAS: list[str] = [SCHEMA, AUTH_SCHEMA, patient_tables.SCHEMA + outbox.SCHEMA + hourly.SCHEMA, band_census.SCHEMA]
@@ -98,6 +102,9 @@ class SQLStateStore:
     async def forget_agent(self, agent: str) -> None:
         await self.db.write([(AGENT_SQL, [(agent, "", "[]", 1)])])
 
+    async def save_bed_setting(self, bed: str, ward: str, name: str, body: dict) -> None:
+        await self.db.write([(BED_SETTING_SQL, [(bed, name, ward, json.dumps(body))])])
+
     async def append_audit(self, entries: list[AuditEntry]) -> None:
         """Append to the hash-chained audit log, in order, in one transaction with the read of its head."""
         await self.db.call(lambda conn: audit_log.append(conn, entries))
@@ -143,6 +150,13 @@ class SQLStateStore:
         sql = 'SELECT bed, start, "end" FROM data_gaps WHERE "end" >= ? AND start <= ?' + (" AND bed = ?" if bed else "") + " ORDER BY start"
         rows = await self.db.read(sql, (since, until, bed) if bed else (since, until))
         return [{"bed": b, "start": st, "end": en} for b, st, en in rows]
+
+    async def bed_settings(self, ward: str | None = None) -> list[tuple[str, str, str, dict]]:
+        sql, args = "SELECT bed, ward, name, body FROM bed_settings", ()
+        if ward is not None:
+            sql, args = sql + " WHERE ward = ?", (ward,)
+        rows = await self.db.read(sql + " ORDER BY bed, name", args)
+        return [(b, w, n, json.loads(body)) for b, w, n, body in rows]
 
     async def known_agents(self) -> list[tuple[str, str, list[str]]]:
         rows = await self.db.read("SELECT agent, ward, beds FROM agents WHERE forgotten = 0 ORDER BY agent")

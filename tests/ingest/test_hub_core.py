@@ -118,9 +118,33 @@ def test_scale2_is_a_per_bed_setting(tmp_path: Path) -> None:
         hub = await _hub(tmp_path, clock)
         await _ingest(hub, 1, vitals("T-01", T0, **(NORMAL | {"spo2": 89})))
         assert hub.score(T0).news2.row(0)["subscores"]["spo2"] == 3  # scale 1: <=91 scores 3
-        hub.set_spo2_scale("T-01", 2)
+        await hub.set_spo2_scale("T-01", 2)
         assert hub.score(T0).news2.row(0)["subscores"]["spo2"] == 0  # scale 2: 88-92 scores 0
         await hub.stop()
+
+    run(go())
+
+
+def test_a_beds_clinical_settings_survive_a_restart(tmp_path: Path) -> None:
+    """The SpO2 scale and a bed's own limits are in the state store before they apply: a restarted hub scores and
+    alarms the bed as the intensivist set it, not with the ward's defaults."""
+
+    async def go() -> None:
+        clock = Clock()
+        hub = await _hub(tmp_path, clock)
+        await _ingest(hub, 1, vitals("T-01", T0, **(NORMAL | {"spo2": 89})))
+        await hub.set_spo2_scale("T-01", 2)
+        lim = await hub.set_bed_limit("T-01", "hr", 45, 110)
+        assert (lim.low, lim.high) == (45, 110)
+        await hub.stop()
+        again = await _hub(tmp_path, clock)
+        i = again.state.index["T-01"]
+        assert again.state.beds[i].spo2_scale == 2 and bool(again.state.scale2[i])
+        kept = again.engine.limits_of("T-01", "T")["hr"]
+        assert (kept.low, kept.high) == (45, 110)
+        assert again.engine.limits_of("T-02", "T")["hr"] != kept  # the other bed keeps the ward's
+        assert await again.restore_bed_settings("T") == 2 and await again.restore_bed_settings("elsewhere") == 0
+        await again.stop()
 
     run(go())
 

@@ -20,6 +20,7 @@ import pytest
 import yaml
 from config_support import alarm_policy, score_tables
 from jetstream_support import connect, unique
+from state_db_support import hub_state
 from support import WORKED_11
 
 from ingest.auth.roles import Principal, Role
@@ -47,13 +48,15 @@ class Worker:
 
 
 @asynccontextmanager
-async def workers(tmp: Path) -> AsyncIterator[tuple[Worker, Worker]]:
+async def workers(tmp: Path, state: str | None = None) -> AsyncIterator[tuple[Worker, Worker]]:
+    """Workers ``a`` (owns A1) and ``b``; each its own SQLite file, or one shared ``state`` store (a PostgreSQL URL)."""
     cfg = parse_hub_config(yaml.safe_load(HUB_YAML.read_text()) | {"waveform_analysis": False}, "test hub config")
     prefix = unique("t.console")
     made: list[Worker] = []
     for name, owned in (("a", {"A1"}), ("b", set())):
         (tmp / name).mkdir()
-        hub = Hub(cfg, open_stores(f"sqlite:///{tmp / name / 'hub.sqlite3'}", tmp / name), policy=alarm_policy(), tables=score_tables())
+        stores = open_stores(f"sqlite:///{tmp / name / 'hub.sqlite3'}", tmp / name, state)
+        hub = Hub(cfg, stores, policy=alarm_policy(), tables=score_tables())
         await hub.start()
         counters: Counter[str] = Counter()
         mine = set(owned)
@@ -233,5 +236,31 @@ def test_a_websocket_ward_whose_name_cannot_be_a_subject_token_stays_on_its_own_
             assert refused.status == 409
             await a.relay.unwatch(ward)
             await b.relay.unwatch(ward)
+
+    asyncio.run(scene())
+
+
+def test_a_bed_setting_changed_on_another_worker_reaches_the_owner_and_the_next_owner(tmp_path: Path) -> None:
+    """One PostgreSQL state store, as JetStream workers share. Worker b still has a row of bed A1-01 (it served the
+    ward once); an intensivist signed in to b sets the bed's SpO2 scale there: it is stored, and owner a reads the
+    ward's settings again and scores the bed on scale 2. Limits a sets go with the ward when b takes it."""
+
+    async def scene() -> None:
+        with hub_state("postgresql", tmp_path) as state:
+            async with workers(tmp_path, state) as (a, b):
+                admit(a.hub, {"spo2": 89}, ward="A1", bed="A1-01")
+                b.hub.state.row("A1-01", ward="A1")
+                await b.hub.set_spo2_scale("A1-01", 2)
+                await b.relay.bed_settings_changed("A1")
+                i = a.hub.state.index["A1-01"]
+                async with asyncio.timeout(WAIT_S):
+                    while a.hub.state.beds[i].spo2_scale != 2:
+                        await asyncio.sleep(0.02)
+                assert a.counters["bed_settings_reread"] == 1 and bool(a.hub.state.scale2[i])
+
+                await a.hub.set_bed_limit("A1-01", "hr", 40, 115)
+                await b.hub.take_ward("A1")
+                kept = b.hub.engine.limits_of("A1-01", "A1")["hr"]
+                assert (kept.low, kept.high) == (40, 115)
 
     asyncio.run(scene())
