@@ -91,6 +91,14 @@ class AlarmEngine:
         self._limits_key = ()
         return lim
 
+    def clear_bed_limit(self, bed: str, param: str) -> None:
+        """The bed's ``param`` goes back to its ward's limits."""
+        own = self.bed_limits.get(bed, {})
+        if own.pop(param, None) is not None:
+            self._limits_key = ()
+        if not own:
+            self.bed_limits.pop(bed, None)
+
     def bed_limit(self, bed: str, ward: str, param: str, low: float | None, high: float | None) -> Limit:
         """The override ``set_bed_limit`` would apply, checked against the ward's policy; nothing changes. Raises
         ``PolicyError``."""

@@ -1,4 +1,5 @@
-"""The hub's audit writer: alarm events, data gaps, agent records, audit-log entries and patients' score changes,
+"""The hub's audit writer: alarm events, data gaps, agent records, audit-log entries, patients' score changes and beds'
+settings,
 saved in order to the state store (with the outbox events they make, in the same transaction).
 
 The tick and the edge endpoint never wait on the store: they ``persist`` items
@@ -51,6 +52,16 @@ class DataGap:
 
 
 @dataclass(frozen=True, slots=True)
+class BedSetting:
+    """A bed's clinical setting to keep (``ingest.hub``: one that moved with a patient, or went back to the default)."""
+
+    bed: str
+    ward: str
+    name: str
+    body: dict
+
+
+@dataclass(frozen=True, slots=True)
 class AlarmRecord:
     """An alarm event, and the outbox event it makes when it concerns an admitted patient (same transaction)."""
 
@@ -58,7 +69,7 @@ class AlarmRecord:
     outbox: AlarmEvent | None = None
 
 
-Persisted = AlarmRecord | AgentRecord | DataGap | AuditEntry | ScoreChange
+Persisted = AlarmRecord | AgentRecord | DataGap | AuditEntry | ScoreChange | BedSetting
 
 
 class AuditWriter:
@@ -126,6 +137,8 @@ class AuditWriter:
             await self.state.append_audit([item])
         elif isinstance(item, DataGap):
             await self.state.save_gap(item.bed, item.start, item.end)
+        elif isinstance(item, BedSetting):
+            await self.state.save_bed_setting(item.bed, item.ward, item.name, item.body)
         elif isinstance(item, AgentRecord):
             if item.forget:
                 await self.state.forget_agent(item.agent)

@@ -27,7 +27,7 @@ from alerts.technical import AGENT_SUBJECT, TechnicalView
 from ingest.adt.apply import AdtApplier
 from ingest.adt.listener import AdtListener
 from ingest.agents import AgentRegistry
-from ingest.audit_writer import AgentRecord, AlarmRecord, AuditWriter, DataGap
+from ingest.audit_writer import AgentRecord, AlarmRecord, AuditWriter, BedSetting, DataGap
 from ingest.auth.audit_log import AuditEntry
 from ingest.auth.service import AGENT_KEY, AuthService
 from ingest.band_census import BandCensus, census_rows
@@ -63,6 +63,7 @@ log = logging.getLogger(__name__)
 
 SPO2_SCALE = "spo2_scale"  # the names of a bed's settings in the state store
 LIMIT_PREFIX = "limit:"
+CLEARED: dict[str, Any] = {"low": None, "high": None}  # a bed limit back to its ward's
 
 NEEDS_DELIVERY = frozenset({"raised", "priority_raised", "escalated", "unsilenced"})
 CHART_AGENT = "chart"  # the sample store's batch source for charted values (no sequence: each is stored as it comes)
@@ -543,10 +544,11 @@ class Hub:
         return out
 
     def _patient_moved(self, from_bed: str | None, to_bed: str | None) -> None:
-        """After an admission, transfer, discharge or cancellation: charted values follow the patient, never stay
-        behind for the bed's next one; consoles see both beds change."""
-        if from_bed is not None:
+        """After an admission, transfer, discharge or cancellation: charted values and the bed's clinical settings
+        follow the patient, never stay behind for the bed's next one; consoles see both beds change."""
+        if from_bed is not None and from_bed != to_bed:
             self.state.move_charted(from_bed, to_bed)
+            self._move_settings(from_bed, to_bed)
         for bed in (from_bed, to_bed):
             if bed is not None:
                 self.bed_changed(bed)
@@ -645,20 +647,49 @@ class Hub:
         allows is logged and counted, not applied. Returns how many applied. Raises ``StoreError``."""
         applied = 0
         for bed, bed_ward, name, body in await self.state_store.bed_settings(ward):
-            try:
-                if name == SPO2_SCALE:
-                    self.state.row(bed, ward=bed_ward)
-                    self.state.set_scale(bed, body["spo2_scale"])
-                elif name.startswith(LIMIT_PREFIX):
-                    self.engine.set_bed_limit(bed, bed_ward, name.removeprefix(LIMIT_PREFIX), body.get("low"), body.get("high"))
-                else:
-                    raise ValueError(f"unknown setting {name!r}")
+            if self._apply_setting(bed, bed_ward, name, body):
                 applied += 1
-            except (PolicyError, ValueError, KeyError, TypeError) as exc:
-                self.counters["bed_settings_unusable"] += 1
-                log.error("bed %s: stored setting %s %r not applied: %s", bed, name, body, exc)
         self._wake.set()
         return applied
+
+    def _apply_setting(self, bed: str, ward: str, name: str, body: dict) -> bool:
+        """One setting as the state store keeps it (a limit of ``low`` and ``high`` both null: the ward's again);
+        False, logged and counted, when it cannot apply (the ward's policy no longer has that limit)."""
+        try:
+            if name == SPO2_SCALE:
+                self.state.row(bed, ward=ward)
+                self.state.set_scale(bed, body["spo2_scale"])
+            elif name.startswith(LIMIT_PREFIX) and body.get("low") is None and body.get("high") is None:
+                self.engine.clear_bed_limit(bed, name.removeprefix(LIMIT_PREFIX))
+            elif name.startswith(LIMIT_PREFIX):
+                self.engine.set_bed_limit(bed, ward, name.removeprefix(LIMIT_PREFIX), body.get("low"), body.get("high"))
+            else:
+                raise ValueError(f"unknown setting {name!r}")
+        except (PolicyError, ValueError, KeyError, TypeError) as exc:
+            self.counters["bed_settings_unusable"] += 1
+            log.error("bed %s: setting %s %r not applied: %s", bed, name, body, exc)
+            return False
+        return True
+
+    def _move_settings(self, from_bed: str, to_bed: str | None) -> None:
+        """The SpO2 scale and a bed's own limits are the patient's: they go with her to ``to_bed`` (replacing its own),
+        and the bed she left goes back to scale 1 and its ward's limits, so its next patient never inherits them.
+        Applied at once, kept through the audit writer (in order, retried until stored)."""
+        i = self.state.index.get(from_bed)
+        scale = self.state.beds[i].spo2_scale if i is not None else 1
+        limits = dict(self.engine.bed_limits.get(from_bed, {}))
+        theirs = set(self.engine.bed_limits.get(to_bed, {})) if to_bed is not None else set()
+        j = self.state.index.get(to_bed) if to_bed is not None else None
+        if scale == 1 and not limits and not theirs and (j is None or self.state.beds[j].spo2_scale == 1):
+            return  # nothing set on either bed: nothing to move or reset
+        changes = [(from_bed, SPO2_SCALE, {"spo2_scale": 1}), *((from_bed, LIMIT_PREFIX + p, CLEARED) for p in limits)]
+        if to_bed is not None:
+            changes += [(to_bed, SPO2_SCALE, {"spo2_scale": scale}), *((to_bed, LIMIT_PREFIX + p, CLEARED) for p in theirs - set(limits)),
+                        *((to_bed, LIMIT_PREFIX + p, {"low": lim.low, "high": lim.high}) for p, lim in limits.items())]  # fmt: skip
+        for bed, name, body in changes:
+            ward = self.state.beds[self.state.row(bed)].ward
+            if self._apply_setting(bed, ward, name, body):
+                self.audit.persist(BedSetting(bed, ward, name, body))
 
     def stats(self) -> dict[str, Any]:
         return {

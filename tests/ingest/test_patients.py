@@ -245,3 +245,42 @@ def test_a_monitor_naming_another_patient_raises_patient_mismatch_and_it_is_audi
     with state_connection(state) as conn:
         rows = conn.execute("SELECT actor, action, target FROM audit_log WHERE action LIKE 'patient.mismatch%' ORDER BY seq").fetchall()
     assert rows == [("agent:edge-T", "patient.mismatch", "bed:T-01"), ("hub", "patient.mismatch_cleared", "bed:T-01")]
+
+
+def test_a_patients_spo2_scale_and_bed_limits_go_with_her_and_her_old_bed_goes_back_to_the_defaults(tmp_path: Path, state: str) -> None:
+    """Scale 2 on a new patient would score her SpO2 of 88-92 % as 0: a bed's clinical settings are the patient's.
+    A transfer moves them (replacing the new bed's own), a discharge resets the bed, and a restart keeps all that."""
+
+    async def go() -> None:
+        clock = Clock()
+        hub = await _hub(tmp_path, clock, state)
+        await _ingest(hub, 1, "T-01", T0, **MONITORED)
+        await _ingest(hub, 2, "T-02", T0, **MONITORED)
+        enc, _ = await hub.patients.admit(ASHA, "T-01", "T", None, NURSE)
+        await hub.set_spo2_scale("T-01", 2)
+        await hub.set_bed_limit("T-01", "hr", 45, 110)
+        await hub.set_bed_limit("T-02", "rr", 6, 35)  # left over on the empty bed she moves to
+        ward_hr = hub.engine.limits_of("T-03", "T")["hr"]
+
+        def picture(h: Hub) -> dict[str, tuple[int, float | None, float | None, float | None]]:
+            out = {}
+            for bed in ("T-01", "T-02"):
+                limits = h.engine.limits_of(bed, "T")
+                out[bed] = (h.state.beds[h.state.index[bed]].spo2_scale, limits["hr"].low, limits["hr"].high, limits["rr"].low)
+            return out
+
+        await hub.patients.transfer(enc.encounter_id, "T-02", "T", None, NURSE)
+        moved = picture(hub)
+        ward_rr = hub.engine.limits_of("T-03", "T")["rr"].low
+        assert moved == {"T-01": (1, ward_hr.low, ward_hr.high, ward_rr), "T-02": (2, 45, 110, ward_rr)}
+        await hub.stop()
+        hub = await _hub(tmp_path, clock, state)
+        assert picture(hub) == moved  # kept through the audit writer
+        await hub.patients.discharge(enc.encounter_id, "discharged", None, NURSE)
+        assert picture(hub)["T-02"] == (1, ward_hr.low, ward_hr.high, ward_rr)
+        await hub.stop()
+        hub = await _hub(tmp_path, clock, state)
+        assert picture(hub)["T-02"] == (1, ward_hr.low, ward_hr.high, ward_rr)
+        await hub.stop()
+
+    asyncio.run(go())
