@@ -19,8 +19,10 @@ subjects and shapes in ``ingest.console_relay_contract``) does four things:
   confirmations other workers' consoles send for them, and acknowledges or
   silences their alarms for clinicians on other workers (``serve``/``unserve``;
   the asking worker checked who she is and her ward, and audits what she did);
-  and reads a ward's bed settings again when another worker says a clinician
-  there changed one (``bed_settings_changed``);
+  reads a ward's bed settings again when another worker says a clinician
+  there changed one (``bed_settings_changed``), and its census, doing its part
+  of the move, when another worker admitted, moved or discharged a patient
+  of the ward (``patient_moved``);
 * **assembles a console's snapshot**: its own wards from the hub, the others
   asked of their owners in parallel; a ward nobody answers for within
   ``SNAPSHOT_TIMEOUT_S`` is left out and listed as unserved (its beds come back
@@ -56,10 +58,12 @@ from ingest.console_relay_contract import (
     RelayContractError,
     WardSnapshot,
     encode_delivered,
+    encode_moved,
     live_headers,
     name_of,
     parse_action,
     parse_delivered,
+    parse_moved,
     parse_result,
     parse_snapshot,
     subject,
@@ -287,7 +291,8 @@ class ConsoleRelay:
         confirmed = await self._nc.subscribe(subject(self.prefix, "delivered", ward), cb=self._confirmed)
         act = await self._nc.subscribe(subject(self.prefix, "act", ward), cb=self._act)
         settings = await self._nc.subscribe(subject(self.prefix, "settings", ward), cb=self._settings_changed)
-        self._served[ward] = [snap, confirmed, act, settings]
+        moved = await self._nc.subscribe(subject(self.prefix, "moved", ward), cb=self._moved)
+        self._served[ward] = [snap, confirmed, act, settings, moved]
 
     async def unserve(self, ward: str) -> None:
         for sub in self._served.pop(ward, []):
@@ -341,6 +346,24 @@ class ConsoleRelay:
         except StoreError as exc:  # the store stays the record: this worker reads it again as it next takes the ward
             log.error("console relay: could not read ward %s's bed settings again (%s)", ward, exc)
 
+    async def _moved(self, msg: Msg) -> None:
+        try:
+            ward = name_of(self.prefix, "moved", msg.subject)
+            from_bed, to_bed, to_ward = parse_moved(msg.data)
+        except (RelayContractError, ValueError) as exc:
+            self.counters["console_relay_refused"] += 1
+            log.warning("console relay: %s", exc)
+            return
+        if not self.owns(ward):  # the next owner reads the census as it takes the ward
+            return
+        try:
+            await self.hub.patients.load()
+        except StoreError as exc:
+            log.error("console relay: could not read the census again after a patient's move in ward %s (%s)", ward, exc)
+            return
+        self.counters["patient_moves_heard"] += 1
+        await self.hub.apply_patient_move(from_bed, to_bed, to_ward)
+
     def _do(self, ward: str, action: AlarmAction) -> ActionResult:
         a = self.hub.book.by_id.get(action.alert_id)
         if a is None or a.ward != ward:
@@ -365,6 +388,17 @@ class ConsoleRelay:
             return
         with contextlib.suppress(nats.errors.Error, JetStreamContractError):
             await self._nc.publish(subject(self.prefix, "settings", ward), b"", headers={WORKER: self.worker})
+
+    async def patient_moved(self, from_bed: str | None, to_bed: str | None, from_ward: str | None, to_ward: str | None) -> None:
+        """A clinician or the HIS here admitted, moved or discharged a patient (already in the shared state store):
+        the owners of her wards other than this worker read the census again and do their part of the move. Best
+        effort, as ``bed_settings_changed``: a ward changing owner meanwhile is read by its next owner."""
+        if self._nc is None:
+            return
+        for ward in sorted({w for w in (from_ward, to_ward) if w and not self.speaks_for(w)}):
+            with contextlib.suppress(nats.errors.Error, JetStreamContractError):
+                await self._nc.publish(subject(self.prefix, "moved", ward), encode_moved(from_bed, to_bed, to_ward),
+                                       headers={WORKER: self.worker})  # fmt: skip
 
     # --- acting on another worker's alarm ------------------------------------------------------------
 

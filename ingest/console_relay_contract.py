@@ -23,7 +23,12 @@ prefix that must not overlap the frames stream's:
 * ``<prefix>.settings.<ward>``: a clinician changed a setting of one of the
   ward's beds (SpO2 scale, alarm limits) on another worker, which stored it in
   the shared state store first; the owner reads the ward's settings again (the
-  body is empty: the store, not the message, is the record).
+  body is empty: the store, not the message, is the record);
+* ``<prefix>.moved.<ward>``: a patient was admitted to, transferred from or to,
+  or discharged from one of the ward's beds by another worker, which wrote it to
+  the shared state store; the owner reads the census again and, for the bed she
+  left, moves her charted values and settings (body ``{"from_bed", "to_bed",
+  "to_ward"}``, each may be null).
 
 Replies and confirmations are parsed here, with a size limit; anything else is
 ``RelayContractError``.
@@ -44,7 +49,9 @@ MAX_SNAPSHOT_BYTES = 32 * 1024 * 1024  # a ward of 200 beds is well under 1 MiB
 MAX_DELIVERED_BYTES = 1024 * 1024
 MAX_DELIVERED_IDS = 10_000
 MAX_ACT_BYTES = 64 * 1024
-Kind = Literal["live", "hub", "snapshot", "delivered", "act", "settings"]
+MAX_MOVED_BYTES = 4 * 1024
+MAX_BED_CHARS = 200
+Kind = Literal["live", "hub", "snapshot", "delivered", "act", "settings", "moved"]
 
 
 class RelayContractError(ValueError):
@@ -168,3 +175,16 @@ def parse_result(data: bytes) -> ActionResult:
     if body["status"] == 200 and not isinstance(alert, dict):
         raise RelayContractError("alarm action result: an action done carries the alarm")
     return ActionResult(alert if isinstance(alert, dict) else None, body["status"], body["detail"])
+
+
+def encode_moved(from_bed: str | None, to_bed: str | None, to_ward: str | None) -> bytes:
+    return orjson.dumps({"from_bed": from_bed, "to_bed": to_bed, "to_ward": to_ward})
+
+
+def parse_moved(data: bytes) -> tuple[str | None, str | None, str | None]:
+    """A patient's move: (the bed she left, the bed she went to, its ward), each None or text; at least one a bed."""
+    body = _json(data, MAX_MOVED_BYTES, "patient moved")
+    names = (body.get("from_bed"), body.get("to_bed"), body.get("to_ward")) if isinstance(body, dict) else (None, None, None)
+    if not any(names[:2]) or not all(n is None or (isinstance(n, str) and 0 < len(n) <= MAX_BED_CHARS) for n in names):
+        raise RelayContractError(f"patient moved: expected from_bed, to_bed and to_ward, each null or of at most {MAX_BED_CHARS} characters")
+    return names[0], names[1], names[2]

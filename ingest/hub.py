@@ -9,6 +9,7 @@ arrives (``min_tick_ms``) and at least every ``max_tick_ms`` so staleness shows.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import Counter
 from collections.abc import Callable
@@ -64,6 +65,7 @@ log = logging.getLogger(__name__)
 SPO2_SCALE = "spo2_scale"  # the names of a bed's settings in the state store
 LIMIT_PREFIX = "limit:"
 CLEARED: dict[str, Any] = {"low": None, "high": None}  # a bed limit back to its ward's
+SETTINGS_STORED_S = 2.0  # a patient moved to another worker's ward: her settings are stored within this before it is told
 
 NEEDS_DELIVERY = frozenset({"raised", "priority_raised", "escalated", "unsilenced"})
 CHART_AGENT = "chart"  # the sample store's batch source for charted values (no sequence: each is stored as it comes)
@@ -252,6 +254,7 @@ class Hub:
                 for bed in beds:
                     self.state.row(bed, ward=ward, agent=agent)
         await self.restore_bed_settings(ward)  # as the ward's last owner (or a clinician on another worker) set them
+        await self.patients.load()  # patients admitted, moved or discharged while another worker held the ward
         # the ward's consoles elsewhere hear from this worker now: every bed at the next tick, and its open alarms
         self._dirty.update(row for row, info in enumerate(self.state.beds) if info.ward == ward)
         for a in self.book.list_open():
@@ -543,15 +546,41 @@ class Hub:
                 out.append(VitalValue(param=p.key, value=v, unit=BY_KEY[p.key].ucum, t=t))
         return out
 
-    def _patient_moved(self, from_bed: str | None, to_bed: str | None) -> None:
-        """After an admission, transfer, discharge or cancellation: charted values and the bed's clinical settings
-        follow the patient, never stay behind for the bed's next one; consoles see both beds change."""
-        if from_bed is not None and from_bed != to_bed:
+    async def _patient_moved(self, from_bed: str | None, to_bed: str | None, from_ward: str | None, to_ward: str | None) -> None:
+        """After this hub admitted, transferred or discharged a patient (or cancelled one of those): its part of the
+        move, and on a JetStream worker the owners of the other wards concerned are told (they read the census again
+        and do theirs)."""
+        await self.apply_patient_move(from_bed, to_bed, to_ward)
+        if self.relay is not None:
+            await self.relay.patient_moved(from_bed, to_bed, from_ward, to_ward)
+
+    async def apply_patient_move(self, from_bed: str | None, to_bed: str | None, to_ward: str | None) -> None:
+        """Charted values and the bed's clinical settings follow the patient, never stay behind for the bed's next one;
+        consoles see both beds change. On a JetStream worker only the owner of the ward she left holds that bed's
+        current values and settings, so only it moves them; when her new bed's ward is another worker's, that worker
+        is told to read the settings once they are stored."""
+        if to_bed is not None and to_ward:
+            self.state.row(to_bed, ward=to_ward)  # a bed this hub had no row of (its ward another worker's): its ward known
+        if from_bed is not None and from_bed != to_bed and self._speaks_for_bed(from_bed):
             self.state.move_charted(from_bed, to_bed)
-            self._move_settings(from_bed, to_bed)
+            if self._move_settings(from_bed, to_bed) and to_bed is not None and not self._speaks_for_bed(to_bed):
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(SETTINGS_STORED_S):
+                        await self.audit.caught_up()
+                ward = self.ward_of(to_bed)
+                if self.relay is not None and ward:
+                    await self.relay.bed_settings_changed(ward)
         for bed in (from_bed, to_bed):
             if bed is not None:
                 self.bed_changed(bed)
+
+    def _speaks_for_bed(self, bed: str) -> bool:
+        """This hub holds the bed's live state: always on a single hub; on a JetStream worker, a bed of a ward it
+        speaks for (``ConsoleRelay.speaks_for``)."""
+        if self.relay is None:
+            return True
+        ward = self.ward_of(bed)
+        return ward is not None and self.relay.speaks_for(ward)
 
     def bed_changed(self, bed: str) -> None:
         """Something about a bed other than its vitals changed (a patient admitted or gone): push it to consoles."""
@@ -671,17 +700,17 @@ class Hub:
             return False
         return True
 
-    def _move_settings(self, from_bed: str, to_bed: str | None) -> None:
+    def _move_settings(self, from_bed: str, to_bed: str | None) -> bool:
         """The SpO2 scale and a bed's own limits are the patient's: they go with her to ``to_bed`` (replacing its own),
         and the bed she left goes back to scale 1 and its ward's limits, so its next patient never inherits them.
-        Applied at once, kept through the audit writer (in order, retried until stored)."""
+        Applied at once, kept through the audit writer (in order, retried until stored). True when anything changed."""
         i = self.state.index.get(from_bed)
         scale = self.state.beds[i].spo2_scale if i is not None else 1
         limits = dict(self.engine.bed_limits.get(from_bed, {}))
         theirs = set(self.engine.bed_limits.get(to_bed, {})) if to_bed is not None else set()
         j = self.state.index.get(to_bed) if to_bed is not None else None
         if scale == 1 and not limits and not theirs and (j is None or self.state.beds[j].spo2_scale == 1):
-            return  # nothing set on either bed: nothing to move or reset
+            return False  # nothing set on either bed: nothing to move or reset
         changes = [(from_bed, SPO2_SCALE, {"spo2_scale": 1}), *((from_bed, LIMIT_PREFIX + p, CLEARED) for p in limits)]
         if to_bed is not None:
             changes += [(to_bed, SPO2_SCALE, {"spo2_scale": scale}), *((to_bed, LIMIT_PREFIX + p, CLEARED) for p in theirs - set(limits)),
@@ -690,6 +719,7 @@ class Hub:
             ward = self.state.beds[self.state.row(bed)].ward
             if self._apply_setting(bed, ward, name, body):
                 self.audit.persist(BedSetting(bed, ward, name, body))
+        return True
 
     def stats(self) -> dict[str, Any]:
         return {

@@ -15,7 +15,7 @@ already admitted elsewhere) or 400 (a time before the admission).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -74,16 +74,17 @@ class Actor:
 
 class PatientService:
     def __init__(self, db: GroupCommitDatabase, clock: Callable[[], int], last_vitals: Callable[[str], list[VitalValue]],
-                 moved: Callable[[str | None, str | None], None]) -> None:  # fmt: skip
+                 moved: Callable[[str | None, str | None, str | None, str | None], Awaitable[None]]) -> None:  # fmt: skip
         self.db = db
         self.clock = clock
         self.last_vitals = last_vitals  # bed -> the last valid value of each parameter (for the discharge summary)
-        self.moved = moved  # (from bed, to bed) after a commit: None when the patient came from, or went, elsewhere
+        self.moved = moved  # (from bed, to bed, their wards) after a commit: None when she came from, or went, elsewhere
         self.census = Census()
 
     async def load(self) -> None:
-        for e, p in await self.db.read_with(tables.open_encounters):
-            self.census.set(e, p)
+        """The census from the store's open encounters: at start, and on a hub worker whenever another worker changed
+        one (the store is the record; the census, a copy)."""
+        self.census.by_bed = {e.bed: (e, p) for e, p in await self.db.read_with(tables.open_encounters)}
 
     # --- operations ----------------------------------------------------------------
 
@@ -110,14 +111,14 @@ class PatientService:
 
         enc, patient = await self._call(run, once)
         self.census.set(enc, patient)
-        self.moved(None, bed)
+        await self.moved(None, bed, None, ward)
         return enc, patient
 
     async def transfer(self, encounter_id: str, bed: str, ward: str, t: int | None, actor: Actor, *, once: str | None = None) -> Encounter:
         now = self.clock()
         at = now if t is None else t
 
-        def run(conn: Conn) -> tuple[Encounter, Patient]:
+        def run(conn: Conn) -> tuple[Encounter, Patient, str, str]:
             enc, patient = self._open(conn, encounter_id, at)
             if enc.bed == bed:
                 raise PatientRefused(409, f"encounter {encounter_id} is already in bed {bed}")
@@ -128,12 +129,11 @@ class PatientService:
             moved = enc.model_copy(update={"bed": bed, "ward": ward})
             self._record(conn, PatientTransferred(encounter=moved, from_bed=enc.bed, by=actor.name, patient=patient), now, actor, "patient.transfer",
                          patient, {"from": enc.bed, "to": bed, "encounter": encounter_id})  # fmt: skip
-            return moved, patient
+            return moved, patient, enc.bed, enc.ward
 
-        moved, patient = await self._call(run, once)
-        from_bed = next(b for b, (e, _p) in self.census.by_bed.items() if e.encounter_id == encounter_id)
+        moved, patient, from_bed, from_ward = await self._call(run, once)  # as the store had them, not this census's copy
         self.census.set(moved, patient)
-        self.moved(from_bed, bed)
+        await self.moved(from_bed, bed, from_ward, ward)
         return moved
 
     async def discharge(self, encounter_id: str, outcome: Outcome, t: int | None, actor: Actor, *, once: str | None = None,
@@ -157,7 +157,7 @@ class PatientService:
 
         ended = await self._call(run, once)
         self.census.drop(encounter_id)
-        self.moved(ended.bed, None)
+        await self.moved(ended.bed, None, ended.ward, None)
         return ended
 
     async def cancel_admission(self, encounter_id: str, actor: Actor, *, once: str | None = None) -> Encounter:
@@ -180,7 +180,7 @@ class PatientService:
 
         enc = await self._call(run, once)
         self.census.drop(encounter_id)
-        self.moved(enc.bed, None)
+        await self.moved(enc.bed, None, enc.ward, None)
         return enc
 
     async def cancel_discharge(self, encounter_id: str, actor: Actor, *, once: str | None = None) -> Encounter:
@@ -209,7 +209,7 @@ class PatientService:
 
         reopened, patient = await self._call(run, once)
         self.census.set(reopened, patient)
-        self.moved(None, reopened.bed)
+        await self.moved(None, reopened.bed, None, reopened.ward)
         return reopened
 
     async def update_patient(self, patient_id: str, details: PatientDetails, actor: Actor, *, once: str | None = None) -> Patient:

@@ -16,10 +16,12 @@ from ingest.console_relay_contract import (
     RelayContractError,
     WardSnapshot,
     encode_delivered,
+    encode_moved,
     live_headers,
     name_of,
     parse_action,
     parse_delivered,
+    parse_moved,
     parse_result,
     parse_snapshot,
     subject,
@@ -84,12 +86,22 @@ def test_an_alarm_action_and_its_result_round_trip_and_malformed_ones_are_refuse
         parse_result(b'{"status": 200, "detail": "", "alert": null}')
 
 
+def test_a_patients_move_round_trips_and_one_naming_no_bed_or_too_long_a_name_is_refused() -> None:
+    assert parse_moved(encode_moved("A1-01", "B1-02", "B1")) == ("A1-01", "B1-02", "B1")
+    assert parse_moved(encode_moved(None, "B1-02", "B1")) == (None, "B1-02", "B1")
+    assert parse_moved(encode_moved("A1-01", None, None)) == ("A1-01", None, None)
+    for bad in (encode_moved(None, None, "B1"), encode_moved("x" * 201, None, None), b'{"from_bed": 7}', b"[]", b"{" * 5000):
+        with pytest.raises(RelayContractError):
+            parse_moved(bad)
+    assert subject("t.c", "moved", "A1") == "t.c.moved.A1"
+
+
 @given(st.binary(max_size=2048) | st.builds(lambda v: json.dumps(v).encode(), st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(["beds", "alerts", "ward", "id", "op", "by", "reason", "seconds", "status", "detail", "alert"]), inner, max_size=4),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(["beds", "alerts", "ward", "id", "op", "by", "reason", "seconds", "status", "detail", "alert", "from_bed", "to_bed", "to_ward"]), inner, max_size=4),
     max_leaves=20)))  # fmt: skip
 def test_any_bytes_give_a_snapshot_and_ids_or_the_documented_error(data: bytes) -> None:
-    for parse in (lambda d: parse_snapshot(d, "A"), parse_delivered, parse_action, parse_result):
+    for parse in (lambda d: parse_snapshot(d, "A"), parse_delivered, parse_action, parse_result, parse_moved):
         try:
             parse(data)
         except RelayContractError:

@@ -29,6 +29,8 @@ from ingest.console_relay import ConsoleRelay
 from ingest.console_relay_contract import WORKER, AlarmAction, subject
 from ingest.hub import Hub
 from ingest.hub_config import parse_hub_config
+from ingest.patients.records import PatientDetails
+from ingest.patients.service import Actor
 from ingest.routes.alerts import list_alerts
 from ingest.stores import open_stores
 from wire.messages import Hello, Observation, ObsFrame
@@ -65,6 +67,7 @@ async def workers(tmp: Path, state: str | None = None) -> AsyncIterator[tuple[Wo
     try:
         async with asyncio.TaskGroup() as tg:
             tasks = [tg.create_task(w.relay.run(nc)) for w, nc in zip(made, ncs, strict=True)]
+            tasks += [tg.create_task(w.hub.audit.run()) for w in made]  # as each hub's run() has it: what they persist is written
             await made[0].relay.serve("A1")
             yield made[0], made[1]
             for t in tasks:
@@ -262,5 +265,46 @@ def test_a_bed_setting_changed_on_another_worker_reaches_the_owner_and_the_next_
                 await b.hub.take_ward("A1")
                 kept = b.hub.engine.limits_of("A1-01", "A1")["hr"]
                 assert (kept.low, kept.high) == (40, 115)
+
+    asyncio.run(scene())
+
+
+def test_patients_admitted_and_moved_on_another_worker_reach_the_wards_owners_with_their_settings(tmp_path: Path) -> None:
+    """One PostgreSQL state store. Worker a owns A1, b owns B1. A clerk signed in to b admits a patient to A1-01:
+    a reads the census again and shows her. The intensivist on a puts her on SpO2 scale 2 with her own HR limits;
+    the clerk on b transfers her to B1-01: a (which holds A1-01's settings) moves them, b's bed gets them and A1-01
+    goes back to the defaults. Discharged on b, B1-01 goes back too."""
+
+    async def scene() -> None:
+        with hub_state("postgresql", tmp_path) as state:
+            async with workers(tmp_path, state) as (a, b):
+                b.owned.add("B1")
+                await b.relay.serve("B1")
+                admit(a.hub, {"spo2": 89}, ward="A1", bed="A1-01")
+                admit(b.hub, {"spo2": 89}, ward="B1", bed="B1-01")
+                clerk = Actor("clerk", "10.0.0.9")
+                enc, _ = await b.hub.patients.admit(PatientDetails(mrn="MRN-77", name="Sunita Meena"), "A1-01", "A1", None, clerk)
+                async with asyncio.timeout(WAIT_S):
+                    while a.hub.patients.census.of_bed("A1-01") is None:
+                        await asyncio.sleep(0.02)
+                assert a.counters["patient_moves_heard"] == 1
+
+                await a.hub.set_spo2_scale("A1-01", 2)
+                await a.hub.set_bed_limit("A1-01", "hr", 45, 110)
+                await b.hub.patients.transfer(enc.encounter_id, "B1-01", "B1", None, clerk)
+                j = b.hub.state.index["B1-01"]
+                async with asyncio.timeout(WAIT_S):
+                    while b.hub.state.beds[j].spo2_scale != 2:
+                        await asyncio.sleep(0.02)
+                hr = b.hub.engine.limits_of("B1-01", "B1")["hr"]
+                assert (hr.low, hr.high) == (45, 110) and b.hub.patients.census.of_bed("B1-01") is not None
+                i = a.hub.state.index["A1-01"]
+                assert a.hub.state.beds[i].spo2_scale == 1 and "A1-01" not in a.hub.engine.bed_limits
+                async with asyncio.timeout(WAIT_S):
+                    while a.hub.patients.census.of_bed("A1-01") is not None:
+                        await asyncio.sleep(0.02)
+
+                await b.hub.patients.discharge(enc.encounter_id, "discharged", None, clerk)
+                assert b.hub.state.beds[j].spo2_scale == 1 and "B1-01" not in b.hub.engine.bed_limits
 
     asyncio.run(scene())
