@@ -22,7 +22,8 @@ subjects and shapes in ``ingest.console_relay_contract``) does four things:
   reads a ward's bed settings again when another worker says a clinician
   there changed one (``bed_settings_changed``), and its census, doing its part
   of the move, when another worker admitted, moved or discharged a patient
-  of the ward (``patient_moved``);
+  of the ward (``patient_moved``), and puts a value a nurse charted through
+  another worker in its live state (``charted``);
 * **assembles a console's snapshot**: its own wards from the hub, the others
   asked of their owners in parallel; a ward nobody answers for within
   ``SNAPSHOT_TIMEOUT_S`` is left out and listed as unserved (its beds come back
@@ -55,6 +56,7 @@ from ingest.console_relay_contract import (
     WORKER,
     ActionResult,
     AlarmAction,
+    ChartedValue,
     RelayContractError,
     WardSnapshot,
     encode_delivered,
@@ -62,6 +64,7 @@ from ingest.console_relay_contract import (
     live_headers,
     name_of,
     parse_action,
+    parse_charted,
     parse_delivered,
     parse_moved,
     parse_result,
@@ -70,6 +73,7 @@ from ingest.console_relay_contract import (
     wildcard,
 )
 from ingest.hub import Hub
+from ingest.patients.service import PatientRefused
 from ingest.stores.base import StoreError
 from wire.jetstream_contract import JetStreamContractError
 
@@ -292,7 +296,8 @@ class ConsoleRelay:
         act = await self._nc.subscribe(subject(self.prefix, "act", ward), cb=self._act)
         settings = await self._nc.subscribe(subject(self.prefix, "settings", ward), cb=self._settings_changed)
         moved = await self._nc.subscribe(subject(self.prefix, "moved", ward), cb=self._moved)
-        self._served[ward] = [snap, confirmed, act, settings, moved]
+        charted = await self._nc.subscribe(subject(self.prefix, "charted", ward), cb=self._charted)
+        self._served[ward] = [snap, confirmed, act, settings, moved, charted]
 
     async def unserve(self, ward: str) -> None:
         for sub in self._served.pop(ward, []):
@@ -364,6 +369,23 @@ class ConsoleRelay:
         self.counters["patient_moves_heard"] += 1
         await self.hub.apply_patient_move(from_bed, to_bed, to_ward)
 
+    async def _charted(self, msg: Msg) -> None:
+        try:
+            ward = name_of(self.prefix, "charted", msg.subject)
+            v = parse_charted(msg.data)
+        except (RelayContractError, ValueError) as exc:
+            self.counters["console_relay_refused"] += 1
+            log.warning("console relay: %s", exc)
+            return
+        if not self.owns(ward) or self.hub.ward_of(v.bed) != ward:  # the lease just went, or a bed of another ward
+            return
+        try:
+            self.hub.take_charted(v.bed, v.param, v.value, v.t, v.by)
+            self.counters["charted_values_heard"] += 1
+        except PatientRefused as exc:  # the other worker screened it as this one does: a contract broken, not a value
+            self.counters["console_relay_refused"] += 1
+            log.error("console relay: a value charted for bed %s refused here: %s", v.bed, exc.message)
+
     def _do(self, ward: str, action: AlarmAction) -> ActionResult:
         a = self.hub.book.by_id.get(action.alert_id)
         if a is None or a.ward != ward:
@@ -399,6 +421,15 @@ class ConsoleRelay:
             with contextlib.suppress(nats.errors.Error, JetStreamContractError):
                 await self._nc.publish(subject(self.prefix, "moved", ward), encode_moved(from_bed, to_bed, to_ward),
                                        headers={WORKER: self.worker})  # fmt: skip
+
+    async def charted(self, ward: str, value: ChartedValue) -> None:
+        """A nurse here charted a value (already stored) for a bed of ``ward``: its owner, if another worker, puts it
+        in its live state. Best effort: a value missed in a failover is in the store and the records, not in the next
+        owner's live NEWS2 until charted again (its total stays incomplete, never wrong)."""
+        if self._nc is None or self.speaks_for(ward):
+            return
+        with contextlib.suppress(nats.errors.Error, JetStreamContractError):
+            await self._nc.publish(subject(self.prefix, "charted", ward), value.encode(), headers={WORKER: self.worker})
 
     # --- acting on another worker's alarm ------------------------------------------------------------
 

@@ -29,6 +29,10 @@ prefix that must not overlap the frames stream's:
   the shared state store; the owner reads the census again and, for the bed she
   left, moves her charted values and settings (body ``{"from_bed", "to_bed",
   "to_ward"}``, each may be null).
+* ``<prefix>.charted.<ward>``: a nurse on another worker charted a value for a
+  patient of the ward; that worker stored it (sample, charted row, outbox, audit)
+  and the owner puts it in its live state, where NEWS2 counts it (body
+  ``{"bed", "param", "value", "t", "by"}``).
 
 Replies and confirmations are parsed here, with a size limit; anything else is
 ``RelayContractError``.
@@ -51,7 +55,7 @@ MAX_DELIVERED_IDS = 10_000
 MAX_ACT_BYTES = 64 * 1024
 MAX_MOVED_BYTES = 4 * 1024
 MAX_BED_CHARS = 200
-Kind = Literal["live", "hub", "snapshot", "delivered", "act", "settings", "moved"]
+Kind = Literal["live", "hub", "snapshot", "delivered", "act", "settings", "moved", "charted"]
 
 
 class RelayContractError(ValueError):
@@ -188,3 +192,28 @@ def parse_moved(data: bytes) -> tuple[str | None, str | None, str | None]:
     if not any(names[:2]) or not all(n is None or (isinstance(n, str) and 0 < len(n) <= MAX_BED_CHARS) for n in names):
         raise RelayContractError(f"patient moved: expected from_bed, to_bed and to_ward, each null or of at most {MAX_BED_CHARS} characters")
     return names[0], names[1], names[2]
+
+
+@dataclass(frozen=True, slots=True)
+class ChartedValue:
+    """A value a nurse charted through another worker (already stored there), for the ward owner's live state."""
+
+    bed: str
+    param: str
+    value: float
+    t: int
+    by: str
+
+    def encode(self) -> bytes:
+        return orjson.dumps({"bed": self.bed, "param": self.param, "value": self.value, "t": self.t, "by": self.by})
+
+
+def parse_charted(data: bytes) -> ChartedValue:
+    body = _json(data, MAX_MOVED_BYTES, "charted value")
+    if not isinstance(body, dict):
+        raise RelayContractError("charted value: expected an object")
+    texts, value, t = (body.get("bed"), body.get("param"), body.get("by")), body.get("value"), body.get("t")
+    if not all(isinstance(x, str) and 0 < len(x) <= MAX_BED_CHARS for x in texts) or isinstance(value, bool) or \
+            not isinstance(value, int | float) or isinstance(t, bool) or not isinstance(t, int):  # fmt: skip
+        raise RelayContractError("charted value: bed, param and by are text, value a number, t whole milliseconds")
+    return ChartedValue(body["bed"], body["param"], float(value), t, body["by"])

@@ -34,6 +34,7 @@ from ingest.auth.service import AGENT_KEY, AuthService
 from ingest.band_census import BandCensus, census_rows
 from ingest.bed_state import BedState
 from ingest.console_feed import ConsoleFeed
+from ingest.console_relay_contract import ChartedValue
 from ingest.dedup import SeqTracker
 from ingest.hub_config import HubConfig
 from ingest.latency import LatencyRecorder
@@ -527,12 +528,24 @@ class Hub:
         enc = admitted[0]
         await self.patients.db.call(lambda conn: charting.record(conn, enc, obs, now, actor))
         self.counters["values_charted"] += 1
-        row = self.state.apply(obs, t_hub=now, charted_by=actor.name)
+        self._apply_charted(obs, actor.name, now)
+        ward = self.ward_of(bed)
+        if self.relay is not None and ward and obs.value is not None and not self.relay.speaks_for(ward):
+            await self.relay.charted(ward, ChartedValue(bed, param, obs.value, at, actor.name))
+        return {"bed": bed, "param": param, "value": obs.value, "unit": BY_KEY[param].ucum, "t": at, "by": actor.name,
+                "encounter_id": enc.encounter_id}  # fmt: skip
+
+    def take_charted(self, bed: str, param: str, value: float, t: int, by: str) -> None:
+        """A value charted through another hub worker, which stored it: into this worker's live state only (it owns
+        the ward). Raises ``PatientRefused`` for one that does not pass the screen."""
+        now = self.clock()
+        self._apply_charted(charted_observation(bed, param, value, t, now, by), by, now)
+
+    def _apply_charted(self, obs: Observation, by: str, now: int) -> None:
+        row = self.state.apply(obs, t_hub=now, charted_by=by)
         if row is not None:
             self._pending_since.setdefault(row, now)
             self._wake.set()
-        return {"bed": bed, "param": param, "value": obs.value, "unit": BY_KEY[param].ucum, "t": at, "by": actor.name,
-                "encounter_id": enc.encounter_id}  # fmt: skip
 
     def last_vitals(self, bed: str) -> list[VitalValue]:
         """The last valid value of each parameter a device measured or a nurse charted (for a discharge summary; the

@@ -13,6 +13,7 @@ from ingest.console_relay_contract import (
     MAX_SNAPSHOT_BYTES,
     ActionResult,
     AlarmAction,
+    ChartedValue,
     RelayContractError,
     WardSnapshot,
     encode_delivered,
@@ -20,6 +21,7 @@ from ingest.console_relay_contract import (
     live_headers,
     name_of,
     parse_action,
+    parse_charted,
     parse_delivered,
     parse_moved,
     parse_result,
@@ -96,12 +98,21 @@ def test_a_patients_move_round_trips_and_one_naming_no_bed_or_too_long_a_name_is
     assert subject("t.c", "moved", "A1") == "t.c.moved.A1"
 
 
+def test_a_charted_value_round_trips_and_a_malformed_one_is_refused() -> None:
+    v = ChartedValue("A1-01", "o2", 1.0, 1_800_000_000_000, "meena")
+    assert parse_charted(v.encode()) == v
+    for bad in (b'{"bed": "A1-01", "param": "o2", "value": true, "t": 1, "by": "m"}', b'{"bed": "A1-01", "param": "o2", "value": 1, "t": 1.5, "by": "m"}',
+                b'{"bed": "", "param": "o2", "value": 1, "t": 1, "by": "m"}', b"[1]", b"x" * 5000):  # fmt: skip
+        with pytest.raises(RelayContractError):
+            parse_charted(bad)
+
+
 @given(st.binary(max_size=2048) | st.builds(lambda v: json.dumps(v).encode(), st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(["beds", "alerts", "ward", "id", "op", "by", "reason", "seconds", "status", "detail", "alert", "from_bed", "to_bed", "to_ward"]), inner, max_size=4),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(["beds", "alerts", "ward", "id", "op", "by", "reason", "seconds", "status", "detail", "alert", "from_bed", "to_bed", "to_ward", "bed", "param", "value", "t"]), inner, max_size=4),
     max_leaves=20)))  # fmt: skip
 def test_any_bytes_give_a_snapshot_and_ids_or_the_documented_error(data: bytes) -> None:
-    for parse in (lambda d: parse_snapshot(d, "A"), parse_delivered, parse_action, parse_result, parse_moved):
+    for parse in (lambda d: parse_snapshot(d, "A"), parse_delivered, parse_action, parse_result, parse_moved, parse_charted):
         try:
             parse(data)
         except RelayContractError:

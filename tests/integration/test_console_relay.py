@@ -34,6 +34,7 @@ from ingest.patients.service import Actor
 from ingest.routes.alerts import list_alerts
 from ingest.stores import open_stores
 from wire.messages import Hello, Observation, ObsFrame
+from wire.vocabulary import COLUMN
 
 pytestmark = pytest.mark.integration
 
@@ -271,7 +272,7 @@ def test_a_bed_setting_changed_on_another_worker_reaches_the_owner_and_the_next_
 
 def test_patients_admitted_and_moved_on_another_worker_reach_the_wards_owners_with_their_settings(tmp_path: Path) -> None:
     """One PostgreSQL state store. Worker a owns A1, b owns B1. A clerk signed in to b admits a patient to A1-01:
-    a reads the census again and shows her. The intensivist on a puts her on SpO2 scale 2 with her own HR limits;
+    a reads the census again and shows her; oxygen charted on b reaches a's live state (its NEWS2). The intensivist on a puts her on SpO2 scale 2 with her own HR limits;
     the clerk on b transfers her to B1-01: a (which holds A1-01's settings) moves them, b's bed gets them and A1-01
     goes back to the defaults. Discharged on b, B1-01 goes back too."""
 
@@ -288,6 +289,13 @@ def test_patients_admitted_and_moved_on_another_worker_reach_the_wards_owners_wi
                     while a.hub.patients.census.of_bed("A1-01") is None:
                         await asyncio.sleep(0.02)
                 assert a.counters["patient_moves_heard"] == 1
+                charted = await b.hub.chart("A1-01", "o2", "oxygen", None, clerk)  # stored by b; a's NEWS2 needs it live
+                async with asyncio.timeout(WAIT_S):
+                    while a.counters["charted_values_heard"] == 0:
+                        await asyncio.sleep(0.02)
+                i = a.hub.state.index["A1-01"]
+                o2 = COLUMN["o2"]
+                assert a.hub.state.value[i, o2] == charted["value"] and a.hub.state.charted_by[(i, o2)] == "clerk"
 
                 await a.hub.set_spo2_scale("A1-01", 2)
                 await a.hub.set_bed_limit("A1-01", "hr", 45, 110)
@@ -298,7 +306,6 @@ def test_patients_admitted_and_moved_on_another_worker_reach_the_wards_owners_wi
                         await asyncio.sleep(0.02)
                 hr = b.hub.engine.limits_of("B1-01", "B1")["hr"]
                 assert (hr.low, hr.high) == (45, 110) and b.hub.patients.census.of_bed("B1-01") is not None
-                i = a.hub.state.index["A1-01"]
                 assert a.hub.state.beds[i].spo2_scale == 1 and "A1-01" not in a.hub.engine.bed_limits
                 async with asyncio.timeout(WAIT_S):
                     while a.hub.patients.census.of_bed("A1-01") is not None:
