@@ -254,6 +254,17 @@ class ConsoleRelay:
                 self._note_alert(str(a.get("id")), ward, False)
         return beds, alerts, unserved
 
+    async def bed_of_owner(self, bed: str, ward: str) -> dict[str, Any] | None:
+        """One bed's row as the owner of its ward has it now (None: nobody answered, or it has no such bed)."""
+        answer = await self._ask(ward)
+        return next((b for b in answer.beds if b.get("bed") == bed), None) if answer is not None else None
+
+    async def ward_of_bed(self, bed: str) -> str | None:
+        """The ward of a bed this worker has no row of: from the agents registered in the shared state store."""
+        with contextlib.suppress(StoreError):
+            return next((ward for _agent, ward, beds in await self.hub.state_store.known_agents() if bed in beds), None)
+        return None
+
     async def _ask(self, ward: str) -> WardSnapshot | None:
         if self._nc is None:
             return None

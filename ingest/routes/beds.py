@@ -38,9 +38,15 @@ class SettingsBody(BaseModel):
     spo2_scale: Literal[1, 2] = Field(description="NEWS2 SpO2 scale; 2 only for confirmed hypercapnic respiratory failure")
 
 
-def visible_bed(hub: Hub, principal: Principal, bed: str) -> int:
-    """The bed's row, if it is on the census and in one of the principal's wards; 404 otherwise (no probing)."""
+async def visible_bed(hub: Hub, principal: Principal, bed: str) -> int:
+    """The bed's row, if it is on the census and in one of the principal's wards; 404 otherwise (no probing). On a
+    JetStream worker, a bed it has no row of (its ward another worker's) is looked up among the agents registered in
+    the shared state store, and given a row here (no agent: nothing here watches it or raises alarms for it)."""
     i = hub.state.index.get(bed)
+    if i is None and hub.relay is not None:
+        ward = await hub.relay.ward_of_bed(bed)
+        if ward is not None and principal.sees_ward(ward):
+            i = hub.state.row(bed, ward=ward)
     if i is None or not principal.sees_ward(hub.state.beds[i].ward):
         raise HTTPException(404, f"unknown bed {bed!r}")
     return i
@@ -57,15 +63,21 @@ async def list_beds(hub: HubDep, principal: Clinician, ward: str | None = None) 
 
 @router.get("/beds/{bed}", responses=errors(404))
 async def get_bed(hub: HubDep, principal: Clinician, request: Request, bed: str) -> dict[str, Any]:
-    i = visible_bed(hub, principal, bed)
+    """The bed now; on a JetStream worker, as the ward's owner has it (this worker's own row when none answers)."""
+    i = await visible_bed(hub, principal, bed)
     audit(hub, request, principal, "bed.view", bed)
+    ward = hub.state.beds[i].ward
+    if hub.relay is not None and not hub.relay.speaks_for(ward):
+        row = await hub.relay.bed_of_owner(bed, ward)
+        if row is not None:
+            return row
     now = hub.clock()
     return hub.bed_json(i, now, hub.score(now))
 
 
 @router.put("/beds/{bed}/settings", responses=errors(400, 404, 503))
 async def put_settings(hub: HubDep, principal: Prescriber, request: Request, bed: str, body: SettingsBody) -> dict[str, Any]:
-    i = visible_bed(hub, principal, bed)
+    i = await visible_bed(hub, principal, bed)
     try:
         await hub.set_spo2_scale(bed, body.spo2_scale)
     except StoreError as exc:
@@ -84,7 +96,7 @@ async def _tell_owner(hub: Hub, ward: str) -> None:
 @router.get("/beds/{bed}/limits", responses=errors(404))
 async def get_limits(hub: HubDep, principal: Clinician, bed: str) -> dict[str, Any]:
     """The limits the alarms of this bed use now: the ward's policy, and this bed's own where set (``source``)."""
-    i = visible_bed(hub, principal, bed)
+    i = await visible_bed(hub, principal, bed)
     own = hub.engine.bed_limits.get(bed, {})
     limits = hub.engine.limits_of(bed, hub.state.beds[i].ward)
     return {"bed": bed, "limits": {p: {"low": lim.low, "high": lim.high, "unit": BY_KEY[p].ucum if p in BY_KEY else None,
@@ -94,7 +106,7 @@ async def get_limits(hub: HubDep, principal: Clinician, bed: str) -> dict[str, A
 
 @router.put("/beds/{bed}/limits", responses=errors(400, 404, 503))
 async def put_limit(hub: HubDep, principal: Prescriber, request: Request, bed: str, body: LimitBody) -> dict[str, Any]:
-    i = visible_bed(hub, principal, bed)
+    i = await visible_bed(hub, principal, bed)
     try:
         lim = await hub.set_bed_limit(bed, body.param, body.low, body.high)
     except PolicyError as exc:
@@ -117,7 +129,7 @@ async def trend(
     until: int | None = epoch_ms("ms since epoch; default now"),
     limit: int = Query(20_000, ge=1, le=200_000),
 ) -> dict[str, Any]:
-    visible_bed(hub, principal, bed)
+    await visible_bed(hub, principal, bed)
     since, until = time_range(hub, since, until, 3_600_000)
     if since > until:
         raise HTTPException(400, "since must not be after until")
@@ -142,7 +154,7 @@ async def data_gaps(
 ) -> dict[str, Any]:
     """Outages: periods in which no data reached the hub from a bed (backfill may have filled them since)."""
     if bed is not None:
-        visible_bed(hub, principal, bed)
+        await visible_bed(hub, principal, bed)
     since, until = time_range(hub, since, until, 86_400_000)
     gaps = await hub.state_store.gaps(since, until, bed)
     return {"gaps": [g for g in gaps if principal.sees_ward(hub.ward_of(g["bed"]) or "")]}

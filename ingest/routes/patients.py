@@ -83,7 +83,7 @@ async def _visible_encounter(hub: Hub, principal: Principal, encounter_id: str) 
 @router.post("/admissions", status_code=201, responses=errors(400, 404, 409, 503))
 async def admit(hub: HubDep, principal: Admitter, request: Request, body: AdmitBody) -> dict[str, Any]:
     """Admit a patient to a bed (the patient is found by MRN, or created); 409 when the bed or the patient is taken."""
-    i = visible_bed(hub, principal, body.bed)
+    i = await visible_bed(hub, principal, body.bed)
     try:
         enc, patient = await hub.patients.admit(body.patient, body.bed, hub.state.beds[i].ward, body.t, _actor(request, principal))
     except PatientRefused as exc:
@@ -94,7 +94,7 @@ async def admit(hub: HubDep, principal: Admitter, request: Request, body: AdmitB
 @router.post("/encounters/{encounter_id}/transfer", responses=errors(400, 404, 409, 503))
 async def transfer(hub: HubDep, principal: Admitter, request: Request, encounter_id: str, body: TransferBody) -> dict[str, Any]:
     enc, _status, _stays = await _visible_encounter(hub, principal, encounter_id)
-    i = visible_bed(hub, principal, body.bed)
+    i = await visible_bed(hub, principal, body.bed)
     try:
         moved = await hub.patients.transfer(encounter_id, body.bed, hub.state.beds[i].ward, body.t, _actor(request, principal))
     except PatientRefused as exc:
@@ -221,7 +221,7 @@ async def update_patient(hub: HubDep, principal: Admitter, request: Request, pat
 @router.post("/beds/{bed}/chart", status_code=201, responses=errors(400, 404, 409, 503))
 async def chart(hub: HubDep, principal: Charter, request: Request, bed: str, body: ChartBody) -> dict[str, Any]:
     """Chart a value monitors do not send, for the patient in ``bed``; it counts in NEWS2 like a monitor's."""
-    visible_bed(hub, principal, bed)
+    await visible_bed(hub, principal, bed)
     try:
         return await hub.chart(bed, body.param, body.value, body.t, _actor(request, principal))
     except PatientRefused as exc:

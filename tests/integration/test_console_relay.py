@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 from config_support import alarm_policy, score_tables
+from fastapi import HTTPException
 from jetstream_support import connect, unique
 from state_db_support import hub_state
 from support import WORKED_11
@@ -32,6 +33,7 @@ from ingest.hub_config import parse_hub_config
 from ingest.patients.records import PatientDetails
 from ingest.patients.service import Actor
 from ingest.routes.alerts import list_alerts
+from ingest.routes.beds import visible_bed
 from ingest.stores import open_stores
 from wire.messages import Hello, Observation, ObsFrame
 from wire.vocabulary import COLUMN
@@ -313,5 +315,28 @@ def test_patients_admitted_and_moved_on_another_worker_reach_the_wards_owners_wi
 
                 await b.hub.patients.discharge(enc.encounter_id, "discharged", None, clerk)
                 assert b.hub.state.beds[j].spo2_scale == 1 and "B1-01" not in b.hub.engine.bed_limits
+
+    asyncio.run(scene())
+
+
+def test_a_beds_page_on_a_worker_that_never_had_the_bed_finds_it_and_gets_it_from_the_owner(tmp_path: Path) -> None:
+    """One PostgreSQL state store. Worker b has never heard of bed A1-01 (a owns A1): an intensivist opening its page
+    on b finds it through the agents registered in the store, and gets its row as a has it; a nurse of another ward
+    gets a 404 and leaves no trace."""
+
+    async def scene() -> None:
+        with hub_state("postgresql", tmp_path) as state:
+            async with workers(tmp_path, state) as (a, b):
+                admit(a.hub, {"hr": 77}, ward="A1", bed="A1-01")
+                await a.hub.audit.caught_up()  # the agent's registration, which b will look the bed up in
+                nurse = Principal("n", "Nurse B", Role.WARD_NURSE, wards=("B1",))
+                with pytest.raises(HTTPException) as refused:
+                    await visible_bed(b.hub, nurse, "A1-01")
+                assert refused.value.status_code == 404 and "A1-01" not in b.hub.state.index
+                doctor = Principal("dr", "Dr Test", Role.INTENSIVIST)
+                i = await visible_bed(b.hub, doctor, "A1-01")
+                assert b.hub.state.beds[i].ward == "A1" and not b.hub.state.beds[i].agent
+                row = await b.relay.bed_of_owner("A1-01", "A1")
+                assert row is not None and row["vitals"]["hr"]["value"] == 77 and row["online"]
 
     asyncio.run(scene())
