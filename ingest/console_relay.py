@@ -23,7 +23,9 @@ subjects and shapes in ``ingest.console_relay_contract``) does four things:
   there changed one (``bed_settings_changed``), and its census, doing its part
   of the move, when another worker admitted, moved or discharged a patient
   of the ward (``patient_moved``), and puts a value a nurse charted through
-  another worker in its live state (``charted``);
+  another worker in its live state (``charted``); and sends the live waveforms
+  of a bed a page on another worker watches (``ingest.wave_relay``, which also
+  brings those of other workers' beds to pages here);
 * **assembles a console's snapshot**: its own wards from the hub, the others
   asked of their owners in parallel; a ward nobody answers for within
   ``SNAPSHOT_TIMEOUT_S`` is left out and listed as unserved (its beds come back
@@ -75,6 +77,7 @@ from ingest.console_relay_contract import (
 from ingest.hub import Hub
 from ingest.patients.service import PatientRefused
 from ingest.stores.base import StoreError
+from ingest.wave_relay import WaveRelay
 from wire.jetstream_contract import JetStreamContractError
 
 log = logging.getLogger(__name__)
@@ -100,6 +103,7 @@ class ConsoleRelay:
         self._served: dict[str, list[Subscription]] = {}  # owned ward -> its snapshot and delivered subscriptions
         self._alert_ward: dict[str, str] = {}  # another worker's open alarm -> its ward
         self._attached = asyncio.Event()  # run() has the connection
+        self.waves = WaveRelay(hub, prefix, worker, self.speaks_for, self._enqueue, counters)  # bed pages' live waveforms
         hub.feed.outlet = self.publish
         hub.relay = self
 
@@ -124,8 +128,13 @@ class ConsoleRelay:
         except ValueError:  # a WebSocket ward whose name cannot be a subject token: its consoles are on this hub only
             self.counters["console_relay_local_only"] += 1
             return
+        self._enqueue(subj, text.encode(), live_headers(self.worker, msg))
+
+    def _enqueue(self, subj: str, data: bytes, headers: dict[str, str]) -> None:
+        """Onto the bounded queue to NATS; a message past its bound is counted and dropped (consoles catch up at their
+        next snapshot, a waveform shows a gap)."""
         try:
-            self._out.put_nowait((subj, text.encode(), live_headers(self.worker, msg)))
+            self._out.put_nowait((subj, data, headers))
         except asyncio.QueueFull:
             self.counters["console_relay_dropped"] += 1
 
@@ -137,14 +146,16 @@ class ConsoleRelay:
         try:
             for key in list(self._watching):
                 await self._subscribe(key)
-            while True:
-                subj, data, headers = await self._out.get()
-                try:
-                    await nc.publish(subj, data, headers=headers)
-                    self.counters["console_messages_published"] += 1
-                except nats.errors.Error as exc:  # the reconnect buffer is full: a console catches up at its next snapshot
-                    self.counters["console_relay_dropped"] += 1
-                    log.warning("console relay: %s not published (%s)", subj, exc or type(exc).__name__)
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self.waves.run(nc), name="console-relay-waves")
+                while True:
+                    subj, data, headers = await self._out.get()
+                    try:
+                        await nc.publish(subj, data, headers=headers)
+                        self.counters["console_messages_published"] += 1
+                    except nats.errors.Error as exc:  # the reconnect buffer is full: a console catches up at its next snapshot
+                        self.counters["console_relay_dropped"] += 1
+                        log.warning("console relay: %s not published (%s)", subj, exc or type(exc).__name__)
         finally:
             self._nc = None
             self._attached.clear()
@@ -308,7 +319,8 @@ class ConsoleRelay:
         settings = await self._nc.subscribe(subject(self.prefix, "settings", ward), cb=self._settings_changed)
         moved = await self._nc.subscribe(subject(self.prefix, "moved", ward), cb=self._moved)
         charted = await self._nc.subscribe(subject(self.prefix, "charted", ward), cb=self._charted)
-        self._served[ward] = [snap, confirmed, act, settings, moved, charted]
+        wants = await self.waves.serve(self._nc, ward)
+        self._served[ward] = [snap, confirmed, act, settings, moved, charted, wants]
 
     async def unserve(self, ward: str) -> None:
         for sub in self._served.pop(ward, []):

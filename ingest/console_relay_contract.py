@@ -33,6 +33,11 @@ prefix that must not overlap the frames stream's:
   patient of the ward; that worker stored it (sample, charted row, outbox, audit)
   and the owner puts it in its live state, where NEWS2 counts it (body
   ``{"bed", "param", "value", "t", "by"}``).
+* ``<prefix>.wavewant.<ward>``: a worker with a bed page open on one of the
+  ward's beds asks its owner for the bed's live waveforms (body: the bed's name),
+  again every few seconds while the page is open;
+* ``<prefix>.wave.<ward>``: the owner's chunks of the beds wanted, each the
+  message ``/ws/waves`` sends (``ingest.wave_feed``), ``Teleicu-Bed`` naming its bed.
 
 Replies and confirmations are parsed here, with a size limit; anything else is
 ``RelayContractError``.
@@ -45,17 +50,18 @@ from typing import Any, Literal
 
 import orjson
 
+from ingest.wave_feed import decode_chunk
 from wire.jetstream_contract import check_prefix, token
 
 DEFAULT_CONSOLE_PREFIX = "teleicu.console"
-WORKER, ALERT, EVENT = "Teleicu-Worker", "Teleicu-Alert", "Teleicu-Event"
+WORKER, ALERT, EVENT, BED = "Teleicu-Worker", "Teleicu-Alert", "Teleicu-Event", "Teleicu-Bed"
 MAX_SNAPSHOT_BYTES = 32 * 1024 * 1024  # a ward of 200 beds is well under 1 MiB
 MAX_DELIVERED_BYTES = 1024 * 1024
 MAX_DELIVERED_IDS = 10_000
 MAX_ACT_BYTES = 64 * 1024
 MAX_MOVED_BYTES = 4 * 1024
 MAX_BED_CHARS = 200
-Kind = Literal["live", "hub", "snapshot", "delivered", "act", "settings", "moved", "charted"]
+Kind = Literal["live", "hub", "snapshot", "delivered", "act", "settings", "moved", "charted", "wave", "wavewant"]
 
 
 class RelayContractError(ValueError):
@@ -217,3 +223,26 @@ def parse_charted(data: bytes) -> ChartedValue:
             not isinstance(value, int | float) or isinstance(t, bool) or not isinstance(t, int):  # fmt: skip
         raise RelayContractError("charted value: bed, param and by are text, value a number, t whole milliseconds")
     return ChartedValue(body["bed"], body["param"], float(value), t, body["by"])
+
+
+def parse_want(data: bytes) -> str:
+    """A waveform want: the bed's name (UTF-8, at most ``MAX_BED_CHARS``)."""
+    try:
+        bed = data.decode() if len(data) <= 4 * MAX_BED_CHARS else ""
+    except UnicodeDecodeError:
+        bed = ""
+    if not bed or len(bed) > MAX_BED_CHARS:
+        raise RelayContractError(f"waveform want: expected a bed's name of at most {MAX_BED_CHARS} characters")
+    return bed
+
+
+def check_chunk(data: bytes, bed: str | None) -> str:
+    """A relayed waveform chunk: ``bed`` (its header) named and ``data`` a whole ``ingest.wave_feed`` message; returns
+    the bed."""
+    if not bed or len(bed) > MAX_BED_CHARS:
+        raise RelayContractError("waveform chunk: no bed named")
+    try:
+        decode_chunk(data)  # size-limited
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RelayContractError(f"waveform chunk of bed {bed}: {exc}") from None
+    return bed

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import struct
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from wire.messages import WaveChunk
@@ -73,6 +74,9 @@ class WaveFeed:
     def __init__(self) -> None:
         self._watchers: dict[str, set[Watcher]] = {}
         self.counters: Counter[str] = Counter()
+        # on a JetStream worker (ingest.wave_relay): beds whose chunks consoles on other workers want, and where they go
+        self.relayed: set[str] = set()
+        self.outlet: Callable[[str, bytes], None] | None = None
 
     def watch(self, bed: str) -> Watcher:
         watchers = self._watchers.setdefault(bed, set())
@@ -90,11 +94,18 @@ class WaveFeed:
                 del self._watchers[w.bed]
 
     def publish(self, chunk: WaveChunk) -> None:
-        watchers = self._watchers.get(chunk.bed)
-        if not watchers:
+        """A chunk the hub accepted: to this hub's watchers of its bed, and to the outlet when others want it."""
+        out = self.outlet if chunk.bed in self.relayed else None
+        if chunk.bed not in self._watchers and out is None:
             return
         data = encode_chunk(chunk)
-        for w in watchers:
+        self.deliver(chunk.bed, data)
+        if out is not None:
+            out(chunk.bed, data)
+
+    def deliver(self, bed: str, data: bytes) -> None:
+        """An encoded chunk to this hub's watchers of ``bed`` (its own, or one relayed from the bed's ward's owner)."""
+        for w in self._watchers.get(bed, ()):
             try:
                 w.queue.put_nowait(data)
                 self.counters["wave_chunks_to_consoles"] += 1

@@ -3,7 +3,8 @@
 Only a signed-in clinician who may see the bed's ward gets them (the handshake
 is refused otherwise, as for ``/ws/console``); the session is checked again
 every ``HEARTBEAT_S`` and an ended one closes the feed with 4401. The message
-layout is in ``ingest.wave_feed``.
+layout is in ``ingest.wave_feed``. On a JetStream worker, a bed of a ward another worker serves gets its
+chunks from that worker (``ingest.wave_relay``).
 """
 
 from __future__ import annotations
@@ -29,13 +30,17 @@ async def waves_ws(hub: HubDep, ws: WebSocket, bed: str) -> None:
         if not principal.may(Permission.VIEW_PATIENTS) or i is None or not principal.sees_ward(hub.state.beds[i].ward):
             raise HTTPException(403, "not a bed of yours")
         watcher = hub.waves.watch(bed)
+        ward = hub.state.beds[i].ward
     except HTTPException:
         await ws.close(code=1008, reason="sign in as a clinician of this bed's ward")
         return
     except WatchRefused as exc:
         await ws.close(code=1013, reason=str(exc)[:120])
         return
+    relay = hub.relay if hub.relay is not None and not hub.relay.speaks_for(ward) else None  # its owner sends them
     try:
+        if relay is not None:
+            await relay.waves.watch(bed, ward)
         await ws.accept()
         reader = asyncio.create_task(ws.receive())  # only its end matters: the page went away
         loop = asyncio.get_running_loop()
@@ -65,3 +70,5 @@ async def waves_ws(hub: HubDep, ws: WebSocket, bed: str) -> None:
         pass
     finally:
         hub.waves.unwatch(watcher)
+        if relay is not None:
+            await relay.waves.unwatch(bed, ward)

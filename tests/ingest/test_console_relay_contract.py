@@ -16,6 +16,7 @@ from ingest.console_relay_contract import (
     ChartedValue,
     RelayContractError,
     WardSnapshot,
+    check_chunk,
     encode_delivered,
     encode_moved,
     live_headers,
@@ -26,10 +27,13 @@ from ingest.console_relay_contract import (
     parse_moved,
     parse_result,
     parse_snapshot,
+    parse_want,
     subject,
     wildcard,
 )
+from ingest.wave_feed import encode_chunk
 from wire.jetstream_contract import JetStreamContractError, overlaps
+from wire.messages import WaveChunk
 
 
 def test_subjects_name_their_kind_and_ward_and_are_read_back() -> None:
@@ -107,12 +111,24 @@ def test_a_charted_value_round_trips_and_a_malformed_one_is_refused() -> None:
             parse_charted(bad)
 
 
+def test_a_waveform_want_names_a_bed_and_a_relayed_chunk_is_a_whole_wave_feed_message() -> None:
+    assert parse_want("A1-01".encode()) == "A1-01"
+    for bad in (b"", b"\xff\xfe", ("x" * 201).encode()):
+        with pytest.raises(RelayContractError):
+            parse_want(bad)
+    data = encode_chunk(WaveChunk(1, "A1-01", "ecg_ii", 1_800_000_000_000, 250, 0.005, (1, -2, 3)))
+    assert check_chunk(data, "A1-01") == "A1-01"
+    for chunk, bed in ((data, None), (data[:-1], "A1-01"), (b"\x02" + data[1:], "A1-01"), (data + b"\0" * (1 << 20), "A1-01")):
+        with pytest.raises(RelayContractError):
+            check_chunk(chunk, bed)
+
+
 @given(st.binary(max_size=2048) | st.builds(lambda v: json.dumps(v).encode(), st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=8),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(["beds", "alerts", "ward", "id", "op", "by", "reason", "seconds", "status", "detail", "alert", "from_bed", "to_bed", "to_ward", "bed", "param", "value", "t"]), inner, max_size=4),
     max_leaves=20)))  # fmt: skip
 def test_any_bytes_give_a_snapshot_and_ids_or_the_documented_error(data: bytes) -> None:
-    for parse in (lambda d: parse_snapshot(d, "A"), parse_delivered, parse_action, parse_result, parse_moved, parse_charted):
+    for parse in (lambda d: parse_snapshot(d, "A"), parse_delivered, parse_action, parse_result, parse_moved, parse_charted, parse_want, lambda d: check_chunk(d, "A-01")):
         try:
             parse(data)
         except RelayContractError:

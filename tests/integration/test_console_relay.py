@@ -8,6 +8,7 @@ A1, worker ``b`` owns nothing (a console gateway). Without NATS these fail.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections import Counter
@@ -35,7 +36,8 @@ from ingest.patients.service import Actor
 from ingest.routes.alerts import list_alerts
 from ingest.routes.beds import visible_bed
 from ingest.stores import open_stores
-from wire.messages import Hello, Observation, ObsFrame
+from ingest.wave_feed import decode_chunk
+from wire.messages import Hello, Observation, ObsFrame, WaveChunk
 from wire.vocabulary import COLUMN
 
 pytestmark = pytest.mark.integration
@@ -338,5 +340,36 @@ def test_a_beds_page_on_a_worker_that_never_had_the_bed_finds_it_and_gets_it_fro
                 assert b.hub.state.beds[i].ward == "A1" and not b.hub.state.beds[i].agent
                 row = await b.relay.bed_of_owner("A1-01", "A1")
                 assert row is not None and row["vitals"]["hr"]["value"] == 77 and row["online"]
+
+    asyncio.run(scene())
+
+
+def test_a_beds_live_waveform_reaches_a_page_on_another_worker_while_it_watches(tmp_path: Path) -> None:
+    """Worker a owns A1; a bed page on b watches A1-01. b asks a for the bed's chunks, a sends them on NATS and b's
+    page gets each as a sends it to its own pages; a page on a bed nobody else watches costs nothing on NATS."""
+
+    async def scene() -> None:
+        async with workers(tmp_path) as (a, b):
+            admit(a.hub, {"hr": 70}, ward="A1", bed="A1-01")
+            admit(a.hub, {"hr": 71}, seq=2, ward="A1", bed="A1-02")
+            h1, h2 = Hello("edge-A1", 1, "A1", ("A1-01",)), Hello("edge-A1", 1, "A1", ("A1-02",))
+            b.hub.state.row("A1-01", ward="A1")
+            page = b.hub.waves.watch("A1-01")
+            await b.relay.waves.watch("A1-01", "A1")
+            samples = tuple(range(-25, 25))
+            seq, got = 10, None
+            async with asyncio.timeout(WAIT_S):
+                while got is None:  # until a has heard b's want and the chunk has come round
+                    seq += 1
+                    t = int(time.time() * 1000)
+                    a.hub.take_frame(h1, WaveChunk(seq, "A1-01", "ecg_ii", t, 250, 0.005, samples), t)
+                    a.hub.take_frame(h2, WaveChunk(seq, "A1-02", "ecg_ii", t, 250, 0.005, samples), t)
+                    with contextlib.suppress(TimeoutError):
+                        got = await asyncio.wait_for(page.queue.get(), 0.1)
+            lead, _t, rate, _scale, back = decode_chunk(got)
+            assert (lead, rate, back) == ("ecg_ii", 250, samples)
+            assert "A1-02" not in a.hub.waves.relayed and b.counters["wave_chunks_relayed"] >= 1
+            await b.relay.waves.unwatch("A1-01", "A1")
+            b.hub.waves.unwatch(page)
 
     asyncio.run(scene())
