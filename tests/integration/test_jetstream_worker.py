@@ -457,8 +457,10 @@ def test_an_agents_status_reports_reach_the_worker_owning_its_ward_and_a_strange
     try:
         with serving(create_app(scene.hub), "hub"):
             wait_until(lambda: scene.worker()["wards_owned"] == ["S"], "the worker to own ward S", timeout=30)
-            run(report("edge-X", ({**down, "bed": "S-01"},), 0))  # not registered
-            wait_until(lambda: scene.worker().get("status_refused", 0) == 1, "the stranger's report to be refused", timeout=10)
+            # not registered; sent until heard: the lease is taken a moment before the ward's status subscription exists,
+            # and a report (core NATS, not stored) sent in that moment is heard by nobody, as an agent's next one is
+            wait_until(lambda: run(report("edge-X", ({**down, "bed": "S-01"},), 0)) or scene.worker().get("status_refused", 0) >= 1,
+                       "the stranger's report to be refused", timeout=10)  # fmt: skip
             assert not device_alarms()
             wait_until(lambda: run(report("edge-S", (down,), 500)) or scene.worker().get("status_reports", 0) >= 1,
                        "the agent's report to be heard", timeout=10)  # fmt: skip
