@@ -572,8 +572,8 @@ class Hub:
         consoles see both beds change. On a JetStream worker only the owner of the ward she left holds that bed's
         current values and settings, so only it moves them; when her new bed's ward is another worker's, that worker
         is told to read the settings once they are stored."""
-        if to_bed is not None and to_ward:
-            self.state.row(to_bed, ward=to_ward)  # a bed this hub had no row of (its ward another worker's): its ward known
+        if to_bed is not None and to_ward and (from_bed is not None or self.relay is not None):
+            self.state.row(to_bed, ward=to_ward)  # a bed with no row here (on a worker, another's): its ward, for its settings
         if from_bed is not None and from_bed != to_bed and self._speaks_for_bed(from_bed):
             self.state.move_charted(from_bed, to_bed)
             if self._move_settings(from_bed, to_bed) and to_bed is not None and not self._speaks_for_bed(to_bed):
