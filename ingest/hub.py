@@ -547,9 +547,17 @@ class Hub:
             self._pending_since.setdefault(row, now)
             self._wake.set()
 
-    def last_vitals(self, bed: str) -> list[VitalValue]:
+    async def last_vitals(self, bed: str) -> list[VitalValue]:
         """The last valid value of each parameter a device measured or a nurse charted (for a discharge summary; the
-        rates the hub derives from waveforms are quality aids, not the patient's record)."""
+        rates the hub derives from waveforms are quality aids, not the patient's record). On a JetStream worker, of
+        a bed of a ward another worker owns: as that owner has them (this worker's own row only if it does not answer)."""
+        ward = self.ward_of(bed)
+        if self.relay is not None and ward and not self.relay.speaks_for(ward):
+            row = await self.relay.bed_of_owner(bed, ward)
+            if row is not None:
+                return [VitalValue(param=k, value=x["value"], unit=BY_KEY[k].ucum, t=x["t"]) for k, x in row["vitals"].items()
+                        if x["t"] and not x["flags"] and x["value"] is not None and k not in HUB_DERIVED and k in BY_KEY]  # fmt: skip
+            self.counters["discharge_vitals_not_from_owner"] += 1
         i = self.state.index.get(bed)
         if i is None:
             return []

@@ -73,7 +73,7 @@ class Actor:
 
 
 class PatientService:
-    def __init__(self, db: GroupCommitDatabase, clock: Callable[[], int], last_vitals: Callable[[str], list[VitalValue]],
+    def __init__(self, db: GroupCommitDatabase, clock: Callable[[], int], last_vitals: Callable[[str], Awaitable[list[VitalValue]]],
                  moved: Callable[[str | None, str | None, str | None, str | None], Awaitable[None]]) -> None:  # fmt: skip
         self.db = db
         self.clock = clock
@@ -143,7 +143,7 @@ class PatientService:
         # the last vitals come from the hub's live state, read before the transaction (the bed is known only inside it)
         current = self.census.by_bed
         bed = next((b for b, (e, _p) in current.items() if e.encounter_id == encounter_id), None)
-        vitals = self.last_vitals(bed) if bed is not None else []
+        vitals = await self.last_vitals(bed) if bed is not None else []
 
         def run(conn: Conn) -> Encounter:
             enc, patient = self._open(conn, encounter_id, at)

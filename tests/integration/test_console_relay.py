@@ -22,9 +22,10 @@ import yaml
 from config_support import alarm_policy, score_tables
 from fastapi import HTTPException
 from jetstream_support import connect, unique
-from state_db_support import hub_state
+from state_db_support import hub_state, state_connection
 from support import WORKED_11
 
+from ingest import outbox
 from ingest.auth.roles import Principal, Role
 from ingest.console_feed import Subscriber
 from ingest.console_relay import ConsoleRelay
@@ -278,7 +279,7 @@ def test_patients_admitted_and_moved_on_another_worker_reach_the_wards_owners_wi
     """One PostgreSQL state store. Worker a owns A1, b owns B1. A clerk signed in to b admits a patient to A1-01:
     a reads the census again and shows her; oxygen charted on b reaches a's live state (its NEWS2). The intensivist on a puts her on SpO2 scale 2 with her own HR limits;
     the clerk on b transfers her to B1-01: a (which holds A1-01's settings) moves them, b's bed gets them and A1-01
-    goes back to the defaults. Discharged on b, B1-01 goes back too."""
+    goes back to the defaults. Discharged through a, the summary has b's last values and B1-01 goes back too."""
 
     async def scene() -> None:
         with hub_state("postgresql", tmp_path) as state:
@@ -315,8 +316,14 @@ def test_patients_admitted_and_moved_on_another_worker_reach_the_wards_owners_wi
                     while a.hub.patients.census.of_bed("A1-01") is not None:
                         await asyncio.sleep(0.02)
 
-                await b.hub.patients.discharge(enc.encounter_id, "discharged", None, clerk)
-                assert b.hub.state.beds[j].spo2_scale == 1 and "B1-01" not in b.hub.engine.bed_limits
+                await a.hub.patients.discharge(enc.encounter_id, "discharged", None, clerk)  # through a, which has no B1 data
+                async with asyncio.timeout(WAIT_S):  # b, the owner, hears of it and puts B1-01 back on the defaults
+                    while b.hub.state.beds[j].spo2_scale != 1:
+                        await asyncio.sleep(0.02)
+                assert "B1-01" not in b.hub.engine.bed_limits
+                with state_connection(state) as conn:
+                    (summary,) = [e.data.summary for e in outbox.read(conn, 0, 1000) if e.data.type == "patient.discharged"]
+                assert [(v.param, v.value) for v in summary.last_vitals] == [("spo2", 89)]  # b's values, not a's
 
     asyncio.run(scene())
 
