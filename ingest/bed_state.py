@@ -113,6 +113,14 @@ class BedState:
             self.value[i, j], self.t_dev[i, j], self.flags[i, j] = np.nan, 0, 0
             del self.charted_by[(i, j)]
 
+    def charted_of(self, bed: str) -> list[tuple[str, float, int, str]]:
+        """(parameter, value, device time, who charted it) of each value nurses charted that ``bed`` holds now."""
+        i = self.index.get(bed)
+        if i is None:
+            return []
+        return [(PARAMETERS[j].key, float(self.value[i, j]), int(self.t_dev[i, j]), by)
+                for (row, j), by in self.charted_by.items() if row == i and self.value[i, j] == self.value[i, j]]  # fmt: skip
+
     def set_scale(self, bed: str, scale: int) -> None:
         if scale not in (1, 2):
             raise ValueError("spo2_scale must be 1 or 2")

@@ -579,17 +579,21 @@ class Hub:
         """Charted values and the bed's clinical settings follow the patient, never stay behind for the bed's next one;
         consoles see both beds change. On a JetStream worker only the owner of the ward she left holds that bed's
         current values and settings, so only it moves them; when her new bed's ward is another worker's, that worker
-        is told to read the settings once they are stored."""
+        is sent her charted values and told to read the settings once they are stored."""
         if to_bed is not None and to_ward and (from_bed is not None or self.relay is not None):
             self.state.row(to_bed, ward=to_ward)  # a bed with no row here (on a worker, another's): its ward, for its settings
         if from_bed is not None and from_bed != to_bed and self._speaks_for_bed(from_bed):
+            charted = self.state.charted_of(from_bed)
             self.state.move_charted(from_bed, to_bed)
-            if self._move_settings(from_bed, to_bed) and to_bed is not None and not self._speaks_for_bed(to_bed):
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(SETTINGS_STORED_S):
-                        await self.audit.caught_up()
-                ward = self.ward_of(to_bed)
-                if self.relay is not None and ward:
+            moved_settings = self._move_settings(from_bed, to_bed)
+            ward = self.ward_of(to_bed) if to_bed is not None else None
+            if self.relay is not None and to_bed is not None and ward and not self._speaks_for_bed(to_bed):
+                for param, value, t, by in charted:  # her charted values, into the new ward owner's live state
+                    await self.relay.charted(ward, ChartedValue(to_bed, param, value, t, by))
+                if moved_settings:
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(SETTINGS_STORED_S):
+                            await self.audit.caught_up()
                     await self.relay.bed_settings_changed(ward)
         for bed in (from_bed, to_bed):
             if bed is not None:

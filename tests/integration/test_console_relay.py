@@ -278,8 +278,8 @@ def test_a_bed_setting_changed_on_another_worker_reaches_the_owner_and_the_next_
 def test_patients_admitted_and_moved_on_another_worker_reach_the_wards_owners_with_their_settings(tmp_path: Path) -> None:
     """One PostgreSQL state store. Worker a owns A1, b owns B1. A clerk signed in to b admits a patient to A1-01:
     a reads the census again and shows her; oxygen charted on b reaches a's live state (its NEWS2). The intensivist on a puts her on SpO2 scale 2 with her own HR limits;
-    the clerk on b transfers her to B1-01: a (which holds A1-01's settings) moves them, b's bed gets them and A1-01
-    goes back to the defaults. Discharged through a, the summary has b's last values and B1-01 goes back too."""
+    the clerk on b transfers her to B1-01: a (which holds A1-01's settings and charted values) moves them, b's bed gets
+    them and A1-01 goes back to the defaults. Discharged through a, the summary has b's last values and B1-01 goes back too."""
 
     async def scene() -> None:
         with hub_state("postgresql", tmp_path) as state:
@@ -311,6 +311,10 @@ def test_patients_admitted_and_moved_on_another_worker_reach_the_wards_owners_wi
                         await asyncio.sleep(0.02)
                 hr = b.hub.engine.limits_of("B1-01", "B1")["hr"]
                 assert (hr.low, hr.high) == (45, 110) and b.hub.patients.census.of_bed("B1-01") is not None
+                async with asyncio.timeout(WAIT_S):  # her charted oxygen, sent by a, into b's live state of her new bed
+                    while b.hub.state.charted_by.get((j, o2)) != "clerk":
+                        await asyncio.sleep(0.02)
+                assert b.hub.state.value[j, o2] == charted["value"]
                 assert a.hub.state.beds[i].spo2_scale == 1 and "A1-01" not in a.hub.engine.bed_limits
                 async with asyncio.timeout(WAIT_S):
                     while a.hub.patients.census.of_bed("A1-01") is not None:
@@ -323,7 +327,7 @@ def test_patients_admitted_and_moved_on_another_worker_reach_the_wards_owners_wi
                 assert "B1-01" not in b.hub.engine.bed_limits
                 with state_connection(state) as conn:
                     (summary,) = [e.data.summary for e in outbox.read(conn, 0, 1000) if e.data.type == "patient.discharged"]
-                assert [(v.param, v.value) for v in summary.last_vitals] == [("spo2", 89)]  # b's values, not a's
+                assert {v.param: v.value for v in summary.last_vitals} == {"spo2": 89, "o2": charted["value"]}  # b's, not a's
 
     asyncio.run(scene())
 
