@@ -385,7 +385,7 @@ class ConsoleRelay:
         if not self.owns(ward):  # the next owner reads the census as it takes the ward
             return
         try:
-            await self.hub.patients.load()
+            await self.hub.patients.load(ward)
         except StoreError as exc:
             log.error("console relay: could not read the census again after a patient's move in ward %s (%s)", ward, exc)
             return

@@ -255,7 +255,7 @@ class Hub:
                 for bed in beds:
                     self.state.row(bed, ward=ward, agent=agent)
         await self.restore_bed_settings(ward)  # as the ward's last owner (or a clinician on another worker) set them
-        await self.patients.load()  # patients admitted, moved or discharged while another worker held the ward
+        await self.patients.load(ward)  # patients admitted, moved or discharged while another worker held the ward
         # the ward's consoles elsewhere hear from this worker now: every bed at the next tick, and its open alarms
         self._dirty.update(row for row, info in enumerate(self.state.beds) if info.ward == ward)
         for a in self.book.list_open():

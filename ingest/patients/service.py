@@ -81,10 +81,13 @@ class PatientService:
         self.moved = moved  # (from bed, to bed, their wards) after a commit: None when she came from, or went, elsewhere
         self.census = Census()
 
-    async def load(self) -> None:
-        """The census from the store's open encounters: at start, and on a hub worker whenever another worker changed
-        one (the store is the record; the census, a copy)."""
-        self.census.by_bed = {e.bed: (e, p) for e, p in await self.db.read_with(tables.open_encounters)}
+    async def load(self, ward: str | None = None) -> None:
+        """The census from the store's open encounters (of one ward, when given: the rest stays as it is): at start,
+        and on a hub worker as it takes a ward or hears that another worker changed one of its ward's (the store is
+        the record; the census, a copy)."""
+        rows = await self.db.read_with(lambda conn: tables.open_encounters(conn, ward))
+        kept = {} if ward is None else {b: (e, p) for b, (e, p) in self.census.by_bed.items() if e.ward != ward}
+        self.census.by_bed = kept | {e.bed: (e, p) for e, p in rows}
 
     # --- operations ----------------------------------------------------------------
 
@@ -140,10 +143,10 @@ class PatientService:
                         follow_up: FollowUp | None = None) -> Encounter:  # fmt: skip
         now = self.clock()
         at = now if t is None else t
-        # the last vitals come from the hub's live state, read before the transaction (the bed is known only inside it)
-        current = self.census.by_bed
-        bed = next((b for b, (e, _p) in current.items() if e.encounter_id == encounter_id), None)
-        vitals = await self.last_vitals(bed) if bed is not None else []
+        # the last vitals come from the hub's live state, read before the transaction, of the bed the store has her in
+        # (not this census's copy: on a hub worker she may have been admitted through another)
+        found = await self.db.read_with(lambda conn: tables.get_encounter(conn, encounter_id))
+        vitals = await self.last_vitals(found[0].bed) if found is not None and found[1] == "open" else []
 
         def run(conn: Conn) -> Encounter:
             enc, patient = self._open(conn, encounter_id, at)

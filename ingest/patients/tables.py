@@ -99,11 +99,11 @@ def open_encounter_of_patient(conn: Conn, patient_id: str) -> Encounter | None:
     return _encounter(conn.execute(f"SELECT {_ENC} FROM encounters WHERE patient_id = ? AND status = 'open'", (patient_id,)).fetchone())
 
 
-def open_encounters(conn: Conn) -> list[tuple[Encounter, Patient]]:
-    rows = conn.execute(
-        f"SELECT {', '.join('e.' + c for c in _ENC.split(', '))}, p.body FROM encounters e JOIN patients p USING (patient_id) "
-        "WHERE e.status = 'open'"
-    ).fetchall()
+def open_encounters(conn: Conn, ward: str | None = None) -> list[tuple[Encounter, Patient]]:
+    """The open encounters with their patients (of one ward's beds, when given)."""
+    sql = (f"SELECT {', '.join('e.' + c for c in _ENC.split(', '))}, p.body FROM encounters e JOIN patients p USING (patient_id) "
+           "WHERE e.status = 'open'")  # fmt: skip
+    rows = conn.execute(sql, ()).fetchall() if ward is None else conn.execute(sql + " AND e.ward = ?", (ward,)).fetchall()
     return [(_encounter(r[:-1]), Patient.model_validate_json(r[-1])) for r in rows]  # type: ignore[misc]
 
 
