@@ -594,7 +594,7 @@ class Hub:
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(SETTINGS_STORED_S):
                             await self.audit.caught_up()
-                    await self.relay.bed_settings_changed(ward)
+                    await self._settings_told(ward)
         for bed in (from_bed, to_bed):
             if bed is not None:
                 self.bed_changed(bed)
@@ -684,6 +684,7 @@ class Hub:
         await self.state_store.save_bed_setting(bed, self.state.beds[i].ward, SPO2_SCALE, {"spo2_scale": scale})
         self.state.set_scale(bed, scale)
         self._wake.set()
+        await self._settings_told(self.state.beds[i].ward)
 
     async def set_bed_limit(self, bed: str, param: str, low: float | None, high: float | None) -> Limit:
         """One parameter's alarm limits for one bed, checked against its ward's policy, stored, then applied (as the
@@ -693,7 +694,13 @@ class Hub:
         await self.state_store.save_bed_setting(bed, ward, LIMIT_PREFIX + param, {"low": low, "high": high})
         self.engine.set_bed_limit(bed, ward, param, low, high)
         self._wake.set()
+        await self._settings_told(ward)
         return lim
+
+    async def _settings_told(self, ward: str) -> None:
+        """On a JetStream worker, the owner of ``ward``, if another worker, reads its beds' settings again."""
+        if self.relay is not None:
+            await self.relay.bed_settings_changed(ward)
 
     async def restore_bed_settings(self, ward: str | None = None) -> int:
         """Apply the beds' settings kept in the state store (of one ward's beds, when given): at start, and when a

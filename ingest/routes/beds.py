@@ -77,20 +77,13 @@ async def get_bed(hub: HubDep, principal: Clinician, request: Request, bed: str)
 
 @router.put("/beds/{bed}/settings", responses=errors(400, 404, 503))
 async def put_settings(hub: HubDep, principal: Prescriber, request: Request, bed: str, body: SettingsBody) -> dict[str, Any]:
-    i = await visible_bed(hub, principal, bed)
+    await visible_bed(hub, principal, bed)
     try:
         await hub.set_spo2_scale(bed, body.spo2_scale)
     except StoreError as exc:
         raise HTTPException(503, f"the SpO2 scale could not be stored ({exc}), so it was not changed: try again") from None
     audit(hub, request, principal, "bed.settings", bed, {"spo2_scale": body.spo2_scale})
-    await _tell_owner(hub, hub.state.beds[i].ward)
     return {"bed": bed, "settings": {"spo2_scale": body.spo2_scale}}
-
-
-async def _tell_owner(hub: Hub, ward: str) -> None:
-    """On a JetStream worker, the ward's owner (if another worker) reads the ward's settings again from the store."""
-    if hub.relay is not None:
-        await hub.relay.bed_settings_changed(ward)
 
 
 @router.get("/beds/{bed}/limits", responses=errors(404))
@@ -106,7 +99,7 @@ async def get_limits(hub: HubDep, principal: Clinician, bed: str) -> dict[str, A
 
 @router.put("/beds/{bed}/limits", responses=errors(400, 404, 503))
 async def put_limit(hub: HubDep, principal: Prescriber, request: Request, bed: str, body: LimitBody) -> dict[str, Any]:
-    i = await visible_bed(hub, principal, bed)
+    await visible_bed(hub, principal, bed)
     try:
         lim = await hub.set_bed_limit(bed, body.param, body.low, body.high)
     except PolicyError as exc:
@@ -114,7 +107,6 @@ async def put_limit(hub: HubDep, principal: Prescriber, request: Request, bed: s
     except StoreError as exc:
         raise HTTPException(503, f"the limits could not be stored ({exc}), so they were not changed: try again") from None
     audit(hub, request, principal, "bed.limits", bed, {"param": lim.param, "low": lim.low, "high": lim.high})
-    await _tell_owner(hub, hub.state.beds[i].ward)
     return {"bed": bed, "param": lim.param, "low": lim.low, "high": lim.high, "delay_s": lim.delay_s,
             "hysteresis": lim.hysteresis, "priority": lim.priority.code}  # fmt: skip
 

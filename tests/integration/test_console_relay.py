@@ -259,8 +259,7 @@ def test_a_bed_setting_changed_on_another_worker_reaches_the_owner_and_the_next_
             async with workers(tmp_path, state) as (a, b):
                 admit(a.hub, {"spo2": 89}, ward="A1", bed="A1-01")
                 b.hub.state.row("A1-01", ward="A1")
-                await b.hub.set_spo2_scale("A1-01", 2)
-                await b.relay.bed_settings_changed("A1")
+                await b.hub.set_spo2_scale("A1-01", 2)  # stored, and a told to read A1's settings again
                 i = a.hub.state.index["A1-01"]
                 async with asyncio.timeout(WAIT_S):
                     while a.hub.state.beds[i].spo2_scale != 2:
