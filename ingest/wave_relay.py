@@ -57,12 +57,13 @@ class WaveRelay:
     # --- a page here on a bed another worker serves ---------------------------------------------------
 
     async def run(self, nc: NatsClient) -> None:
-        """Say again every ``WANT_EVERY_S`` which beds pages here watch, until cancelled."""
+        """Say again every ``WANT_EVERY_S`` which beds pages here watch (subscribed to their wards), until cancelled."""
         self._nc = nc
         try:
-            for ward in {w for _b, w in self._remote}:
-                await self._subscribe(ward)
             while True:
+                for ward in {w for _b, w in self._remote}:  # a subscription NATS refused earlier is tried again
+                    with contextlib.suppress(nats.errors.Error):
+                        await self._subscribe(ward)
                 for bed, ward in list(self._remote):
                     await self._want(bed, ward)
                 await asyncio.sleep(WANT_EVERY_S)
@@ -76,7 +77,8 @@ class WaveRelay:
     async def watch(self, bed: str, ward: str) -> None:
         """A page here watches ``bed`` of ``ward``, which another worker serves."""
         self._remote[(bed, ward)] += 1
-        await self._subscribe(ward)
+        with contextlib.suppress(nats.errors.Error):  # NATS away: the page shows no trace, and run() subscribes again
+            await self._subscribe(ward)
         if self._remote[(bed, ward)] == 1:
             await self._want(bed, ward)
 
